@@ -1,0 +1,130 @@
+//! `sentrix run`: starts the built-in demo camera server if a camera asks for it, one
+//! ingest supervisor per enabled camera, and the status log; stops all of it on SIGINT or
+//! SIGTERM (pipelines to NULL, threads joined). Later parts (recording, detection, the
+//! dashboard) attach to the outputs started here.
+
+use crate::config::Config;
+use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
+use crate::ingest::pipeline::{DecodeSpec, Source};
+use crate::ingest::{CameraSupervisor, SupervisorConfig};
+use crate::redact::CameraUrl;
+use anyhow::Context;
+use std::time::Duration;
+
+pub struct RunOptions {
+    /// How often each camera's status is logged.
+    pub status_interval: Duration,
+}
+
+pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
+    crate::ingest::init_gstreamer()?;
+    if !config.network.bind.is_loopback() {
+        tracing::warn!(
+            "network.bind is {}: the dashboard will be reachable from the network (TLS and auth stay on)",
+            config.network.bind
+        );
+    }
+    let demo = start_demo_server(&config)?;
+    let mut supervisors = Vec::new();
+    let mut drains = Vec::new();
+    for cam in config.enabled_cameras() {
+        let url = match (&demo, cam.url.scheme()) {
+            (Some(server), "demo") => CameraUrl::parse(&server.url(&format!("/{}", cam.id)))
+                .map_err(|e| anyhow::anyhow!("demo camera URL: {e}"))?,
+            _ => cam.url.clone(),
+        };
+        let mut sc = SupervisorConfig::new(&cam.id, Source::Rtsp(url));
+        sc.stall_timeout = Duration::from_secs_f64(cam.stall_timeout);
+        if config.detect.enabled {
+            let side = config.detect.input_size;
+            sc.decode = Some(DecodeSpec {
+                width: side,
+                height: side,
+                fps: config.detect.fps,
+            });
+        }
+        tracing::info!(camera = %cam.id, url = %cam.url, "starting ingest");
+        let (supervisor, mut outputs) = CameraSupervisor::spawn(sc)
+            .with_context(|| format!("while starting camera {}", cam.id))?;
+        // Until the recorder consumes access units, drain them so the channel never fills.
+        drains.push(tokio::spawn(async move {
+            while outputs.units.recv().await.is_some() {}
+        }));
+        supervisors.push(supervisor);
+    }
+    if supervisors.is_empty() {
+        tracing::warn!("no enabled cameras in the config; nothing to ingest");
+    }
+
+    let mut ticker = tokio::time::interval(opts.status_interval);
+    ticker.tick().await;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                for s in &supervisors {
+                    tracing::info!("{}", s.status().snapshot().summary());
+                }
+            }
+            signal = &mut shutdown => {
+                tracing::info!("{signal}: shutting down");
+                break;
+            }
+        }
+    }
+    tokio::task::spawn_blocking(move || {
+        for s in supervisors {
+            s.stop();
+        }
+        if let Some(server) = demo {
+            server.stop();
+        }
+    })
+    .await
+    .context("while stopping pipelines")?;
+    for d in drains {
+        let _ = d.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves every enabled `demo://` camera at `/<camera id>` on one loopback RTSP server.
+fn start_demo_server(config: &Config) -> anyhow::Result<Option<RtspServer>> {
+    let mut mounts = Vec::new();
+    for cam in config
+        .enabled_cameras()
+        .filter(|c| c.url.scheme() == "demo")
+    {
+        let spec =
+            DemoSpec::from_url(&cam.url).map_err(|e| anyhow::anyhow!("camera {}: {e}", cam.id))?;
+        mounts.push(Mount::new(&format!("/{}", cam.id), spec.launch_line()));
+    }
+    if mounts.is_empty() {
+        return Ok(None);
+    }
+    let server = RtspServer::start(0, &mounts).context("while starting the demo camera server")?;
+    tracing::info!(
+        "demo camera server on rtsp://127.0.0.1:{} ({} camera(s))",
+        server.port(),
+        mounts.len()
+    );
+    Ok(Some(server))
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers we can only wait for Ctrl-C through tokio's fallback.
+        let _ = tokio::signal::ctrl_c().await;
+        return "interrupt";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

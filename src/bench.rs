@@ -1,0 +1,198 @@
+//! `sentrix bench ingest`: the cost of ingesting one camera, next to ffmpeg (what Frigate
+//! records with) on the same stream in the same run. This process serves a synthetic
+//! 1080p H.264 stream over RTSP on loopback; two child processes consume it at the same
+//! time, `sentrix bench ingest-client` (remux-only ingest: rtspsrc → depay → parse →
+//! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
+//! RSS come from wait4(2), so the server's encoding cost is counted for neither.
+
+use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
+use crate::ingest::pipeline::Source;
+use crate::ingest::{CameraSupervisor, Codec, SupervisorConfig};
+use crate::redact::CameraUrl;
+use anyhow::{Context, bail};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct IngestBench {
+    pub seconds: u64,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+    pub with_ffmpeg: bool,
+}
+
+/// CPU and memory a child process used, from wait4.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildUsage {
+    pub cpu_s: f64,
+    pub max_rss_mb: f64,
+    pub exit_ok: bool,
+}
+
+fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r != pid {
+        bail!("wait4({pid}) failed: {}", std::io::Error::last_os_error());
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(ChildUsage {
+        cpu_s: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        exit_ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    })
+}
+
+pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
+    let spec = DemoSpec {
+        codec: Codec::H264,
+        width: b.width,
+        height: b.height,
+        fps: b.fps,
+        bitrate_kbps: b.bitrate_kbps,
+    };
+    let mount = Mount::new("/bench", spec.launch_line());
+    let server = RtspServer::start(0, std::slice::from_ref(&mount))?;
+    let url = server.url("/bench");
+    println!(
+        "bench ingest: {}x{} {} fps H.264 {} kbit/s over RTSP/TCP on loopback, {} s",
+        b.width, b.height, b.fps, b.bitrate_kbps, b.seconds
+    );
+    let exe = std::env::current_exe().context("while finding the sentrix binary")?;
+    let ours = Command::new(exe)
+        .args([
+            "bench",
+            "ingest-client",
+            "--url",
+            &url,
+            "--seconds",
+            &b.seconds.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("while starting the ingest client")?;
+    let out_dir = tempfile_dir()?;
+    let ffmpeg = if b.with_ffmpeg {
+        match Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+                &url,
+            ])
+            .args([
+                "-t",
+                &b.seconds.to_string(),
+                "-c",
+                "copy",
+                "-f",
+                "segment",
+                "-segment_time",
+                "10",
+            ])
+            .arg(out_dir.join("out%03d.mp4"))
+            .stdin(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => Some(c),
+            Err(e) => {
+                println!("ffmpeg: not run ({e}); install ffmpeg for the side-by-side figure");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let ours_usage = wait_usage(&ours)?;
+    let mut client_report = String::new();
+    if let Some(mut stdout) = ours.stdout {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut client_report);
+    }
+    let ffmpeg_usage = ffmpeg.as_ref().map(wait_usage).transpose()?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let sent = mount.sent_frames.load(std::sync::atomic::Ordering::Relaxed);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&out_dir);
+
+    println!(
+        "{:<10} {:>8} {:>12} {:>10}  {}",
+        "consumer", "CPU s", "peak RSS MB", "CPU %", "notes"
+    );
+    let row = |name: &str, u: &ChildUsage, note: &str| {
+        println!(
+            "{:<10} {:>8.2} {:>12.1} {:>9.2}%  {}{}",
+            name,
+            u.cpu_s,
+            u.max_rss_mb,
+            100.0 * u.cpu_s / b.seconds as f64,
+            note,
+            if u.exit_ok {
+                ""
+            } else {
+                " (exited with an error)"
+            }
+        )
+    };
+    row("sentrix", &ours_usage, client_report.trim());
+    if let Some(f) = &ffmpeg_usage {
+        let segments = std::fs::read_dir(&out_dir).map(|d| d.count()).unwrap_or(0);
+        row("ffmpeg", f, &format!("segments={segments}"));
+        println!(
+            "ratio sentrix/ffmpeg: CPU {:.2}x, peak RSS {:.2}x (server sent {sent} frames, wall {wall_s:.0} s)",
+            ours_usage.cpu_s / f.cpu_s.max(1e-6),
+            ours_usage.max_rss_mb / f.max_rss_mb.max(1e-6)
+        );
+    }
+    if !ours_usage.exit_ok {
+        bail!("the ingest client failed: {}", client_report.trim());
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("sentrix-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("while creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The child side: remux-only ingest of `url` for `seconds`, then one summary line.
+pub fn ingest_client(url: &str, seconds: u64) -> anyhow::Result<()> {
+    let url = CameraUrl::parse(url).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
+    let (supervisor, mut outputs) =
+        CameraSupervisor::spawn(SupervisorConfig::new("bench", Source::Rtsp(url)))?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut units = 0u64;
+    let mut bytes = 0u64;
+    while Instant::now() < deadline {
+        match outputs.units.try_recv() {
+            Ok(u) => {
+                units += 1;
+                bytes += u.data.size() as u64;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    let status = supervisor.status().snapshot();
+    supervisor.stop();
+    println!(
+        "frames={units} MB={:.1} reconnects={}",
+        bytes as f64 / 1e6,
+        status.reconnects
+    );
+    if units == 0 {
+        bail!(
+            "no video arrived: {}",
+            status.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
+}

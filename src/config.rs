@@ -1,0 +1,409 @@
+//! `surveillance.yml`: the schema (serde, `deny_unknown_fields`, secure defaults), loading,
+//! and the checks made after parsing. Every error names the file, the line and column, and
+//! the key, as `file:line:col: key: message`. Relative paths in the file are relative to the
+//! directory that holds it.
+
+mod locate;
+mod validate;
+
+pub use locate::{KeyIndex, Position};
+
+use crate::redact::CameraUrl;
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Where `sentrix` looks for its config when `--config` is not given, in order.
+pub const DEFAULT_CONFIG_PATHS: [&str; 2] = ["surveillance.yml", "/etc/sentrix/surveillance.yml"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub security: Security,
+    #[serde(default)]
+    pub record: Record,
+    #[serde(default)]
+    pub detect: Detect,
+    #[serde(default)]
+    pub storage: Storage,
+    #[serde(default)]
+    pub cameras: Vec<Camera>,
+    /// The directory relative paths are resolved against (the config file's directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    /// Address the dashboard listens on. Anything but loopback is reachable from the LAN.
+    pub bind: IpAddr,
+    pub api_port: u16,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            api_port: 8443,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    pub use_tls: bool,
+    pub tls_key: PathBuf,
+    pub tls_cert: PathBuf,
+    pub require_auth: bool,
+    /// Idle seconds before a dashboard session expires.
+    pub session_timeout: u64,
+    pub max_login_attempts: u32,
+    /// Seconds a username or client address stays locked after too many failures.
+    pub lockout_duration: u64,
+    /// Origins allowed to call the API from another site (CORS); empty means none.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self {
+            use_tls: true,
+            tls_key: PathBuf::from("certs/server.key"),
+            tls_cert: PathBuf::from("certs/server.crt"),
+            require_auth: true,
+            session_timeout: 3600,
+            max_login_attempts: 5,
+            lockout_duration: 900,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Record {
+    /// Seconds of video kept before a trigger (the clip starts at a keyframe at or before).
+    pub pre_detection_buffer: f64,
+    /// Seconds recorded after the last trigger.
+    pub post_detection_buffer: f64,
+    /// Minimum detection score that starts a recording.
+    pub min_confidence: f64,
+    /// Longest clip in seconds; longer events continue in the next clip.
+    pub max_clip_length: f64,
+}
+
+impl Default for Record {
+    fn default() -> Self {
+        Self {
+            pre_detection_buffer: 5.0,
+            post_detection_buffer: 10.0,
+            min_confidence: 0.5,
+            max_clip_length: 300.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Detect {
+    /// Decode frames for detection (and, later, live view). Off means remux-only ingest.
+    pub enabled: bool,
+    /// YOLO ONNX model; none means motion-only.
+    pub model: Option<PathBuf>,
+    /// Minimum score for a detection to count.
+    pub confidence: f64,
+    /// Frames per second handed to the detector.
+    pub fps: u32,
+    /// Square model input in pixels (multiple of 32).
+    pub input_size: u32,
+    /// Inference worker threads.
+    pub threads: u32,
+    /// Labels that count as detections.
+    pub labels: Vec<String>,
+}
+
+impl Default for Detect {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            model: None,
+            confidence: 0.4,
+            fps: 5,
+            input_size: 416,
+            threads: 1,
+            labels: [
+                "person",
+                "car",
+                "dog",
+                "cat",
+                "bicycle",
+                "motorcycle",
+                "truck",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    pub recordings_dir: PathBuf,
+    pub database: PathBuf,
+    pub encryption: Encryption,
+    pub retention: Retention,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self {
+            recordings_dir: PathBuf::from("/var/lib/sentrix/recordings"),
+            database: PathBuf::from("/var/lib/sentrix/sentrix.db"),
+            encryption: Encryption::default(),
+            retention: Retention::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeySource {
+    Keyring,
+    SystemdCredential,
+    Passphrase,
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Encryption {
+    pub key_source: KeySource,
+    /// Used by `key_source: file`: 32 random bytes, created 0600 on first run.
+    pub key_file: PathBuf,
+}
+
+impl Default for Encryption {
+    fn default() -> Self {
+        Self {
+            key_source: KeySource::File,
+            key_file: PathBuf::from("/var/lib/sentrix/clip.key"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    pub max_size_gb: f64,
+    pub max_age_days: f64,
+    pub min_free_percent: f64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_size_gb: 100.0,
+            max_age_days: 30.0,
+            min_free_percent: 10.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Camera {
+    /// Short, URL-safe, unique: used in API paths and file names.
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// `rtsp://`, `rtsps://`, or `demo://` for the built-in synthetic camera.
+    #[serde(deserialize_with = "camera_url")]
+    pub url: CameraUrl,
+    /// Optional sub-stream for detection.
+    #[serde(default, deserialize_with = "optional_camera_url")]
+    pub detect_url: Option<CameraUrl>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Seconds without a frame before the connection is judged stalled and restarted.
+    #[serde(default = "default_stall_timeout")]
+    pub stall_timeout: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_stall_timeout() -> f64 {
+    10.0
+}
+
+fn camera_url<'de, D: Deserializer<'de>>(d: D) -> Result<CameraUrl, D::Error> {
+    let raw = String::deserialize(d)?;
+    CameraUrl::parse(&raw).map_err(serde::de::Error::custom)
+}
+
+fn optional_camera_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CameraUrl>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(raw) => CameraUrl::parse(&raw)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// One problem found in a config file, already located.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub line: usize,
+    pub col: usize,
+    /// The key path, e.g. `cameras[1].url`; empty for syntax errors.
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    /// The file was read; these issues were found.
+    Invalid { file: PathBuf, issues: Vec<Issue> },
+    /// No `--config` was given and none of the default paths exists.
+    NotFound,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { file, error } => {
+                write!(f, "{}: cannot read config: {error}", file.display())
+            }
+            Self::NotFound => write!(
+                f,
+                "no config file: looked for {}; pass --config PATH",
+                DEFAULT_CONFIG_PATHS.join(" and ")
+            ),
+            Self::Invalid { file, issues } => {
+                for (i, issue) in issues.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{}:{}:{}: ", file.display(), issue.line, issue.col)?;
+                    if !issue.key.is_empty() {
+                        write!(f, "{}: ", issue.key)?;
+                    }
+                    write!(f, "{}", issue.message)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The config file to use: `explicit` if given, else the first default path that exists.
+pub fn find_config(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    DEFAULT_CONFIG_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or(ConfigError::NotFound)
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|error| ConfigError::Read {
+            file: file.to_path_buf(),
+            error,
+        })?;
+        let base_dir = file
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Self::from_text(&text, base_dir).map_err(|issues| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            issues,
+        })
+    }
+
+    /// Parses and validates config text; relative paths resolve against `base_dir`.
+    pub fn from_text(text: &str, base_dir: PathBuf) -> Result<Self, Vec<Issue>> {
+        let mut config: Config = serde_yaml::from_str(text).map_err(|e| vec![serde_issue(&e)])?;
+        config.base_dir = base_dir;
+        let index = KeyIndex::build(text);
+        let problems = validate::check(&config);
+        if problems.is_empty() {
+            return Ok(config);
+        }
+        Err(problems
+            .into_iter()
+            .map(|(key, message)| {
+                let Position { line, col } = index.find(&key);
+                Issue {
+                    line,
+                    col,
+                    key,
+                    message,
+                }
+            })
+            .collect())
+    }
+
+    /// `p` made absolute against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    pub fn enabled_cameras(&self) -> impl Iterator<Item = &Camera> {
+        self.cameras.iter().filter(|c| c.enabled)
+    }
+}
+
+/// serde_yaml's error as an Issue: its message already names the key path (`cameras[0]:
+/// unknown field ...`); its Display adds "at line L column C", which we carry separately.
+fn serde_issue(e: &serde_yaml::Error) -> Issue {
+    let (line, col) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
+    let text = e.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    let (key, message) = match text.split_once(": ") {
+        Some((k, m)) if !k.contains(' ') => (k.to_string(), m.to_string()),
+        _ => (String::new(), text),
+    };
+    Issue {
+        line,
+        col,
+        key,
+        message,
+    }
+}

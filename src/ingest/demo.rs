@@ -1,0 +1,292 @@
+//! The built-in demo camera and the in-process RTSP server behind it. A camera whose URL is
+//! `demo://` (or `demo://h265?width=1280&height=720&fps=15&bitrate=2000`) is served by an
+//! RTSP server on loopback that encodes a moving test pattern (videotestsrc + x264enc or
+//! x265enc), and is ingested through exactly the same rtspsrc path as a real camera. Tests
+//! and `sentrix bench ingest` use the same server, with their own launch lines, as a camera
+//! they can stop and restart on the same port.
+
+use super::Codec;
+use super::pipeline::PipelineError;
+use crate::redact::CameraUrl;
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::thread::JoinHandle;
+
+/// What a `demo://` URL asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoSpec {
+    pub codec: Codec,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+}
+
+impl DemoSpec {
+    pub fn from_url(url: &CameraUrl) -> Result<Self, String> {
+        // Parse the redacted form: a demo URL has no password, and if it had one we must
+        // not use it in a message.
+        let url = url::Url::parse(&url.redacted()).map_err(|e| e.to_string())?;
+        let codec = match url.host_str().unwrap_or("") {
+            "" | "h264" => Codec::H264,
+            "h265" => Codec::H265,
+            other => return Err(format!("demo codec {other:?} is not h264 or h265")),
+        };
+        let mut spec = DemoSpec {
+            codec,
+            width: 1280,
+            height: 720,
+            fps: 15,
+            bitrate_kbps: 2000,
+        };
+        for (key, value) in url.query_pairs() {
+            let n: u32 = value
+                .parse()
+                .map_err(|_| format!("demo option {key}={value:?} is not a whole number"))?;
+            let (slot, min, max) = match key.as_ref() {
+                "width" => (&mut spec.width, 16, 3840),
+                "height" => (&mut spec.height, 16, 2160),
+                "fps" => (&mut spec.fps, 1, 60),
+                "bitrate" => (&mut spec.bitrate_kbps, 50, 50_000),
+                other => {
+                    return Err(format!(
+                        "unknown demo option {other:?} (width, height, fps, bitrate)"
+                    ));
+                }
+            };
+            if !(min..=max).contains(&n) {
+                return Err(format!(
+                    "demo option {key}={n} is out of range {min}..={max}"
+                ));
+            }
+            *slot = n;
+        }
+        if spec.width % 2 != 0 || spec.height % 2 != 0 {
+            return Err("demo width and height must be even".into());
+        }
+        Ok(spec)
+    }
+
+    /// The RTSP media launch line for this spec (one GOP per second).
+    pub fn launch_line(&self) -> String {
+        format!(
+            "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width={},height={},framerate={}/1 \
+             ! {} ! {} name=pay0 pt=96 config-interval=-1 )",
+            self.width,
+            self.height,
+            self.fps,
+            encoder_description(self.codec, self.fps, self.bitrate_kbps),
+            match self.codec {
+                Codec::H264 => "rtph264pay",
+                Codec::H265 => "rtph265pay",
+            }
+        )
+    }
+}
+
+/// A low-latency software encoder with a one-second GOP and no B-frames.
+pub fn encoder_description(codec: Codec, fps: u32, bitrate_kbps: u32) -> String {
+    match codec {
+        Codec::H264 => format!(
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate={bitrate_kbps}"
+        ),
+        Codec::H265 => format!(
+            "x265enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate={bitrate_kbps}"
+        ),
+    }
+}
+
+/// The encoder of `encoder_description` as one element.
+pub fn make_encoder(
+    codec: Codec,
+    fps: u32,
+    bitrate_kbps: u32,
+) -> Result<gst::Element, PipelineError> {
+    let name = match codec {
+        Codec::H264 => "x264enc",
+        Codec::H265 => "x265enc",
+    };
+    gst::parse::launch(&encoder_description(codec, fps, bitrate_kbps))
+        .map_err(|_| PipelineError::MissingElement(name))
+}
+
+/// One path served by an `RtspServer`.
+#[derive(Clone)]
+pub struct Mount {
+    /// e.g. "/demo"
+    pub path: String,
+    /// A gst-rtsp-server launch line; its payloader must be named `pay0`.
+    pub launch: String,
+    /// Require these Basic credentials (user, password).
+    pub credentials: Option<(String, String)>,
+    /// Counts access units handed to `pay0`, over every session of this mount.
+    pub sent_frames: Arc<AtomicU64>,
+}
+
+impl Mount {
+    pub fn new(path: &str, launch: String) -> Self {
+        Self {
+            path: path.into(),
+            launch,
+            credentials: None,
+            sent_frames: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// An RTSP server on its own thread and GLib main context. Dropping it (or `stop`) closes
+/// every client connection and the listening socket.
+pub struct RtspServer {
+    port: u16,
+    main_loop: glib::MainLoop,
+    context: glib::MainContext,
+    server: rtsp::RTSPServer,
+    source: Option<glib::SourceId>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RtspServer {
+    /// Serves `mounts` on 127.0.0.1:`port` (0 picks a free port; see `port()`).
+    pub fn start(port: u16, mounts: &[Mount]) -> anyhow::Result<Self> {
+        super::init_gstreamer()?;
+        let server = rtsp::RTSPServer::new();
+        server.set_address("127.0.0.1");
+        server.set_service(&port.to_string());
+        let points = server
+            .mount_points()
+            .ok_or_else(|| anyhow::anyhow!("RTSP server has no mount points"))?;
+        let mut auth: Option<rtsp::RTSPAuth> = None;
+        for m in mounts {
+            let factory = rtsp::RTSPMediaFactory::new();
+            factory.set_launch(&m.launch);
+            factory.set_shared(true);
+            let counter = m.sent_frames.clone();
+            factory.connect_media_configure(move |_, media| {
+                let element = media.element();
+                let Some(pay) = element
+                    .downcast_ref::<gst::Bin>()
+                    .and_then(|b| b.by_name("pay0"))
+                else {
+                    return;
+                };
+                if let Some(pad) = pay.static_pad("sink") {
+                    let counter = counter.clone();
+                    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                        counter.fetch_add(1, Relaxed);
+                        gst::PadProbeReturn::Ok
+                    });
+                }
+            });
+            if let Some((user, pass)) = &m.credentials {
+                let a = auth.get_or_insert_with(rtsp::RTSPAuth::new);
+                let role = format!(
+                    "user-{}",
+                    user.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                );
+                let token = rtsp::RTSPToken::builder()
+                    .field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, role.as_str())
+                    .build();
+                a.add_basic(rtsp::RTSPAuth::make_basic(user, pass).as_str(), &token);
+                factory.add_role_from_structure(
+                    &gst::Structure::builder(role.as_str())
+                        .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                        .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                        .build(),
+                );
+            }
+            points.add_factory(&m.path, factory);
+        }
+        if let Some(a) = &auth {
+            server.set_auth(Some(a));
+        }
+        let context = glib::MainContext::new();
+        let source = server.attach(Some(&context)).map_err(|_| {
+            anyhow::anyhow!("RTSP server cannot listen on 127.0.0.1:{port} (port in use?)")
+        })?;
+        let bound = u16::try_from(server.bound_port())
+            .map_err(|_| anyhow::anyhow!("RTSP server did not report its port"))?;
+        let main_loop = glib::MainLoop::new(Some(&context), false);
+        let thread = {
+            let (context, main_loop) = (context.clone(), main_loop.clone());
+            std::thread::Builder::new()
+                .name("rtsp-server".into())
+                .spawn(move || {
+                    // with_thread_default only fails if another thread owns the context.
+                    let _ = context.with_thread_default(|| main_loop.run());
+                })?
+        };
+        Ok(Self {
+            port: bound,
+            main_loop,
+            context,
+            server,
+            source: Some(source),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("rtsp://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Closes every client connection and the listening socket, and ends the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(source) = self.source.take() else {
+            return;
+        };
+        self.server
+            .client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+        if let Some(s) = self.context.find_source_by_id(&source) {
+            s.destroy();
+        }
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(url: &str) -> Result<DemoSpec, String> {
+        DemoSpec::from_url(&CameraUrl::parse(url).unwrap())
+    }
+
+    #[test]
+    fn demo_urls() {
+        assert_eq!(spec("demo://").unwrap().codec, Codec::H264);
+        let s = spec("demo://h265?width=640&height=360&fps=10&bitrate=500").unwrap();
+        assert_eq!(
+            (s.codec, s.width, s.height, s.fps, s.bitrate_kbps),
+            (Codec::H265, 640, 360, 10, 500)
+        );
+        assert!(spec("demo://vp8").unwrap_err().contains("vp8"));
+        assert!(spec("demo://?fps=0").unwrap_err().contains("out of range"));
+        assert!(
+            spec("demo://?colour=red")
+                .unwrap_err()
+                .contains("unknown demo option")
+        );
+    }
+}

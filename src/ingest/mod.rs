@@ -1,0 +1,75 @@
+//! Ingest: pulls each camera's RTSP stream through GStreamer without re-encoding and hands
+//! the rest of the program two things: encoded access units (for recording) through a
+//! bounded channel, and the newest small decoded RGB frame (for detection and live view)
+//! through a watch. One supervisor per camera owns its pipeline and reconnects with backoff.
+//!
+//! Submodules: `pipeline` builds the GStreamer graph, `supervisor` runs and restarts it,
+//! `status` keeps per-camera counters, `demo` serves the built-in synthetic camera.
+
+pub mod demo;
+pub mod pipeline;
+pub mod status;
+pub mod supervisor;
+
+use std::sync::Arc;
+
+pub use status::{CameraState, CameraStatus, StatusHandle};
+pub use supervisor::{CameraSupervisor, IngestOutputs, SupervisorConfig};
+
+/// Initialises GStreamer once; safe to call from anywhere, any number of times.
+pub fn init_gstreamer() -> anyhow::Result<()> {
+    gstreamer::init().map_err(|e| anyhow::anyhow!("GStreamer failed to initialise: {e}"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    H265,
+}
+
+impl Codec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "h264",
+            Codec::H265 => "h265",
+        }
+    }
+}
+
+/// What an access unit belongs to: the codec caps of one connection. A new `StreamInfo`
+/// (new `session`) starts after every reconnect or caps change, and its timestamps restart.
+#[derive(Debug)]
+pub struct StreamInfo {
+    pub codec: Codec,
+    pub width: u32,
+    pub height: u32,
+    /// Caps of the access units (byte-stream, alignment=au, with codec_data when present);
+    /// the recorder hands them to its muxer.
+    pub caps: gstreamer::Caps,
+    /// Counts connections of this camera, starting at 1.
+    pub session: u64,
+}
+
+/// One encoded picture (H.264/H.265 access unit, Annex B byte-stream).
+#[derive(Debug, Clone)]
+pub struct AccessUnit {
+    /// Presentation time in nanoseconds of pipeline running time (0 at the stream's start).
+    pub pts_ns: u64,
+    /// Decode time in nanoseconds, when the stream carries one.
+    pub dts_ns: Option<u64>,
+    pub duration_ns: Option<u64>,
+    /// An IDR/IRAP picture: a clip may start here.
+    pub keyframe: bool,
+    pub data: gstreamer::Buffer,
+    pub stream: Arc<StreamInfo>,
+}
+
+/// A decoded, scaled (letterboxed), packed RGB frame.
+#[derive(Debug)]
+pub struct Frame {
+    pub pts_ns: u64,
+    pub width: u32,
+    pub height: u32,
+    /// width * height * 3 bytes, row-major RGB.
+    pub rgb: gstreamer::Buffer,
+}

@@ -1,0 +1,450 @@
+//! Builds one camera's GStreamer pipeline. Two sources share one tail:
+//!
+//! ```text
+//!  rtspsrc (tcp, buffer-mode=none) ─pad-added─> rtph26Xdepay ─┐
+//!  videotestsrc ! x264enc|x265enc (selftest, no network) ─────┤
+//!                                                             v
+//!   h26Xparse config-interval=-1 ! video/x-h26X,stream-format=byte-stream,alignment=au ! tee
+//!     tee. ! queue ! appsink "units"     (access units → bounded channel, never blocks)
+//!     tee. ! queue leaky=downstream ! decoder ! videorate drop-only=true
+//!          ! videoconvertscale add-borders=true ! video/x-raw,format=RGB,WxH,par=1/1,fps
+//!          ! appsink "frames" max-buffers=1 drop=true   (newest frame → watch)
+//! ```
+//!
+//! The decode branch is optional (remux-only ingest) and leaky, so a slow decoder drops
+//! frames for detection instead of stalling recording. Callbacks never unwrap camera data:
+//! anything unexpected is counted or posted to the bus as an error for the supervisor.
+
+use super::{AccessUnit, Codec, Frame, StreamInfo, status::StatusHandle};
+use crate::redact::CameraUrl;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+
+/// Where the encoded stream comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Rtsp(CameraUrl),
+    /// An encoder in the pipeline itself: no network, used by `sentrix selftest`.
+    Synthetic(SyntheticSpec),
+}
+
+#[derive(Debug, Clone)]
+pub struct SyntheticSpec {
+    pub codec: Codec,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+}
+
+/// The decode branch's output: letterboxed RGB frames of this size at this rate.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeSpec {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+/// What the pipeline's sinks deliver into.
+#[derive(Clone)]
+pub struct Outputs {
+    pub units: mpsc::Sender<AccessUnit>,
+    pub frames: Option<watch::Sender<Option<Arc<Frame>>>>,
+    pub status: StatusHandle,
+    /// Connection number, stamped on every StreamInfo of this pipeline.
+    pub session: u64,
+    /// Milliseconds (of `crate::clock`) when the last access unit arrived.
+    pub last_unit_ms: Arc<AtomicU64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("GStreamer element '{0}' is missing: install the plugin package that provides it")]
+    MissingElement(&'static str),
+    #[error("could not build the pipeline: {0}")]
+    Build(String),
+}
+
+fn make(factory: &'static str) -> Result<gst::Element, PipelineError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| PipelineError::MissingElement(factory))
+}
+
+fn build_err(e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Build(e.to_string())
+}
+
+/// Builds (but does not start) a pipeline for `source`.
+pub fn build(
+    source: &Source,
+    decode: Option<DecodeSpec>,
+    out: Outputs,
+) -> Result<gst::Pipeline, PipelineError> {
+    let pipeline = gst::Pipeline::new();
+    match source {
+        Source::Rtsp(url) => build_rtsp(&pipeline, url, decode, out)?,
+        Source::Synthetic(spec) => build_synthetic(&pipeline, spec, decode, out)?,
+    }
+    Ok(pipeline)
+}
+
+fn build_rtsp(
+    pipeline: &gst::Pipeline,
+    url: &CameraUrl,
+    decode: Option<DecodeSpec>,
+    out: Outputs,
+) -> Result<(), PipelineError> {
+    let src = make("rtspsrc")?;
+    src.set_property("location", url.expose_secret());
+    src.set_property_from_str("protocols", "tcp");
+    // Default buffer-mode smooths timestamps with jitter; none keeps the camera's spacing.
+    src.set_property_from_str("buffer-mode", "none");
+    src.set_property("latency", 200u32);
+    // Fail a dead TCP connect in 5 s instead of rtspsrc's default 20 s.
+    src.set_property("tcp-timeout", 5_000_000u64);
+    pipeline.add(&src).map_err(build_err)?;
+
+    // Set up only the video stream: many cameras also offer audio or ONVIF metadata, which
+    // would cost bandwidth and leave unlinked pads.
+    src.connect("select-stream", false, |args| {
+        let is_video = args
+            .get(2)
+            .and_then(|v| v.get::<gst::Caps>().ok())
+            .and_then(|caps| {
+                caps.structure(0)
+                    .and_then(|s| s.get::<&str>("media").ok().map(|m| m == "video"))
+            })
+            .unwrap_or(false);
+        Some(is_video.to_value())
+    });
+
+    let linked = AtomicBool::new(false);
+    let pipeline_weak = pipeline.downgrade();
+    src.connect_pad_added(move |src, pad| {
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
+        let caps = pad.current_caps().or_else(|| Some(pad.query_caps(None)));
+        let encoding = caps.as_ref().and_then(|c| c.structure(0)).and_then(|s| {
+            s.get::<&str>("encoding-name")
+                .ok()
+                .map(str::to_ascii_uppercase)
+        });
+        let codec = match encoding.as_deref() {
+            Some("H264") => Codec::H264,
+            Some("H265") => Codec::H265,
+            other => {
+                gst::element_error!(
+                    src,
+                    gst::StreamError::CodecNotFound,
+                    [
+                        "camera sends {}, only H.264 and H.265 are supported",
+                        other.unwrap_or("an unknown encoding")
+                    ]
+                );
+                return;
+            }
+        };
+        if linked.swap(true, Relaxed) {
+            return; // a second video stream: the first one is recorded
+        }
+        let depay_name = match codec {
+            Codec::H264 => "rtph264depay",
+            Codec::H265 => "rtph265depay",
+        };
+        let result = make(depay_name).and_then(|depay| {
+            pipeline.add(&depay).map_err(build_err)?;
+            depay.sync_state_with_parent().map_err(build_err)?;
+            let sink = depay
+                .static_pad("sink")
+                .ok_or_else(|| build_err("depay has no sink pad"))?;
+            pad.link(&sink).map_err(build_err)?;
+            let src_pad = depay
+                .static_pad("src")
+                .ok_or_else(|| build_err("depay has no src pad"))?;
+            build_tail(&pipeline, &src_pad, codec, decode, out.clone(), true)
+        });
+        if let Err(e) = result {
+            gst::element_error!(src, gst::CoreError::Negotiation, ["{}", e]);
+        }
+    });
+    Ok(())
+}
+
+fn build_synthetic(
+    pipeline: &gst::Pipeline,
+    spec: &SyntheticSpec,
+    decode: Option<DecodeSpec>,
+    out: Outputs,
+) -> Result<(), PipelineError> {
+    let src = make("videotestsrc")?;
+    src.set_property("is-live", true);
+    src.set_property_from_str("pattern", "ball");
+    let raw_caps = gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", spec.width as i32)
+        .field("height", spec.height as i32)
+        .field("framerate", gst::Fraction::new(spec.fps as i32, 1))
+        .build();
+    let filter = make("capsfilter")?;
+    filter.set_property("caps", &raw_caps);
+    let enc = crate::ingest::demo::make_encoder(spec.codec, spec.fps, spec.bitrate_kbps)?;
+    pipeline
+        .add_many([&src, &filter, &enc])
+        .map_err(build_err)?;
+    gst::Element::link_many([&src, &filter, &enc]).map_err(build_err)?;
+    let enc_src = enc
+        .static_pad("src")
+        .ok_or_else(|| build_err("encoder has no src pad"))?;
+    build_tail(pipeline, &enc_src, spec.codec, decode, out, false)
+}
+
+/// Adds parse ! tee ! (units, frames) after `upstream` and links it. `running` says the
+/// pipeline is already playing (pad-added), so new elements must catch up with its state.
+fn build_tail(
+    pipeline: &gst::Pipeline,
+    upstream: &gst::Pad,
+    codec: Codec,
+    decode: Option<DecodeSpec>,
+    out: Outputs,
+    running: bool,
+) -> Result<(), PipelineError> {
+    let (parse_name, media) = match codec {
+        Codec::H264 => ("h264parse", "video/x-h264"),
+        Codec::H265 => ("h265parse", "video/x-h265"),
+    };
+    let parse = make(parse_name)?;
+    // Repeat parameter sets at every keyframe, so any GOP can start a clip.
+    parse.set_property("config-interval", -1i32);
+    let au_filter = make("capsfilter")?;
+    au_filter.set_property(
+        "caps",
+        gst::Caps::builder(media)
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .build(),
+    );
+    let tee = make("tee")?;
+    let unit_queue = make("queue")?;
+    // Hold up to 2 s of video between the parser and the units appsink, bounded in time only.
+    unit_queue.set_property("max-size-buffers", 0u32);
+    unit_queue.set_property("max-size-bytes", 0u32);
+    unit_queue.set_property("max-size-time", 2_000_000_000u64);
+    let unit_sink = units_appsink(codec, out.clone());
+
+    let mut elements = vec![
+        parse.clone(),
+        au_filter.clone(),
+        tee.clone(),
+        unit_queue.clone(),
+        unit_sink.clone(),
+    ];
+    let mut decode_chain: Vec<gst::Element> = Vec::new();
+    if let Some(spec) = decode {
+        decode_chain = decode_branch(codec, spec, &out)?;
+        elements.extend(decode_chain.iter().cloned());
+    }
+    pipeline.add_many(&elements).map_err(build_err)?;
+    gst::Element::link_many([&parse, &au_filter, &tee, &unit_queue, &unit_sink])
+        .map_err(build_err)?;
+    if !decode_chain.is_empty() {
+        tee.link(&decode_chain[0]).map_err(build_err)?;
+        gst::Element::link_many(&decode_chain).map_err(build_err)?;
+    }
+    if running {
+        for e in &elements {
+            e.sync_state_with_parent().map_err(build_err)?;
+        }
+    }
+    let parse_sink = parse
+        .static_pad("sink")
+        .ok_or_else(|| build_err("parser has no sink pad"))?;
+    upstream.link(&parse_sink).map_err(build_err)?;
+    Ok(())
+}
+
+fn units_appsink(codec: Codec, out: Outputs) -> gst::Element {
+    // The StreamInfo is rebuilt only when the caps change (e.g. a resolution change).
+    let current: Mutex<Option<(gst::Caps, Arc<StreamInfo>)>> = Mutex::new(None);
+    // After a drop, skip deltas until the next keyframe so consumers never see a broken GOP.
+    let resync = AtomicBool::new(false);
+    let sink = gst_app::AppSink::builder()
+        .name("units")
+        .sync(false)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                    let (Some(buffer), Some(caps)) = (sample.buffer_owned(), sample.caps_owned())
+                    else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    let counters = out.status.counters();
+                    let to_running = |t: Option<gst::ClockTime>| {
+                        let t = t?;
+                        match sample
+                            .segment()
+                            .and_then(|s| s.downcast_ref::<gst::format::Time>())
+                        {
+                            Some(seg) => seg.to_running_time(t),
+                            None => Some(t),
+                        }
+                    };
+                    let Some(pts) = to_running(buffer.pts()).or_else(|| to_running(buffer.dts()))
+                    else {
+                        counters.dropped_units.fetch_add(1, Relaxed);
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    let stream = {
+                        let mut cur = current.lock().unwrap_or_else(|p| p.into_inner());
+                        match cur.as_ref() {
+                            Some((c, info)) if *c == caps => info.clone(),
+                            _ => {
+                                let info = Arc::new(stream_info(codec, &caps, out.session));
+                                out.status.set_stream(Some(format!(
+                                    "{} {}x{}",
+                                    info.codec.name(),
+                                    info.width,
+                                    info.height
+                                )));
+                                *cur = Some((caps, info.clone()));
+                                info
+                            }
+                        }
+                    };
+                    let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                    let size = buffer.size() as u64;
+                    counters.frames.fetch_add(1, Relaxed);
+                    counters.bytes.fetch_add(size, Relaxed);
+                    out.last_unit_ms
+                        .store(crate::clock::monotonic_ms(), Relaxed);
+                    if resync.load(Relaxed) && !keyframe {
+                        counters.dropped_units.fetch_add(1, Relaxed);
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    let unit = AccessUnit {
+                        pts_ns: pts.nseconds(),
+                        dts_ns: to_running(buffer.dts()).map(|t| t.nseconds()),
+                        duration_ns: buffer.duration().map(|d| d.nseconds()),
+                        keyframe,
+                        data: buffer,
+                        stream,
+                    };
+                    match out.units.try_send(unit) {
+                        Ok(()) => resync.store(false, Relaxed),
+                        Err(_) => {
+                            counters.dropped_units.fetch_add(1, Relaxed);
+                            resync.store(true, Relaxed);
+                        }
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        )
+        .build();
+    sink.upcast()
+}
+
+fn stream_info(codec: Codec, caps: &gst::Caps, session: u64) -> StreamInfo {
+    let s = caps.structure(0);
+    let dim = |name: &str| s.and_then(|s| s.get::<i32>(name).ok()).unwrap_or(0).max(0) as u32;
+    StreamInfo {
+        codec,
+        width: dim("width"),
+        height: dim("height"),
+        caps: caps.clone(),
+        session,
+    }
+}
+
+/// queue (leaky) ! decoder ! videorate ! scale+convert ! capsfilter ! appsink "frames".
+fn decode_branch(
+    codec: Codec,
+    spec: DecodeSpec,
+    out: &Outputs,
+) -> Result<Vec<gst::Element>, PipelineError> {
+    let queue = make("queue")?;
+    queue.set_property_from_str("leaky", "downstream");
+    queue.set_property("max-size-buffers", 0u32);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-time", 1_000_000_000u64);
+    let decoder = make(match codec {
+        Codec::H264 => "avdec_h264",
+        Codec::H265 => "avdec_h265",
+    })?;
+    // Frames dropped by the leaky queue make the decoder complain until the next keyframe;
+    // that must not end the camera's pipeline (and with it, recording).
+    if decoder.find_property("max-errors").is_some() {
+        decoder.set_property("max-errors", -1i32);
+    }
+    let rate = make("videorate")?;
+    rate.set_property("drop-only", true);
+    let mut chain = vec![queue, decoder, rate];
+    // videoconvertscale is GStreamer >= 1.22; older releases (JetPack) have the pair.
+    match make("videoconvertscale") {
+        Ok(cs) => {
+            cs.set_property("add-borders", true);
+            chain.push(cs);
+        }
+        Err(_) => {
+            let convert = make("videoconvert")?;
+            let scale = make("videoscale")?;
+            scale.set_property("add-borders", true);
+            chain.push(scale);
+            chain.push(convert);
+        }
+    }
+    let filter = make("capsfilter")?;
+    filter.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("format", "RGB")
+            .field("width", spec.width as i32)
+            .field("height", spec.height as i32)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .field("framerate", gst::Fraction::new(spec.fps as i32, 1))
+            .build(),
+    );
+    chain.push(filter);
+    chain.push(frames_appsink(spec, out.clone()));
+    Ok(chain)
+}
+
+fn frames_appsink(spec: DecodeSpec, out: Outputs) -> gst::Element {
+    let sink = gst_app::AppSink::builder()
+        .name("frames")
+        .sync(false)
+        .max_buffers(1)
+        .drop(true)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+                    let Some(buffer) = sample.buffer_owned() else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    if buffer.size() != (spec.width * spec.height * 3) as usize {
+                        return Ok(gst::FlowSuccess::Ok); // not the negotiated layout; skip
+                    }
+                    out.status.counters().decoded_frames.fetch_add(1, Relaxed);
+                    if let Some(frames) = &out.frames {
+                        let frame = Frame {
+                            pts_ns: buffer.pts().map(|t| t.nseconds()).unwrap_or(0),
+                            width: spec.width,
+                            height: spec.height,
+                            rgb: buffer,
+                        };
+                        frames.send_replace(Some(Arc::new(frame)));
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        )
+        .build();
+    sink.upcast()
+}

@@ -1,0 +1,213 @@
+//! Per-camera ingest status: the state of the connection, counters the appsink callbacks
+//! bump without locking, and rates computed once a second by the supervisor. Everything in
+//! here is safe to show: the URL is redacted and errors are scrubbed before they are stored.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraState {
+    /// A pipeline is starting and no access unit has arrived yet.
+    Connecting,
+    /// Access units are arriving.
+    Streaming,
+    /// The last attempt failed; waiting before the next one.
+    Backoff,
+    /// The supervisor has stopped (shutdown).
+    Stopped,
+}
+
+impl CameraState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Streaming => "streaming",
+            Self::Backoff => "backoff",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// A point-in-time copy of a camera's status.
+#[derive(Debug, Clone)]
+pub struct CameraStatus {
+    pub id: String,
+    /// Redacted URL.
+    pub url: String,
+    pub state: CameraState,
+    /// How long the camera has been in `state`.
+    pub in_state_for: Duration,
+    /// Access units per second over the last second.
+    pub fps: f64,
+    pub kbit_s: f64,
+    /// Decoded frames per second delivered to detection.
+    pub decoded_fps: f64,
+    pub frames: u64,
+    pub bytes: u64,
+    pub decoded_frames: u64,
+    /// Access units dropped because the consumer was not keeping up.
+    pub dropped_units: u64,
+    /// Completed reconnect attempts after a failure (not counting the first connection).
+    pub reconnects: u64,
+    pub last_error: Option<String>,
+    /// The codec and size of the current stream, e.g. "h264 1920x1080".
+    pub stream: Option<String>,
+}
+
+#[derive(Default)]
+struct Rates {
+    at: Option<Instant>,
+    frames: u64,
+    bytes: u64,
+    decoded: u64,
+    fps: f64,
+    kbit_s: f64,
+    decoded_fps: f64,
+}
+
+struct Mutable {
+    state: CameraState,
+    since: Instant,
+    last_error: Option<String>,
+    stream: Option<String>,
+    rates: Rates,
+}
+
+pub struct StatusInner {
+    id: String,
+    url: String,
+    pub(crate) frames: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) decoded_frames: AtomicU64,
+    pub(crate) dropped_units: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    mutable: Mutex<Mutable>,
+}
+
+/// Shared, cheap to clone; the supervisor writes, anyone reads.
+#[derive(Clone)]
+pub struct StatusHandle(Arc<StatusInner>);
+
+impl StatusHandle {
+    pub fn new(id: &str, redacted_url: &str) -> Self {
+        Self(Arc::new(StatusInner {
+            id: id.to_string(),
+            url: redacted_url.to_string(),
+            frames: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            decoded_frames: AtomicU64::new(0),
+            dropped_units: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            mutable: Mutex::new(Mutable {
+                state: CameraState::Connecting,
+                since: Instant::now(),
+                last_error: None,
+                stream: None,
+                rates: Rates::default(),
+            }),
+        }))
+    }
+
+    pub(crate) fn counters(&self) -> &StatusInner {
+        &self.0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Mutable> {
+        // A panic while holding this lock cannot leave it inconsistent (plain fields).
+        self.0.mutable.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    pub fn state(&self) -> CameraState {
+        self.lock().state
+    }
+
+    pub(crate) fn set_state(&self, state: CameraState) {
+        let mut m = self.lock();
+        if m.state != state {
+            m.state = state;
+            m.since = Instant::now();
+        }
+    }
+
+    /// `error` must already be scrubbed of secrets.
+    pub(crate) fn set_error(&self, error: Option<String>) {
+        self.lock().last_error = error;
+    }
+
+    pub(crate) fn set_stream(&self, stream: Option<String>) {
+        self.lock().stream = stream;
+    }
+
+    /// Recomputes the per-second rates; called about once a second.
+    pub(crate) fn tick(&self) {
+        let now = Instant::now();
+        let frames = self.0.frames.load(Relaxed);
+        let bytes = self.0.bytes.load(Relaxed);
+        let decoded = self.0.decoded_frames.load(Relaxed);
+        let mut m = self.lock();
+        let r = &mut m.rates;
+        if let Some(at) = r.at {
+            let dt_s = now.duration_since(at).as_secs_f64().max(1e-3);
+            r.fps = (frames - r.frames) as f64 / dt_s;
+            r.kbit_s = (bytes - r.bytes) as f64 * 8.0 / 1000.0 / dt_s;
+            r.decoded_fps = (decoded - r.decoded) as f64 / dt_s;
+        }
+        r.at = Some(now);
+        r.frames = frames;
+        r.bytes = bytes;
+        r.decoded = decoded;
+    }
+
+    pub fn snapshot(&self) -> CameraStatus {
+        let m = self.lock();
+        let streaming = m.state == CameraState::Streaming;
+        CameraStatus {
+            id: self.0.id.clone(),
+            url: self.0.url.clone(),
+            state: m.state,
+            in_state_for: m.since.elapsed(),
+            fps: if streaming { m.rates.fps } else { 0.0 },
+            kbit_s: if streaming { m.rates.kbit_s } else { 0.0 },
+            decoded_fps: if streaming { m.rates.decoded_fps } else { 0.0 },
+            frames: self.0.frames.load(Relaxed),
+            bytes: self.0.bytes.load(Relaxed),
+            decoded_frames: self.0.decoded_frames.load(Relaxed),
+            dropped_units: self.0.dropped_units.load(Relaxed),
+            reconnects: self.0.reconnects.load(Relaxed),
+            last_error: m.last_error.clone(),
+            stream: m.stream.clone(),
+        }
+    }
+}
+
+impl CameraStatus {
+    /// One log line: `front: streaming 15.0 fps 3950 kbit/s h264 1920x1080 frames=900 reconnects=0`.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{}: {} {:.1} fps {:.0} kbit/s",
+            self.id,
+            self.state.as_str(),
+            self.fps,
+            self.kbit_s
+        );
+        if let Some(stream) = &self.stream {
+            s.push(' ');
+            s.push_str(stream);
+        }
+        s.push_str(&format!(
+            " frames={} decoded={} dropped={} reconnects={}",
+            self.frames, self.decoded_frames, self.dropped_units, self.reconnects
+        ));
+        if let Some(e) = &self.last_error {
+            if self.state != CameraState::Streaming {
+                s.push_str(&format!(" last_error=\"{e}\""));
+            }
+        }
+        s
+    }
+}

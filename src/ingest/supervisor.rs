@@ -1,0 +1,395 @@
+//! One supervisor thread per camera: builds the pipeline, watches its bus, and tears it
+//! down and reconnects on end-of-stream, an error, or a stall (no access unit for
+//! `stall_timeout`). Retries back off exponentially (1 s doubling to 30 s, reset after a
+//! healthy stretch). While backing off from a camera whose port refused connections, a
+//! cheap TCP probe each second ends the wait as soon as the port opens again, so a camera
+//! that comes back streams again within about a second without hammering one that answers
+//! with an error (wrong password, wrong path): those keep the full backoff.
+
+use super::pipeline::{self, DecodeSpec, Outputs, Source};
+use super::status::{CameraState, StatusHandle};
+use super::{AccessUnit, Frame};
+use crate::redact::Redactor;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    pub camera_id: String,
+    pub source: Source,
+    /// None: remux-only, no decoding.
+    pub decode: Option<DecodeSpec>,
+    /// No access unit for this long while streaming: restart the pipeline.
+    pub stall_timeout: Duration,
+    /// No first access unit within this long after starting: give up on the attempt.
+    pub connect_timeout: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// After streaming this long, the next failure starts again at `backoff_min`.
+    pub healthy_after: Duration,
+    /// Access units buffered between ingest and its consumer.
+    pub channel_capacity: usize,
+}
+
+impl SupervisorConfig {
+    pub fn new(camera_id: &str, source: Source) -> Self {
+        Self {
+            camera_id: camera_id.to_string(),
+            source,
+            decode: None,
+            stall_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(15),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            healthy_after: Duration::from_secs(10),
+            channel_capacity: 512,
+        }
+    }
+}
+
+/// The receiving ends a supervisor delivers into.
+pub struct IngestOutputs {
+    pub units: mpsc::Receiver<AccessUnit>,
+    pub frames: watch::Receiver<Option<Arc<Frame>>>,
+}
+
+#[derive(Default)]
+struct StopFlag {
+    stopped: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl StopFlag {
+    fn set(&self) {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cond.notify_all();
+    }
+    fn is_set(&self) -> bool {
+        *self.stopped.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Sleeps up to `d`; true if stop was requested.
+    fn wait(&self, d: Duration) -> bool {
+        let guard = self.stopped.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self
+            .cond
+            .wait_timeout_while(guard, d, |stopped| !*stopped)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
+}
+
+pub struct CameraSupervisor {
+    status: StatusHandle,
+    stop: Arc<StopFlag>,
+    thread: Option<JoinHandle<()>>,
+}
+
+enum Outcome {
+    Stopped,
+    Failed {
+        reason: String,
+        streamed: Duration,
+        refused: bool,
+    },
+}
+
+impl CameraSupervisor {
+    /// Starts the supervisor thread for one camera.
+    pub fn spawn(config: SupervisorConfig) -> anyhow::Result<(Self, IngestOutputs)> {
+        super::init_gstreamer()?;
+        let shown_url = match &config.source {
+            Source::Rtsp(url) => url.redacted(),
+            Source::Synthetic(s) => format!("synthetic:{}", s.codec.name()),
+        };
+        let status = StatusHandle::new(&config.camera_id, &shown_url);
+        let (units_tx, units_rx) = mpsc::channel(config.channel_capacity.max(1));
+        let (frames_tx, frames_rx) = watch::channel(None);
+        let stop = Arc::new(StopFlag::default());
+        let worker = Worker {
+            config,
+            status: status.clone(),
+            stop: stop.clone(),
+            units_tx,
+            frames_tx,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("ingest-{}", worker.config.camera_id))
+            .spawn(move || worker.run())?;
+        Ok((
+            Self {
+                status,
+                stop,
+                thread: Some(thread),
+            },
+            IngestOutputs {
+                units: units_rx,
+                frames: frames_rx,
+            },
+        ))
+    }
+
+    pub fn status(&self) -> &StatusHandle {
+        &self.status
+    }
+
+    /// Stops the pipeline (to NULL) and waits for the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.set();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for CameraSupervisor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct Worker {
+    config: SupervisorConfig,
+    status: StatusHandle,
+    stop: Arc<StopFlag>,
+    units_tx: mpsc::Sender<AccessUnit>,
+    frames_tx: watch::Sender<Option<Arc<Frame>>>,
+}
+
+impl Worker {
+    fn run(self) {
+        let id = self.config.camera_id.clone();
+        let redactor = match &self.config.source {
+            Source::Rtsp(url) => url.redactor(),
+            Source::Synthetic(_) => Redactor::default(),
+        };
+        let mut backoff = self.config.backoff_min;
+        let mut session = 0u64;
+        let mut last_logged: Option<String> = None;
+        let mut failures_in_row = 0u32;
+        loop {
+            session += 1;
+            if session > 1 {
+                self.status.counters().reconnects.fetch_add(1, Relaxed);
+            }
+            self.status.set_state(CameraState::Connecting);
+            match self.run_once(session, &redactor) {
+                Outcome::Stopped => break,
+                Outcome::Failed {
+                    reason,
+                    streamed,
+                    refused,
+                } => {
+                    if streamed >= self.config.healthy_after {
+                        backoff = self.config.backoff_min;
+                        failures_in_row = 0;
+                    }
+                    failures_in_row += 1;
+                    self.status.set_error(Some(reason.clone()));
+                    self.status.set_state(CameraState::Backoff);
+                    // One warning per new kind of failure, then only at 1, 2, 4, 8... in a
+                    // row: a camera that stays down for a day logs a few dozen lines.
+                    if last_logged.as_deref() != Some(reason.as_str())
+                        || failures_in_row.is_power_of_two()
+                    {
+                        tracing::warn!(camera = %id, "{reason}; retrying in {} s (failure {failures_in_row} in a row)", backoff.as_secs());
+                        last_logged = Some(reason);
+                    } else {
+                        tracing::debug!(camera = %id, "{reason}; retrying in {} s", backoff.as_secs());
+                    }
+                    if self.wait_backoff(backoff, refused) {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(self.config.backoff_max);
+                }
+            }
+        }
+        self.status.set_state(CameraState::Stopped);
+        tracing::info!(camera = %id, "ingest stopped");
+    }
+
+    /// Runs one pipeline until it fails or stop is requested.
+    fn run_once(&self, session: u64, redactor: &Redactor) -> Outcome {
+        let last_unit_ms = Arc::new(AtomicU64::new(0));
+        let outputs = Outputs {
+            units: self.units_tx.clone(),
+            frames: Some(self.frames_tx.clone()),
+            status: self.status.clone(),
+            session,
+            last_unit_ms: last_unit_ms.clone(),
+        };
+        let failed = |reason: String, streamed: Duration| Outcome::Failed {
+            reason,
+            streamed,
+            refused: false,
+        };
+        let pipeline = match pipeline::build(&self.config.source, self.config.decode, outputs) {
+            Ok(p) => p,
+            Err(e) => return failed(e.to_string(), Duration::ZERO),
+        };
+        let Some(bus) = pipeline.bus() else {
+            return failed("pipeline has no bus".into(), Duration::ZERO);
+        };
+        let started = Instant::now();
+        let mut streaming_since: Option<Instant> = None;
+        let mut next_tick = Instant::now();
+        let outcome = 'watch: {
+            if pipeline.set_state(gst::State::Playing).is_err() {
+                // The reason is on the bus; read it below.
+                if let Some(reason) = first_error(&bus, redactor) {
+                    break 'watch failed(reason, Duration::ZERO);
+                }
+                break 'watch failed("pipeline refused to start".into(), Duration::ZERO);
+            }
+            loop {
+                if self.stop.is_set() {
+                    break 'watch Outcome::Stopped;
+                }
+                let streamed = streaming_since.map(|t| t.elapsed()).unwrap_or_default();
+                if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+                    use gst::MessageView;
+                    match msg.view() {
+                        MessageView::Eos(_) => {
+                            break 'watch failed("camera ended the stream".into(), streamed);
+                        }
+                        MessageView::Error(err) => {
+                            let reason =
+                                describe_error(err.error(), err.debug().as_deref(), redactor);
+                            break 'watch Outcome::Failed {
+                                refused: is_refused(&err.error()),
+                                reason,
+                                streamed,
+                            };
+                        }
+                        MessageView::Warning(w) => {
+                            tracing::debug!(camera = %self.config.camera_id, "{}", describe_error(w.error(), w.debug().as_deref(), redactor));
+                        }
+                        _ => {}
+                    }
+                }
+                let now = Instant::now();
+                if now >= next_tick {
+                    self.status.tick();
+                    next_tick = now + Duration::from_secs(1);
+                }
+                let last = last_unit_ms.load(Relaxed);
+                if last == 0 {
+                    if started.elapsed() > self.config.connect_timeout {
+                        break 'watch failed(
+                            format!(
+                                "no video within {} s of connecting",
+                                self.config.connect_timeout.as_secs()
+                            ),
+                            streamed,
+                        );
+                    }
+                    continue;
+                }
+                if streaming_since.is_none() {
+                    streaming_since = Some(Instant::now());
+                    self.status.set_state(CameraState::Streaming);
+                    self.status.set_error(None);
+                    tracing::info!(camera = %self.config.camera_id, "streaming (connection {session})");
+                }
+                let idle_ms = crate::clock::monotonic_ms().saturating_sub(last);
+                if idle_ms > self.config.stall_timeout.as_millis() as u64 {
+                    break 'watch failed(
+                        format!("stalled: no video for {:.1} s", idle_ms as f64 / 1000.0),
+                        streamed,
+                    );
+                }
+            }
+        };
+        let _ = pipeline.set_state(gst::State::Null);
+        outcome
+    }
+
+    /// Waits `delay`, or less when the camera's port reopens after refusing. True on stop.
+    fn wait_backoff(&self, delay: Duration, refused: bool) -> bool {
+        let deadline = Instant::now() + delay;
+        let probe_target = match (&self.config.source, refused) {
+            (Source::Rtsp(url), true) => url
+                .host()
+                .zip(url.port_or_default())
+                .and_then(|(h, p)| (h, p).to_socket_addrs().ok())
+                .and_then(|mut addrs| addrs.next()),
+            _ => None,
+        };
+        // Only a closed → open transition ends the wait early: a camera that accepts TCP
+        // and then fails (reset, wrong path) keeps the full backoff.
+        let mut seen_closed = false;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return self.stop.is_set();
+            }
+            if let Some(addr) = probe_target {
+                if !port_open(addr) {
+                    seen_closed = true;
+                } else if seen_closed {
+                    return self.stop.is_set();
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.stop.wait(left.min(Duration::from_millis(500))) {
+                return true;
+            }
+        }
+    }
+}
+
+fn port_open(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+/// rtspsrc reports a refused or reset TCP connection as a resource open/read error.
+fn is_refused(e: &gst::glib::Error) -> bool {
+    matches!(
+        e.kind::<gst::ResourceError>(),
+        Some(
+            gst::ResourceError::OpenRead
+                | gst::ResourceError::OpenReadWrite
+                | gst::ResourceError::Read
+        )
+    )
+}
+
+fn first_error(bus: &gst::Bus, redactor: &Redactor) -> Option<String> {
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_mseconds(500),
+        &[gst::MessageType::Error],
+    )?;
+    match msg.view() {
+        gst::MessageView::Error(err) => Some(describe_error(
+            err.error(),
+            err.debug().as_deref(),
+            redactor,
+        )),
+        _ => None,
+    }
+}
+
+/// "Unauthorized (401)" style text: the error's message plus the last line of its debug
+/// detail (which says what the server answered), scrubbed of secrets.
+fn describe_error(error: gst::glib::Error, debug: Option<&str>, redactor: &Redactor) -> String {
+    let mut text = error.message().trim().to_string();
+    if let Some(detail) = debug.and_then(|d| d.lines().map(str::trim).rfind(|l| !l.is_empty())) {
+        let detail = detail
+            .rsplit_once("):")
+            .map(|(_, rest)| rest.trim())
+            .unwrap_or(detail);
+        if !detail.is_empty() && !text.contains(detail) {
+            text = format!("{text}: {detail}");
+        }
+    }
+    redactor.scrub(&text)
+}

@@ -1,0 +1,15 @@
+//! sentrix: a single-binary NVR for small boards. The library holds every part so that
+//! integration tests drive the same code as the `sentrix` binary (`src/main.rs`).
+//!
+//! Data flows one way: `ingest` (RTSP → access units and small frames) → record/detect →
+//! store → web. `config` is read once at start; `redact` keeps camera passwords out of
+//! everything that is shown.
+
+pub mod app;
+pub mod bench;
+pub mod clock;
+pub mod config;
+pub mod ingest;
+pub mod logging;
+pub mod redact;
+pub mod selftest;

@@ -1,0 +1,186 @@
+//! The `sentrix` command line: parses arguments, loads the config where a command needs
+//! it, and hands over to the library. Exit codes: 0 ok, 1 failure, 2 bad config or usage.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sentrix::config::{Config, find_config};
+use sentrix::ingest::Codec;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "sentrix",
+    version,
+    about = "A single-binary NVR for small boards"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest every enabled camera until SIGINT/SIGTERM.
+    Run {
+        /// Config file (default: ./surveillance.yml, else /etc/sentrix/surveillance.yml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seconds between per-camera status lines.
+        #[arg(long, default_value_t = 10, hide = true)]
+        status_interval: u64,
+    },
+    /// Validate a config file: prints "config OK" or `file:line:col: key: message` (exit 2).
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Check the pipeline end to end with a synthetic source: no camera, no network.
+    Selftest {
+        #[arg(long, value_enum, default_value_t = SelftestCodec::H264)]
+        codec: SelftestCodec,
+    },
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SelftestCodec {
+    H264,
+    H265,
+    All,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// CPU and peak RSS of remux-only ingest of one RTSP stream, next to ffmpeg -c copy.
+    Ingest {
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        #[arg(long, default_value_t = 15)]
+        fps: u32,
+        #[arg(long, default_value_t = 4000)]
+        bitrate_kbps: u32,
+        /// Do not run ffmpeg beside sentrix.
+        #[arg(long)]
+        no_ffmpeg: bool,
+    },
+    /// The measured child of `bench ingest`.
+    #[command(hide = true)]
+    IngestClient {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        seconds: u64,
+    },
+}
+
+fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
+    find_config(config.as_deref())
+        .and_then(|p| Config::load(&p))
+        .map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    sentrix::logging::init();
+    match cli.command {
+        Command::CheckConfig { config } => match load(config) {
+            Ok(c) => {
+                println!(
+                    "config OK ({} camera(s), {} enabled)",
+                    c.cameras.len(),
+                    c.enabled_cameras().count()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run {
+            config,
+            status_interval,
+        } => {
+            let config = match load(config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let opts = sentrix::app::RunOptions {
+                status_interval: Duration::from_secs(status_interval.max(1)),
+            };
+            match runtime.block_on(sentrix::app::run(config, opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Selftest { codec } => {
+            let codecs: &[Codec] = match codec {
+                SelftestCodec::H264 => &[Codec::H264],
+                SelftestCodec::H265 => &[Codec::H265],
+                SelftestCodec::All => &[Codec::H264, Codec::H265],
+            };
+            for &c in codecs {
+                match sentrix::selftest::run(c) {
+                    Ok(report) => println!("selftest OK: {}", report.summary),
+                    Err(e) => {
+                        println!("selftest FAILED: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench(Bench::Ingest {
+            seconds,
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+            no_ffmpeg,
+        }) => {
+            let b = sentrix::bench::IngestBench {
+                seconds,
+                width,
+                height,
+                fps,
+                bitrate_kbps,
+                with_ffmpeg: !no_ffmpeg,
+            };
+            report(sentrix::bench::ingest(&b))
+        }
+        Command::Bench(Bench::IngestClient { url, seconds }) => {
+            report(sentrix::bench::ingest_client(&url, seconds))
+        }
+    }
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
