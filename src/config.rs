@@ -244,9 +244,11 @@ fn default_stall_timeout() -> f64 {
     10.0
 }
 
+// serde_yaml places errors raised inside a field's deserializer at the enclosing mapping,
+// so these messages start with the field name; `serde_issue` moves them to the field.
 fn camera_url<'de, D: Deserializer<'de>>(d: D) -> Result<CameraUrl, D::Error> {
     let raw = String::deserialize(d)?;
-    CameraUrl::parse(&raw).map_err(serde::de::Error::custom)
+    CameraUrl::parse(&raw).map_err(|e| serde::de::Error::custom(format!("url: {e}")))
 }
 
 fn optional_camera_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CameraUrl>, D::Error> {
@@ -254,7 +256,7 @@ fn optional_camera_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CameraU
         None => Ok(None),
         Some(raw) => CameraUrl::parse(&raw)
             .map(Some)
-            .map_err(serde::de::Error::custom),
+            .map_err(|e| serde::de::Error::custom(format!("detect_url: {e}"))),
     }
 }
 
@@ -349,9 +351,10 @@ impl Config {
 
     /// Parses and validates config text; relative paths resolve against `base_dir`.
     pub fn from_text(text: &str, base_dir: PathBuf) -> Result<Self, Vec<Issue>> {
-        let mut config: Config = serde_yaml::from_str(text).map_err(|e| vec![serde_issue(&e)])?;
-        config.base_dir = base_dir;
         let index = KeyIndex::build(text);
+        let mut config: Config =
+            serde_yaml::from_str(text).map_err(|e| vec![serde_issue(&e, &index)])?;
+        config.base_dir = base_dir;
         let problems = validate::check(&config);
         if problems.is_empty() {
             return Ok(config);
@@ -386,8 +389,8 @@ impl Config {
 
 /// serde_yaml's error as an Issue: its message already names the key path (`cameras[0]:
 /// unknown field ...`); its Display adds "at line L column C", which we carry separately.
-fn serde_issue(e: &serde_yaml::Error) -> Issue {
-    let (line, col) = e
+fn serde_issue(e: &serde_yaml::Error, index: &KeyIndex) -> Issue {
+    let (mut line, mut col) = e
         .location()
         .map(|l| (l.line(), l.column()))
         .unwrap_or((1, 1));
@@ -396,10 +399,23 @@ fn serde_issue(e: &serde_yaml::Error) -> Issue {
         Some(i) => text[..i].to_string(),
         None => text,
     };
-    let (key, message) = match text.split_once(": ") {
+    let (mut key, mut message) = match text.split_once(": ") {
         Some((k, m)) if !k.contains(' ') => (k.to_string(), m.to_string()),
         _ => (String::new(), text),
     };
+    // A field deserializer's own error ("url: not a valid URL") belongs to that field.
+    for field in ["url", "detect_url"] {
+        if let Some(rest) = message.strip_prefix(&format!("{field}: ")) {
+            key = if key.is_empty() {
+                field.to_string()
+            } else {
+                format!("{key}.{field}")
+            };
+            message = rest.to_string();
+            Position { line, col } = index.find(&key);
+            break;
+        }
+    }
     Issue {
         line,
         col,

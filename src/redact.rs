@@ -44,6 +44,10 @@ impl CameraUrl {
             })
     }
 
+    pub fn username(&self) -> Option<&str> {
+        Some(self.url.username()).filter(|u| !u.is_empty())
+    }
+
     pub fn has_password(&self) -> bool {
         self.url.password().is_some()
     }

@@ -266,7 +266,7 @@ fn check_camera_url(p: &mut Problems, key: &str, url: &CameraUrl) {
         }
         other => p.push((
             key.into(),
-            format!("scheme {other:?} is not supported: use rtsp://, rtsps:// or demo://"),
+            format!("scheme {other:?} of {url} is not supported: use rtsp://, rtsps:// or demo://"),
         )),
     }
 }

@@ -1,10 +1,11 @@
 //! One supervisor thread per camera: builds the pipeline, watches its bus, and tears it
 //! down and reconnects on end-of-stream, an error, or a stall (no access unit for
-//! `stall_timeout`). Retries back off exponentially (1 s doubling to 30 s, reset after a
-//! healthy stretch). While backing off from a camera whose port refused connections, a
-//! cheap TCP probe each second ends the wait as soon as the port opens again, so a camera
-//! that comes back streams again within about a second without hammering one that answers
-//! with an error (wrong password, wrong path): those keep the full backoff.
+//! `stall_timeout`). Retries back off exponentially while attempts fail without video
+//! (1 s doubling to 30 s); a connection that delivered video resets the backoff, so a
+//! dropped camera is retried after 1 s. While backing off, a cheap TCP probe every 0.5 s
+//! ends the wait when the camera's port goes from closed to open, so a camera that was off
+//! for minutes streams again within about a second of its return, while one that answers
+//! with an error (wrong password, wrong path: its port stays open) keeps the full backoff.
 
 use super::pipeline::{self, DecodeSpec, Outputs, Source};
 use super::status::{CameraState, StatusHandle};
@@ -31,8 +32,6 @@ pub struct SupervisorConfig {
     pub connect_timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
-    /// After streaming this long, the next failure starts again at `backoff_min`.
-    pub healthy_after: Duration,
     /// Access units buffered between ingest and its consumer.
     pub channel_capacity: usize,
 }
@@ -47,7 +46,6 @@ impl SupervisorConfig {
             connect_timeout: Duration::from_secs(15),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
-            healthy_after: Duration::from_secs(10),
             channel_capacity: 512,
         }
     }
@@ -92,11 +90,7 @@ pub struct CameraSupervisor {
 
 enum Outcome {
     Stopped,
-    Failed {
-        reason: String,
-        streamed: Duration,
-        refused: bool,
-    },
+    Failed { reason: String, streamed: Duration },
 }
 
 impl CameraSupervisor {
@@ -168,10 +162,7 @@ struct Worker {
 impl Worker {
     fn run(self) {
         let id = self.config.camera_id.clone();
-        let redactor = match &self.config.source {
-            Source::Rtsp(url) => url.redactor(),
-            Source::Synthetic(_) => Redactor::default(),
-        };
+        let explain = Explainer::for_source(&self.config.source);
         let mut backoff = self.config.backoff_min;
         let mut session = 0u64;
         let mut last_logged: Option<String> = None;
@@ -182,14 +173,10 @@ impl Worker {
                 self.status.counters().reconnects.fetch_add(1, Relaxed);
             }
             self.status.set_state(CameraState::Connecting);
-            match self.run_once(session, &redactor) {
+            match self.run_once(session, &explain) {
                 Outcome::Stopped => break,
-                Outcome::Failed {
-                    reason,
-                    streamed,
-                    refused,
-                } => {
-                    if streamed >= self.config.healthy_after {
+                Outcome::Failed { reason, streamed } => {
+                    if streamed > Duration::ZERO {
                         backoff = self.config.backoff_min;
                         failures_in_row = 0;
                     }
@@ -206,7 +193,7 @@ impl Worker {
                     } else {
                         tracing::debug!(camera = %id, "{reason}; retrying in {} s", backoff.as_secs());
                     }
-                    if self.wait_backoff(backoff, refused) {
+                    if self.wait_backoff(backoff) {
                         break;
                     }
                     backoff = (backoff * 2).min(self.config.backoff_max);
@@ -218,7 +205,7 @@ impl Worker {
     }
 
     /// Runs one pipeline until it fails or stop is requested.
-    fn run_once(&self, session: u64, redactor: &Redactor) -> Outcome {
+    fn run_once(&self, session: u64, explain: &Explainer) -> Outcome {
         let last_unit_ms = Arc::new(AtomicU64::new(0));
         let outputs = Outputs {
             units: self.units_tx.clone(),
@@ -227,11 +214,7 @@ impl Worker {
             session,
             last_unit_ms: last_unit_ms.clone(),
         };
-        let failed = |reason: String, streamed: Duration| Outcome::Failed {
-            reason,
-            streamed,
-            refused: false,
-        };
+        let failed = |reason: String, streamed: Duration| Outcome::Failed { reason, streamed };
         let pipeline = match pipeline::build(&self.config.source, self.config.decode, outputs) {
             Ok(p) => p,
             Err(e) => return failed(e.to_string(), Duration::ZERO),
@@ -245,7 +228,7 @@ impl Worker {
         let outcome = 'watch: {
             if pipeline.set_state(gst::State::Playing).is_err() {
                 // The reason is on the bus; read it below.
-                if let Some(reason) = first_error(&bus, redactor) {
+                if let Some(reason) = first_error(&bus, explain) {
                     break 'watch failed(reason, Duration::ZERO);
                 }
                 break 'watch failed("pipeline refused to start".into(), Duration::ZERO);
@@ -262,16 +245,11 @@ impl Worker {
                             break 'watch failed("camera ended the stream".into(), streamed);
                         }
                         MessageView::Error(err) => {
-                            let reason =
-                                describe_error(err.error(), err.debug().as_deref(), redactor);
-                            break 'watch Outcome::Failed {
-                                refused: is_refused(&err.error()),
-                                reason,
-                                streamed,
-                            };
+                            let reason = explain.describe(err.error(), err.debug().as_deref());
+                            break 'watch failed(reason, streamed);
                         }
                         MessageView::Warning(w) => {
-                            tracing::debug!(camera = %self.config.camera_id, "{}", describe_error(w.error(), w.debug().as_deref(), redactor));
+                            tracing::debug!(camera = %self.config.camera_id, "{}", explain.describe(w.error(), w.debug().as_deref()));
                         }
                         _ => {}
                     }
@@ -313,11 +291,11 @@ impl Worker {
         outcome
     }
 
-    /// Waits `delay`, or less when the camera's port reopens after refusing. True on stop.
-    fn wait_backoff(&self, delay: Duration, refused: bool) -> bool {
+    /// Waits `delay`, or less when the camera's port goes from closed to open. True on stop.
+    fn wait_backoff(&self, delay: Duration) -> bool {
         let deadline = Instant::now() + delay;
-        let probe_target = match (&self.config.source, refused) {
-            (Source::Rtsp(url), true) => url
+        let probe_target = match &self.config.source {
+            Source::Rtsp(url) => url
                 .host()
                 .zip(url.port_or_default())
                 .and_then(|(h, p)| (h, p).to_socket_addrs().ok())
@@ -351,45 +329,79 @@ fn port_open(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
 }
 
-/// rtspsrc reports a refused or reset TCP connection as a resource open/read error.
-fn is_refused(e: &gst::glib::Error) -> bool {
-    matches!(
-        e.kind::<gst::ResourceError>(),
-        Some(
-            gst::ResourceError::OpenRead
-                | gst::ResourceError::OpenReadWrite
-                | gst::ResourceError::Read
-        )
-    )
-}
-
-fn first_error(bus: &gst::Bus, redactor: &Redactor) -> Option<String> {
+fn first_error(bus: &gst::Bus, explain: &Explainer) -> Option<String> {
     let msg = bus.timed_pop_filtered(
         gst::ClockTime::from_mseconds(500),
         &[gst::MessageType::Error],
     )?;
     match msg.view() {
-        gst::MessageView::Error(err) => Some(describe_error(
-            err.error(),
-            err.debug().as_deref(),
-            redactor,
-        )),
+        gst::MessageView::Error(err) => Some(explain.describe(err.error(), err.debug().as_deref())),
         _ => None,
     }
 }
 
 /// "Unauthorized (401)" style text: the error's message plus the last line of its debug
 /// detail (which says what the server answered), scrubbed of secrets.
-fn describe_error(error: gst::glib::Error, debug: Option<&str>, redactor: &Redactor) -> String {
-    let mut text = error.message().trim().to_string();
-    if let Some(detail) = debug.and_then(|d| d.lines().map(str::trim).rfind(|l| !l.is_empty())) {
-        let detail = detail
-            .rsplit_once("):")
-            .map(|(_, rest)| rest.trim())
-            .unwrap_or(detail);
-        if !detail.is_empty() && !text.contains(detail) {
-            text = format!("{text}: {detail}");
+/// Turns GStreamer's errors into sentences an installer can act on, naming the camera's
+/// host and port, with every secret scrubbed.
+#[derive(Default)]
+struct Explainer {
+    redactor: Redactor,
+    /// "host:port" of the camera, for RTSP sources.
+    endpoint: Option<String>,
+    user: Option<String>,
+}
+
+impl Explainer {
+    fn for_source(source: &Source) -> Self {
+        match source {
+            Source::Rtsp(url) => Self {
+                redactor: url.redactor(),
+                endpoint: url.host().map(|h| match url.port_or_default() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                }),
+                user: url.username().map(str::to_string),
+            },
+            Source::Synthetic(_) => Self::default(),
         }
     }
-    redactor.scrub(&text)
+
+    fn describe(&self, error: gst::glib::Error, debug: Option<&str>) -> String {
+        let mut text = error.message().trim().to_string();
+        if let Some(detail) = debug.and_then(|d| d.lines().map(str::trim).rfind(|l| !l.is_empty()))
+        {
+            let detail = detail
+                .rsplit_once("):")
+                .map(|(_, rest)| rest.trim())
+                .unwrap_or(detail);
+            if !detail.is_empty() && !text.contains(detail) {
+                text = format!("{text}: {detail}");
+            }
+        }
+        let at = self.endpoint.as_deref().unwrap_or("the camera");
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| format!(" for user \"{u}\""))
+            .unwrap_or_default();
+        let plain = if text.contains("(401)") || error.matches(gst::ResourceError::NotAuthorized) {
+            format!(
+                "camera at {at} refused the credentials{user} (401 Unauthorized); check the user and password in its URL"
+            )
+        } else if text.contains("(404)") {
+            format!(
+                "camera at {at} has no stream at that path (404 Not Found); check the URL's path"
+            )
+        } else if text.contains("Failed to connect") {
+            format!(
+                "cannot connect to {at}: connection refused, host unreachable or name not found ({text})"
+            )
+        } else if text.contains("Could not read") || text.contains("Could not receive") {
+            format!("connection to {at} lost ({text})")
+        } else {
+            text
+        };
+        self.redactor.scrub(&plain)
+    }
 }

@@ -1,0 +1,126 @@
+//! The `sentrix` binary as users and systemd run it: `selftest`, `--version`, and `run`
+//! with the built-in demo camera and with a camera that refuses its password (clear,
+//! redacted errors, no log flood, graceful stop on SIGTERM).
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const SENTRIX: &str = env!("CARGO_BIN_EXE_sentrix");
+
+#[test]
+fn selftest_passes_for_both_codecs() {
+    let out = Command::new(SENTRIX)
+        .args(["selftest", "--codec", "all"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("selftest OK").count(), 2, "{stdout}");
+}
+
+#[test]
+fn version_is_printed() {
+    let out = Command::new(SENTRIX).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("sentrix {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// Writes a config with storage in `dir` and the given camera block; returns its path.
+fn write_config(dir: &std::path::Path, cameras: &str) -> std::path::PathBuf {
+    let text = format!(
+        "detect:\n  enabled: false\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras:\n{cameras}"
+    );
+    let path = dir.join("surveillance.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `sentrix run` for `secs`, sends SIGTERM, and returns (exit success, stderr).
+fn run_for(config: &std::path::Path, secs: u64) -> (bool, String) {
+    let mut child = Command::new(SENTRIX)
+        .args(["run", "--status-interval", "1", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(secs));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    (status.success(), stderr)
+}
+
+#[test]
+fn run_with_demo_camera_streams_and_stops_on_sigterm() {
+    let dir = common::temp_dir();
+    let config = write_config(
+        dir.path(),
+        "  - id: demo\n    url: demo://?width=640&height=360&fps=10&bitrate=500\n",
+    );
+    let (ok, log) = run_for(&config, 6);
+    assert!(ok, "sentrix run did not exit cleanly:\n{log}");
+    assert!(
+        log.contains("demo: streaming") && log.contains("h264 640x360"),
+        "no streaming status:\n{log}"
+    );
+    assert!(
+        log.contains("SIGTERM: shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+}
+
+#[test]
+fn run_with_refused_password_logs_clear_redacted_errors_without_flooding() {
+    let spec = sentrix::ingest::demo::DemoSpec {
+        codec: sentrix::ingest::Codec::H264,
+        width: 320,
+        height: 240,
+        fps: 10,
+        bitrate_kbps: 300,
+    };
+    let fixture = common::RtspFixture::with_spec(spec, Some(("admin", "right-pass")));
+    let dir = common::temp_dir();
+    let cameras = format!(
+        "  - id: porch\n    url: {}\n",
+        fixture.url_with("admin", "Wr0ng-pw!")
+    );
+    let config = write_config(dir.path(), &cameras);
+    let (ok, log) = run_for(&config, 12);
+    assert!(ok, "sentrix run did not exit cleanly:\n{log}");
+    assert!(
+        !log.contains("Wr0ng-pw"),
+        "password leaked into the log:\n{log}"
+    );
+    assert!(
+        log.contains("admin:***@127.0.0.1"),
+        "URL not shown redacted:\n{log}"
+    );
+    assert!(
+        log.contains("Unauthorized") || log.contains("401"),
+        "no clear error:\n{log}"
+    );
+    // 12 s of failing: attempts at 0, 1, 3, 7 s; warnings only for new reasons or the
+    // 1st, 2nd, 4th... failure in a row, plus one status line a second.
+    let warnings = log.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings <= 4, "{warnings} warnings in 12 s:\n{log}");
+    assert!(log.lines().count() <= 30, "log flood:\n{log}");
+}

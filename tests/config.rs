@@ -1,0 +1,273 @@
+//! Config: the shipped surveillance.yml validates, and broken configs each fail with the
+//! right line, column and key, through the library and through `sentrix check-config`.
+//! Camera passwords never appear in the output.
+
+mod common;
+
+use sentrix::config::{Config, Issue};
+use std::path::Path;
+use std::process::Command;
+
+fn shipped() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("surveillance.yml")).unwrap()
+}
+
+/// The shipped config with `from` replaced by `to` (which must occur exactly once).
+fn broken(from: &str, to: &str) -> String {
+    let text = shipped();
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} must occur once in surveillance.yml"
+    );
+    text.replacen(from, to, 1)
+}
+
+/// 1-based line and column of the first occurrence of `needle` in `text`.
+fn pos(text: &str, needle: &str) -> (usize, usize) {
+    for (i, line) in text.lines().enumerate() {
+        if let Some(c) = line.find(needle) {
+            return (i + 1, c + 1);
+        }
+    }
+    panic!("{needle:?} not in config");
+}
+
+fn issues(text: &str) -> Vec<Issue> {
+    let dir = common::temp_dir();
+    Config::from_text(text, dir.path().to_path_buf()).expect_err("config must be refused")
+}
+
+/// Asserts one of the issues is at `needle`'s position, names `key` and says `says`.
+fn assert_issue(text: &str, needle: &str, key: &str, says: &str) {
+    let (line, col) = pos(text, needle);
+    let found = issues(text);
+    assert!(
+        found
+            .iter()
+            .any(|i| i.line == line && i.col == col && i.key == key && i.message.contains(says)),
+        "expected {line}:{col}: {key}: ...{says}..., got {found:#?}"
+    );
+}
+
+#[test]
+fn shipped_config_is_valid() {
+    let dir = common::temp_dir();
+    let config =
+        Config::from_text(&shipped(), dir.path().to_path_buf()).expect("surveillance.yml is valid");
+    assert!(
+        config.network.bind.is_loopback(),
+        "default bind must be loopback"
+    );
+    assert!(
+        config.security.use_tls
+            && config.security.require_auth
+            && config.security.max_login_attempts > 0
+    );
+    assert_eq!(config.cameras.len(), 1);
+    assert_eq!(config.cameras[0].url.scheme(), "demo");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let t = broken("network:\n", "colour: red\nnetwork:\n");
+    assert_issue(&t, "colour", "", "unknown field `colour`");
+}
+
+#[test]
+fn unknown_camera_key() {
+    let t = broken(
+        "    enabled: true\n",
+        "    enabled: true\n    colour: red\n",
+    );
+    assert_issue(&t, "colour", "cameras[0]", "unknown field `colour`");
+}
+
+#[test]
+fn wrong_type() {
+    let t = broken("api_port: 8443", "api_port: eighty");
+    assert_issue(&t, "eighty", "network.api_port", "invalid type");
+}
+
+#[test]
+fn port_out_of_range() {
+    let t = broken("api_port: 8443", "api_port: 70000");
+    assert_issue(&t, "70000", "network.api_port", "70000");
+}
+
+#[test]
+fn duplicate_camera_id() {
+    let t = broken(
+        "    stall_timeout: 10\n",
+        "    stall_timeout: 10\n  - id: demo\n    url: rtsp://cam2.lan/live\n",
+    );
+    let second = t.lines().position(|l| l == "  - id: demo").unwrap() + 1;
+    let found = issues(&t);
+    assert!(
+        found.iter().any(|i| i.line == second
+            && i.col == 5
+            && i.key == "cameras[1].id"
+            && i.message.contains("duplicate camera id")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn camera_id_not_url_safe() {
+    let t = broken("  - id: demo ", "  - id: \"front door\" ");
+    assert_issue(&t, "id: \"front", "cameras[0].id", "A-Z a-z 0-9");
+}
+
+#[test]
+fn unparseable_url() {
+    let t = broken(
+        "    url: demo://\n",
+        "    url: \"rtsp://admin:hunter2@[::1/live\"\n",
+    );
+    assert_issue(&t, "url:", "cameras[0].url", "not a valid URL");
+    assert!(!format!("{:?}", issues(&t)).contains("hunter2"));
+}
+
+#[test]
+fn unsupported_scheme_hides_password() {
+    let t = broken(
+        "    url: demo://\n",
+        "    url: http://admin:hunter2@cam.lan/video\n",
+    );
+    assert_issue(&t, "url:", "cameras[0].url", "admin:***@cam.lan");
+    assert!(!format!("{:?}", issues(&t)).contains("hunter2"));
+}
+
+#[test]
+fn negative_buffer() {
+    let t = broken("pre_detection_buffer: 5", "pre_detection_buffer: -5");
+    assert_issue(
+        &t,
+        "pre_detection_buffer",
+        "record.pre_detection_buffer",
+        "out of range",
+    );
+}
+
+#[test]
+fn confidence_out_of_range() {
+    let t = broken("min_confidence: 0.5", "min_confidence: 1.5");
+    assert_issue(&t, "min_confidence", "record.min_confidence", "0..=1");
+}
+
+#[test]
+fn unreadable_model_path() {
+    let t = broken(
+        "  # model: models/yolox_nano.onnx",
+        "  model: /nonexistent/yolox.onnx",
+    );
+    assert_issue(
+        &t,
+        "model: /nonexistent",
+        "detect.model",
+        "/nonexistent/yolox.onnx",
+    );
+}
+
+#[test]
+fn input_size_not_multiple_of_32() {
+    let t = broken("input_size: 416", "input_size: 400");
+    assert_issue(&t, "input_size", "detect.input_size", "multiple of 32");
+}
+
+#[test]
+fn lan_bind_without_tls() {
+    let t =
+        broken("bind: 127.0.0.1", "bind: 0.0.0.0").replacen("use_tls: true", "use_tls: false", 1);
+    assert_issue(&t, "use_tls", "security.use_tls", "not loopback");
+}
+
+#[test]
+fn bad_bind_address() {
+    let t = broken("bind: 127.0.0.1", "bind: 300.1.1.1");
+    assert_issue(&t, "300.1.1.1", "network.bind", "invalid IP address");
+}
+
+#[test]
+fn unknown_key_source() {
+    let t = broken("    key_source: file\n", "    key_source: vault\n");
+    assert_issue(
+        &t,
+        "vault",
+        "storage.encryption.key_source",
+        "unknown variant `vault`",
+    );
+}
+
+#[test]
+fn recordings_dir_not_writable() {
+    // Under a regular file: no user, root included, can create it.
+    let t = broken(
+        "recordings_dir: data/recordings",
+        "recordings_dir: /etc/hostname/recordings",
+    );
+    assert_issue(
+        &t,
+        "recordings_dir",
+        "storage.recordings_dir",
+        "/etc/hostname is not a directory",
+    );
+}
+
+#[test]
+fn yaml_syntax_error() {
+    let t = broken("  labels: [person,", "  labels: [person,, ]\n  oops: [");
+    let found = issues(&t);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].line >= pos(&t, "labels: [person,,").0,
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn check_config_command_prints_file_line_col_and_exits_2() {
+    let dir = common::temp_dir();
+    let file = dir.path().join("surveillance.yml");
+    std::fs::write(
+        &file,
+        broken(
+            "    url: demo://\n",
+            "    url: ftp://admin:s3cret-pw@cam.lan/\n",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sentrix"))
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (line, col) = pos(&std::fs::read_to_string(&file).unwrap(), "url:");
+    let expected = format!(
+        "{}:{line}:{col}: cameras[0].url: scheme \"ftp\"",
+        file.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "expected {expected:?} in {stderr}"
+    );
+    assert!(
+        !stderr.contains("s3cret-pw")
+            && !String::from_utf8_lossy(&out.stdout).contains("s3cret-pw")
+    );
+
+    std::fs::write(&file, shipped()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sentrix"))
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("config OK"));
+}
