@@ -1,0 +1,41 @@
+# sentrix: `make run` (install deps, build, start with the demo camera) and `make test`.
+# Cargo's target dir lives outside the clone so CI and fresh clones reuse the build.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/sentrix/target
+export CARGO_TARGET_DIR
+CONFIG ?= surveillance.yml
+ARCH ?= arm64
+BIN := $(CARGO_TARGET_DIR)/release/sentrix
+
+.PHONY: deps build run test check bench cross smoke clean
+
+deps:
+	@scripts/deps.sh run
+
+build: deps
+	cargo build --release --locked --bin sentrix
+
+run: build
+	$(BIN) check-config --config $(CONFIG)
+	$(BIN) run --config $(CONFIG)
+
+test:
+	@scripts/deps.sh test
+	cargo test --locked
+
+check:
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings
+
+bench: build
+	@scripts/deps.sh test
+	$(BIN) bench ingest
+
+cross:
+	@scripts/deps.sh run cross
+	cross/build.sh $(ARCH)
+
+smoke: cross
+	cross/smoke.sh $(ARCH)
+
+clean:
+	cargo clean

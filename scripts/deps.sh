@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the Debian packages sentrix needs, idempotently. As root it runs apt-get;
+# otherwise it prints the exact command and fails.
+#
+#   scripts/deps.sh [run|test|cross]...     (default: run)
+#
+# run:   GStreamer runtime + headers to build sentrix and run it with the demo camera
+# test:  + ffmpeg (bench peer and clip checks)
+# cross: + cross compilers, qemu-user and mmdebstrap for arm64/armhf builds
+set -euo pipefail
+run_pkgs=(
+  pkg-config gcc make
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+)
+test_pkgs=(ffmpeg)
+cross_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user mmdebstrap)
+
+want=()
+for set in "${@:-run}"; do
+  case "$set" in
+    run) want+=("${run_pkgs[@]}") ;;
+    test) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+    cross) want+=("${cross_pkgs[@]}") ;;
+    *) echo "unknown package set '$set' (run, test, cross)" >&2; exit 2 ;;
+  esac
+done
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+# De-duplicate while keeping order.
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk 'NF && !seen[$0]++')
+if [ ${#missing[@]} -gt 0 ]; then
+  cmd="apt-get install -y ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing: ${missing[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  else
+    echo "missing Debian packages; run as root:" >&2
+    echo "  sudo apt-get update && sudo $cmd" >&2
+    exit 1
+  fi
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust >= 1.95 with rustup (Debian 12's rustc is too old)," >&2
+  echo "then open a new shell so ~/.cargo/bin is on PATH." >&2
+  exit 1
+fi
+rustc_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+if [ "${rustc_minor:-0}" -lt 95 ]; then
+  echo "rustc $(rustc --version) is older than 1.95: rustup update" >&2
+  exit 1
+fi
