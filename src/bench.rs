@@ -48,12 +48,14 @@ fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
 }
 
 pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
+    // Noise makes the encoder spend the full bitrate, like a busy real scene.
     let spec = DemoSpec {
         codec: Codec::H264,
         width: b.width,
         height: b.height,
         fps: b.fps,
         bitrate_kbps: b.bitrate_kbps,
+        pattern: "snow",
     };
     let mount = Mount::new("/bench", spec.launch_line());
     let server = RtspServer::start(0, std::slice::from_ref(&mount))?;
@@ -121,7 +123,6 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     let wall_s = started.elapsed().as_secs_f64();
     let sent = mount.sent_frames.load(std::sync::atomic::Ordering::Relaxed);
     drop(server);
-    let _ = std::fs::remove_dir_all(&out_dir);
 
     println!(
         "{:<10} {:>8} {:>12} {:>10}  {}",
@@ -152,6 +153,7 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
             ours_usage.max_rss_mb / f.max_rss_mb.max(1e-6)
         );
     }
+    let _ = std::fs::remove_dir_all(&out_dir);
     if !ours_usage.exit_ok {
         bail!("the ingest client failed: {}", client_report.trim());
     }
@@ -169,20 +171,22 @@ pub fn ingest_client(url: &str, seconds: u64) -> anyhow::Result<()> {
     let url = CameraUrl::parse(url).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
     let (supervisor, mut outputs) =
         CameraSupervisor::spawn(SupervisorConfig::new("bench", Source::Rtsp(url)))?;
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut units = 0u64;
-    let mut bytes = 0u64;
-    while Instant::now() < deadline {
-        match outputs.units.try_recv() {
-            Ok(u) => {
-                units += 1;
-                bytes += u.data.size() as u64;
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
+    // Stopping the supervisor closes the channel, which ends the blocking receive below:
+    // the consumer sleeps until a unit arrives instead of polling.
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(seconds));
+        let status = supervisor.status().snapshot();
+        supervisor.stop();
+        status
+    });
+    let (mut units, mut bytes) = (0u64, 0u64);
+    while let Some(u) = outputs.units.blocking_recv() {
+        units += 1;
+        bytes += u.data.size() as u64;
     }
-    let status = supervisor.status().snapshot();
-    supervisor.stop();
+    let status = stopper
+        .join()
+        .map_err(|_| anyhow::anyhow!("the stopper thread panicked"))?;
     println!(
         "frames={units} MB={:.1} reconnects={}",
         bytes as f64 / 1e6,

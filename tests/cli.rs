@@ -96,6 +96,7 @@ fn run_with_refused_password_logs_clear_redacted_errors_without_flooding() {
         height: 240,
         fps: 10,
         bitrate_kbps: 300,
+        ..Default::default()
     };
     let fixture = common::RtspFixture::with_spec(spec, Some(("admin", "right-pass")));
     let dir = common::temp_dir();

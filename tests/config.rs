@@ -271,3 +271,55 @@ fn check_config_command_prints_file_line_col_and_exits_2() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("config OK"));
 }
+
+#[test]
+fn every_shipped_key_is_documented() {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap();
+    let index = sentrix::config::KeyIndex::build(&shipped());
+    let mut missing: Vec<String> = index
+        .paths()
+        .filter(|p| !p.is_empty() && !p.ends_with(']')) // the root and list items themselves
+        .map(|p| {
+            // cameras[0].url -> cameras[].url
+            let mut out = String::new();
+            let mut skip = false;
+            for ch in p.chars() {
+                match ch {
+                    '[' => {
+                        out.push('[');
+                        skip = true;
+                    }
+                    ']' => {
+                        out.push(']');
+                        skip = false;
+                    }
+                    _ if skip => {}
+                    _ => out.push(ch),
+                }
+            }
+            out
+        })
+        .filter(|p| !docs.contains(&format!("`{p}`")))
+        .collect();
+    // Section headings (`network`, `storage.encryption`, ...) are not keys with values.
+    missing.retain(|p| {
+        !matches!(
+            p.as_str(),
+            "network"
+                | "security"
+                | "record"
+                | "detect"
+                | "storage"
+                | "storage.encryption"
+                | "storage.retention"
+                | "cameras"
+        )
+    });
+    assert!(
+        missing.is_empty(),
+        "keys missing from docs/configuration.md: {missing:?}"
+    );
+}

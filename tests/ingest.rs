@@ -184,6 +184,7 @@ fn wrong_password_is_reported_redacted_and_retried() {
         height: 240,
         fps: 10,
         bitrate_kbps: 300,
+        ..Default::default()
     };
     let fixture = RtspFixture::with_spec(spec, Some(("admin", "right-pass")));
     // The right password streams...

@@ -34,6 +34,11 @@ impl KeyIndex {
         }
     }
 
+    /// Every indexed key path, e.g. `cameras[0].url`.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.positions.keys().map(String::as_str)
+    }
+
     /// The position of `path`, or of its nearest indexed parent (a missing key is reported
     /// at the section that should hold it), or line 1 column 1.
     pub fn find(&self, path: &str) -> Position {
@@ -79,7 +84,11 @@ impl Builder {
             Some(Frame::Seq { path, next }) => {
                 let p = format!("{path}[{next}]");
                 *next += 1;
-                self.positions.entry(p.clone()).or_insert(pos);
+                // A mapping item is placed at its first key (below); yaml-rust2 marks the
+                // start of a block mapping after that key.
+                if scalar.is_some() {
+                    self.positions.entry(p.clone()).or_insert(pos);
+                }
                 Some(p)
             }
             Some(Frame::Map { path, pending_key }) => match pending_key.take() {
@@ -87,6 +96,7 @@ impl Builder {
                 None => {
                     // This node is a key. Only scalar keys are meaningful in a config.
                     let key = scalar.unwrap_or("?").to_string();
+                    self.positions.entry(path.clone()).or_insert(pos);
                     self.positions.insert(join(path, &key), pos);
                     *pending_key = Some(key);
                     None

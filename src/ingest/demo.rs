@@ -25,7 +25,25 @@ pub struct DemoSpec {
     pub height: u32,
     pub fps: u32,
     pub bitrate_kbps: u32,
+    /// videotestsrc pattern: `ball` (a moving ball, compresses well) or `snow` (noise: the
+    /// encoder spends the whole bitrate, as a busy real scene does).
+    pub pattern: &'static str,
 }
+
+impl Default for DemoSpec {
+    fn default() -> Self {
+        Self {
+            codec: Codec::H264,
+            width: 1280,
+            height: 720,
+            fps: 15,
+            bitrate_kbps: 2000,
+            pattern: "ball",
+        }
+    }
+}
+
+const PATTERNS: [&str; 3] = ["ball", "snow", "smpte"];
 
 impl DemoSpec {
     pub fn from_url(url: &CameraUrl) -> Result<Self, String> {
@@ -39,15 +57,16 @@ impl DemoSpec {
         };
         let mut spec = DemoSpec {
             codec,
-            width: 1280,
-            height: 720,
-            fps: 15,
-            bitrate_kbps: 2000,
+            ..DemoSpec::default()
         };
         for (key, value) in url.query_pairs() {
-            let n: u32 = value
-                .parse()
-                .map_err(|_| format!("demo option {key}={value:?} is not a whole number"))?;
+            if key == "pattern" {
+                spec.pattern = PATTERNS
+                    .into_iter()
+                    .find(|p| *p == value)
+                    .ok_or_else(|| format!("demo pattern {value:?} is not one of {PATTERNS:?}"))?;
+                continue;
+            }
             let (slot, min, max) = match key.as_ref() {
                 "width" => (&mut spec.width, 16, 3840),
                 "height" => (&mut spec.height, 16, 2160),
@@ -55,10 +74,13 @@ impl DemoSpec {
                 "bitrate" => (&mut spec.bitrate_kbps, 50, 50_000),
                 other => {
                     return Err(format!(
-                        "unknown demo option {other:?} (width, height, fps, bitrate)"
+                        "unknown demo option {other:?} (width, height, fps, bitrate, pattern)"
                     ));
                 }
             };
+            let n: u32 = value
+                .parse()
+                .map_err(|_| format!("demo option {key}={value:?} is not a whole number"))?;
             if !(min..=max).contains(&n) {
                 return Err(format!(
                     "demo option {key}={n} is out of range {min}..={max}"
@@ -75,8 +97,9 @@ impl DemoSpec {
     /// The RTSP media launch line for this spec (one GOP per second).
     pub fn launch_line(&self) -> String {
         format!(
-            "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width={},height={},framerate={}/1 \
+            "( videotestsrc is-live=true pattern={} ! video/x-raw,format=I420,width={},height={},framerate={}/1 \
              ! {} ! {} name=pay0 pt=96 config-interval=-1 )",
+            self.pattern,
             self.width,
             self.height,
             self.fps,

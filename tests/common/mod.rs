@@ -40,6 +40,7 @@ impl RtspFixture {
                 height: 360,
                 fps: 25,
                 bitrate_kbps: 1000,
+                ..Default::default()
             },
             None,
         )
