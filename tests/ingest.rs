@@ -124,6 +124,12 @@ fn h264_frames_arrive_complete_and_in_order() {
         "{}",
         status.summary()
     );
+    assert_eq!(
+        status.dropped_units,
+        0,
+        "a drained channel must not drop: {}",
+        status.summary()
+    );
     sup.stop();
 }
 

@@ -295,9 +295,10 @@ fn units_appsink(codec: Codec, out: Outputs) -> gst::Element {
                             None => Some(t),
                         }
                     };
+                    // A unit timed before the segment start (rtspsrc sends one while it syncs) has
+                    // no running time: it precedes the stream, skip it.
                     let Some(pts) = to_running(buffer.pts()).or_else(|| to_running(buffer.dts()))
                     else {
-                        counters.dropped_units.fetch_add(1, Relaxed);
                         return Ok(gst::FlowSuccess::Ok);
                     };
                     let stream = {
