@@ -11,5 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod ingest;
 pub mod logging;
+pub mod record;
 pub mod redact;
 pub mod selftest;
+pub mod store;

@@ -1,0 +1,117 @@
+//! The SQLite index: schema, migrations by `PRAGMA user_version`, and every statement as a
+//! named const. Only `store` uses this; it keeps the database and the clip directory in
+//! step (see the durability order in store/mod.rs).
+
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+
+/// Migrations in order; `user_version` counts how many have run.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE cameras (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE clips (
+    id             INTEGER PRIMARY KEY,
+    camera_id      TEXT NOT NULL,
+    path           TEXT NOT NULL UNIQUE,      -- relative to recordings_dir
+    start_ms       INTEGER NOT NULL,          -- UTC wall clock, ms since the epoch
+    end_ms         INTEGER NOT NULL,
+    duration_ms    INTEGER NOT NULL,          -- media duration
+    frames         INTEGER NOT NULL DEFAULT 0,
+    plain_bytes    INTEGER NOT NULL,          -- MP4 bytes
+    file_bytes     INTEGER NOT NULL,          -- bytes on disk (sealed)
+    codec          TEXT NOT NULL DEFAULT '',
+    width          INTEGER NOT NULL DEFAULT 0,
+    height         INTEGER NOT NULL DEFAULT 0,
+    labels         TEXT NOT NULL DEFAULT '',  -- comma-separated trigger labels
+    pre_roll_ms    INTEGER NOT NULL DEFAULT 0,
+    post_roll_ms   INTEGER NOT NULL DEFAULT 0,
+    state          TEXT NOT NULL CHECK (state IN ('complete', 'truncated')),
+    key_id         TEXT NOT NULL
+);
+CREATE INDEX clips_by_camera_start ON clips (camera_id, start_ms);
+CREATE INDEX clips_by_start ON clips (start_ms);
+CREATE TABLE thumbnails (
+    clip_id     INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
+    path        TEXT NOT NULL UNIQUE,
+    file_bytes  INTEGER NOT NULL
+);
+CREATE TABLE events (
+    id             INTEGER PRIMARY KEY,
+    camera_id      TEXT NOT NULL,
+    label          TEXT NOT NULL,
+    start_ms       INTEGER NOT NULL,
+    end_ms         INTEGER,
+    max_score      REAL NOT NULL DEFAULT 0,
+    box            TEXT NOT NULL DEFAULT '',
+    clip_id        INTEGER REFERENCES clips (id) ON DELETE SET NULL,
+    snapshot_path  TEXT,
+    acknowledged   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_by_camera_start ON events (camera_id, start_ms);
+-- Files whose rows are gone but whose unlink may not have reached the disk yet.
+CREATE TABLE garbage (
+    path TEXT PRIMARY KEY
+);
+"#];
+
+pub const INSERT_CAMERA: &str = "INSERT INTO cameras (id, name) VALUES (?1, ?2)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name";
+pub const INSERT_CAMERA_IF_MISSING: &str = "INSERT OR IGNORE INTO cameras (id) VALUES (?1)";
+pub const INSERT_CLIP: &str =
+    "INSERT INTO clips (camera_id, path, start_ms, end_ms, duration_ms, frames,
+    plain_bytes, file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+pub const INSERT_THUMBNAIL: &str =
+    "INSERT INTO thumbnails (clip_id, path, file_bytes) VALUES (?1, ?2, ?3)";
+pub const SELECT_CLIP: &str =
+    "SELECT id, camera_id, path, start_ms, end_ms, duration_ms, frames, plain_bytes,
+    file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id FROM clips";
+pub const SELECT_THUMBNAIL_PATH: &str = "SELECT path FROM thumbnails WHERE clip_id = ?1";
+pub const INSERT_GARBAGE: &str = "INSERT OR IGNORE INTO garbage (path) VALUES (?1)";
+pub const DELETE_GARBAGE: &str = "DELETE FROM garbage WHERE path = ?1";
+pub const SELECT_GARBAGE: &str = "SELECT path FROM garbage";
+pub const DELETE_CLIP: &str = "DELETE FROM clips WHERE id = ?1";
+pub const SELECT_ALL_PATHS: &str = "SELECT path FROM clips UNION ALL SELECT path FROM thumbnails";
+pub const TOTAL_FILE_BYTES: &str = "SELECT COALESCE((SELECT SUM(file_bytes) FROM clips), 0)
+    + COALESCE((SELECT SUM(file_bytes) FROM thumbnails), 0)";
+pub const OLDEST_CLIP: &str = "SELECT id, start_ms FROM clips ORDER BY start_ms, id LIMIT 1";
+
+/// Opens (creating 0600) and migrates the database; WAL, foreign keys on, full sync of the
+/// WAL at each commit so a row never outlives a crash without its file being there first.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    if !path.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Create it 0600 before SQLite does (SQLite would use the umask).
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let version: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+pub fn thumbnail_path(conn: &Connection, clip_id: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row(SELECT_THUMBNAIL_PATH, params![clip_id], |r| r.get(0))
+        .optional()
+}

@@ -1,0 +1,380 @@
+//! The clip store: owns BOTH the recordings directory and the SQLite index, so the two
+//! cannot drift apart. Everything under `recordings_dir` is ciphertext (container.rs).
+//!
+//! Durability order (after moonfire-nvr):
+//! - write: `<clip>.partial` (created 0600, dir fsynced) → sealed chunks, `sync()` at each
+//!   fragment → seal last chunk → fsync file → rename → fsync dir → insert row.
+//! - delete: in one transaction insert the paths into `garbage` and delete the row →
+//!   unlink → fsync dir → delete the garbage rows.
+//! - startup sweep (sweep.rs): finish garbage; recover `*.partial` up to the last complete
+//!   fragment (marked truncated) or remove it; reconcile files without rows and rows
+//!   without files.
+//! An fsync failure stops all writing with an error (fsyncgate): the kernel may have
+//! dropped the data, so carrying on would list clips that are not on disk.
+
+pub mod container;
+pub mod db;
+pub mod keys;
+pub mod mp4scan;
+pub mod retention;
+mod sweep;
+mod writer;
+
+pub use container::{ClipError, OpenReader};
+pub use keys::{KeyId, MasterKey};
+pub use retention::{RetentionPolicy, RetentionReport};
+pub use sweep::SweepReport;
+pub use writer::ClipWriter;
+
+use rusqlite::{Connection, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("clip store database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("clip store I/O on {path}: {error}")]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("the disk is full and no older clip is left to delete")]
+    DiskFull,
+    #[error("writing is stopped: {0}")]
+    Stopped(String),
+    #[error("clip {0} not found")]
+    NotFound(i64),
+    #[error("{0}")]
+    Clip(#[from] ClipError),
+    #[error("invalid clip: {0}")]
+    Invalid(String),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |error| {
+        if error.raw_os_error() == Some(libc::ENOSPC) {
+            StoreError::DiskFull
+        } else {
+            StoreError::Io {
+                path: path.to_path_buf(),
+                error,
+            }
+        }
+    }
+}
+
+/// Where the store lives and how it behaves.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub recordings_dir: PathBuf,
+    pub database: PathBuf,
+    pub chunk_size: u32,
+    pub retention: RetentionPolicy,
+}
+
+impl StoreConfig {
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Self {
+            recordings_dir: c.resolve(&c.storage.recordings_dir),
+            database: c.resolve(&c.storage.database),
+            chunk_size: container::DEFAULT_CHUNK_SIZE,
+            retention: RetentionPolicy::from_config(&c.storage.retention),
+        }
+    }
+}
+
+/// What the recorder knows about a clip when it starts.
+#[derive(Debug, Clone, Default)]
+pub struct ClipMeta {
+    pub camera_id: String,
+    /// UTC wall clock of the first frame, ms since the epoch.
+    pub start_ms: i64,
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub labels: Vec<String>,
+    pub pre_roll_ms: i64,
+    pub post_roll_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClipState {
+    Complete,
+    Truncated,
+}
+
+impl ClipState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Truncated => "truncated",
+        }
+    }
+}
+
+/// One row of the clip index.
+#[derive(Debug, Clone)]
+pub struct ClipRecord {
+    pub id: i64,
+    pub camera_id: String,
+    /// Relative to recordings_dir.
+    pub path: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub duration_ms: i64,
+    pub frames: i64,
+    pub plain_bytes: i64,
+    pub file_bytes: i64,
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub labels: Vec<String>,
+    pub pre_roll_ms: i64,
+    pub post_roll_ms: i64,
+    pub state: ClipState,
+    pub key_id: String,
+}
+
+impl ClipRecord {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let labels: String = r.get(12)?;
+        let state: String = r.get(15)?;
+        Ok(Self {
+            id: r.get(0)?,
+            camera_id: r.get(1)?,
+            path: r.get(2)?,
+            start_ms: r.get(3)?,
+            end_ms: r.get(4)?,
+            duration_ms: r.get(5)?,
+            frames: r.get(6)?,
+            plain_bytes: r.get(7)?,
+            file_bytes: r.get(8)?,
+            codec: r.get(9)?,
+            width: r.get(10)?,
+            height: r.get(11)?,
+            labels: labels
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            pre_roll_ms: r.get(13)?,
+            post_roll_ms: r.get(14)?,
+            state: if state == "truncated" {
+                ClipState::Truncated
+            } else {
+                ClipState::Complete
+            },
+            key_id: r.get(16)?,
+        })
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: StoreConfig,
+    pub(crate) key: MasterKey,
+    conn: Mutex<Connection>,
+    /// Set after an fsync failure: no more writes until restart.
+    stopped: Mutex<Option<String>>,
+}
+
+/// Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens the directory and database (creating them 0700/0600), then sweeps.
+    pub fn open(config: StoreConfig, key: MasterKey) -> Result<(Self, SweepReport), StoreError> {
+        keys::create_private_dir(&config.recordings_dir).map_err(io_err(&config.recordings_dir))?;
+        if let Some(parent) = config.database.parent() {
+            keys::create_private_dir(parent).map_err(io_err(parent))?;
+        }
+        let conn = db::open(&config.database)?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                config,
+                key,
+                conn: Mutex::new(conn),
+                stopped: Mutex::new(None),
+            }),
+        };
+        let report = sweep::run(&store)?;
+        Ok((store, report))
+    }
+
+    pub fn key_id(&self) -> KeyId {
+        self.inner.key.id()
+    }
+
+    pub fn recordings_dir(&self) -> &Path {
+        &self.inner.config.recordings_dir
+    }
+
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn check_running(&self) -> Result<(), StoreError> {
+        match &*self.inner.stopped.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(why) => Err(StoreError::Stopped(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Records an fsync failure and stops all further writes.
+    pub(crate) fn stop_writing(&self, why: String) -> StoreError {
+        tracing::error!("clip store: {why}; recording is stopped until sentrix restarts");
+        *self.inner.stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+        StoreError::Stopped(why)
+    }
+
+    /// Starts a clip; write MP4 bytes into the returned writer.
+    pub fn begin_clip(&self, meta: ClipMeta) -> Result<ClipWriter, StoreError> {
+        self.check_running()?;
+        ClipWriter::begin(self.clone(), meta)
+    }
+
+    pub fn ensure_camera(&self, id: &str, name: &str) -> Result<(), StoreError> {
+        self.conn().execute(db::INSERT_CAMERA, params![id, name])?;
+        Ok(())
+    }
+
+    pub fn clip(&self, id: i64) -> Result<ClipRecord, StoreError> {
+        let sql = format!("{} WHERE id = ?1", db::SELECT_CLIP);
+        self.conn()
+            .query_row(&sql, params![id], ClipRecord::from_row)
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(id),
+                e => e.into(),
+            })
+    }
+
+    /// Clips of `camera` (all when None) starting in [since_ms, until_ms), oldest first.
+    pub fn clips(
+        &self,
+        camera: Option<&str>,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<ClipRecord>, StoreError> {
+        let sql = format!(
+            "{} WHERE (?1 IS NULL OR camera_id = ?1) AND start_ms >= ?2 AND start_ms < ?3 ORDER BY start_ms, id",
+            db::SELECT_CLIP
+        );
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![camera, since_ms, until_ms], ClipRecord::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn open_sealed(&self, rel: &str) -> Result<OpenReader, StoreError> {
+        let path = self.inner.config.recordings_dir.join(rel);
+        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+        Ok(OpenReader::open(file, &self.inner.key)?)
+    }
+
+    /// A random-access reader of the clip's MP4 bytes.
+    pub fn open_clip(&self, id: i64) -> Result<OpenReader, StoreError> {
+        let rec = self.clip(id)?;
+        self.open_sealed(&rec.path)
+    }
+
+    pub fn open_thumbnail(&self, id: i64) -> Result<OpenReader, StoreError> {
+        let rel = db::thumbnail_path(&self.conn(), id)?.ok_or(StoreError::NotFound(id))?;
+        self.open_sealed(&rel)
+    }
+
+    /// Deletes a clip and its thumbnail in durability order.
+    pub fn delete_clip(&self, id: i64) -> Result<u64, StoreError> {
+        let paths: Vec<String> = {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let clip: String = tx
+                .query_row("SELECT path FROM clips WHERE id = ?1", params![id], |r| {
+                    r.get(0)
+                })
+                .map_err(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(id),
+                    e => e.into(),
+                })?;
+            let mut paths = vec![clip];
+            paths.extend(db::thumbnail_path(&tx, id)?);
+            for p in &paths {
+                tx.execute(db::INSERT_GARBAGE, params![p])?;
+            }
+            tx.execute(db::DELETE_CLIP, params![id])?;
+            tx.commit()?;
+            paths
+        };
+        self.collect_garbage(&paths)
+    }
+
+    /// Unlinks garbage files, syncs their directories, then forgets them. Returns bytes freed.
+    pub(crate) fn collect_garbage(&self, paths: &[String]) -> Result<u64, StoreError> {
+        let root = &self.inner.config.recordings_dir;
+        let mut freed = 0u64;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for rel in paths {
+            let path = root.join(rel);
+            freed += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+            if let Some(d) = path.parent() {
+                if !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_path_buf());
+                }
+            }
+        }
+        for d in &dirs {
+            sync_dir(d)
+                .map_err(|e| self.stop_writing(format!("fsync of {} failed: {e}", d.display())))?;
+        }
+        let conn = self.conn();
+        for rel in paths {
+            conn.execute(db::DELETE_GARBAGE, params![rel])?;
+        }
+        Ok(freed)
+    }
+}
+
+/// fsync a directory so a rename or unlink in it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The civil date (UTC) of a millisecond timestamp, as YYYY-MM-DD.
+pub(crate) fn utc_date(ms: i64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc_date(0), "1970-01-01");
+        assert_eq!(super::utc_date(1_795_000_000_000), "2026-11-18");
+        assert_eq!(super::utc_date(951_782_400_000), "2000-02-29");
+    }
+}

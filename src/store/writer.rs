@@ -1,0 +1,308 @@
+//! `ClipWriter`: streams a clip's MP4 bytes into a sealed `*.partial` file, syncs it at
+//! every completed fragment (found by scanning the bytes), and on `finish` completes the
+//! durability order (seal, fsync, rename, fsync dir, insert row). A write that hits a full
+//! disk asks retention to delete the oldest clips and tries again. A writer dropped
+//! without `finish` is recovered up to its last complete fragment (state `truncated`).
+
+use super::container::SealWriter;
+use super::mp4scan::Mp4Scan;
+use super::{
+    ClipMeta, ClipRecord, ClipState, Store, StoreError, db, io_err, keys, sweep, sync_dir,
+};
+use rusqlite::params;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// A file whose writes retry after retention made room when the disk is full.
+pub(crate) struct RoomFile {
+    pub(crate) file: File,
+    store: Store,
+}
+
+impl Write for RoomFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.file.write(buf) {
+                // write(2) reports ENOSPC only when it wrote nothing, so retrying is exact.
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    if !super::retention::make_room(&self.store) {
+                        return Err(e);
+                    }
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Creates `path` (0600, never replacing a file) as a sealed container on a RoomFile.
+pub(crate) fn create_sealed(
+    store: &Store,
+    path: &Path,
+) -> Result<SealWriter<RoomFile>, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    let room = RoomFile {
+        file,
+        store: store.clone(),
+    };
+    SealWriter::new(room, &store.inner.key, store.inner.config.chunk_size).map_err(io_err(path))
+}
+
+/// Seals the last chunk, fsyncs, renames `from` → `to` and fsyncs the directory.
+pub(crate) fn seal_and_rename(
+    store: &Store,
+    sealer: SealWriter<RoomFile>,
+    from: &Path,
+    to: &Path,
+) -> Result<u64, StoreError> {
+    let (room, sealed) = sealer.finish().map_err(io_err(from))?;
+    room.file
+        .sync_all()
+        .map_err(|e| store.stop_writing(format!("fsync of {} failed: {e}", from.display())))?;
+    std::fs::rename(from, to).map_err(io_err(to))?;
+    if let Some(dir) = to.parent() {
+        sync_dir(dir)
+            .map_err(|e| store.stop_writing(format!("fsync of {} failed: {e}", dir.display())))?;
+    }
+    Ok(sealed.file_bytes)
+}
+
+pub struct ClipWriter {
+    store: Store,
+    meta: ClipMeta,
+    /// Relative path of the finished clip.
+    rel_path: String,
+    partial: PathBuf,
+    sealer: Option<SealWriter<RoomFile>>,
+    scan: Mp4Scan,
+}
+
+impl ClipWriter {
+    pub(crate) fn begin(store: Store, meta: ClipMeta) -> Result<Self, StoreError> {
+        if meta.camera_id.is_empty() || meta.camera_id.contains(['/', '\\', '.']) {
+            return Err(StoreError::Invalid(format!(
+                "camera id {:?} cannot name a directory",
+                meta.camera_id
+            )));
+        }
+        let rel_dir = format!("{}/{}", meta.camera_id, super::utc_date(meta.start_ms));
+        let dir = store.inner.config.recordings_dir.join(&rel_dir);
+        keys::create_private_dir(&dir).map_err(io_err(&dir))?;
+        let mut tag = [0u8; 4];
+        getrandom::getrandom(&mut tag).map_err(|e| io_err(&dir)(io::Error::other(e)))?;
+        let rel_path = format!(
+            "{rel_dir}/{}-{:08x}.mp4.sntx",
+            meta.start_ms,
+            u32::from_be_bytes(tag)
+        );
+        let partial = store
+            .inner
+            .config
+            .recordings_dir
+            .join(format!("{rel_path}.partial"));
+        let sealer = create_sealed(&store, &partial)?;
+        // The partial must survive a crash to be recovered.
+        sync_dir(&dir)
+            .map_err(|e| store.stop_writing(format!("fsync of {} failed: {e}", dir.display())))?;
+        Ok(Self {
+            store,
+            meta,
+            rel_path,
+            partial,
+            sealer: Some(sealer),
+            scan: Mp4Scan::new(),
+        })
+    }
+
+    /// Relative path the clip will have once finished.
+    pub fn rel_path(&self) -> &str {
+        &self.rel_path
+    }
+
+    /// Appends MP4 bytes. Each completed fragment is synced to disk.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.store.check_running()?;
+        let Some(sealer) = self.sealer.as_mut() else {
+            return Err(StoreError::Invalid("clip already finished".into()));
+        };
+        let fragments = self.scan.fragments;
+        self.scan.feed(bytes);
+        sealer.write(bytes).map_err(io_err(&self.partial))?;
+        if self.scan.fragments > fragments {
+            sealer.get_ref().file.sync_data().map_err(|e| {
+                self.store
+                    .stop_writing(format!("fsync of {} failed: {e}", self.partial.display()))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Media written so far, in ms (complete fragments).
+    pub fn duration_ms(&self) -> u64 {
+        self.scan.duration_ms()
+    }
+
+    pub fn plain_bytes(&self) -> u64 {
+        self.sealer.as_ref().map(|s| s.plain_bytes()).unwrap_or(0)
+    }
+
+    /// Completes the clip (and its thumbnail JPEG, if any) and indexes it.
+    pub fn finish(mut self, thumbnail: Option<&[u8]>) -> Result<ClipRecord, StoreError> {
+        let sealer = self
+            .sealer
+            .take()
+            .ok_or_else(|| StoreError::Invalid("clip already finished".into()))?;
+        if let Some(e) = &self.scan.error {
+            drop(sealer);
+            let _ = std::fs::remove_file(&self.partial);
+            return Err(StoreError::Invalid(format!("not a fragmented MP4: {e}")));
+        }
+        if self.scan.fragments == 0 {
+            drop(sealer);
+            let _ = std::fs::remove_file(&self.partial);
+            return Err(StoreError::Invalid(
+                "no complete fragment was written".into(),
+            ));
+        }
+        if self.scan.complete_end != sealer.plain_bytes() {
+            // A fragment was cut off: keep what plays, marked truncated.
+            drop(sealer);
+            return sweep::recover_partial(&self.store, &self.partial)?
+                .ok_or_else(|| StoreError::Invalid("nothing playable was written".into()));
+        }
+        let root = self.store.inner.config.recordings_dir.clone();
+        let final_path = root.join(&self.rel_path);
+        let file_bytes = seal_and_rename(&self.store, sealer, &self.partial, &final_path)?;
+        let thumb = match thumbnail {
+            Some(jpeg) => {
+                let rel = self.rel_path.replace(".mp4.sntx", ".jpg.sntx");
+                let path = root.join(&rel);
+                let tmp = root.join(format!("{rel}.partial"));
+                let mut s = create_sealed(&self.store, &tmp)?;
+                s.write(jpeg).map_err(io_err(&tmp))?;
+                Some((rel, seal_and_rename(&self.store, s, &tmp, &path)?))
+            }
+            None => None,
+        };
+        let record = ClipRecord {
+            id: 0,
+            camera_id: self.meta.camera_id.clone(),
+            path: self.rel_path.clone(),
+            start_ms: self.meta.start_ms,
+            end_ms: self.meta.start_ms + self.scan.duration_ms() as i64,
+            duration_ms: self.scan.duration_ms() as i64,
+            frames: self.scan.samples as i64,
+            plain_bytes: self.scan.complete_end as i64,
+            file_bytes: file_bytes as i64,
+            codec: if self.meta.codec.is_empty() {
+                self.scan.codec.clone()
+            } else {
+                self.meta.codec.clone()
+            },
+            width: if self.meta.width == 0 {
+                self.scan.width
+            } else {
+                self.meta.width
+            },
+            height: if self.meta.height == 0 {
+                self.scan.height
+            } else {
+                self.meta.height
+            },
+            labels: self.meta.labels.clone(),
+            pre_roll_ms: self.meta.pre_roll_ms,
+            post_roll_ms: self.meta.post_roll_ms,
+            state: ClipState::Complete,
+            key_id: self.store.key_id().to_string(),
+        };
+        insert_clip(&self.store, record, thumb)
+    }
+
+    /// Discards the clip (no row, no file).
+    pub fn abort(mut self) {
+        self.sealer.take();
+        let _ = std::fs::remove_file(&self.partial);
+    }
+}
+
+impl Drop for ClipWriter {
+    fn drop(&mut self) {
+        if self.sealer.take().is_some() {
+            match sweep::recover_partial(&self.store, &self.partial) {
+                Ok(Some(r)) => tracing::warn!(
+                    "clip {} was not finished; kept {} ms as truncated",
+                    r.path,
+                    r.duration_ms
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    "clip {} was not finished and could not be recovered: {e}",
+                    self.rel_path
+                ),
+            }
+        }
+    }
+}
+
+/// Inserts the clip row (and thumbnail row) in one transaction; on a full disk, makes room
+/// once and retries.
+pub(crate) fn insert_clip(
+    store: &Store,
+    mut r: ClipRecord,
+    thumb: Option<(String, u64)>,
+) -> Result<ClipRecord, StoreError> {
+    let attempt = |r: &ClipRecord| -> rusqlite::Result<i64> {
+        let mut conn = store.conn();
+        let tx = conn.transaction()?;
+        tx.execute(db::INSERT_CAMERA_IF_MISSING, params![r.camera_id])?;
+        tx.execute(
+            db::INSERT_CLIP,
+            params![
+                r.camera_id,
+                r.path,
+                r.start_ms,
+                r.end_ms,
+                r.duration_ms,
+                r.frames,
+                r.plain_bytes,
+                r.file_bytes,
+                r.codec,
+                r.width,
+                r.height,
+                r.labels.join(","),
+                r.pre_roll_ms,
+                r.post_roll_ms,
+                r.state.as_str(),
+                r.key_id
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        if let Some((path, bytes)) = &thumb {
+            tx.execute(db::INSERT_THUMBNAIL, params![id, path, *bytes as i64])?;
+        }
+        tx.commit()?;
+        Ok(id)
+    };
+    let id = match attempt(&r) {
+        Ok(id) => id,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DiskFull && super::retention::make_room(store) =>
+        {
+            attempt(&r)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    r.id = id;
+    Ok(r)
+}
