@@ -4,6 +4,10 @@
 //! time, `sentrix bench ingest-client` (remux-only ingest: rtspsrc → depay → parse →
 //! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
 //! RSS come from wait4(2), so the server's encoding cost is counted for neither.
+//! `bench crypto` lives in bench/crypto.rs.
+
+mod crypto;
+pub use crypto::crypto;
 
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::Source;

@@ -15,3 +15,4 @@ pub mod record;
 pub mod redact;
 pub mod selftest;
 pub mod store;
+pub mod tools;

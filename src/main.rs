@@ -40,9 +40,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SelftestCodec::H264)]
         codec: SelftestCodec,
     },
+    /// Decrypt a clip (or thumbnail) file to a standard MP4 (JPEG); `-o -` writes to stdout.
+    Decrypt {
+        /// A sealed file from the recordings directory.
+        input: PathBuf,
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the id of the configured clip key (it is written in every clip header).
+    KeyId {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Measure performance.
     #[command(subcommand)]
     Bench(Bench),
+    /// Test hook: record synthetic clips into the configured store until killed.
+    #[command(hide = true)]
+    TestWriter {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = 2)]
+        clip_seconds: u64,
+        #[arg(long, default_value_t = 800)]
+        bitrate_kbps: u32,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -69,6 +93,18 @@ enum Bench {
         /// Do not run ffmpeg beside sentrix.
         #[arg(long)]
         no_ffmpeg: bool,
+    },
+    /// Seal/open throughput vs a plain write, random 64 KiB read latency, PBKDF2 time.
+    Crypto {
+        /// Megabytes for the throughput runs.
+        #[arg(long, default_value_t = 256)]
+        mb: u64,
+        /// Size in MB of the clip for the random-read test.
+        #[arg(long, default_value_t = 1024)]
+        clip_mb: u64,
+        /// Directory for the test files (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// The measured child of `bench ingest`.
     #[command(hide = true)]
@@ -172,6 +208,39 @@ fn main() -> ExitCode {
         Command::Bench(Bench::IngestClient { url, seconds }) => {
             report(sentrix::bench::ingest_client(&url, seconds))
         }
+        Command::Bench(Bench::Crypto { mb, clip_mb, dir }) => {
+            let dir = dir.unwrap_or_else(std::env::temp_dir);
+            report(sentrix::bench::crypto(mb, clip_mb, &dir))
+        }
+        Command::Decrypt {
+            input,
+            output,
+            config,
+        } => match load(config) {
+            Ok(c) => report(sentrix::tools::decrypt(&c, &input, &output)),
+            Err(code) => code,
+        },
+        Command::KeyId { config } => match load(config) {
+            Ok(c) => match sentrix::store::keys::load(&c) {
+                Ok(key) => {
+                    println!("{}", key.id());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(code) => code,
+        },
+        Command::TestWriter {
+            config,
+            clip_seconds,
+            bitrate_kbps,
+        } => match load(config) {
+            Ok(c) => report(sentrix::tools::test_writer(&c, clip_seconds, bitrate_kbps)),
+            Err(code) => code,
+        },
     }
 }
 

@@ -23,6 +23,7 @@ pub fn run(codec: Codec) -> Result<SelftestReport, String> {
         height: 240,
         fps: 30,
         bitrate_kbps: 500,
+        pattern: "ball",
     };
     // Three seconds of video; the source is live, so it paces itself like a camera.
     let expected = 3 * spec.fps as usize;

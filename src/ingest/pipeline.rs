@@ -39,6 +39,8 @@ pub struct SyntheticSpec {
     pub height: u32,
     pub fps: u32,
     pub bitrate_kbps: u32,
+    /// videotestsrc pattern (`ball`, `snow`, ...).
+    pub pattern: &'static str,
 }
 
 /// The decode branch's output: letterboxed RGB frames of this size at this rate.
@@ -184,7 +186,7 @@ fn build_synthetic(
 ) -> Result<(), PipelineError> {
     let src = make("videotestsrc")?;
     src.set_property("is-live", true);
-    src.set_property_from_str("pattern", "ball");
+    src.set_property_from_str("pattern", spec.pattern);
     let raw_caps = gst::Caps::builder("video/x-raw")
         .field("format", "I420")
         .field("width", spec.width as i32)

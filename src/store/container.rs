@@ -244,8 +244,8 @@ pub struct OpenReader {
 }
 
 impl OpenReader {
-    /// Checks the header, the key and the size, and authenticates the last chunk, so a
-    /// truncated file is refused before any byte is served.
+    /// Checks the header, the key and the size, and authenticates the first and last chunk,
+    /// so a damaged or truncated file is refused before any byte is served.
     pub fn open(file: File, key: &MasterKey) -> Result<Self, ClipError> {
         let mut hb = [0u8; HEADER_LEN];
         let size = file.metadata()?.len();
@@ -284,6 +284,9 @@ impl OpenReader {
             chunks,
             plain_len,
         };
+        // The first chunk vouches for the header (a damaged header fails here, as
+        // tampering); the last one for the length (a cut file fails as truncated).
+        reader.chunk(0)?;
         reader.chunk(chunks - 1)?;
         Ok(reader)
     }
@@ -319,6 +322,12 @@ impl OpenReader {
             .is_ok()
         {
             return Ok(buf);
+        }
+        if last && plain < cs {
+            // Only the last chunk may be short, so a cut inside any chunk looks like this.
+            return Err(ClipError::Truncated(format!(
+                "its last chunk ({i}, {plain} bytes) does not authenticate: the file was cut short or damaged"
+            )));
         }
         if last {
             // Sealed as a middle chunk? Then the file was cut at a chunk boundary.
