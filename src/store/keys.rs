@@ -6,8 +6,11 @@
 //! - `passphrase`: PBKDF2-HMAC-SHA256, 600,000 iterations, salt in `<database>.kdf` (0600);
 //!   the passphrase from `$SENTRIX_PASSPHRASE`, the file named by `$SENTRIX_PASSPHRASE_FILE`,
 //!   or one line on standard input.
-//! - `keyring`: the kernel keyring through the `keyring` crate (service `sentrix`), created
-//!   on first use; gone after a reboot (see docs/security.md).
+//! - `keyring`: the kernel's user keyring (`@u`, key `sentrix:clip-key`), created on first
+//!   use; found by every later process of the same user until reboot (docs/security.md).
+//!   Through `linux-keyutils` directly rather than the `keyring` crate: that crate keeps
+//!   keys in the session keyring, which processes here do not share (and which systemd
+//!   makes private to each service run).
 //! Every key has a public id (the first 8 bytes of SHA-256 over a label and the key) that
 //! is written into each clip header, so a wrong key is named instead of producing garbage.
 
@@ -21,8 +24,7 @@ use zeroize::Zeroizing;
 
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
 pub const CREDENTIAL_NAME: &str = "clip-key";
-pub const KEYRING_SERVICE: &str = "sentrix";
-pub const KEYRING_USER: &str = "clip-key";
+pub const KEYRING_DESCRIPTION: &str = "sentrix:clip-key";
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyId([u8; 8]);
@@ -104,7 +106,7 @@ pub enum KeyError {
     Credential(String),
     #[error("passphrase: {0}")]
     Passphrase(String),
-    #[error("keyring (service {KEYRING_SERVICE}): {0}")]
+    #[error("kernel keyring (user keyring, key {KEYRING_DESCRIPTION}): {0}")]
     Keyring(String),
 }
 
@@ -309,23 +311,29 @@ pub fn from_passphrase_with_salt_file(
 }
 
 pub fn load_or_create_keyring() -> Result<MasterKey, KeyError> {
-    let entry = keyring::Entry::new(KEYRING_SERVICE, KEYRING_USER)
-        .map_err(|e| KeyError::Keyring(e.to_string()))?;
-    match entry.get_secret() {
-        Ok(secret) => {
-            let secret = Zeroizing::new(secret);
+    use linux_keyutils::{KeyError as KE, KeyRing, KeyRingIdentifier};
+    let ring = KeyRing::from_special_id(KeyRingIdentifier::User, true)
+        .map_err(|e| KeyError::Keyring(format!("cannot open the user keyring: {e:?}")))?;
+    match ring.search(KEYRING_DESCRIPTION) {
+        Ok(key) => {
+            let secret = Zeroizing::new(
+                key.read_to_vec()
+                    .map_err(|e| KeyError::Keyring(format!("cannot read: {e:?}")))?,
+            );
             decode_key_bytes(&secret)
                 .map(MasterKey::from_bytes)
                 .ok_or_else(|| KeyError::Keyring("the stored secret is not a 32-byte key".into()))
         }
-        Err(keyring::Error::NoEntry) => {
+        Err(KE::KeyDoesNotExist) => {
             let key = MasterKey::random().map_err(|e| KeyError::Keyring(e.to_string()))?;
-            entry
-                .set_secret(key.secret())
-                .map_err(|e| KeyError::Keyring(e.to_string()))?;
-            tracing::info!("created a new clip key {} in the kernel keyring", key.id());
+            ring.add_key(KEYRING_DESCRIPTION, key.secret())
+                .map_err(|e| KeyError::Keyring(format!("cannot add the key: {e:?}")))?;
+            tracing::info!(
+                "created a new clip key {} in the kernel user keyring (lost at reboot: back it up)",
+                key.id()
+            );
             Ok(key)
         }
-        Err(e) => Err(KeyError::Keyring(e.to_string())),
+        Err(e) => Err(KeyError::Keyring(format!("cannot search: {e:?}"))),
     }
 }
