@@ -29,6 +29,7 @@ check:
 bench: build
 	@scripts/deps.sh test
 	$(BIN) bench ingest
+	$(BIN) bench crypto
 
 cross:
 	@scripts/deps.sh run cross

@@ -1,15 +1,20 @@
-//! `sentrix run`: starts the built-in demo camera server if a camera asks for it, one
-//! ingest supervisor per enabled camera, and the status log; stops all of it on SIGINT or
-//! SIGTERM (pipelines to NULL, threads joined). Later parts (recording, detection, the
-//! dashboard) attach to the outputs started here.
+//! `sentrix run`: opens the clip store (loading the key, sweeping what a crash left) and
+//! runs retention every 10 minutes; starts the built-in demo camera server if a camera asks
+//! for it, one ingest supervisor per enabled camera, and the status log; stops all of it on
+//! SIGINT or SIGTERM (pipelines to NULL, threads joined). Later parts (the recorder,
+//! detection, the dashboard) attach to the outputs started here.
 
 use crate::config::Config;
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::{DecodeSpec, Source};
 use crate::ingest::{CameraSupervisor, SupervisorConfig};
 use crate::redact::CameraUrl;
+use crate::store::{Store, StoreConfig, keys, retention};
 use anyhow::Context;
 use std::time::Duration;
+
+/// How often retention runs (it also runs at once when a write hits a full disk).
+const RETENTION_INTERVAL: Duration = Duration::from_secs(600);
 
 pub struct RunOptions {
     /// How often each camera's status is logged.
@@ -24,6 +29,28 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
             config.network.bind
         );
     }
+    let key = keys::load(&config).context("while loading the clip key")?;
+    let (store, sweep) = Store::open(StoreConfig::from_config(&config), key).context("while opening the clip store")?;
+    tracing::info!("clip store {} (key {}): {sweep:?}", store.recordings_dir().display(), store.key_id());
+    for cam in &config.cameras {
+        store.ensure_camera(&cam.id, &cam.name)?;
+    }
+    let retention_task = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RETENTION_INTERVAL);
+            loop {
+                every.tick().await;
+                let store = store.clone();
+                match tokio::task::spawn_blocking(move || retention::enforce(&store, crate::store::now_ms())).await {
+                    Ok(Ok(r)) if r.deleted > 0 => tracing::info!("retention: deleted {} clips, freed {} bytes", r.deleted, r.freed_bytes),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!("retention failed: {e}"),
+                    Err(e) => tracing::error!("retention task failed: {e}"),
+                }
+            }
+        })
+    };
     let demo = start_demo_server(&config)?;
     let mut supervisors = Vec::new();
     let mut drains = Vec::new();
@@ -86,6 +113,7 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     for d in drains {
         let _ = d.await;
     }
+    retention_task.abort();
     tracing::info!("stopped");
     Ok(())
 }
