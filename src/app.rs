@@ -30,8 +30,13 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
         );
     }
     let key = keys::load(&config).context("while loading the clip key")?;
-    let (store, sweep) = Store::open(StoreConfig::from_config(&config), key).context("while opening the clip store")?;
-    tracing::info!("clip store {} (key {}): {sweep:?}", store.recordings_dir().display(), store.key_id());
+    let (store, sweep) = Store::open(StoreConfig::from_config(&config), key)
+        .context("while opening the clip store")?;
+    tracing::info!(
+        "clip store {} (key {}): {sweep:?}",
+        store.recordings_dir().display(),
+        store.key_id()
+    );
     for cam in &config.cameras {
         store.ensure_camera(&cam.id, &cam.name)?;
     }
@@ -42,8 +47,16 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
             loop {
                 every.tick().await;
                 let store = store.clone();
-                match tokio::task::spawn_blocking(move || retention::enforce(&store, crate::store::now_ms())).await {
-                    Ok(Ok(r)) if r.deleted > 0 => tracing::info!("retention: deleted {} clips, freed {} bytes", r.deleted, r.freed_bytes),
+                match tokio::task::spawn_blocking(move || {
+                    retention::enforce(&store, crate::store::now_ms())
+                })
+                .await
+                {
+                    Ok(Ok(r)) if r.deleted > 0 => tracing::info!(
+                        "retention: deleted {} clips, freed {} bytes",
+                        r.deleted,
+                        r.freed_bytes
+                    ),
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::error!("retention failed: {e}"),
                     Err(e) => tracing::error!("retention task failed: {e}"),

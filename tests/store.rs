@@ -288,3 +288,146 @@ fn keyring_key_is_found_by_a_later_process() {
     }
     assert_eq!(id1.len(), 16);
 }
+
+fn test_store(d: &Path, retention: sentrix::store::RetentionPolicy) -> Store {
+    let config = StoreConfig {
+        recordings_dir: d.join("rec"),
+        database: d.join("index.db"),
+        chunk_size: 16 * 1024,
+        retention,
+    };
+    Store::open(config, MasterKey::from_bytes([9; 32]))
+        .unwrap()
+        .0
+}
+
+fn add_clip(store: &Store, mp4: &[u8], start_ms: i64) -> sentrix::store::ClipRecord {
+    let mut w = store
+        .begin_clip(ClipMeta {
+            camera_id: "cam".into(),
+            start_ms,
+            ..Default::default()
+        })
+        .unwrap();
+    w.write(mp4).unwrap();
+    w.finish(None).unwrap()
+}
+
+#[test]
+fn retention_by_age_and_size_deletes_oldest_first() {
+    let dir = common::temp_dir();
+    let mp4 = common::synthetic_mp4(1);
+    let day = 86_400_000;
+    let now = sentrix::store::now_ms();
+    let policy = sentrix::store::RetentionPolicy {
+        max_size_bytes: u64::MAX,
+        max_age_ms: 30 * day,
+        min_free_percent: 0.0,
+    };
+    let store = test_store(dir.path(), policy);
+    let old = add_clip(&store, &mp4, now - 40 * day);
+    let mid = add_clip(&store, &mp4, now - 20 * day);
+    let new = add_clip(&store, &mp4, now - day);
+    let report = sentrix::store::retention::enforce(&store, now).unwrap();
+    assert_eq!(report.deleted, 1);
+    let ids: Vec<i64> = store
+        .clips(None, 0, i64::MAX)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec![mid.id, new.id]);
+    drop(store);
+
+    // The same store with a size cap of about one clip keeps only the newest.
+    let cap = sentrix::store::RetentionPolicy {
+        max_size_bytes: new.file_bytes as u64 + 100,
+        ..policy
+    };
+    let store = test_store(dir.path(), cap);
+    let report = sentrix::store::retention::enforce(&store, now).unwrap();
+    assert_eq!(report.deleted, 1);
+    assert_eq!(
+        store
+            .clips(None, 0, i64::MAX)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        vec![new.id]
+    );
+    assert!(
+        !dir.path().join("rec").join(&old.path).exists()
+            && !dir.path().join("rec").join(&mid.path).exists()
+    );
+}
+
+#[test]
+fn sweep_reconciles_orphans_missing_files_and_garbage() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let mp4 = common::synthetic_mp4(1);
+    let policy = sentrix::store::RetentionPolicy {
+        max_size_bytes: u64::MAX,
+        max_age_ms: 0,
+        min_free_percent: 0.0,
+    };
+    let store = test_store(d, policy);
+    let now = sentrix::store::now_ms();
+    let orphan = add_clip(&store, &mp4, now - 3000);
+    let lost = add_clip(&store, &mp4, now - 2000);
+    let kept = add_clip(&store, &mp4, now - 1000);
+    drop(store);
+    let db = rusqlite::Connection::open(d.join("index.db")).unwrap();
+    // A crash between rename and insert: the file is there, the row is not.
+    db.execute("DELETE FROM clips WHERE id = ?1", [orphan.id])
+        .unwrap();
+    // A deletion interrupted after its transaction: row gone, file and garbage row left.
+    let doomed = d
+        .join("rec")
+        .join(kept.path.replace(".mp4.sntx", "-x.mp4.sntx"));
+    std::fs::copy(d.join("rec").join(&kept.path), &doomed).unwrap();
+    let doomed_rel = doomed
+        .strip_prefix(d.join("rec"))
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    db.execute("INSERT INTO garbage (path) VALUES (?1)", [&doomed_rel])
+        .unwrap();
+    // A file lost behind the store's back.
+    std::fs::remove_file(d.join("rec").join(&lost.path)).unwrap();
+    // A thumbnail nobody owns, and garbage from an interrupted recovery.
+    std::fs::write(
+        d.join("rec")
+            .join(kept.path.replace(".mp4.sntx", "-y.jpg.sntx")),
+        b"x",
+    )
+    .unwrap();
+    std::fs::write(d.join("rec").join(format!("{}.recover", kept.path)), b"x").unwrap();
+    drop(db);
+
+    let config = StoreConfig {
+        recordings_dir: d.join("rec"),
+        database: d.join("index.db"),
+        chunk_size: 16 * 1024,
+        retention: policy,
+    };
+    let (store, report) = Store::open(config, MasterKey::from_bytes([9; 32])).unwrap();
+    assert_eq!(report.garbage_removed, 1, "{report:?}");
+    assert_eq!(report.orphans_indexed, 1, "{report:?}");
+    assert_eq!(report.orphans_removed, 1, "{report:?}");
+    assert_eq!(report.rows_without_file, 1, "{report:?}");
+    assert!(!doomed.exists());
+    let clips = store.clips(None, 0, i64::MAX).unwrap();
+    let paths: Vec<&str> = clips.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths.contains(&orphan.path.as_str()) && paths.contains(&kept.path.as_str()));
+    let re = clips.iter().find(|c| c.path == orphan.path).unwrap();
+    assert_eq!(
+        (re.frames, re.duration_ms),
+        (orphan.frames, orphan.duration_ms)
+    );
+    let files = common::files_under(&d.join("rec"));
+    assert_eq!(files.len(), 2, "{files:?}");
+}
