@@ -129,8 +129,8 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     drop(server);
 
     println!(
-        "{:<10} {:>8} {:>12} {:>10}  {}",
-        "consumer", "CPU s", "peak RSS MB", "CPU %", "notes"
+        "{:<10} {:>8} {:>12} {:>10}  notes",
+        "consumer", "CPU s", "peak RSS MB", "CPU %"
     );
     let row = |name: &str, u: &ChildUsage, note: &str| {
         println!(

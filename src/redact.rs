@@ -93,10 +93,10 @@ impl Redactor {
         if let Some(pw) = url.url.password() {
             // The URL keeps the password percent-encoded; libraries may print either form.
             secrets.push(pw.to_string());
-            if let Ok(decoded) = percent_decode(pw) {
-                if decoded != pw {
-                    secrets.push(decoded);
-                }
+            if let Ok(decoded) = percent_decode(pw)
+                && decoded != pw
+            {
+                secrets.push(decoded);
             }
         }
         secrets.retain(|s| !s.is_empty());

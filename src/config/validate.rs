@@ -153,16 +153,16 @@ fn check_detect(c: &Config, p: &mut Problems) {
     range(p, "detect.confidence", d.confidence, 0.0, 1.0, "");
     range(p, "detect.fps", d.fps as f64, 1.0, 30.0, " fps");
     range(p, "detect.threads", d.threads as f64, 1.0, 16.0, "");
-    if d.input_size % 32 != 0 || !(96..=1280).contains(&d.input_size) {
+    if !d.input_size.is_multiple_of(32) || !(96..=1280).contains(&d.input_size) {
         p.push((
             "detect.input_size".into(),
             format!("{} must be a multiple of 32 in 96..=1280", d.input_size),
         ));
     }
-    if let Some(model) = &d.model {
-        if let Err(e) = readable_file(&c.resolve(model)) {
-            p.push(("detect.model".into(), e));
-        }
+    if let Some(model) = &d.model
+        && let Err(e) = readable_file(&c.resolve(model))
+    {
+        p.push(("detect.model".into(), e));
     }
     for (i, label) in d.labels.iter().enumerate() {
         if label.trim().is_empty() {

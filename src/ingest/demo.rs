@@ -88,7 +88,7 @@ impl DemoSpec {
             }
             *slot = n;
         }
-        if spec.width % 2 != 0 || spec.height % 2 != 0 {
+        if !spec.width.is_multiple_of(2) || !spec.height.is_multiple_of(2) {
             return Err("demo width and height must be even".into());
         }
         Ok(spec)

@@ -203,10 +203,10 @@ impl CameraStatus {
             " frames={} decoded={} dropped={} reconnects={}",
             self.frames, self.decoded_frames, self.dropped_units, self.reconnects
         ));
-        if let Some(e) = &self.last_error {
-            if self.state != CameraState::Streaming {
-                s.push_str(&format!(" last_error=\"{e}\""));
-            }
+        if let Some(e) = &self.last_error
+            && self.state != CameraState::Streaming
+        {
+            s.push_str(&format!(" last_error=\"{e}\""));
         }
         s
     }

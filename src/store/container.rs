@@ -109,6 +109,31 @@ impl Header {
         })
     }
 
+    /// Reads and checks the header of a `size`-byte file sealed under `key`; returns it
+    /// with the file's cipher and nonce prefix.
+    fn read(
+        file: &File,
+        size: u64,
+        key: &MasterKey,
+    ) -> Result<(Self, Aes256Gcm, [u8; 7]), ClipError> {
+        if size < HEADER_LEN as u64 {
+            return Err(ClipError::Truncated(format!(
+                "{size} bytes is shorter than the header"
+            )));
+        }
+        let mut hb = [0u8; HEADER_LEN];
+        file.read_exact_at(&mut hb, 0)?;
+        let header = Header::parse(hb)?;
+        if header.key_id != key.id() {
+            return Err(ClipError::WrongKey {
+                file: header.key_id,
+                configured: key.id(),
+            });
+        }
+        let (cipher, prefix) = header.cipher(key);
+        Ok((header, cipher, prefix))
+    }
+
     /// The per-file AES key and nonce prefix.
     fn cipher(&self, key: &MasterKey) -> (Aes256Gcm, [u8; 7]) {
         let hk = Hkdf::<Sha256>::new(Some(&self.salt), key.secret());
@@ -247,22 +272,8 @@ impl OpenReader {
     /// Checks the header, the key and the size, and authenticates the first and last chunk,
     /// so a damaged or truncated file is refused before any byte is served.
     pub fn open(file: File, key: &MasterKey) -> Result<Self, ClipError> {
-        let mut hb = [0u8; HEADER_LEN];
         let size = file.metadata()?.len();
-        if size < HEADER_LEN as u64 {
-            return Err(ClipError::Truncated(format!(
-                "{size} bytes is shorter than the header"
-            )));
-        }
-        file.read_exact_at(&mut hb, 0)?;
-        let header = Header::parse(hb)?;
-        if header.key_id != key.id() {
-            return Err(ClipError::WrongKey {
-                file: header.key_id,
-                configured: key.id(),
-            });
-        }
-        let (cipher, prefix) = header.cipher(key);
+        let (header, cipher, prefix) = Header::read(&file, size, key)?;
         let stride = header.chunk_size as u64 + TAG_LEN as u64;
         let body = size - HEADER_LEN as u64;
         if body == 0 {
@@ -394,17 +405,8 @@ impl OpenReader {
         key: &MasterKey,
         mut visit: impl FnMut(&[u8]) -> io::Result<bool>,
     ) -> Result<(), ClipError> {
-        let mut hb = [0u8; HEADER_LEN];
-        file.read_exact_at(&mut hb, 0)?;
-        let header = Header::parse(hb)?;
-        if header.key_id != key.id() {
-            return Err(ClipError::WrongKey {
-                file: header.key_id,
-                configured: key.id(),
-            });
-        }
-        let (cipher, prefix) = header.cipher(key);
         let size = file.metadata()?.len();
+        let (header, cipher, prefix) = Header::read(file, size, key)?;
         let stride = header.chunk_size as u64 + TAG_LEN as u64;
         let open = |i: u64, sealed: &mut Zeroizing<Vec<u8>>, last: bool| -> bool {
             let Some(body_len) = sealed.len().checked_sub(TAG_LEN) else {

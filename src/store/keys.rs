@@ -11,6 +11,7 @@
 //!   Through `linux-keyutils` directly rather than the `keyring` crate: that crate keeps
 //!   keys in the session keyring, which processes here do not share (and which systemd
 //!   makes private to each service run).
+//!
 //! Every key has a public id (the first 8 bytes of SHA-256 over a label and the key) that
 //! is written into each clip header, so a wrong key is named instead of producing garbage.
 

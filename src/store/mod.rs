@@ -9,6 +9,7 @@
 //! - startup sweep (sweep.rs): finish garbage; recover `*.partial` up to the last complete
 //!   fragment (marked truncated) or remove it; reconcile files without rows and rows
 //!   without files.
+//!
 //! An fsync failure stops all writing with an error (fsyncgate): the kernel may have
 //! dropped the data, so carrying on would list clips that are not on disk.
 
@@ -323,10 +324,10 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err(&path)(e)),
             }
-            if let Some(d) = path.parent() {
-                if !dirs.iter().any(|x| x == d) {
-                    dirs.push(d.to_path_buf());
-                }
+            if let Some(d) = path.parent()
+                && !dirs.iter().any(|x| x == d)
+            {
+                dirs.push(d.to_path_buf());
             }
         }
         for d in &dirs {

@@ -198,25 +198,16 @@ pub(crate) fn recover_partial(
         Ok(left > 0)
     })?;
     let file_bytes = seal_and_rename(store, sealer, &tmp, &final_path)?;
-    let record = ClipRecord {
-        id: 0,
-        camera_id: camera,
-        path: rel,
+    let record = record_from_scan(
+        store,
+        camera,
+        rel,
         start_ms,
-        end_ms: start_ms + scan.duration_ms() as i64,
-        duration_ms: scan.duration_ms() as i64,
-        frames: scan.samples as i64,
-        plain_bytes: scan.complete_end as i64,
-        file_bytes: file_bytes as i64,
-        codec: scan.codec.clone(),
-        width: scan.width,
-        height: scan.height,
-        labels: Vec::new(),
-        pre_roll_ms: 0,
-        post_roll_ms: 0,
-        state: ClipState::Truncated,
-        key_id: store.key_id().to_string(),
-    };
+        &scan,
+        scan.complete_end,
+        file_bytes,
+        ClipState::Truncated,
+    );
     let record = insert_clip(store, record, None)?;
     std::fs::remove_file(partial).map_err(io_err(partial))?;
     super::sync_dir(partial.parent().unwrap_or(root)).map_err(io_err(root))?;
@@ -235,27 +226,51 @@ fn index_orphan(store: &Store, path: &Path, rel: &str) -> Result<ClipRecord, Sto
     if scan.fragments == 0 || scan.complete_end != reader.plain_len() {
         return Err(StoreError::Invalid("not a complete fragmented MP4".into()));
     }
-    let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as i64;
-    let record = ClipRecord {
+    let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let record = record_from_scan(
+        store,
+        camera,
+        rel.to_string(),
+        start_ms,
+        &scan,
+        reader.plain_len(),
+        file_bytes,
+        ClipState::Complete,
+    );
+    insert_clip(store, record, None)
+}
+
+/// The index row of a clip known only from its file: what the MP4 scan found.
+#[allow(clippy::too_many_arguments)]
+fn record_from_scan(
+    store: &Store,
+    camera_id: String,
+    path: String,
+    start_ms: i64,
+    scan: &Mp4Scan,
+    plain_bytes: u64,
+    file_bytes: u64,
+    state: ClipState,
+) -> ClipRecord {
+    ClipRecord {
         id: 0,
-        camera_id: camera,
-        path: rel.to_string(),
+        camera_id,
+        path,
         start_ms,
         end_ms: start_ms + scan.duration_ms() as i64,
         duration_ms: scan.duration_ms() as i64,
         frames: scan.samples as i64,
-        plain_bytes: reader.plain_len() as i64,
-        file_bytes,
+        plain_bytes: plain_bytes as i64,
+        file_bytes: file_bytes as i64,
         codec: scan.codec.clone(),
         width: scan.width,
         height: scan.height,
         labels: Vec::new(),
         pre_roll_ms: 0,
         post_roll_ms: 0,
-        state: ClipState::Complete,
+        state,
         key_id: store.key_id().to_string(),
-    };
-    insert_clip(store, record, None)
+    }
 }
 
 struct ScanSink<'a>(&'a mut Mp4Scan);
