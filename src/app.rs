@@ -1,13 +1,16 @@
 //! `sentrix run`: opens the clip store (loading the key, sweeping what a crash left) and
 //! runs retention every 10 minutes; starts the built-in demo camera server if a camera asks
-//! for it, one ingest supervisor per enabled camera, and the status log; stops all of it on
-//! SIGINT or SIGTERM (pipelines to NULL, threads joined). Later parts (the recorder,
-//! detection, the dashboard) attach to the outputs started here.
+//! for it, one ingest supervisor and one recorder per enabled camera, and the status log.
+//! SIGUSR1 is the manual trigger (every camera records a "manual" clip with pre- and
+//! post-roll). SIGINT or SIGTERM stops it all: pipelines to NULL, open clips finished,
+//! threads joined. Detection and the dashboard attach to the outputs started here.
 
 use crate::config::Config;
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::{DecodeSpec, Source};
 use crate::ingest::{CameraSupervisor, SupervisorConfig};
+use crate::record::recorder::RecordSettings;
+use crate::record::runner::RecorderRunner;
 use crate::redact::CameraUrl;
 use crate::store::{Store, StoreConfig, keys, retention};
 use anyhow::Context;
@@ -66,7 +69,8 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     };
     let demo = start_demo_server(&config)?;
     let mut supervisors = Vec::new();
-    let mut drains = Vec::new();
+    let mut recorders = Vec::new();
+    let record_settings = RecordSettings::from_config(&config.record);
     for cam in config.enabled_cameras() {
         let url = match (&demo, cam.url.scheme()) {
             (Some(server), "demo") => CameraUrl::parse(&server.url(&format!("/{}", cam.id)))
@@ -84,12 +88,18 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
             });
         }
         tracing::info!(camera = %cam.id, url = %cam.url, "starting ingest");
-        let (supervisor, mut outputs) = CameraSupervisor::spawn(sc)
+        let (supervisor, outputs) = CameraSupervisor::spawn(sc)
             .with_context(|| format!("while starting camera {}", cam.id))?;
         // Until the recorder consumes access units, drain them so the channel never fills.
-        drains.push(tokio::spawn(async move {
-            while outputs.units.recv().await.is_some() {}
-        }));
+        let runner = RecorderRunner::spawn(
+            &cam.id,
+            record_settings.clone(),
+            store.clone(),
+            outputs.units,
+            outputs.frames,
+        )
+        .with_context(|| format!("while starting the recorder of camera {}", cam.id))?;
+        recorders.push(runner);
         supervisors.push(supervisor);
     }
     if supervisors.is_empty() {
@@ -98,13 +108,30 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
 
     let mut ticker = tokio::time::interval(opts.status_interval);
     ticker.tick().await;
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        .context("while installing the SIGUSR1 handler")?;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                for s in &supervisors {
-                    tracing::info!("{}", s.status().snapshot().summary());
+                for (s, r) in supervisors.iter().zip(&recorders) {
+                    let rs = r.status();
+                    tracing::info!(
+                        "{} recording={} clips={} ring={:.1}MB/{:.1}s{}",
+                        s.status().snapshot().summary(),
+                        rs.recording,
+                        rs.clips,
+                        rs.ring_bytes as f64 / 1e6,
+                        rs.ring_span_s,
+                        rs.last_error.map(|e| format!(" record_error=\"{e}\"")).unwrap_or_default()
+                    );
+                }
+            }
+            _ = usr1.recv() => {
+                tracing::info!("SIGUSR1: manual trigger on every camera");
+                for r in &recorders {
+                    r.trigger("manual");
                 }
             }
             signal = &mut shutdown => {
@@ -117,15 +144,16 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
         for s in supervisors {
             s.stop();
         }
+        // Ingest has stopped, so each recorder finishes its open clip and ends.
+        for r in recorders {
+            r.join();
+        }
         if let Some(server) = demo {
             server.stop();
         }
     })
     .await
     .context("while stopping pipelines")?;
-    for d in drains {
-        let _ = d.await;
-    }
     retention_task.abort();
     tracing::info!("stopped");
     Ok(())

@@ -96,6 +96,9 @@ pub struct Record {
     pub min_confidence: f64,
     /// Longest clip in seconds; longer events continue in the next clip.
     pub max_clip_length: f64,
+    /// Memory bound of each camera's pre-roll ring in MiB; unset derives it from the
+    /// bitrate (2 x bitrate x (pre-roll + 4 s), 4..64 MiB).
+    pub ring_max_mb: Option<f64>,
 }
 
 impl Default for Record {
@@ -105,6 +108,7 @@ impl Default for Record {
             post_detection_buffer: 10.0,
             min_confidence: 0.5,
             max_clip_length: 300.0,
+            ring_max_mb: None,
         }
     }
 }

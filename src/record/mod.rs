@@ -1,5 +1,10 @@
 //! Recording: turns access units from ingest into fragmented MP4 clips without
-//! re-encoding. `mux` wraps GStreamer's mp4mux; the ring buffer and the recorder state
-//! machine (pre/post-roll, triggers) build on it.
+//! re-encoding. `ring` keeps the pre-roll, `recorder` is the per-camera state machine
+//! (triggers, post-roll, splitting), `mux` wraps GStreamer's mp4mux, `snapshot` encodes
+//! thumbnails, `runner` drives one recorder per camera on its own thread.
 
 pub mod mux;
+pub mod recorder;
+pub mod ring;
+pub mod runner;
+pub mod snapshot;

@@ -134,6 +134,10 @@ impl Muxer {
         Ok(())
     }
 
+    pub fn stream(&self) -> Arc<StreamInfo> {
+        self.stream.clone()
+    }
+
     /// MP4 bytes produced so far (moved out).
     pub fn take_output(&self) -> Vec<u8> {
         std::mem::take(&mut *self.out.lock().unwrap_or_else(|p| p.into_inner()))

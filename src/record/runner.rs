@@ -1,0 +1,128 @@
+//! One recording thread per camera: consumes the camera's access units, keeps its ring,
+//! and runs its `Recorder` on triggers (detection events, the manual trigger). It has its
+//! own single-threaded runtime so muxing and fsyncs never stall the rest of the program.
+//! A clip whose camera stops sending is finished after 3 s; when ingest stops (the units
+//! channel closes) the open clip is finished before the thread ends.
+
+use super::recorder::{RecordSettings, Recorder, SystemClock};
+use crate::ingest::{AccessUnit, Frame};
+use crate::store::Store;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// How long without video before an open clip is finished.
+const CAMERA_GONE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, Default)]
+pub struct RecorderStatus {
+    pub recording: bool,
+    pub clips: u64,
+    pub ring_bytes: usize,
+    pub ring_span_s: f64,
+    pub last_error: Option<String>,
+}
+
+pub struct RecorderRunner {
+    triggers: mpsc::UnboundedSender<String>,
+    status: Arc<Mutex<RecorderStatus>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RecorderRunner {
+    pub fn spawn(
+        camera_id: &str,
+        settings: RecordSettings,
+        store: Store,
+        mut units: mpsc::Receiver<AccessUnit>,
+        frames: watch::Receiver<Option<Arc<Frame>>>,
+    ) -> anyhow::Result<Self> {
+        let (triggers, mut trigger_rx) = mpsc::unbounded_channel::<String>();
+        let status = Arc::new(Mutex::new(RecorderStatus::default()));
+        let shared = status.clone();
+        let id = camera_id.to_string();
+        let mut recorder = Recorder::new(camera_id, settings, store, Arc::new(SystemClock));
+        let thread = std::thread::Builder::new().name(format!("record-{id}")).spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
+                tracing::error!(camera = %id, "cannot start the recorder's runtime");
+                return;
+            };
+            rt.block_on(async move {
+                let mut last_unit = Instant::now();
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                let report = |recorder: &mut Recorder, err: Option<String>| {
+                    let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    st.clips += recorder.finished.drain(..).count() as u64;
+                    st.recording = recorder.is_recording();
+                    st.ring_bytes = recorder.ring().bytes();
+                    st.ring_span_s = recorder.ring().span_s();
+                    if err.is_some() {
+                        st.last_error = err;
+                    }
+                };
+                loop {
+                    let result = tokio::select! {
+                        unit = units.recv() => match unit {
+                            Some(u) => {
+                                last_unit = Instant::now();
+                                recorder.on_unit(u)
+                            }
+                            None => {
+                                let r = recorder.finish_active();
+                                report(&mut recorder, r.err().map(|e| e.to_string()));
+                                break;
+                            }
+                        },
+                        Some(label) = trigger_rx.recv() => {
+                            let frame = frames.borrow().clone();
+                            recorder.trigger(&label, None, frame.as_deref())
+                        }
+                        _ = tick.tick() => {
+                            if recorder.is_recording() && last_unit.elapsed() > CAMERA_GONE {
+                                tracing::warn!(camera = %id, "no video for {} s: finishing the open clip", CAMERA_GONE.as_secs());
+                                recorder.finish_active()
+                            } else {
+                                Ok(())
+                            }
+                        }
+                    };
+                    let err = match result {
+                        Ok(()) => None,
+                        Err(e) => {
+                            tracing::error!(camera = %id, "recording: {e}");
+                            // Keep what was written (recovered as truncated) and start afresh.
+                            recorder.abandon_active();
+                            Some(e.to_string())
+                        }
+                    };
+                    report(&mut recorder, err);
+                }
+            });
+        })?;
+        Ok(Self {
+            triggers,
+            status,
+            thread: Some(thread),
+        })
+    }
+
+    /// Starts or extends a recording, labelled `label`.
+    pub fn trigger(&self, label: &str) {
+        let _ = self.triggers.send(label.to_string());
+    }
+
+    pub fn status(&self) -> RecorderStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits for the thread; call after ingest stopped (which closes the units channel).
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
