@@ -30,6 +30,7 @@ bench: build
 	@scripts/deps.sh test
 	$(BIN) bench ingest
 	$(BIN) bench crypto
+	$(BIN) bench record
 
 cross:
 	@scripts/deps.sh run cross

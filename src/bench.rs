@@ -4,10 +4,12 @@
 //! time, `sentrix bench ingest-client` (remux-only ingest: rtspsrc → depay → parse →
 //! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
 //! RSS come from wait4(2), so the server's encoding cost is counted for neither.
-//! `bench crypto` lives in bench/crypto.rs.
+//! `bench crypto` lives in bench/crypto.rs, `bench record` in bench/record.rs.
 
 mod crypto;
+mod record;
 pub use crypto::crypto;
+pub use record::{record, record_client};
 
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::Source;
@@ -26,12 +28,31 @@ pub struct IngestBench {
     pub with_ffmpeg: bool,
 }
 
-/// CPU and memory a child process used, from wait4.
+/// CPU, memory and disk writes of a child process, from wait4.
 #[derive(Debug, Clone, Copy)]
 pub struct ChildUsage {
     pub cpu_s: f64,
     pub max_rss_mb: f64,
+    /// Bytes the process caused to be written to storage (ru_oublock, 512-byte units).
+    pub write_bytes: u64,
     pub exit_ok: bool,
+}
+
+/// Serves the benchmark's synthetic camera: noise, so the encoder spends the full bitrate
+/// like a busy real scene. Returns the server, its mount (frame counter) and URL.
+pub(crate) fn serve(b: &IngestBench) -> anyhow::Result<(RtspServer, Mount, String)> {
+    let spec = DemoSpec {
+        codec: Codec::H264,
+        width: b.width,
+        height: b.height,
+        fps: b.fps,
+        bitrate_kbps: b.bitrate_kbps,
+        pattern: "snow",
+    };
+    let mount = Mount::new("/bench", spec.launch_line());
+    let server = RtspServer::start(0, std::slice::from_ref(&mount))?;
+    let url = server.url("/bench");
+    Ok((server, mount, url))
 }
 
 fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
@@ -47,23 +68,13 @@ fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
     Ok(ChildUsage {
         cpu_s: tv(usage.ru_utime) + tv(usage.ru_stime),
         max_rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        write_bytes: usage.ru_oublock as u64 * 512,
         exit_ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
     })
 }
 
 pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
-    // Noise makes the encoder spend the full bitrate, like a busy real scene.
-    let spec = DemoSpec {
-        codec: Codec::H264,
-        width: b.width,
-        height: b.height,
-        fps: b.fps,
-        bitrate_kbps: b.bitrate_kbps,
-        pattern: "snow",
-    };
-    let mount = Mount::new("/bench", spec.launch_line());
-    let server = RtspServer::start(0, std::slice::from_ref(&mount))?;
-    let url = server.url("/bench");
+    let (server, mount, url) = serve(b)?;
     println!(
         "bench ingest: {}x{} {} fps H.264 {} kbit/s over RTSP/TCP on loopback, {} s",
         b.width, b.height, b.fps, b.bitrate_kbps, b.seconds

@@ -106,6 +106,24 @@ enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// CPU, RSS and disk writes of continuous recording vs remux-only ingest.
+    Record {
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Directory for the temporary store (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The measured child of `bench record`.
+    #[command(hide = true)]
+    RecordClient {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        seconds: u64,
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// The measured child of `bench ingest`.
     #[command(hide = true)]
     IngestClient {
@@ -207,6 +225,23 @@ fn main() -> ExitCode {
         }
         Command::Bench(Bench::IngestClient { url, seconds }) => {
             report(sentrix::bench::ingest_client(&url, seconds))
+        }
+        Command::Bench(Bench::Record { seconds, dir }) => {
+            let b = sentrix::bench::IngestBench {
+                seconds,
+                width: 1920,
+                height: 1080,
+                fps: 15,
+                bitrate_kbps: 4000,
+                with_ffmpeg: false,
+            };
+            report(sentrix::bench::record(
+                &b,
+                &dir.unwrap_or_else(std::env::temp_dir),
+            ))
+        }
+        Command::Bench(Bench::RecordClient { url, seconds, dir }) => {
+            report(sentrix::bench::record_client(&url, seconds, &dir))
         }
         Command::Bench(Bench::Crypto { mb, clip_mb, dir }) => {
             let dir = dir.unwrap_or_else(std::env::temp_dir);

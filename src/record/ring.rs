@@ -79,10 +79,10 @@ impl Ring {
     }
 
     pub fn push(&mut self, unit: AccessUnit) {
-        if let Some(last) = self.units.back() {
-            if !Arc::ptr_eq(&last.stream, &unit.stream) {
-                self.clear();
-            }
+        if let Some(last) = self.units.back()
+            && !Arc::ptr_eq(&last.stream, &unit.stream)
+        {
+            self.clear();
         }
         if self.units.is_empty() && !unit.keyframe {
             return; // a ring starts at a keyframe
@@ -172,7 +172,7 @@ mod tests {
             pts_ns: i * 40_000_000,
             dts_ns: None,
             duration_ns: None,
-            keyframe: i % gop == 0,
+            keyframe: i.is_multiple_of(gop),
             data: gst::Buffer::from_mut_slice(vec![0u8; size]),
             stream: s.clone(),
         }

@@ -4,7 +4,7 @@
 //! A clip whose camera stops sending is finished after 3 s; when ingest stops (the units
 //! channel closes) the open clip is finished before the thread ends.
 
-use super::recorder::{RecordSettings, Recorder, SystemClock};
+use super::recorder::{RecordError, RecordSettings, Recorder, SystemClock};
 use crate::ingest::{AccessUnit, Frame};
 use crate::store::Store;
 use std::sync::{Arc, Mutex};
@@ -89,6 +89,10 @@ impl RecorderRunner {
                     };
                     let err = match result {
                         Ok(()) => None,
+                        Err(RecordError::NoVideo) => {
+                            tracing::warn!(camera = %id, "trigger ignored: no video from this camera yet");
+                            None
+                        }
                         Err(e) => {
                             tracing::error!(camera = %id, "recording: {e}");
                             // Keep what was written (recovered as truncated) and start afresh.
