@@ -9,7 +9,7 @@ mod common;
 use common::RtspFixture;
 use sentrix::ingest::pipeline::{DecodeSpec, Source};
 use sentrix::ingest::{CameraSupervisor, Codec, IngestOutputs, SupervisorConfig};
-use sentrix::record::recorder::{FinishedClip, RecordSettings, Recorder, SystemClock};
+use sentrix::record::recorder::{FinishedClip, RecordSettings, Recorder, SystemClock, WallClock};
 use sentrix::redact::CameraUrl;
 use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
 use std::path::Path;
@@ -17,6 +17,15 @@ use std::process::Command;
 use std::sync::Arc;
 
 const GOP_NS: u64 = 1_000_000_000;
+
+/// A wall clock stuck at one instant: clip times must then follow stream time alone.
+struct FixedClock(i64);
+
+impl WallClock for FixedClock {
+    fn now_ms(&self) -> i64 {
+        self.0
+    }
+}
 const SECOND: u64 = 1_000_000_000;
 
 fn store(dir: &Path) -> Store {
@@ -105,11 +114,12 @@ fn trigger_clip(codec: Codec) {
     let fixture = RtspFixture::start(codec);
     let (sup, mut out) = camera(&fixture);
     let (pre, post) = (3, 2);
+    let wall0 = 1_795_000_000_000;
     let mut rec = Recorder::new(
         "cam",
         settings(pre, post, 300),
         store.clone(),
-        Arc::new(SystemClock),
+        Arc::new(FixedClock(wall0)),
     );
     let mut t = None;
     let mut first_pts = None;
@@ -142,6 +152,16 @@ fn trigger_clip(codec: Codec) {
         clip.last_pts_ns
     );
     assert_eq!(clip.record.labels, vec!["person".to_string()]);
+    // Wall clock = the clock at the connection's first unit + stream time since then.
+    let anchor = first_pts.unwrap();
+    assert_eq!(
+        clip.record.start_ms,
+        wall0 + ((clip.first_pts_ns - anchor) / 1_000_000) as i64
+    );
+    assert_eq!(
+        clip.record.end_ms,
+        clip.record.start_ms + clip.record.duration_ms
+    );
     assert!(
         clip.record.pre_roll_ms >= 3000 && clip.record.pre_roll_ms <= 4000,
         "{}",
