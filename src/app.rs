@@ -11,7 +11,12 @@ use crate::ingest::pipeline::{DecodeSpec, Source};
 use crate::ingest::{CameraSupervisor, SupervisorConfig};
 use crate::record::recorder::RecordSettings;
 use crate::record::runner::RecorderRunner;
+use crate::health::HealthInputs;
 use crate::redact::CameraUrl;
+use crate::systemd::Notifier;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::signal::unix::{SignalKind, signal};
 use crate::store::{Store, StoreConfig, keys, retention};
 use anyhow::Context;
 use std::time::Duration;
@@ -108,13 +113,38 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
 
     let mut ticker = tokio::time::interval(opts.status_interval);
     ticker.tick().await;
-    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
-        .context("while installing the SIGUSR1 handler")?;
+    let mut usr1 = signal(SignalKind::user_defined1()).context("while installing the SIGUSR1 handler")?;
+    // Test-only fault hook: with SENTRIX_TEST_FAULTS=1, SIGUSR2 freezes the main loop so
+    // tests can see the watchdog withheld.
+    let faults = std::env::var("SENTRIX_TEST_FAULTS").is_ok_and(|v| v == "1");
+    let mut usr2 = signal(SignalKind::user_defined2()).context("while installing the SIGUSR2 handler")?;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+
+    // systemd: ready now that every camera's ingest and recorder run; a watchdog thread
+    // feeds WATCHDOG=1 only while the main loop, the supervisors and the store are healthy.
+    let notifier = Arc::new(Notifier::from_env());
+    let main_heartbeat_ms = Arc::new(AtomicU64::new(crate::clock::monotonic_ms()));
+    let watchdog_stop = Arc::new(AtomicBool::new(false));
+    let watchdog = match crate::systemd::watchdog_interval() {
+        Some(interval) => {
+            let inputs = HealthInputs {
+                main_heartbeat_ms: main_heartbeat_ms.clone(),
+                cameras: supervisors.iter().map(|s| s.status().clone()).collect(),
+                store: store.clone(),
+                stale_after: crate::health::stale_after(interval),
+            };
+            tracing::info!("systemd watchdog every {} ms", interval.as_millis());
+            Some(crate::health::spawn_watchdog(notifier.clone(), interval, inputs, watchdog_stop.clone())?)
+        }
+        None => None,
+    };
+    notifier.notify(&format!("READY=1\nSTATUS={}", status_line(&supervisors, &recorders, &store)));
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = ticker.tick() => {
+                notifier.notify(&format!("STATUS={}", status_line(&supervisors, &recorders, &store)));
                 for (s, r) in supervisors.iter().zip(&recorders) {
                     let rs = r.status();
                     tracing::info!(
@@ -128,6 +158,15 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
                     );
                 }
             }
+            _ = heartbeat.tick() => {
+                main_heartbeat_ms.store(crate::clock::monotonic_ms(), Ordering::Relaxed);
+            }
+            _ = usr2.recv() => {
+                if faults {
+                    tracing::warn!("SIGUSR2 with SENTRIX_TEST_FAULTS=1: freezing the main loop (test fault)");
+                    std::thread::sleep(Duration::from_secs(24 * 3600));
+                }
+            }
             _ = usr1.recv() => {
                 tracing::info!("SIGUSR1: manual trigger on every camera");
                 for r in &recorders {
@@ -136,9 +175,14 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
             }
             signal = &mut shutdown => {
                 tracing::info!("{signal}: shutting down");
+                notifier.notify("STOPPING=1");
                 break;
             }
         }
+    }
+    watchdog_stop.store(true, Ordering::Relaxed);
+    if let Some(w) = watchdog {
+        let _ = w.join();
     }
     tokio::task::spawn_blocking(move || {
         for s in supervisors {
@@ -182,8 +226,15 @@ fn start_demo_server(config: &Config) -> anyhow::Result<Option<RtspServer>> {
     Ok(Some(server))
 }
 
+/// "2/2 cameras streaming, 5 clips recorded, 12.3 GB free" for systemd's STATUS=.
+fn status_line(supervisors: &[CameraSupervisor], recorders: &[RecorderRunner], store: &Store) -> String {
+    let streaming = supervisors.iter().filter(|s| s.status().state() == crate::ingest::CameraState::Streaming).count();
+    let clips: u64 = recorders.iter().map(|r| r.status().clips).sum();
+    let free_gb = retention::fs_space(store.recordings_dir()).map(|(_, free)| free as f64 / 1e9).unwrap_or(0.0);
+    format!("{streaming}/{} cameras streaming, {clips} clips recorded, {free_gb:.1} GB free", supervisors.len())
+}
+
 async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),

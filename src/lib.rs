@@ -16,3 +16,5 @@ pub mod redact;
 pub mod selftest;
 pub mod store;
 pub mod tools;
+pub mod systemd;
+pub mod health;

@@ -82,6 +82,8 @@ pub struct StatusInner {
     pub(crate) decoded_frames: AtomicU64,
     pub(crate) dropped_units: AtomicU64,
     pub(crate) reconnects: AtomicU64,
+    /// `crate::clock::monotonic_ms` of the supervisor loop's last turn.
+    heartbeat_ms: AtomicU64,
     mutable: Mutex<Mutable>,
 }
 
@@ -99,6 +101,7 @@ impl StatusHandle {
             decoded_frames: AtomicU64::new(0),
             dropped_units: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            heartbeat_ms: AtomicU64::new(crate::clock::monotonic_ms()),
             mutable: Mutex::new(Mutable {
                 state: CameraState::Connecting,
                 since: Instant::now(),
@@ -116,6 +119,15 @@ impl StatusHandle {
     fn lock(&self) -> std::sync::MutexGuard<'_, Mutable> {
         // A panic while holding this lock cannot leave it inconsistent (plain fields).
         self.0.mutable.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The supervisor loop is alive: call at least every few seconds.
+    pub(crate) fn beat(&self) {
+        self.0.heartbeat_ms.store(crate::clock::monotonic_ms(), Relaxed);
+    }
+
+    pub fn heartbeat_ms(&self) -> u64 {
+        self.0.heartbeat_ms.load(Relaxed)
     }
 
     pub fn id(&self) -> &str {

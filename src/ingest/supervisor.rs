@@ -234,6 +234,7 @@ impl Worker {
                 break 'watch failed("pipeline refused to start".into(), Duration::ZERO);
             }
             loop {
+                self.status.beat();
                 if self.stop.is_set() {
                     break 'watch Outcome::Stopped;
                 }
@@ -306,6 +307,7 @@ impl Worker {
         // and then fails (reset, wrong path) keeps the full backoff.
         let mut seen_closed = false;
         loop {
+            self.status.beat();
             let now = Instant::now();
             if now >= deadline {
                 return self.stop.is_set();

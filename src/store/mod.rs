@@ -237,6 +237,12 @@ impl Store {
         ClipWriter::begin(self.clone(), meta)
     }
 
+    /// A trivial query: the database and its lock answer.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     pub fn ensure_camera(&self, id: &str, name: &str) -> Result<(), StoreError> {
         self.conn().execute(db::INSERT_CAMERA, params![id, name])?;
         Ok(())

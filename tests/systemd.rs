@@ -1,0 +1,102 @@
+//! `sentrix run` under a real notify socket, as systemd runs it: READY=1 with a STATUS line
+//! once the cameras are up, WATCHDOG=1 at the asked interval, none once the main loop is
+//! frozen (a test-only fault hook), STOPPING=1 on SIGTERM; journald-style log lines when
+//! $JOURNAL_STREAM is set.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SENTRIX: &str = env!("CARGO_BIN_EXE_sentrix");
+
+fn config(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("surveillance.yml");
+    std::fs::write(
+        &path,
+        "detect:\n  enabled: false\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras:\n  - id: demo\n    url: demo://?width=320&height=240&fps=10&bitrate=300\n",
+    )
+    .unwrap();
+    path
+}
+
+/// Messages received within `d`.
+fn receive(sock: &UnixDatagram, d: Duration) -> Vec<String> {
+    let end = Instant::now() + d;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+        match sock.recv(&mut buf) {
+            Ok(n) => out.push(String::from_utf8_lossy(&buf[..n]).to_string()),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn notify_ready_status_watchdog_and_stopping() {
+    let dir = common::temp_dir();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    let cfg = config(dir.path());
+    let spawn = || {
+        Command::new(SENTRIX)
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "1000000")
+            .env("SENTRIX_TEST_FAULTS", "1")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    let pid = child.id() as i32;
+    let first = receive(&sock, Duration::from_secs(10));
+    let ready = first.iter().find(|m| m.contains("READY=1")).unwrap_or_else(|| panic!("no READY=1 in {first:?}"));
+    assert!(ready.contains("STATUS=") && ready.contains("cameras streaming"), "{ready}");
+    // WATCHDOG=1 every half interval (0.5 s).
+    let beats = receive(&sock, Duration::from_secs(3)).iter().filter(|m| *m == "WATCHDOG=1").count();
+    assert!((4..=8).contains(&beats), "{beats} WATCHDOG=1 in 3 s at a 1 s watchdog");
+    // Freeze the main loop: the health loop must stop feeding the watchdog.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGUSR2) };
+    receive(&sock, Duration::from_secs(5)); // the 3 s staleness passes
+    let after = receive(&sock, Duration::from_secs(3));
+    assert!(!after.iter().any(|m| m == "WATCHDOG=1"), "watchdog still fed with a frozen main loop: {after:?}");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    child.wait().unwrap();
+
+    // A clean stop says STOPPING=1.
+    let mut child = spawn();
+    receive(&sock, Duration::from_secs(4));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let last = receive(&sock, Duration::from_secs(5));
+    assert!(last.iter().any(|m| m == "STOPPING=1"), "{last:?}");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn journald_lines_carry_priorities_and_no_colour() {
+    let dir = common::temp_dir();
+    let cfg = config(dir.path());
+    let child = Command::new(SENTRIX)
+        .args(["run", "--status-interval", "1", "--config"])
+        .arg(&cfg)
+        .env("JOURNAL_STREAM", "8:12345")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains('\u{1b}'), "ANSI colour in journald output:\n{log}");
+    assert!(log.lines().count() >= 3);
+    for line in log.lines() {
+        assert!(line.starts_with("<6>") || line.starts_with("<4>") || line.starts_with("<3>"), "no priority prefix: {line}");
+    }
+}
