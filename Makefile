@@ -6,7 +6,7 @@ CONFIG ?= surveillance.yml
 ARCH ?= arm64
 BIN := $(CARGO_TARGET_DIR)/release/sentrix
 
-.PHONY: deps build run test check bench cross smoke clean
+.PHONY: deps build run test check bench cross smoke deb clean
 
 deps:
 	@scripts/deps.sh run
@@ -38,6 +38,11 @@ cross:
 
 smoke: cross
 	cross/smoke.sh $(ARCH)
+
+# make deb ARCH=amd64|arm64|armhf → ~/.cache/sentrix/deb/sentrix_VERSION_ARCH.deb, then checked
+deb:
+	@scripts/deps.sh run test $(if $(filter amd64,$(ARCH)),,cross)
+	packaging/check-deb.sh "$$(packaging/deb.sh $(ARCH))"
 
 clean:
 	cargo clean

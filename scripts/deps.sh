@@ -5,7 +5,7 @@
 #   scripts/deps.sh [run|test|cross]...     (default: run)
 #
 # run:   GStreamer runtime + headers to build sentrix and run it with the demo camera
-# test:  + ffmpeg (bench peer and clip checks)
+# test:  + ffmpeg (bench peer and clip checks), systemd (systemd-analyze), lintian
 # cross: + cross compilers, qemu-user and mmdebstrap for arm64/armhf builds
 set -euo pipefail
 run_pkgs=(
@@ -14,7 +14,7 @@ run_pkgs=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
 )
-test_pkgs=(ffmpeg)
+test_pkgs=(ffmpeg systemd lintian)
 cross_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user mmdebstrap)
 
 want=()

@@ -6,20 +6,20 @@
 //! threads joined. Detection and the dashboard attach to the outputs started here.
 
 use crate::config::Config;
+use crate::health::HealthInputs;
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::{DecodeSpec, Source};
 use crate::ingest::{CameraSupervisor, SupervisorConfig};
 use crate::record::recorder::RecordSettings;
 use crate::record::runner::RecorderRunner;
-use crate::health::HealthInputs;
 use crate::redact::CameraUrl;
+use crate::store::{Store, StoreConfig, keys, retention};
 use crate::systemd::Notifier;
+use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use tokio::signal::unix::{SignalKind, signal};
-use crate::store::{Store, StoreConfig, keys, retention};
-use anyhow::Context;
 use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
 
 /// How often retention runs (it also runs at once when a write hits a full disk).
 const RETENTION_INTERVAL: Duration = Duration::from_secs(600);
@@ -113,11 +113,13 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
 
     let mut ticker = tokio::time::interval(opts.status_interval);
     ticker.tick().await;
-    let mut usr1 = signal(SignalKind::user_defined1()).context("while installing the SIGUSR1 handler")?;
+    let mut usr1 =
+        signal(SignalKind::user_defined1()).context("while installing the SIGUSR1 handler")?;
     // Test-only fault hook: with SENTRIX_TEST_FAULTS=1, SIGUSR2 freezes the main loop so
     // tests can see the watchdog withheld.
     let faults = std::env::var("SENTRIX_TEST_FAULTS").is_ok_and(|v| v == "1");
-    let mut usr2 = signal(SignalKind::user_defined2()).context("while installing the SIGUSR2 handler")?;
+    let mut usr2 =
+        signal(SignalKind::user_defined2()).context("while installing the SIGUSR2 handler")?;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
 
@@ -135,11 +137,19 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
                 stale_after: crate::health::stale_after(interval),
             };
             tracing::info!("systemd watchdog every {} ms", interval.as_millis());
-            Some(crate::health::spawn_watchdog(notifier.clone(), interval, inputs, watchdog_stop.clone())?)
+            Some(crate::health::spawn_watchdog(
+                notifier.clone(),
+                interval,
+                inputs,
+                watchdog_stop.clone(),
+            )?)
         }
         None => None,
     };
-    notifier.notify(&format!("READY=1\nSTATUS={}", status_line(&supervisors, &recorders, &store)));
+    notifier.notify(&format!(
+        "READY=1\nSTATUS={}",
+        status_line(&supervisors, &recorders, &store)
+    ));
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -227,11 +237,23 @@ fn start_demo_server(config: &Config) -> anyhow::Result<Option<RtspServer>> {
 }
 
 /// "2/2 cameras streaming, 5 clips recorded, 12.3 GB free" for systemd's STATUS=.
-fn status_line(supervisors: &[CameraSupervisor], recorders: &[RecorderRunner], store: &Store) -> String {
-    let streaming = supervisors.iter().filter(|s| s.status().state() == crate::ingest::CameraState::Streaming).count();
+fn status_line(
+    supervisors: &[CameraSupervisor],
+    recorders: &[RecorderRunner],
+    store: &Store,
+) -> String {
+    let streaming = supervisors
+        .iter()
+        .filter(|s| s.status().state() == crate::ingest::CameraState::Streaming)
+        .count();
     let clips: u64 = recorders.iter().map(|r| r.status().clips).sum();
-    let free_gb = retention::fs_space(store.recordings_dir()).map(|(_, free)| free as f64 / 1e9).unwrap_or(0.0);
-    format!("{streaming}/{} cameras streaming, {clips} clips recorded, {free_gb:.1} GB free", supervisors.len())
+    let free_gb = retention::fs_space(store.recordings_dir())
+        .map(|(_, free)| free as f64 / 1e9)
+        .unwrap_or(0.0);
+    format!(
+        "{streaming}/{} cameras streaming, {clips} clips recorded, {free_gb:.1} GB free",
+        supervisors.len()
+    )
 }
 
 async fn shutdown_signal() -> &'static str {

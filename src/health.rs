@@ -36,7 +36,10 @@ pub fn check(inputs: &HealthInputs) -> Option<String> {
     }
     for cam in &inputs.cameras {
         if stale(cam.heartbeat_ms()) {
-            return Some(format!("the ingest supervisor of camera {} has stopped", cam.id()));
+            return Some(format!(
+                "the ingest supervisor of camera {} has stopped",
+                cam.id()
+            ));
         }
     }
     if let Err(e) = inputs.store.ping() {

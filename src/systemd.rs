@@ -13,11 +13,14 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn from_env() -> Self {
-        let Some(path) = std::env::var_os("NOTIFY_SOCKET").and_then(|p| p.into_string().ok()) else {
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET").and_then(|p| p.into_string().ok())
+        else {
             return Self { socket: None };
         };
         match UnixDatagram::unbound() {
-            Ok(s) => Self { socket: Some((s, path)) },
+            Ok(s) => Self {
+                socket: Some((s, path)),
+            },
             Err(e) => {
                 tracing::warn!("cannot create the systemd notify socket: {e}");
                 Self { socket: None }
@@ -31,7 +34,9 @@ impl Notifier {
 
     /// Sends one notification (e.g. "READY=1"); failures are logged, never fatal.
     pub fn notify(&self, message: &str) {
-        let Some((socket, path)) = &self.socket else { return };
+        let Some((socket, path)) = &self.socket else {
+            return;
+        };
         let result = if let Some(name) = path.strip_prefix('@') {
             use std::os::linux::net::SocketAddrExt;
             std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
@@ -48,7 +53,10 @@ impl Notifier {
 /// The watchdog interval systemd asks for (`$WATCHDOG_USEC`, for this process when
 /// `$WATCHDOG_PID` is set), if any.
 pub fn watchdog_interval() -> Option<Duration> {
-    if let Some(pid) = std::env::var("WATCHDOG_PID").ok().and_then(|p| p.parse::<u32>().ok()) {
+    if let Some(pid) = std::env::var("WATCHDOG_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+    {
         if pid != std::process::id() {
             return None;
         }

@@ -27,7 +27,8 @@ fn receive(sock: &UnixDatagram, d: Duration) -> Vec<String> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     while let Some(left) = end.checked_duration_since(Instant::now()) {
-        sock.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
         match sock.recv(&mut buf) {
             Ok(n) => out.push(String::from_utf8_lossy(&buf[..n]).to_string()),
             Err(_) => break,
@@ -56,17 +57,32 @@ fn notify_ready_status_watchdog_and_stopping() {
     let mut child = spawn();
     let pid = child.id() as i32;
     let first = receive(&sock, Duration::from_secs(10));
-    let ready = first.iter().find(|m| m.contains("READY=1")).unwrap_or_else(|| panic!("no READY=1 in {first:?}"));
-    assert!(ready.contains("STATUS=") && ready.contains("cameras streaming"), "{ready}");
+    let ready = first
+        .iter()
+        .find(|m| m.contains("READY=1"))
+        .unwrap_or_else(|| panic!("no READY=1 in {first:?}"));
+    assert!(
+        ready.contains("STATUS=") && ready.contains("cameras streaming"),
+        "{ready}"
+    );
     // WATCHDOG=1 every half interval (0.5 s).
-    let beats = receive(&sock, Duration::from_secs(3)).iter().filter(|m| *m == "WATCHDOG=1").count();
-    assert!((4..=8).contains(&beats), "{beats} WATCHDOG=1 in 3 s at a 1 s watchdog");
+    let beats = receive(&sock, Duration::from_secs(3))
+        .iter()
+        .filter(|m| *m == "WATCHDOG=1")
+        .count();
+    assert!(
+        (4..=8).contains(&beats),
+        "{beats} WATCHDOG=1 in 3 s at a 1 s watchdog"
+    );
     // Freeze the main loop: the health loop must stop feeding the watchdog.
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid, libc::SIGUSR2) };
     receive(&sock, Duration::from_secs(5)); // the 3 s staleness passes
     let after = receive(&sock, Duration::from_secs(3));
-    assert!(!after.iter().any(|m| m == "WATCHDOG=1"), "watchdog still fed with a frozen main loop: {after:?}");
+    assert!(
+        !after.iter().any(|m| m == "WATCHDOG=1"),
+        "watchdog still fed with a frozen main loop: {after:?}"
+    );
     unsafe { libc::kill(pid, libc::SIGKILL) };
     child.wait().unwrap();
 
@@ -94,9 +110,70 @@ fn journald_lines_carry_priorities_and_no_colour() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(!log.contains('\u{1b}'), "ANSI colour in journald output:\n{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI colour in journald output:\n{log}"
+    );
     assert!(log.lines().count() >= 3);
     for line in log.lines() {
-        assert!(line.starts_with("<6>") || line.starts_with("<4>") || line.starts_with("<3>"), "no priority prefix: {line}");
+        assert!(
+            line.starts_with("<6>") || line.starts_with("<4>") || line.starts_with("<3>"),
+            "no priority prefix: {line}"
+        );
     }
+}
+
+/// The shipped unit, with ExecStart pointed at the built binary (verify checks it exists).
+fn unit_for_test(dir: &std::path::Path) -> std::path::PathBuf {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/sentrix.service"
+    ))
+    .unwrap();
+    assert!(unit.contains("ExecStart=/usr/bin/sentrix run"));
+    let path = dir.join("sentrix.service");
+    std::fs::write(&path, unit.replace("/usr/bin/sentrix", SENTRIX)).unwrap();
+    path
+}
+
+#[test]
+fn unit_file_verifies_clean() {
+    let dir = common::temp_dir();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(unit_for_test(dir.path()))
+        .output()
+        .expect("systemd-analyze (apt-get install systemd)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "systemd-analyze verify:\n{text}"
+    );
+}
+
+#[test]
+fn unit_file_security_exposure_is_at_most_2() {
+    let dir = common::temp_dir();
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(unit_for_test(dir.path()))
+        .output()
+        .expect("systemd-analyze (apt-get install systemd)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no score in:\n{text}"));
+    let score: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    eprintln!("{line}");
+    assert!(score <= 2.0, "{line}");
 }

@@ -123,7 +123,9 @@ impl StatusHandle {
 
     /// The supervisor loop is alive: call at least every few seconds.
     pub(crate) fn beat(&self) {
-        self.0.heartbeat_ms.store(crate::clock::monotonic_ms(), Relaxed);
+        self.0
+            .heartbeat_ms
+            .store(crate::clock::monotonic_ms(), Relaxed);
     }
 
     pub fn heartbeat_ms(&self) -> u64 {
