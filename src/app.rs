@@ -84,6 +84,7 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
         };
         let mut sc = SupervisorConfig::new(&cam.id, Source::Rtsp(url));
         sc.stall_timeout = Duration::from_secs_f64(cam.stall_timeout);
+        sc.decoder = cam.decoder.clone();
         if config.detect.enabled {
             let side = config.detect.input_size;
             sc.decode = Some(DecodeSpec {

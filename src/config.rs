@@ -238,6 +238,9 @@ pub struct Camera {
     /// Seconds without a frame before the connection is judged stalled and restarted.
     #[serde(default = "default_stall_timeout")]
     pub stall_timeout: f64,
+    /// Decoder for detection frames: auto, software, v4l2, nvv4l2 or an element name.
+    #[serde(default)]
+    pub decoder: crate::ingest::decoder::DecoderChoice,
 }
 
 fn yes() -> bool {

@@ -220,3 +220,41 @@ fn wrong_password_is_reported_redacted_and_retried() {
     assert_ne!(s.state, CameraState::Streaming);
     sup.stop();
 }
+
+fn decoder_in_use(choice: &str, codec: Codec) -> (String, u64) {
+    let fixture = RtspFixture::start(codec);
+    let mut config = SupervisorConfig::new(
+        "cam",
+        Source::Rtsp(CameraUrl::parse(&fixture.url()).unwrap()),
+    );
+    config.decode = Some(DecodeSpec {
+        width: 320,
+        height: 320,
+        fps: 5,
+    });
+    config.decoder = sentrix::ingest::decoder::DecoderChoice::parse(choice).unwrap();
+    let (sup, _out) = CameraSupervisor::spawn(config).unwrap();
+    let st = sup.status();
+    wait_until(Duration::from_secs(10), || {
+        st.snapshot().decoded_frames >= 5
+    })
+    .unwrap_or_else(|| panic!("{choice}: no decoded frames: {}", st.snapshot().summary()));
+    let s = st.snapshot();
+    sup.stop();
+    (s.decoder.unwrap_or_default(), s.reconnects)
+}
+
+#[test]
+fn unavailable_decoder_falls_back_to_software() {
+    assert_eq!(
+        decoder_in_use("nosuchdecoder", Codec::H264),
+        ("avdec_h264 (fallback)".to_string(), 0)
+    );
+    // An element that exists but cannot take the stream (an H.265 decoder for H.264).
+    assert_eq!(
+        decoder_in_use("avdec_h265", Codec::H264),
+        ("avdec_h264 (fallback)".to_string(), 0)
+    );
+    // No hardware decoder on this machine: auto picks software, without a note.
+    assert_eq!(decoder_in_use("auto", Codec::H265).0, "avdec_h265");
+}

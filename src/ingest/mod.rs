@@ -6,6 +6,7 @@
 //! Submodules: `pipeline` builds the GStreamer graph, `supervisor` runs and restarts it,
 //! `status` keeps per-camera counters, `demo` serves the built-in synthetic camera.
 
+pub mod decoder;
 pub mod demo;
 pub mod pipeline;
 pub mod status;

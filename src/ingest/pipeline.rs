@@ -61,6 +61,8 @@ pub struct Outputs {
     pub session: u64,
     /// Milliseconds (of `crate::clock`) when the last access unit arrived.
     pub last_unit_ms: Arc<AtomicU64>,
+    /// Which decoder the decode branch uses (`cameras[].decoder`).
+    pub decoder: super::decoder::DecoderChoice,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -376,10 +378,32 @@ fn decode_branch(
     queue.set_property("max-size-buffers", 0u32);
     queue.set_property("max-size-bytes", 0u32);
     queue.set_property("max-size-time", 1_000_000_000u64);
-    let decoder = make(match codec {
-        Codec::H264 => "avdec_h264",
-        Codec::H265 => "avdec_h265",
-    })?;
+    let media = match codec {
+        Codec::H264 => "video/x-h264",
+        Codec::H265 => "video/x-h265",
+    };
+    let caps = gst::Caps::builder(media)
+        .field("stream-format", "byte-stream")
+        .field("alignment", "au")
+        .build();
+    let choice = super::decoder::resolve(codec, &out.decoder, &caps);
+    if let Some(note) = &choice.note {
+        tracing::warn!(camera = %out.status.id(), "{note}");
+    }
+    out.status.set_decoder(Some(match &choice.note {
+        Some(_) => format!("{} (fallback)", choice.element),
+        None => choice.element.clone(),
+    }));
+    let decoder = gst::ElementFactory::make(&choice.element)
+        .name(if choice.hardware {
+            "decode-hw"
+        } else {
+            "decode-sw"
+        })
+        .build()
+        .map_err(|_| {
+            PipelineError::Build(format!("decoder {} cannot be created", choice.element))
+        })?;
     // Frames dropped by the leaky queue make the decoder complain until the next keyframe;
     // that must not end the camera's pipeline (and with it, recording).
     if decoder.find_property("max-errors").is_some() {

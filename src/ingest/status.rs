@@ -53,6 +53,8 @@ pub struct CameraStatus {
     pub last_error: Option<String>,
     /// The codec and size of the current stream, e.g. "h264 1920x1080".
     pub stream: Option<String>,
+    /// The decode branch's decoder element, e.g. "v4l2h264dec" or "avdec_h264 (fallback)".
+    pub decoder: Option<String>,
 }
 
 #[derive(Default)]
@@ -71,6 +73,7 @@ struct Mutable {
     since: Instant,
     last_error: Option<String>,
     stream: Option<String>,
+    decoder: Option<String>,
     rates: Rates,
 }
 
@@ -107,6 +110,7 @@ impl StatusHandle {
                 since: Instant::now(),
                 last_error: None,
                 stream: None,
+                decoder: None,
                 rates: Rates::default(),
             }),
         }))
@@ -153,6 +157,10 @@ impl StatusHandle {
         self.lock().last_error = error;
     }
 
+    pub(crate) fn set_decoder(&self, decoder: Option<String>) {
+        self.lock().decoder = decoder;
+    }
+
     pub(crate) fn set_stream(&self, stream: Option<String>) {
         self.lock().stream = stream;
     }
@@ -195,6 +203,7 @@ impl StatusHandle {
             reconnects: self.0.reconnects.load(Relaxed),
             last_error: m.last_error.clone(),
             stream: m.stream.clone(),
+            decoder: m.decoder.clone(),
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct SupervisorConfig {
     pub backoff_max: Duration,
     /// Access units buffered between ingest and its consumer.
     pub channel_capacity: usize,
+    /// The decode branch's decoder (`cameras[].decoder`).
+    pub decoder: super::decoder::DecoderChoice,
 }
 
 impl SupervisorConfig {
@@ -47,6 +49,7 @@ impl SupervisorConfig {
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             channel_capacity: 512,
+            decoder: super::decoder::DecoderChoice::Auto,
         }
     }
 }
@@ -106,6 +109,7 @@ impl CameraSupervisor {
         let (frames_tx, frames_rx) = watch::channel(None);
         let stop = Arc::new(StopFlag::default());
         let worker = Worker {
+            force_software: Default::default(),
             config,
             status: status.clone(),
             stop: stop.clone(),
@@ -153,6 +157,8 @@ impl Drop for CameraSupervisor {
 
 struct Worker {
     config: SupervisorConfig,
+    /// Set when a hardware decoder failed at run time: later attempts decode in software.
+    force_software: std::sync::atomic::AtomicBool,
     status: StatusHandle,
     stop: Arc<StopFlag>,
     units_tx: mpsc::Sender<AccessUnit>,
@@ -213,6 +219,11 @@ impl Worker {
             status: self.status.clone(),
             session,
             last_unit_ms: last_unit_ms.clone(),
+            decoder: if self.force_software.load(Relaxed) {
+                super::decoder::DecoderChoice::Software
+            } else {
+                self.config.decoder.clone()
+            },
         };
         let failed = |reason: String, streamed: Duration| Outcome::Failed { reason, streamed };
         let pipeline = match pipeline::build(&self.config.source, self.config.decode, outputs) {
@@ -247,6 +258,13 @@ impl Worker {
                         }
                         MessageView::Error(err) => {
                             let reason = explain.describe(err.error(), err.debug().as_deref());
+                            let from_hw_decoder =
+                                err.src().is_some_and(|s| s.name() == "decode-hw")
+                                    || (reason.contains("not-negotiated")
+                                        && pipeline.by_name("decode-hw").is_some());
+                            if from_hw_decoder && !self.force_software.swap(true, Relaxed) {
+                                tracing::warn!(camera = %self.config.camera_id, "the hardware decoder failed ({reason}); decoding in software from now on");
+                            }
                             break 'watch failed(reason, streamed);
                         }
                         MessageView::Warning(w) => {
