@@ -56,10 +56,9 @@ pub fn watchdog_interval() -> Option<Duration> {
     if let Some(pid) = std::env::var("WATCHDOG_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
+        && pid != std::process::id()
     {
-        if pid != std::process::id() {
-            return None;
-        }
+        return None;
     }
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
     (usec > 0).then(|| Duration::from_micros(usec))
