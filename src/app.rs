@@ -129,24 +129,33 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let notifier = Arc::new(Notifier::from_env());
     let main_heartbeat_ms = Arc::new(AtomicU64::new(crate::clock::monotonic_ms()));
     let watchdog_stop = Arc::new(AtomicBool::new(false));
-    let watchdog = match crate::systemd::watchdog_interval() {
+    let watchdog_interval = crate::systemd::watchdog_interval();
+    let inputs = Arc::new(HealthInputs {
+        main_heartbeat_ms: main_heartbeat_ms.clone(),
+        cameras: supervisors.iter().map(|s| s.status().clone()).collect(),
+        store: store.clone(),
+        stale_after: crate::health::stale_after(
+            watchdog_interval.unwrap_or(Duration::from_secs(10)),
+        ),
+    });
+    let watchdog = match watchdog_interval {
         Some(interval) => {
-            let inputs = HealthInputs {
-                main_heartbeat_ms: main_heartbeat_ms.clone(),
-                cameras: supervisors.iter().map(|s| s.status().clone()).collect(),
-                store: store.clone(),
-                stale_after: crate::health::stale_after(interval),
-            };
             tracing::info!("systemd watchdog every {} ms", interval.as_millis());
             Some(crate::health::spawn_watchdog(
                 notifier.clone(),
                 interval,
-                inputs,
+                inputs.clone(),
                 watchdog_stop.clone(),
             )?)
         }
         None => None,
     };
+    let health_socket = crate::health::serve_socket(
+        crate::health::socket_path(&config),
+        inputs,
+        watchdog_stop.clone(),
+    )
+    .context("while opening the health socket")?;
     notifier.notify(&format!(
         "READY=1\nSTATUS={}",
         status_line(&supervisors, &recorders, &store)
@@ -195,6 +204,7 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     if let Some(w) = watchdog {
         let _ = w.join();
     }
+    let _ = health_socket.join();
     tokio::task::spawn_blocking(move || {
         for s in supervisors {
             s.stop();

@@ -3,7 +3,8 @@
 //! runs its loop (their heartbeats), and that the store answers a query; only then does it
 //! send `WATCHDOG=1`. A deadlock anywhere in those parts starves the watchdog and systemd
 //! restarts the service. A check that blocks (a stuck store lock) blocks the loop too,
-//! which is the same verdict.
+//! which is the same verdict. The same checks answer `sentrix healthcheck` over a Unix
+//! socket beside the database (for Docker-style and monitoring use).
 
 use crate::ingest::StatusHandle;
 use crate::store::Store;
@@ -52,7 +53,7 @@ pub fn check(inputs: &HealthInputs) -> Option<String> {
 pub fn spawn_watchdog(
     notifier: Arc<Notifier>,
     interval: Duration,
-    inputs: HealthInputs,
+    inputs: Arc<HealthInputs>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("watchdog".into()).spawn(move || {
@@ -77,4 +78,89 @@ pub fn spawn_watchdog(
             std::thread::sleep(period);
         }
     })
+}
+
+/// The health socket of the instance a config describes: beside its database.
+pub fn socket_path(config: &crate::config::Config) -> std::path::PathBuf {
+    let db = config.resolve(&config.storage.database);
+    db.parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("sentrix.sock")
+}
+
+/// One JSON line describing health: `{"status":"ok"|"unhealthy","reason":…,"cameras":[…]}`.
+pub fn report(inputs: &HealthInputs) -> String {
+    let problem = check(inputs);
+    let cameras: Vec<serde_json::Value> = inputs
+        .cameras
+        .iter()
+        .map(|c| serde_json::json!({"id": c.id(), "state": c.state().as_str()}))
+        .collect();
+    serde_json::json!({
+        "status": if problem.is_none() { "ok" } else { "unhealthy" },
+        "reason": problem,
+        "cameras": cameras,
+    })
+    .to_string()
+}
+
+/// Answers every connection on a Unix socket at `path` (0600) with `report`, until `stop`.
+pub fn serve_socket(
+    path: std::path::PathBuf,
+    inputs: Arc<HealthInputs>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    // A socket left by a crashed instance would make bind fail.
+    if std::os::unix::net::UnixStream::connect(&path).is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("health-socket".into())
+        .spawn(move || {
+            while !stop.load(Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = writeln!(stream, "{}", report(&inputs));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(100))
+                    }
+                    Err(e) => {
+                        tracing::warn!("health socket: {e}");
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        })
+}
+
+/// `sentrix healthcheck`: asks the running instance; Ok(report) if healthy.
+pub fn query(config: &crate::config::Config) -> Result<String, String> {
+    use std::io::Read;
+    let path = socket_path(config);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
+        format!(
+            "sentrix is not running for this config (no answer on {}: {e})",
+            path.display()
+        )
+    })?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
+    let text = text.trim().to_string();
+    let healthy = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .is_some_and(|v| v["status"] == "ok");
+    if healthy { Ok(text) } else { Err(text) }
 }

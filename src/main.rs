@@ -49,6 +49,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Ask the running instance whether it is healthy (exit 0) or not (exit 1).
+    Healthcheck {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Print the id of the configured clip key (it is written in every clip header).
     KeyId {
         #[arg(long)]
@@ -253,6 +258,19 @@ fn main() -> ExitCode {
             config,
         } => match load(config) {
             Ok(c) => report(sentrix::tools::decrypt(&c, &input, &output)),
+            Err(code) => code,
+        },
+        Command::Healthcheck { config } => match load(config) {
+            Ok(c) => match sentrix::health::query(&c) {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(report) => {
+                    println!("{report}");
+                    ExitCode::FAILURE
+                }
+            },
             Err(code) => code,
         },
         Command::KeyId { config } => match load(config) {

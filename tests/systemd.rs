@@ -177,3 +177,55 @@ fn unit_file_security_exposure_is_at_most_2() {
     eprintln!("{line}");
     assert!(score <= 2.0, "{line}");
 }
+
+fn healthcheck(cfg: &std::path::Path) -> (bool, String) {
+    let out = Command::new(SENTRIX)
+        .args(["healthcheck", "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+#[test]
+fn healthcheck_asks_the_running_instance() {
+    let dir = common::temp_dir();
+    let cfg = config(dir.path());
+    let (ok, text) = healthcheck(&cfg);
+    assert!(!ok && text.contains("not running"), "{text}");
+    let child = Command::new(SENTRIX)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("WATCHDOG_USEC", "1000000") // 3 s staleness, as under a 1 s watchdog
+        .env("SENTRIX_TEST_FAULTS", "1")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let start = Instant::now();
+    let healthy = loop {
+        let (ok, text) = healthcheck(&cfg);
+        if ok || start.elapsed() > Duration::from_secs(10) {
+            break (ok, text);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(healthy.0, "{}", healthy.1);
+    assert!(
+        healthy.1.contains(r#""status":"ok""#) && healthy.1.contains(r#""id":"demo""#),
+        "{}",
+        healthy.1
+    );
+    // Freeze the main loop: healthcheck turns unhealthy and names why.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGUSR2) };
+    std::thread::sleep(Duration::from_secs(5));
+    let (ok, text) = healthcheck(&cfg);
+    assert!(!ok && text.contains("main loop"), "{text}");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut child = child;
+    child.wait().unwrap();
+}
