@@ -9,7 +9,7 @@ mod validate;
 pub use locate::{KeyIndex, Position};
 
 use crate::redact::CameraUrl;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// Where `sentrix` looks for its config when `--config` is not given, in order.
 pub const DEFAULT_CONFIG_PATHS: [&str; 2] = ["surveillance.yml", "/etc/sentrix/surveillance.yml"];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -37,7 +37,7 @@ pub struct Config {
     pub base_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Network {
     /// Address the dashboard listens on. Anything but loopback is reachable from the LAN.
@@ -54,7 +54,7 @@ impl Default for Network {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Security {
     pub use_tls: bool,
@@ -85,7 +85,7 @@ impl Default for Security {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Record {
     /// Seconds of video kept before a trigger (the clip starts at a keyframe at or before).
@@ -113,7 +113,7 @@ impl Default for Record {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Detect {
     /// Decode frames for detection (and, later, live view). Off means remux-only ingest.
@@ -156,7 +156,7 @@ impl Default for Detect {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     pub recordings_dir: PathBuf,
@@ -176,7 +176,7 @@ impl Default for Storage {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeySource {
     Keyring,
@@ -185,7 +185,7 @@ pub enum KeySource {
     File,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Encryption {
     pub key_source: KeySource,
@@ -202,7 +202,7 @@ impl Default for Encryption {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Retention {
     pub max_size_gb: f64,
@@ -220,7 +220,7 @@ impl Default for Retention {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Camera {
     /// Short, URL-safe, unique: used in API paths and file names.

@@ -75,6 +75,13 @@ impl fmt::Display for CameraUrl {
     }
 }
 
+/// Serialized redacted: a config written back out never carries the password.
+impl serde::Serialize for CameraUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
 impl fmt::Debug for CameraUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CameraUrl({})", self.redacted())

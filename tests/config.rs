@@ -323,3 +323,74 @@ fn every_shipped_key_is_documented() {
         "keys missing from docs/configuration.md: {missing:?}"
     );
 }
+
+/// Every key path of a YAML value: `a.b`, with `[]` for list items.
+fn key_paths(v: &serde_yaml::Value, prefix: &str, out: &mut Vec<String>) {
+    match v {
+        serde_yaml::Value::Mapping(m) => {
+            for (k, child) in m {
+                let key = k.as_str().unwrap_or("?");
+                let path = if prefix.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                let is_table = match child {
+                    serde_yaml::Value::Mapping(_) => true,
+                    serde_yaml::Value::Sequence(items) => {
+                        items.first().is_some_and(|i| i.is_mapping())
+                    }
+                    _ => false,
+                };
+                if !is_table {
+                    out.push(path.clone());
+                }
+                key_paths(child, &path, out);
+            }
+        }
+        serde_yaml::Value::Sequence(items) => {
+            if let Some(first) = items.first() {
+                key_paths(first, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_schema_key_is_documented() {
+    // The schema itself, serialized: every field, optional ones included (as null).
+    let dir = common::temp_dir();
+    let config = Config::from_text(
+        "cameras:\n  - id: a\n    url: rtsp://cam/x\n",
+        dir.path().to_path_buf(),
+    )
+    .unwrap();
+    let value = serde_yaml::to_value(&config).unwrap();
+    let mut paths = Vec::new();
+    key_paths(&value, "", &mut paths);
+    assert!(paths.len() > 30, "{paths:?}");
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap();
+    let missing: Vec<&String> = paths
+        .iter()
+        .filter(|p| !p.ends_with("[]") && !docs.contains(&format!("`{p}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "schema keys missing from docs/configuration.md: {missing:?}"
+    );
+    // And the serialized config never carries a camera password.
+    let with_pw = Config::from_text(
+        "cameras:\n  - id: a\n    url: rtsp://u:secret-pw@cam/x\n",
+        dir.path().to_path_buf(),
+    )
+    .unwrap();
+    assert!(
+        !serde_yaml::to_string(&with_pw)
+            .unwrap()
+            .contains("secret-pw")
+    );
+}

@@ -43,6 +43,18 @@ impl DecoderChoice {
     }
 }
 
+impl serde::Serialize for DecoderChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Self::Auto => "auto",
+            Self::Software => "software",
+            Self::V4l2 => "v4l2",
+            Self::Nvv4l2 => "nvv4l2",
+            Self::Element(e) => e,
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for DecoderChoice {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
