@@ -6,23 +6,13 @@
 mod common;
 
 use common::{RtspFixture, open_fds, threads, wait_until};
-use sentrix::ingest::pipeline::{DecodeSpec, Source};
-use sentrix::ingest::{CameraState, CameraSupervisor, Codec, SupervisorConfig};
-use sentrix::redact::CameraUrl;
+use sentrix::ingest::{CameraState, CameraSupervisor, Codec};
 use std::time::Duration;
 
 #[test]
 fn camera_loss_backoff_recovery_and_no_leaks() {
     let mut fixture = RtspFixture::start(Codec::H264);
-    let mut config = SupervisorConfig::new(
-        "cam",
-        Source::Rtsp(CameraUrl::parse(&fixture.url()).unwrap()),
-    );
-    config.decode = Some(DecodeSpec {
-        width: 320,
-        height: 320,
-        fps: 5,
-    });
+    let config = common::camera_config(&fixture.url(), true);
     let (sup, mut out) = CameraSupervisor::spawn(config).unwrap();
     // Keep the channel drained, as the recorder would.
     let drain = std::thread::spawn(move || while out.units.blocking_recv().is_some() {});

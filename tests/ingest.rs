@@ -5,23 +5,11 @@
 mod common;
 
 use common::{RtspFixture, wait_until};
-use sentrix::ingest::pipeline::{DecodeSpec, Source};
-use sentrix::ingest::{
-    AccessUnit, CameraState, CameraSupervisor, Codec, IngestOutputs, SupervisorConfig,
-};
-use sentrix::redact::CameraUrl;
+use sentrix::ingest::{AccessUnit, CameraState, CameraSupervisor, Codec, IngestOutputs};
 use std::time::{Duration, Instant};
 
 fn supervise(url: &str, decode: bool) -> (CameraSupervisor, IngestOutputs) {
-    let mut config = SupervisorConfig::new("cam", Source::Rtsp(CameraUrl::parse(url).unwrap()));
-    if decode {
-        config.decode = Some(DecodeSpec {
-            width: 320,
-            height: 320,
-            fps: 5,
-        });
-    }
-    CameraSupervisor::spawn(config).expect("supervisor starts")
+    CameraSupervisor::spawn(common::camera_config(url, decode)).expect("supervisor starts")
 }
 
 /// Collects access units for `seconds` after the first one arrives.
@@ -223,15 +211,7 @@ fn wrong_password_is_reported_redacted_and_retried() {
 
 fn decoder_in_use(choice: &str, codec: Codec) -> (String, u64) {
     let fixture = RtspFixture::start(codec);
-    let mut config = SupervisorConfig::new(
-        "cam",
-        Source::Rtsp(CameraUrl::parse(&fixture.url()).unwrap()),
-    );
-    config.decode = Some(DecodeSpec {
-        width: 320,
-        height: 320,
-        fps: 5,
-    });
+    let mut config = common::camera_config(&fixture.url(), true);
     config.decoder = sentrix::ingest::decoder::DecoderChoice::parse(choice).unwrap();
     let (sup, _out) = CameraSupervisor::spawn(config).unwrap();
     let st = sup.status();

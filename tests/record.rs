@@ -7,10 +7,8 @@
 mod common;
 
 use common::RtspFixture;
-use sentrix::ingest::pipeline::{DecodeSpec, Source};
-use sentrix::ingest::{CameraSupervisor, Codec, IngestOutputs, SupervisorConfig};
+use sentrix::ingest::{CameraSupervisor, Codec, IngestOutputs};
 use sentrix::record::recorder::{FinishedClip, RecordSettings, Recorder, SystemClock, WallClock};
-use sentrix::redact::CameraUrl;
 use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
 use std::path::Path;
 use std::process::Command;
@@ -53,16 +51,7 @@ fn settings(pre_s: u64, post_s: u64, max_s: u64) -> RecordSettings {
 }
 
 fn camera(fixture: &RtspFixture) -> (CameraSupervisor, IngestOutputs) {
-    let mut config = SupervisorConfig::new(
-        "cam",
-        Source::Rtsp(CameraUrl::parse(&fixture.url()).unwrap()),
-    );
-    config.decode = Some(DecodeSpec {
-        width: 320,
-        height: 320,
-        fps: 5,
-    });
-    CameraSupervisor::spawn(config).unwrap()
+    CameraSupervisor::spawn(common::camera_config(&fixture.url(), true)).unwrap()
 }
 
 /// Decrypts a clip into `dir` and checks it with ffprobe and a full ffmpeg decode.

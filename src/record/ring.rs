@@ -101,12 +101,7 @@ impl Ring {
         let keep_from = newest.saturating_sub(self.pre_ns);
         loop {
             // The second keyframe, if the GOP before it ends early enough to drop.
-            let next_key = self
-                .units
-                .iter()
-                .skip(1)
-                .position(|u| u.keyframe)
-                .map(|i| i + 1);
+            let next_key = self.second_keyframe();
             match next_key {
                 Some(i) if self.units[i].pts_ns <= keep_from => self.drop_front(i),
                 _ => break,
@@ -117,16 +112,20 @@ impl Ring {
     fn trim_to_bound(&mut self) {
         let max = self.max_bytes();
         while self.bytes > max {
-            let next_key = self
-                .units
-                .iter()
-                .skip(1)
-                .position(|u| u.keyframe)
-                .map(|i| i + 1);
+            let next_key = self.second_keyframe();
             let n = next_key.unwrap_or(self.units.len());
             self.dropped_for_bound += n as u64;
             self.drop_front(n);
         }
+    }
+
+    /// Index of the keyframe that starts the second GOP held, if any.
+    fn second_keyframe(&self) -> Option<usize> {
+        self.units
+            .iter()
+            .skip(1)
+            .position(|u| u.keyframe)
+            .map(|i| i + 1)
     }
 
     fn drop_front(&mut self, n: usize) {

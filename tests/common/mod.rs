@@ -221,3 +221,19 @@ pub fn assert_no_plaintext(dir: &std::path::Path) {
         assert!(!b.windows(4).any(jpeg), "plaintext JPEG in {}", f.display());
     }
 }
+
+/// Supervisor settings for a camera at `url`, with the decode branch at 320x320, 5 fps
+/// when `decode`.
+pub fn camera_config(url: &str, decode: bool) -> sentrix::ingest::SupervisorConfig {
+    use sentrix::ingest::pipeline::{DecodeSpec, Source};
+    let url = sentrix::redact::CameraUrl::parse(url).expect("test URL");
+    let mut config = sentrix::ingest::SupervisorConfig::new("cam", Source::Rtsp(url));
+    if decode {
+        config.decode = Some(DecodeSpec {
+            width: 320,
+            height: 320,
+            fps: 5,
+        });
+    }
+    config
+}
