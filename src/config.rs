@@ -130,6 +130,10 @@ pub struct Detect {
     pub threads: u32,
     /// Labels that count as detections.
     pub labels: Vec<String>,
+    /// Output layout: yolox, yolov5 or yolov8 (yolo11); unset detects it from the shape.
+    pub format: Option<String>,
+    /// Class names, one a line, in model output order; unset means COCO's 80.
+    pub labels_file: Option<PathBuf>,
 }
 
 impl Default for Detect {
@@ -152,6 +156,8 @@ impl Default for Detect {
             ]
             .map(String::from)
             .to_vec(),
+            format: None,
+            labels_file: None,
         }
     }
 }

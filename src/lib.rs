@@ -9,6 +9,7 @@ pub mod app;
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod detect;
 pub mod health;
 pub mod ingest;
 pub mod logging;

@@ -49,6 +49,23 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run a YOLO ONNX model on images and print the detections (label, score, box).
+    Detect {
+        #[arg(long)]
+        model: PathBuf,
+        /// Square input size in pixels (multiple of 32).
+        #[arg(long, default_value_t = 416)]
+        size: usize,
+        /// yolox, yolov5 or yolov8; detected from the output shape when not given.
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long)]
+        labels_file: Option<PathBuf>,
+        #[arg(long, default_value_t = 0.3)]
+        min_score: f32,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
     /// Ask the running instance whether it is healthy (exit 0) or not (exit 1).
     Healthcheck {
         #[arg(long)]
@@ -260,6 +277,21 @@ fn main() -> ExitCode {
             Ok(c) => report(sentrix::tools::decrypt(&c, &input, &output)),
             Err(code) => code,
         },
+        Command::Detect {
+            model,
+            size,
+            format,
+            labels_file,
+            min_score,
+            images,
+        } => report(sentrix::tools::detect(
+            &model,
+            size,
+            format.as_deref(),
+            labels_file.as_deref(),
+            min_score,
+            &images,
+        )),
         Command::Healthcheck { config } => match load(config) {
             Ok(c) => match sentrix::health::query(&c) {
                 Ok(report) => {

@@ -113,3 +113,48 @@ pub fn test_writer(config: &Config, clip_seconds: u64, bitrate_kbps: u32) -> any
         }
     }
 }
+
+/// `sentrix detect`: loads the model, runs it on each image, prints the detections.
+pub fn detect(
+    model: &Path,
+    size: usize,
+    format: Option<&str>,
+    labels_file: Option<&Path>,
+    min_score: f32,
+    images: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
+    use crate::detect::{Layout, Model, model::load_labels};
+    let layout = match format {
+        Some(f) => Some(
+            Layout::parse(f)
+                .ok_or_else(|| anyhow::anyhow!("--format {f:?} is not yolox, yolov5 or yolov8"))?,
+        ),
+        None => None,
+    };
+    let model = Model::load(model, size, layout, load_labels(labels_file)?)?;
+    println!(
+        "model: {} layout, input {size}x{size}, loaded in {:.0} ms",
+        model.layout, model.load_ms
+    );
+    for path in images {
+        let img = crate::detect::image::load(path).map_err(|e| anyhow::anyhow!(e))?;
+        let start = std::time::Instant::now();
+        let dets = model.detect(&img, min_score, 0.45)?;
+        println!(
+            "{} ({}x{}): {} detections in {:.0} ms",
+            path.display(),
+            img.width,
+            img.height,
+            dets.len(),
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+        for d in dets {
+            let b = d.det;
+            println!(
+                "  {:<14} {:.2}  [{:.0}, {:.0}, {:.0}, {:.0}]",
+                d.label, b.score, b.x1, b.y1, b.x2, b.y2
+            );
+        }
+    }
+    Ok(())
+}

@@ -164,6 +164,19 @@ fn check_detect(c: &Config, p: &mut Problems) {
     {
         p.push(("detect.model".into(), e));
     }
+    if let Some(f) = &d.format
+        && crate::detect::Layout::parse(f).is_none()
+    {
+        p.push((
+            "detect.format".into(),
+            format!("{f:?} is not yolox, yolov5, yolov8 or yolo11"),
+        ));
+    }
+    if let Some(labels) = &d.labels_file
+        && let Err(e) = readable_file(&c.resolve(labels))
+    {
+        p.push(("detect.labels_file".into(), e));
+    }
     for (i, label) in d.labels.iter().enumerate() {
         if label.trim().is_empty() {
             p.push((format!("detect.labels[{i}]"), "must not be empty".into()));

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Peer for `sentrix detect` / `sentrix bench detect`: the same YOLOX preprocessing and
+decoding with onnxruntime (one thread), for cross-checking boxes and timing side by side.
+
+    scripts/ort_detect.py MODEL SIZE IMAGE [RUNS]
+Prints the detections (label score x1 y1 x2 y2), then `ort_median_ms=…`.
+"""
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+model, side, image = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+runs = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+labels = [l.strip() for l in open(model.rsplit("/", 1)[0] + "/coco_classes.txt") if l.strip()]
+
+img = Image.open(image).convert("RGB")
+r = min(side / img.width, side / img.height)
+w, h = round(img.width * r), round(img.height * r)
+scaled = np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.float32)
+x = np.full((side, side, 3), 114.0, dtype=np.float32)
+x[:h, :w] = scaled[:, :, ::-1]  # BGR, top-left
+x = x.transpose(2, 0, 1)[None]
+
+opts = ort.SessionOptions()
+opts.intra_op_num_threads = 1
+opts.inter_op_num_threads = 1
+sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+name = sess.get_inputs()[0].name
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    out = sess.run(None, {name: x})[0][0]
+    times.append((time.perf_counter() - t) * 1000)
+
+grids = []
+for s in (8, 16, 32):
+    for gy in range(side // s):
+        for gx in range(side // s):
+            grids.append((gx, gy, s))
+dets = []
+for (gx, gy, s), row in zip(grids, out):
+    c = int(np.argmax(row[5:]))
+    score = float(row[4] * row[5 + c])
+    if score < 0.3:
+        continue
+    cx, cy = (row[0] + gx) * s, (row[1] + gy) * s
+    bw, bh = np.exp(row[2]) * s, np.exp(row[3]) * s
+    dets.append((score, c, (cx - bw / 2) / r, (cy - bh / 2) / r, (cx + bw / 2) / r, (cy + bh / 2) / r))
+dets.sort(reverse=True)
+kept = []
+for d in dets:
+    def iou(a, b):
+        ix = max(0.0, min(a[4], b[4]) - max(a[2], b[2]))
+        iy = max(0.0, min(a[5], b[5]) - max(a[3], b[3]))
+        inter = ix * iy
+        area = lambda q: (q[4] - q[2]) * (q[5] - q[3])
+        return inter / (area(a) + area(b) - inter)
+    if all(k[1] != d[1] or iou(k, d) <= 0.45 for k in kept):
+        kept.append(d)
+for score, c, x1, y1, x2, y2 in kept:
+    print(f"{labels[c]:<14} {score:.2f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
+print(f"ort_median_ms={sorted(times)[len(times) // 2]:.1f}")

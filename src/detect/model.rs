@@ -1,0 +1,329 @@
+//! `Model`: a YOLO ONNX file loaded once through tract with a concrete input shape,
+//! optimised, and shared (`run` takes `&self`, so a pool of workers can use one plan).
+//! Preprocessing follows the layout: YOLOX wants BGR 0..255 placed top-left and padded
+//! with 114; YOLOv5/v8 want RGB 0..1 centred in a letterbox padded with 114/255. Boxes come
+//! back in the source image's pixels.
+
+use super::decode::{self, Detection, Layout};
+use super::image::{self, RgbImage};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tract_onnx::prelude::*;
+
+/// COCO's 80 class names in the order YOLO models trained on COCO output them.
+pub const COCO_LABELS: [&str; 80] = [
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model {path}: {reason}")]
+    Load { path: PathBuf, reason: String },
+    #[error("labels file {path}: {reason}")]
+    Labels { path: PathBuf, reason: String },
+    #[error("inference failed: {0}")]
+    Run(String),
+    #[error("{0}")]
+    Image(String),
+}
+
+/// One detection with its label, in source-image pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Labeled {
+    pub label: String,
+    pub det: Detection,
+}
+
+/// How a source image was placed in the square input: `input = source * scale + offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct Letterbox {
+    pub scale: f32,
+    pub dx: f32,
+    pub dy: f32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Letterbox {
+    fn unmap(&self, d: &Detection) -> Detection {
+        let (w, h) = (self.width as f32, self.height as f32);
+        let fx = |x: f32| ((x - self.dx) / self.scale).clamp(0.0, w);
+        let fy = |y: f32| ((y - self.dy) / self.scale).clamp(0.0, h);
+        Detection {
+            x1: fx(d.x1),
+            y1: fy(d.y1),
+            x2: fx(d.x2),
+            y2: fy(d.y2),
+            ..*d
+        }
+    }
+}
+
+pub struct Model {
+    plan: Arc<TypedRunnableModel>,
+    pub side: usize,
+    pub layout: Layout,
+    labels: Vec<String>,
+    output_shape: Vec<usize>,
+    /// Time to load and optimise, in ms.
+    pub load_ms: f64,
+}
+
+/// Reads one label a line; an empty path gives the COCO names.
+pub fn load_labels(path: Option<&Path>) -> Result<Vec<String>, ModelError> {
+    let Some(path) = path else {
+        return Ok(COCO_LABELS.iter().map(|s| s.to_string()).collect());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::Labels {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let labels: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if labels.is_empty() {
+        return Err(ModelError::Labels {
+            path: path.to_path_buf(),
+            reason: "has no labels".into(),
+        });
+    }
+    Ok(labels)
+}
+
+impl Model {
+    /// Loads `path` for a `side` x `side` input (a multiple of 32), in `format` (detected
+    /// from the output shape when None).
+    pub fn load(
+        path: &Path,
+        side: usize,
+        format: Option<Layout>,
+        labels: Vec<String>,
+    ) -> Result<Self, ModelError> {
+        let fail = |reason: String| ModelError::Load {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(fail("no such file".into()));
+        }
+        if side == 0 || !side.is_multiple_of(32) {
+            return Err(fail(format!("input size {side} is not a multiple of 32")));
+        }
+        let start = Instant::now();
+        let mut model = tract_onnx::onnx()
+            .model_for_path(path)
+            .map_err(|e| fail(format!("not a readable ONNX model ({e})")))?;
+        // Exports store intermediate shapes for their own input size; forget them so the
+        // graph is re-analysed for this one.
+        for node in model.nodes.iter_mut() {
+            for outlet in node.outputs.iter_mut() {
+                outlet.fact = InferenceFact::default();
+            }
+        }
+        let model = model
+            .with_input_fact(0, f32::fact([1, 3, side, side]).into())
+            .and_then(|m| m.into_optimized())
+            .map_err(|e| {
+                fail(format!(
+                    "cannot prepare the model for input {side}x{side} ({e})"
+                ))
+            })?;
+        let output_shape: Vec<usize> = model
+            .output_fact(0)
+            .ok()
+            .and_then(|f| f.shape.as_concrete().map(|s| s.to_vec()))
+            .ok_or_else(|| fail("the output shape is not concrete".into()))?;
+        let (layout, classes) = match format {
+            Some(l) => (l, decode::check_layout(l, &output_shape).map_err(fail)?),
+            None => decode::detect_layout(&output_shape, side).map_err(fail)?,
+        };
+        if classes != labels.len() {
+            return Err(fail(format!(
+                "the model has {classes} classes but {} labels are loaded",
+                labels.len()
+            )));
+        }
+        let plan = model.into_runnable().map_err(|e| fail(e.to_string()))?;
+        Ok(Self {
+            plan,
+            side,
+            layout,
+            labels,
+            output_shape,
+            load_ms: start.elapsed().as_secs_f64() * 1000.0,
+        })
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// Scales and places `img` in the input tensor for this model's layout.
+    pub fn preprocess(&self, img: &RgbImage) -> Result<(Tensor, Letterbox), ModelError> {
+        let side = self.side;
+        let scale = (side as f32 / img.width as f32).min(side as f32 / img.height as f32);
+        let (w, h) = (
+            ((img.width as f32 * scale).round() as u32).clamp(1, side as u32),
+            ((img.height as f32 * scale).round() as u32).clamp(1, side as u32),
+        );
+        let scaled = image::scale(img, w, h).map_err(ModelError::Image)?;
+        let (dx, dy, pad, norm, bgr) = match self.layout {
+            Layout::Yolox => (0, 0, 114.0, 1.0, true),
+            Layout::Yolov5 | Layout::Yolov8 => (
+                (side - w as usize) / 2,
+                (side - h as usize) / 2,
+                114.0 / 255.0,
+                1.0 / 255.0,
+                false,
+            ),
+        };
+        let plane = side * side;
+        let mut data = vec![pad; 3 * plane];
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                let p = (y * w as usize + x) * 3;
+                let at = (y + dy) * side + x + dx;
+                for c in 0..3 {
+                    let src = if bgr { 2 - c } else { c };
+                    data[c * plane + at] = scaled.data[p + src] as f32 * norm;
+                }
+            }
+        }
+        let tensor = Tensor::from_shape(&[1, 3, side, side], &data)
+            .map_err(|e| ModelError::Run(e.to_string()))?;
+        Ok((
+            tensor,
+            Letterbox {
+                scale,
+                dx: dx as f32,
+                dy: dy as f32,
+                width: img.width,
+                height: img.height,
+            },
+        ))
+    }
+
+    /// Runs the model on a prepared tensor: raw detections in input pixels.
+    pub fn infer(&self, input: Tensor, min_score: f32) -> Result<Vec<Detection>, ModelError> {
+        let out = self
+            .plan
+            .run(tvec!(input.into()))
+            .map_err(|e| ModelError::Run(e.to_string()))?;
+        let view = out[0]
+            .to_plain_array_view::<f32>()
+            .map_err(|e| ModelError::Run(e.to_string()))?;
+        let data: Vec<f32> = view.iter().copied().collect();
+        Ok(decode::decode(
+            self.layout,
+            &self.output_shape,
+            &data,
+            self.side,
+            min_score,
+        ))
+    }
+
+    /// Detections on `img` with score ≥ `min_score` after class-aware NMS (IoU `iou`).
+    pub fn detect(
+        &self,
+        img: &RgbImage,
+        min_score: f32,
+        iou: f32,
+    ) -> Result<Vec<Labeled>, ModelError> {
+        let (tensor, lb) = self.preprocess(img)?;
+        let dets = decode::nms(self.infer(tensor, min_score)?, iou);
+        Ok(dets
+            .iter()
+            .map(|d| Labeled {
+                label: self
+                    .labels
+                    .get(d.class)
+                    .cloned()
+                    .unwrap_or_else(|| format!("class{}", d.class)),
+                det: lb.unmap(d),
+            })
+            .collect())
+    }
+}
