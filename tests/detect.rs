@@ -6,7 +6,6 @@ mod common;
 
 use sentrix::detect::model::{Labeled, Model, load_labels};
 use sentrix::detect::{Detection, image};
-use std::path::PathBuf;
 
 fn model(side: usize) -> Model {
     let path = common::testdata_dir().join("yolox_nano.onnx");
