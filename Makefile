@@ -31,6 +31,8 @@ bench: build
 	$(BIN) bench ingest
 	$(BIN) bench crypto
 	$(BIN) bench record
+	@python3 -c 'import onnxruntime, PIL' 2>/dev/null || pip install --quiet onnxruntime pillow numpy
+	$(BIN) bench detect --model ../shared/testdata/yolox_nano.onnx ../shared/testdata/bus.jpg ../shared/testdata/zidane.jpg
 
 cross:
 	@scripts/deps.sh run cross

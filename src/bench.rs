@@ -4,11 +4,13 @@
 //! time, `sentrix bench ingest-client` (remux-only ingest: rtspsrc → depay → parse →
 //! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
 //! RSS come from wait4(2), so the server's encoding cost is counted for neither.
-//! `bench crypto` lives in bench/crypto.rs, `bench record` in bench/record.rs.
+//! `bench crypto`, `bench record` and `bench detect` live in bench/.
 
 mod crypto;
+mod detect;
 mod record;
 pub use crypto::crypto;
+pub use detect::detect;
 pub use record::{record, record_client};
 
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};

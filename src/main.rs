@@ -128,6 +128,18 @@ enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Load time and inference latency of a YOLO model, next to onnxruntime on one thread.
+    Detect {
+        #[arg(long)]
+        model: PathBuf,
+        /// Input sizes to measure (multiples of 32).
+        #[arg(long, value_delimiter = ',', default_value = "320,416,640")]
+        size: Vec<usize>,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
     /// CPU, RSS and disk writes of continuous recording vs remux-only ingest.
     Record {
         #[arg(long, default_value_t = 60)]
@@ -248,6 +260,12 @@ fn main() -> ExitCode {
         Command::Bench(Bench::IngestClient { url, seconds }) => {
             report(sentrix::bench::ingest_client(&url, seconds))
         }
+        Command::Bench(Bench::Detect {
+            model,
+            size,
+            runs,
+            images,
+        }) => report(sentrix::bench::detect(&model, &size, runs, &images)),
         Command::Bench(Bench::Record { seconds, dir }) => {
             let b = sentrix::bench::IngestBench {
                 seconds,
