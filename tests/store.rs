@@ -431,3 +431,21 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
     let files = common::files_under(&d.join("rec"));
     assert_eq!(files.len(), 2, "{files:?}");
 }
+
+#[test]
+fn plaintext_signatures_are_recognised() {
+    // The no-plaintext check must catch what sentrix would leak: a real MP4 and a JPEG
+    // (jpegenc, which makes the thumbnails, writes a JFIF segment like this photo).
+    let dir = common::temp_dir();
+    std::fs::write(dir.path().join("a.mp4"), common::synthetic_mp4(1)).unwrap();
+    let caught = std::panic::catch_unwind(|| common::assert_no_plaintext(dir.path()));
+    assert!(caught.is_err(), "an MP4 file was not recognised");
+    std::fs::remove_file(dir.path().join("a.mp4")).unwrap();
+    std::fs::copy(
+        common::testdata_dir().join("zidane.jpg"),
+        dir.path().join("a.jpg"),
+    )
+    .unwrap();
+    let caught = std::panic::catch_unwind(|| common::assert_no_plaintext(dir.path()));
+    assert!(caught.is_err(), "a JPEG file was not recognised");
+}
