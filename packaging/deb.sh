@@ -23,6 +23,9 @@ case "$arch" in
   *) echo "unknown arch '$arch' (amd64, arm64, armhf)" >&2; exit 2 ;;
 esac
 
+# The glibc the binary needs, from its versioned symbols.
+floor=$("${strip%strip}objdump" -T "$binary" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
+
 stage="$cache/deb/sentrix_${version}_${arch}"
 rm -rf "$stage"
 install -d -m 0755 "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/etc/sentrix" \
@@ -80,7 +83,7 @@ Version: $version
 Architecture: $arch
 Maintainer: sentrix maintainers <maintainers@sentrix.invalid>
 Installed-Size: $(du -sk "$stage" | cut -f1)
-Depends: libc6 (>= 2.34), libgcc-s1, libglib2.0-0, libgstreamer1.0-0, libgstreamer-plugins-base1.0-0, libgstrtspserver-1.0-0, gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-plugins-bad, gstreamer1.0-libav, adduser
+Depends: libc6 (>= $floor), libgcc-s1, libglib2.0-0, libgstreamer1.0-0, libgstreamer-plugins-base1.0-0, libgstrtspserver-1.0-0, gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-plugins-bad, gstreamer1.0-libav, adduser
 Recommends: gstreamer1.0-plugins-ugly
 Section: video
 Priority: optional
