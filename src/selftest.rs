@@ -175,11 +175,7 @@ fn store_round_trip(units: &[AccessUnit]) -> Result<String, String> {
             recordings_dir: dir.join("recordings"),
             database: dir.join("index.db"),
             chunk_size: 16 * 1024,
-            retention: RetentionPolicy {
-                max_size_bytes: u64::MAX,
-                max_age_ms: 0,
-                min_free_percent: 0.0,
-            },
+            retention: RetentionPolicy::KEEP_ALL,
         };
         let (store, _) = Store::open(config, key).map_err(|e| e.to_string())?;
         let meta = ClipMeta {

@@ -31,11 +31,7 @@ fn store(dir: &Path) -> Store {
         recordings_dir: dir.join("rec"),
         database: dir.join("index.db"),
         chunk_size: 64 * 1024,
-        retention: RetentionPolicy {
-            max_size_bytes: u64::MAX,
-            max_age_ms: 0,
-            min_free_percent: 0.0,
-        },
+        retention: RetentionPolicy::KEEP_ALL,
     };
     Store::open(config, MasterKey::random().unwrap()).unwrap().0
 }

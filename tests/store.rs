@@ -367,11 +367,7 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
     let dir = common::temp_dir();
     let d = dir.path();
     let mp4 = common::synthetic_mp4(1);
-    let policy = sentrix::store::RetentionPolicy {
-        max_size_bytes: u64::MAX,
-        max_age_ms: 0,
-        min_free_percent: 0.0,
-    };
+    let policy = sentrix::store::RetentionPolicy::KEEP_ALL;
     let store = test_store(d, policy);
     let now = sentrix::store::now_ms();
     let orphan = add_clip(&store, &mp4, now - 3000);

@@ -96,11 +96,7 @@ pub fn record_client(url: &str, seconds: u64, dir: &Path) -> anyhow::Result<()> 
         recordings_dir: dir.join("rec"),
         database: dir.join("index.db"),
         chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
-        retention: RetentionPolicy {
-            max_size_bytes: u64::MAX,
-            max_age_ms: 0,
-            min_free_percent: 0.0,
-        },
+        retention: RetentionPolicy::KEEP_ALL,
     };
     let (store, _) = Store::open(config, MasterKey::random()?)?;
     let (sup, out) = CameraSupervisor::spawn(SupervisorConfig::new("bench", Source::Rtsp(url)))?;

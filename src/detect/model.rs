@@ -295,11 +295,19 @@ impl Model {
         let view = out[0]
             .to_plain_array_view::<f32>()
             .map_err(|e| ModelError::Run(e.to_string()))?;
-        let data: Vec<f32> = view.iter().copied().collect();
+        // tract's outputs are contiguous; copy only if one ever is not.
+        let owned: Vec<f32>;
+        let data = match view.as_slice() {
+            Some(d) => d,
+            None => {
+                owned = view.iter().copied().collect();
+                &owned
+            }
+        };
         Ok(decode::decode(
             self.layout,
             &self.output_shape,
-            &data,
+            data,
             self.side,
             min_score,
         ))

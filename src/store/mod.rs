@@ -252,10 +252,7 @@ impl Store {
         let sql = format!("{} WHERE id = ?1", db::SELECT_CLIP);
         self.conn()
             .query_row(&sql, params![id], ClipRecord::from_row)
-            .map_err(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(id),
-                e => e.into(),
-            })
+            .map_err(|e| not_found_as(id, e))
     }
 
     /// Clips of `camera` (all when None) starting in [since_ms, until_ms), oldest first.
@@ -301,10 +298,7 @@ impl Store {
                 .query_row("SELECT path FROM clips WHERE id = ?1", params![id], |r| {
                     r.get(0)
                 })
-                .map_err(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(id),
-                    e => e.into(),
-                })?;
+                .map_err(|e| not_found_as(id, e))?;
             let mut paths = vec![clip];
             paths.extend(db::thumbnail_path(&tx, id)?);
             for p in &paths {
@@ -345,6 +339,14 @@ impl Store {
             conn.execute(db::DELETE_GARBAGE, params![rel])?;
         }
         Ok(freed)
+    }
+}
+
+/// A query for clip `id` that found no row means the clip does not exist.
+fn not_found_as(id: i64, e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(id),
+        e => e.into(),
     }
 }
 

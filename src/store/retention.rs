@@ -17,6 +17,13 @@ pub struct RetentionPolicy {
 }
 
 impl RetentionPolicy {
+    /// Deletes nothing: for temporary stores (selftest, benchmarks, tests).
+    pub const KEEP_ALL: Self = Self {
+        max_size_bytes: u64::MAX,
+        max_age_ms: 0,
+        min_free_percent: 0.0,
+    };
+
     pub fn from_config(r: &crate::config::Retention) -> Self {
         Self {
             max_size_bytes: (r.max_size_gb * 1e9) as u64,
