@@ -6,6 +6,7 @@
 //! threads joined. Detection and the dashboard attach to the outputs started here.
 
 use crate::config::Config;
+use crate::detect::{DetectorRunner, DetectorSettings, InferencePool};
 use crate::health::HealthInputs;
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::{DecodeSpec, Source};
@@ -73,38 +74,88 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
         })
     };
     let demo = start_demo_server(&config)?;
+    let pool = crate::detect::load_configured_model(&config)
+        .context("while loading the detection model")?
+        .map(|model| {
+            tracing::info!(
+                "detection model {} ({}, {}x{}, {} labels) loaded in {:.0} ms",
+                config
+                    .detect
+                    .model
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                model.layout.name(),
+                model.side,
+                model.side,
+                model.labels().len(),
+                model.load_ms
+            );
+            InferencePool::new(model, config.detect.threads as usize)
+        });
+    if config.detect.enabled && pool.is_none() {
+        tracing::info!("no detect.model: events come from motion alone (label \"motion\")");
+    }
+    let bus = crate::detect::runner::event_bus();
     let mut supervisors = Vec::new();
+    let mut detect_supervisors = Vec::new();
     let mut recorders = Vec::new();
+    let mut detectors = Vec::new();
     let record_settings = RecordSettings::from_config(&config.record);
+    let decode = config.detect.enabled.then_some(DecodeSpec {
+        width: config.detect.input_size,
+        height: 0, // keep the camera's aspect ratio
+        fps: config.detect.fps,
+    });
     for cam in config.enabled_cameras() {
-        let url = match (&demo, cam.url.scheme()) {
-            (Some(server), "demo") => CameraUrl::parse(&server.url(&format!("/{}", cam.id)))
-                .map_err(|e| anyhow::anyhow!("demo camera URL: {e}"))?,
-            _ => cam.url.clone(),
-        };
+        let url = demo_or(&demo, cam, &cam.url)?;
         let mut sc = SupervisorConfig::new(&cam.id, Source::Rtsp(url));
         sc.stall_timeout = Duration::from_secs_f64(cam.stall_timeout);
         sc.decoder = cam.decoder.clone();
-        if config.detect.enabled {
-            let side = config.detect.input_size;
-            sc.decode = Some(DecodeSpec {
-                width: side,
-                height: side,
-                fps: config.detect.fps,
-            });
-        }
+        // With a sub-stream, detection decodes that instead of the main stream.
+        sc.decode = decode.filter(|_| cam.detect_url.is_none());
         tracing::info!(camera = %cam.id, url = %cam.url, "starting ingest");
-        let (supervisor, outputs) = CameraSupervisor::spawn(sc)
+        let (supervisor, outputs) = CameraSupervisor::spawn(sc.clone())
             .with_context(|| format!("while starting camera {}", cam.id))?;
-        // Until the recorder consumes access units, drain them so the channel never fills.
+        let frames = match (&cam.detect_url, decode) {
+            (Some(sub), Some(spec)) => {
+                let mut dc = sc;
+                dc.camera_id = format!("{}-detect", cam.id);
+                dc.source = Source::Rtsp(demo_or(&demo, cam, sub)?);
+                dc.decode = Some(spec);
+                tracing::info!(camera = %cam.id, url = %sub, "starting the detection sub-stream");
+                let (sub_supervisor, sub_outputs) =
+                    CameraSupervisor::spawn(dc).with_context(|| {
+                        format!("while starting the sub-stream of camera {}", cam.id)
+                    })?;
+                // Only its decoded frames are used; drain its access units.
+                let mut units = sub_outputs.units;
+                tokio::spawn(async move { while units.recv().await.is_some() {} });
+                detect_supervisors.push(sub_supervisor);
+                sub_outputs.frames
+            }
+            _ => outputs.frames,
+        };
         let runner = RecorderRunner::spawn(
             &cam.id,
             record_settings.clone(),
             store.clone(),
             outputs.units,
-            outputs.frames,
+            frames.clone(),
         )
         .with_context(|| format!("while starting the recorder of camera {}", cam.id))?;
+        if config.detect.enabled {
+            let detector = DetectorRunner::spawn(
+                DetectorSettings::from_config(&config, cam),
+                pool.clone(),
+                frames,
+                store.clone(),
+                runner.trigger_handle(),
+                bus.clone(),
+            )
+            .with_context(|| format!("while starting the detector of camera {}", cam.id))?;
+            detectors.push((cam.id.clone(), detector));
+        }
         recorders.push(runner);
         supervisors.push(supervisor);
     }
@@ -167,8 +218,19 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
                 notifier.notify(&format!("STATUS={}", status_line(&supervisors, &recorders, &store)));
                 for (s, r) in supervisors.iter().zip(&recorders) {
                     let rs = r.status();
+                    let detect = detectors
+                        .iter()
+                        .find(|(id, _)| id == s.status().id())
+                        .map(|(_, d)| {
+                            let st = d.counters().stats();
+                            format!(
+                                " detect_fps={:.1} infer_ms={:.1} gated={:.0}% events={}",
+                                st.effective_fps, st.mean_infer_ms, st.gated_share * 100.0, st.events
+                            )
+                        })
+                        .unwrap_or_default();
                     tracing::info!(
-                        "{} recording={} clips={} ring={:.1}MB/{:.1}s{}",
+                        "{} recording={} clips={} ring={:.1}MB/{:.1}s{detect}{}",
                         s.status().snapshot().summary(),
                         rs.recording,
                         rs.clips,
@@ -206,10 +268,14 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     }
     let _ = health_socket.join();
     tokio::task::spawn_blocking(move || {
-        for s in supervisors {
+        for s in supervisors.into_iter().chain(detect_supervisors) {
             s.stop();
         }
-        // Ingest has stopped, so each recorder finishes its open clip and ends.
+        // Ingest has stopped: each detector ends its open events, then each recorder
+        // finishes its open clip.
+        for (_, d) in detectors {
+            d.join();
+        }
         for r in recorders {
             r.join();
         }
@@ -222,6 +288,19 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     retention_task.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The URL to ingest: a `demo://` URL is served by the built-in server at `/<camera id>`.
+fn demo_or(
+    demo: &Option<RtspServer>,
+    cam: &crate::config::Camera,
+    url: &CameraUrl,
+) -> anyhow::Result<CameraUrl> {
+    match (demo, url.scheme()) {
+        (Some(server), "demo") => CameraUrl::parse(&server.url(&format!("/{}", cam.id)))
+            .map_err(|e| anyhow::anyhow!("demo camera URL: {e}")),
+        _ => Ok(url.clone()),
+    }
 }
 
 /// Serves every enabled `demo://` camera at `/<camera id>` on one loopback RTSP server.

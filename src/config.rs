@@ -10,6 +10,7 @@ pub use locate::{KeyIndex, Position};
 
 use crate::redact::CameraUrl;
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -134,6 +135,53 @@ pub struct Detect {
     pub format: Option<String>,
     /// Class names, one a line, in model output order; unset means COCO's 80.
     pub labels_file: Option<PathBuf>,
+    /// Per-label minimum score, overriding `confidence` (and raising the recording
+    /// threshold `record.min_confidence` when higher).
+    pub min_score: BTreeMap<String, f64>,
+    /// Seconds an object may go unseen before its event ends.
+    pub event_gap: f64,
+    /// Seconds after an event ends during which the same object (same label, overlapping
+    /// box) continues that event instead of starting a new one.
+    pub dedup_window: f64,
+    /// The cheap frame-difference gate in front of the model.
+    pub motion: Motion,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Motion {
+    /// Off: every frame goes to the model.
+    pub enabled: bool,
+    /// Grey-level change (0-255) for a pixel of the small copy to count as changed.
+    pub threshold: u8,
+    /// Share of the unmasked frame (0-1) that must change to count as motion.
+    pub min_area: f64,
+    /// Seconds between forced model runs while nothing moves (0 = never).
+    pub forced_interval: f64,
+}
+
+impl Default for Motion {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threshold: 25,
+            min_area: 0.003,
+            forced_interval: 10.0,
+        }
+    }
+}
+
+/// An area of a camera's picture in normalised coordinates (0,0 top-left, 1,1 bottom-right).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Area {
+    #[serde(default)]
+    pub name: String,
+    /// Polygon corners as [x, y] pairs, at least 3.
+    pub points: Vec<[f64; 2]>,
+    /// Zones only: labels this zone applies to (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 impl Default for Detect {
@@ -158,6 +206,10 @@ impl Default for Detect {
             .to_vec(),
             format: None,
             labels_file: None,
+            min_score: BTreeMap::new(),
+            event_gap: 5.0,
+            dedup_window: 30.0,
+            motion: Motion::default(),
         }
     }
 }
@@ -247,6 +299,13 @@ pub struct Camera {
     /// Decoder for detection frames: auto, software, v4l2, nvv4l2 or an element name.
     #[serde(default)]
     pub decoder: crate::ingest::decoder::DecoderChoice,
+    /// Where objects count: an object is kept when its box's bottom centre is inside one of
+    /// these polygons. None: everywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<Area>,
+    /// Areas ignored by motion and detection (a busy road, a tree, a TV).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masks: Vec<Area>,
 }
 
 fn yes() -> bool {

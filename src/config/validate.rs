@@ -182,6 +182,66 @@ fn check_detect(c: &Config, p: &mut Problems) {
             p.push((format!("detect.labels[{i}]"), "must not be empty".into()));
         }
     }
+    for (label, score) in &d.min_score {
+        range(
+            p,
+            &format!("detect.min_score.{label}"),
+            *score,
+            0.0,
+            1.0,
+            "",
+        );
+    }
+    range(p, "detect.event_gap", d.event_gap, 0.5, 600.0, " s");
+    range(p, "detect.dedup_window", d.dedup_window, 0.0, 3600.0, " s");
+    let m = &d.motion;
+    range(
+        p,
+        "detect.motion.threshold",
+        m.threshold as f64,
+        1.0,
+        254.0,
+        "",
+    );
+    range(p, "detect.motion.min_area", m.min_area, 0.0, 1.0, "");
+    range(
+        p,
+        "detect.motion.forced_interval",
+        m.forced_interval,
+        0.0,
+        3600.0,
+        " s",
+    );
+    if d.model.is_none() && !m.enabled && d.enabled {
+        p.push((
+            "detect.motion.enabled".into(),
+            "with no detect.model, motion is the only trigger: it cannot be off (set detect.enabled: false instead)".into(),
+        ));
+    }
+}
+
+/// Zones and masks: at least 3 corners, each inside the picture (0..=1).
+fn check_areas(p: &mut Problems, key: &str, areas: &[crate::config::Area]) {
+    for (i, area) in areas.iter().enumerate() {
+        let at = format!("{key}[{i}].points");
+        if area.points.len() < 3 {
+            p.push((
+                at.clone(),
+                format!(
+                    "a polygon needs at least 3 points, not {}",
+                    area.points.len()
+                ),
+            ));
+        }
+        for (j, [x, y]) in area.points.iter().enumerate() {
+            if !(0.0..=1.0).contains(x) || !(0.0..=1.0).contains(y) {
+                p.push((
+                    at.clone(),
+                    format!("point {j} [{x}, {y}] is outside the picture: coordinates are fractions 0..1 of width and height"),
+                ));
+            }
+        }
+    }
 }
 
 fn check_storage(c: &Config, p: &mut Problems) {
@@ -262,6 +322,8 @@ fn check_cameras(c: &Config, p: &mut Problems) {
             check_camera_url(p, &at("detect_url"), u);
         }
         range(p, &at("stall_timeout"), cam.stall_timeout, 2.0, 300.0, " s");
+        check_areas(p, &at("zones"), &cam.zones);
+        check_areas(p, &at("masks"), &cam.masks);
     }
 }
 

@@ -249,7 +249,14 @@ impl Model {
             ((img.width as f32 * scale).round() as u32).clamp(1, side as u32),
             ((img.height as f32 * scale).round() as u32).clamp(1, side as u32),
         );
-        let scaled = image::scale(img, w, h).map_err(ModelError::Image)?;
+        // Frames from the decode branch already fit the input: no second scaling.
+        let rescaled;
+        let scaled = if (w, h) == (img.width, img.height) {
+            img
+        } else {
+            rescaled = image::scale(img, w, h).map_err(ModelError::Image)?;
+            &rescaled
+        };
         let (dx, dy, pad, norm, bgr) = match self.layout {
             Layout::Yolox => (0, 0, 114.0, 1.0, true),
             Layout::Yolov5 | Layout::Yolov8 => (

@@ -7,7 +7,7 @@
 //!   h26Xparse config-interval=-1 ! video/x-h26X,stream-format=byte-stream,alignment=au ! tee
 //!     tee. ! queue ! appsink "units"     (access units → bounded channel, never blocks)
 //!     tee. ! queue leaky=downstream ! decoder ! videorate drop-only=true
-//!          ! videoconvertscale add-borders=true ! video/x-raw,format=RGB,WxH,par=1/1,fps
+//!          ! videoconvertscale ! video/x-raw,format=RGB,width=W,par=1/1,fps   (height keeps the aspect)
 //!          ! appsink "frames" max-buffers=1 drop=true   (newest frame → watch)
 //! ```
 //!
@@ -43,7 +43,8 @@ pub struct SyntheticSpec {
     pub pattern: &'static str,
 }
 
-/// The decode branch's output: letterboxed RGB frames of this size at this rate.
+/// The decode branch's output: RGB frames `width` wide at `fps`; `height` 0 keeps the
+/// camera's aspect ratio, otherwise the picture is letterboxed into width x height.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeSpec {
     pub width: u32,
@@ -427,16 +428,17 @@ fn decode_branch(
         }
     }
     let filter = make("capsfilter")?;
-    filter.set_property(
-        "caps",
-        gst::Caps::builder("video/x-raw")
-            .field("format", "RGB")
-            .field("width", spec.width as i32)
-            .field("height", spec.height as i32)
-            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-            .field("framerate", gst::Fraction::new(spec.fps as i32, 1))
-            .build(),
-    );
+    let mut caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", spec.width as i32)
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .field("framerate", gst::Fraction::new(spec.fps as i32, 1));
+    // Height 0: the scaler keeps the camera's aspect ratio (a 16:9 camera at width 416
+    // gives 416x234), so detection and snapshots see the whole picture undistorted.
+    if spec.height > 0 {
+        caps = caps.field("height", spec.height as i32);
+    }
+    filter.set_property("caps", caps.build());
     chain.push(filter);
     chain.push(frames_appsink(spec, out.clone()));
     Ok(chain)
@@ -455,15 +457,28 @@ fn frames_appsink(spec: DecodeSpec, out: Outputs) -> gst::Element {
                     let Some(buffer) = sample.buffer_owned() else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
-                    if buffer.size() != (spec.width * spec.height * 3) as usize {
-                        return Ok(gst::FlowSuccess::Ok); // not the negotiated layout; skip
+                    let dims = sample.caps().and_then(|c| c.structure(0)).and_then(|s| {
+                        Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
+                    });
+                    let Some((width, height)) = dims
+                        .filter(|&(w, h)| {
+                            w > 0 && h > 0 && (spec.height == 0 || h as u32 == spec.height)
+                        })
+                        .map(|(w, h)| (w as u32, h as u32))
+                    else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    // RGB rows are padded to 4 bytes; width is a multiple of 4 here, but
+                    // check rather than trust it.
+                    if buffer.size() != (width * height * 3) as usize {
+                        return Ok(gst::FlowSuccess::Ok); // not a packed layout; skip
                     }
                     out.status.counters().decoded_frames.fetch_add(1, Relaxed);
                     if let Some(frames) = &out.frames {
                         let frame = Frame {
                             pts_ns: buffer.pts().map(|t| t.nseconds()).unwrap_or(0),
-                            width: spec.width,
-                            height: spec.height,
+                            width,
+                            height,
                             rgb: buffer,
                         };
                         frames.send_replace(Some(Arc::new(frame)));

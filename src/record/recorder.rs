@@ -138,6 +138,18 @@ impl Recorder {
         }
     }
 
+    /// The stream time of wall-clock `ms`, no later than the newest unit (None before
+    /// the first unit).
+    pub fn pts_at_wall_ms(&self, ms: i64) -> Option<u64> {
+        let (_, pts0, wall0) = self.anchor.as_ref()?;
+        let pts = (*pts0 as i64 + (ms - wall0) * 1_000_000).max(0) as u64;
+        Some(
+            self.ring
+                .newest_pts_ns()
+                .map_or(pts, |newest| pts.min(newest)),
+        )
+    }
+
     pub fn on_unit(&mut self, unit: AccessUnit) -> Result<(), RecordError> {
         if self
             .anchor

@@ -24,8 +24,26 @@ pub struct RecorderStatus {
     pub last_error: Option<String>,
 }
 
+struct Trigger {
+    label: String,
+    at_wall_ms: Option<i64>,
+}
+
+/// Triggers one camera's recorder from another thread.
+#[derive(Clone)]
+pub struct TriggerHandle(mpsc::UnboundedSender<Trigger>);
+
+impl TriggerHandle {
+    pub fn trigger_at(&self, label: &str, at_wall_ms: Option<i64>) {
+        let _ = self.0.send(Trigger {
+            label: label.to_string(),
+            at_wall_ms,
+        });
+    }
+}
+
 pub struct RecorderRunner {
-    triggers: mpsc::UnboundedSender<String>,
+    triggers: mpsc::UnboundedSender<Trigger>,
     status: Arc<Mutex<RecorderStatus>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -38,7 +56,7 @@ impl RecorderRunner {
         mut units: mpsc::Receiver<AccessUnit>,
         frames: watch::Receiver<Option<Arc<Frame>>>,
     ) -> anyhow::Result<Self> {
-        let (triggers, mut trigger_rx) = mpsc::unbounded_channel::<String>();
+        let (triggers, mut trigger_rx) = mpsc::unbounded_channel::<Trigger>();
         let status = Arc::new(Mutex::new(RecorderStatus::default()));
         let shared = status.clone();
         let id = camera_id.to_string();
@@ -74,9 +92,10 @@ impl RecorderRunner {
                                 break;
                             }
                         },
-                        Some(label) = trigger_rx.recv() => {
+                        Some(t) = trigger_rx.recv() => {
                             let frame = frames.borrow().clone();
-                            recorder.trigger(&label, None, frame.as_deref())
+                            let at = t.at_wall_ms.and_then(|ms| recorder.pts_at_wall_ms(ms));
+                            recorder.trigger(&t.label, at, frame.as_deref())
                         }
                         _ = tick.tick() => {
                             if recorder.is_recording() && last_unit.elapsed() > CAMERA_GONE {
@@ -111,9 +130,23 @@ impl RecorderRunner {
         })
     }
 
-    /// Starts or extends a recording, labelled `label`.
+    /// Starts or extends a recording, labelled `label`, from now.
     pub fn trigger(&self, label: &str) {
-        let _ = self.triggers.send(label.to_string());
+        self.trigger_at(label, None);
+    }
+
+    /// Starts or extends a recording for something seen at wall-clock `at_wall_ms` (the
+    /// pre-roll counts back from then, the post-roll on from then).
+    pub fn trigger_at(&self, label: &str, at_wall_ms: Option<i64>) {
+        let _ = self.triggers.send(Trigger {
+            label: label.to_string(),
+            at_wall_ms,
+        });
+    }
+
+    /// A handle that can only trigger (for the detector).
+    pub fn trigger_handle(&self) -> TriggerHandle {
+        TriggerHandle(self.triggers.clone())
     }
 
     pub fn status(&self) -> RecorderStatus {

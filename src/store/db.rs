@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 
 /// Migrations in order; `user_version` counts how many have run.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE cameras (
     id   TEXT PRIMARY KEY,
     name TEXT NOT NULL DEFAULT ''
@@ -54,7 +55,13 @@ CREATE INDEX events_by_camera_start ON events (camera_id, start_ms);
 CREATE TABLE garbage (
     path TEXT PRIMARY KEY
 );
-"#];
+"#,
+    r#"
+ALTER TABLE events ADD COLUMN snapshot_bytes INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX events_by_start ON events (start_ms);
+CREATE INDEX events_by_clip ON events (clip_id);
+"#,
+];
 
 pub const INSERT_CAMERA: &str = "INSERT INTO cameras (id, name) VALUES (?1, ?2)
     ON CONFLICT (id) DO UPDATE SET name = excluded.name";
@@ -73,9 +80,24 @@ pub const INSERT_GARBAGE: &str = "INSERT OR IGNORE INTO garbage (path) VALUES (?
 pub const DELETE_GARBAGE: &str = "DELETE FROM garbage WHERE path = ?1";
 pub const SELECT_GARBAGE: &str = "SELECT path FROM garbage";
 pub const DELETE_CLIP: &str = "DELETE FROM clips WHERE id = ?1";
-pub const SELECT_ALL_PATHS: &str = "SELECT path FROM clips UNION ALL SELECT path FROM thumbnails";
+pub const SELECT_ALL_PATHS: &str = "SELECT path FROM clips UNION ALL SELECT path FROM thumbnails
+    UNION ALL SELECT snapshot_path FROM events WHERE snapshot_path IS NOT NULL";
 pub const TOTAL_FILE_BYTES: &str = "SELECT COALESCE((SELECT SUM(file_bytes) FROM clips), 0)
-    + COALESCE((SELECT SUM(file_bytes) FROM thumbnails), 0)";
+    + COALESCE((SELECT SUM(file_bytes) FROM thumbnails), 0)
+    + COALESCE((SELECT SUM(snapshot_bytes) FROM events), 0)";
+pub const INSERT_EVENT: &str =
+    "INSERT INTO events (camera_id, label, start_ms, end_ms, max_score, box)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+pub const UPDATE_EVENT: &str =
+    "UPDATE events SET end_ms = ?2, max_score = ?3, box = ?4 WHERE id = ?1";
+pub const SELECT_EVENT: &str = "SELECT id, camera_id, label, start_ms, end_ms, max_score, box,
+    clip_id, snapshot_path IS NOT NULL, acknowledged FROM events";
+/// Events that started while a clip of their camera was being recorded belong to it.
+pub const LINK_EVENTS_TO_CLIP: &str = "UPDATE events SET clip_id = ?1
+    WHERE camera_id = ?2 AND clip_id IS NULL AND start_ms >= ?3 AND start_ms <= ?4";
+pub const SELECT_EVENT_SNAPSHOTS_OF_CLIP: &str =
+    "SELECT snapshot_path FROM events WHERE clip_id = ?1 AND snapshot_path IS NOT NULL";
+pub const DELETE_EVENTS_OF_CLIP: &str = "DELETE FROM events WHERE clip_id = ?1";
 pub const OLDEST_CLIP: &str = "SELECT id, start_ms FROM clips ORDER BY start_ms, id LIMIT 1";
 
 /// Opens (creating 0600) and migrates the database; WAL, foreign keys on, full sync of the

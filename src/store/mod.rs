@@ -15,6 +15,7 @@
 
 pub mod container;
 pub mod db;
+mod events;
 pub mod keys;
 pub mod mp4scan;
 pub mod retention;
@@ -22,6 +23,7 @@ mod sweep;
 mod writer;
 
 pub use container::{ClipError, OpenReader};
+pub use events::{EventQuery, EventRecord};
 pub use keys::{KeyId, MasterKey};
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use sweep::SweepReport;
@@ -301,6 +303,15 @@ impl Store {
                 .map_err(|e| not_found_as(id, e))?;
             let mut paths = vec![clip];
             paths.extend(db::thumbnail_path(&tx, id)?);
+            // The clip's events go with it: an event is kept for its footage.
+            {
+                let mut stmt = tx.prepare(db::SELECT_EVENT_SNAPSHOTS_OF_CLIP)?;
+                let snaps = stmt.query_map(params![id], |r| r.get::<_, String>(0))?;
+                for p in snaps {
+                    paths.push(p?);
+                }
+            }
+            tx.execute(db::DELETE_EVENTS_OF_CLIP, params![id])?;
             for p in &paths {
                 tx.execute(db::INSERT_GARBAGE, params![p])?;
             }

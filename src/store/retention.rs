@@ -89,6 +89,12 @@ pub fn enforce(store: &Store, now_ms: i64) -> Result<RetentionReport, StoreError
             }
             delete(store, id, "older than max_age_days", &mut report)?;
         }
+        let pruned = store.prune_unlinked_events(now_ms - policy.max_age_ms)?;
+        if pruned > 0 {
+            tracing::info!(
+                "retention: deleted {pruned} events without a clip, older than max_age_days"
+            );
+        }
     }
     loop {
         let total: i64 = store

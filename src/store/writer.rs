@@ -291,6 +291,10 @@ pub(crate) fn insert_clip(
         if let Some((path, bytes)) = &thumb {
             tx.execute(db::INSERT_THUMBNAIL, params![id, path, *bytes as i64])?;
         }
+        tx.execute(
+            db::LINK_EVENTS_TO_CLIP,
+            params![id, r.camera_id, r.start_ms, r.end_ms],
+        )?;
         tx.commit()?;
         Ok(id)
     };
