@@ -9,6 +9,11 @@ use crate::ingest::AccessUnit;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// Detection reports an object a little after its frame arrived (decode, inference,
+/// queueing), and the trigger counts the pre-roll back from when it was seen; the ring
+/// keeps this much beyond the pre-roll so that moment's pre-roll is still held.
+pub const LATE_TRIGGER_SLACK_NS: u64 = 2_000_000_000;
+
 /// When no bound is configured: twice the measured bitrate over (pre-roll + 4 s), between
 /// these limits.
 pub const AUTO_MIN_BYTES: usize = 4 << 20;
@@ -96,9 +101,9 @@ impl Ring {
     }
 
     /// Drops whole GOPs from the front while the next keyframe is still at or before
-    /// `newest - pre`.
+    /// `newest - pre - LATE_TRIGGER_SLACK_NS`.
     fn trim_to_pre_roll(&mut self, newest: u64) {
-        let keep_from = newest.saturating_sub(self.pre_ns);
+        let keep_from = newest.saturating_sub(self.pre_ns + LATE_TRIGGER_SLACK_NS);
         loop {
             // The second keyframe, if the GOP before it ends early enough to drop.
             let next_key = self.second_keyframe();
@@ -185,8 +190,9 @@ mod tests {
             ring.push(unit(&s, i, 25, 1000));
             assert!(ring.units.front().unwrap().keyframe);
         }
-        // Newest at 9.96 s; keep from the keyframe at or before 7.96 s, i.e. 7.0 s.
-        assert_eq!(ring.units.front().unwrap().pts_ns, 7_000_000_000);
+        // Newest at 9.96 s; keep from the keyframe at or before 9.96 - 2 (pre-roll) - 2
+        // (slack for late triggers) = 5.96 s, i.e. 5.0 s.
+        assert_eq!(ring.units.front().unwrap().pts_ns, 5_000_000_000);
         let snap = ring.snapshot_from(8_500_000_000);
         assert_eq!(snap[0].pts_ns, 8_000_000_000);
         assert!(snap[0].keyframe);

@@ -49,6 +49,15 @@ impl RtspFixture {
     pub fn with_spec(spec: DemoSpec, credentials: Option<(&str, &str)>) -> Self {
         let mut mount = Mount::new("/cam", spec.launch_line());
         mount.credentials = credentials.map(|(u, p)| (u.to_string(), p.to_string()));
+        Self::with_mount(mount)
+    }
+
+    /// A camera serving any gst-rtsp-server launch line (with a `pay0` payloader).
+    pub fn with_launch(launch: &str) -> Self {
+        Self::with_mount(Mount::new("/cam", launch.to_string()))
+    }
+
+    fn with_mount(mount: Mount) -> Self {
         let server =
             RtspServer::start(0, std::slice::from_ref(&mount)).expect("RTSP fixture starts");
         Self {
