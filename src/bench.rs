@@ -4,13 +4,15 @@
 //! time, `sentrix bench ingest-client` (remux-only ingest: rtspsrc → depay → parse →
 //! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
 //! RSS come from wait4(2), so the server's encoding cost is counted for neither.
-//! `bench crypto`, `bench record` and `bench detect` live in bench/.
+//! `bench crypto`, `bench record`, `bench detect` and `bench gate` live in bench/.
 
 mod crypto;
 mod detect;
+mod gate;
 mod record;
 pub use crypto::crypto;
 pub use detect::detect;
+pub use gate::gate;
 pub use record::{record, record_client};
 
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};

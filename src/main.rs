@@ -140,6 +140,21 @@ enum Bench {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
+    /// Detector CPU per camera-minute on a video of people vs a still scene, with and
+    /// without the motion gate.
+    Gate {
+        #[arg(long)]
+        model: PathBuf,
+        /// A video with motion (looped), e.g. people_walking_360p_5s.mp4.
+        #[arg(long)]
+        video: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 416)]
+        size: usize,
+        #[arg(long, default_value_t = 5)]
+        fps: u32,
+    },
     /// CPU, RSS and disk writes of continuous recording vs remux-only ingest.
     Record {
         #[arg(long, default_value_t = 60)]
@@ -266,6 +281,13 @@ fn main() -> ExitCode {
             runs,
             images,
         }) => report(sentrix::bench::detect(&model, &size, runs, &images)),
+        Command::Bench(Bench::Gate {
+            model,
+            video,
+            seconds,
+            size,
+            fps,
+        }) => report(sentrix::bench::gate(&model, &video, seconds, size, fps)),
         Command::Bench(Bench::Record { seconds, dir }) => {
             let b = sentrix::bench::IngestBench {
                 seconds,

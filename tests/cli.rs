@@ -125,3 +125,52 @@ fn run_with_refused_password_logs_clear_redacted_errors_without_flooding() {
     assert!(warnings <= 4, "{warnings} warnings in 12 s:\n{log}");
     assert!(log.lines().count() <= 30, "log flood:\n{log}");
 }
+
+fn write_detect_config(dir: &std::path::Path, detect: &str) -> std::path::PathBuf {
+    let text = format!(
+        "detect:\n{detect}record:\n  pre_detection_buffer: 1\n  post_detection_buffer: 1\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras:\n  - id: demo\n    url: demo://?width=640&height=360&fps=10&bitrate=500\n"
+    );
+    let path = dir.join("surveillance.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn run_refuses_a_missing_or_corrupt_model_naming_the_path() {
+    let dir = common::temp_dir();
+    std::fs::write(dir.path().join("broken.onnx"), b"this is not an ONNX file").unwrap();
+    for (model, expect) in [
+        ("missing.onnx", "missing.onnx"),
+        ("broken.onnx", "not a readable ONNX model"),
+    ] {
+        let config =
+            write_detect_config(dir.path(), &format!("  enabled: true\n  model: {model}\n"));
+        let out = Command::new(SENTRIX)
+            .args(["run", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{model}: sentrix run started:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(model) && stderr.contains(expect),
+            "{model}: unclear error:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn run_without_a_model_records_motion_events_from_the_demo_camera() {
+    let dir = common::temp_dir();
+    let config = write_detect_config(dir.path(), "  enabled: true\n");
+    let (ok, log) = run_for(&config, 7);
+    assert!(ok, "sentrix run did not exit cleanly:\n{log}");
+    assert!(log.contains("events come from motion alone"), "{log}");
+    assert!(log.contains("event 1: motion"), "no motion event:\n{log}");
+    assert!(log.contains("clip 1 finished"), "no clip:\n{log}");
+    assert!(log.contains("detect_fps="), "no detector status:\n{log}");
+}

@@ -160,9 +160,20 @@ pub struct DetectorSettings {
 
 impl DetectorSettings {
     pub fn from_config(config: &crate::config::Config, camera: &crate::config::Camera) -> Self {
-        let d = &config.detect;
+        let mut s = Self::from_parts(&config.detect, &config.record, &camera.id);
+        s.zones = camera.zones.clone();
+        s.masks = camera.masks.clone();
+        s
+    }
+
+    /// Settings for `camera_id` with no zones or masks.
+    pub fn from_parts(
+        d: &crate::config::Detect,
+        record: &crate::config::Record,
+        camera_id: &str,
+    ) -> Self {
         Self {
-            camera_id: camera.id.clone(),
+            camera_id: camera_id.to_string(),
             labels: d.labels.clone(),
             min_score: d
                 .min_score
@@ -170,15 +181,15 @@ impl DetectorSettings {
                 .map(|(k, v)| (k.clone(), *v as f32))
                 .collect(),
             confidence: d.confidence as f32,
-            record_min_confidence: config.record.min_confidence as f32,
+            record_min_confidence: record.min_confidence as f32,
             event_gap_ms: (d.event_gap * 1000.0) as i64,
             dedup_window_ms: (d.dedup_window * 1000.0) as i64,
             motion_enabled: d.motion.enabled,
             motion_threshold: d.motion.threshold,
             motion_min_area: d.motion.min_area,
             forced_interval_ms: (d.motion.forced_interval * 1000.0) as i64,
-            zones: camera.zones.clone(),
-            masks: camera.masks.clone(),
+            zones: Vec::new(),
+            masks: Vec::new(),
         }
     }
 
@@ -375,7 +386,7 @@ impl Worker {
     fn observations(&self, dets: &[Labeled], w: usize, h: usize) -> Vec<Observation> {
         let (fw, fh) = (w as f32, h as f32);
         dets.iter()
-            .filter(|d| self.settings.labels.iter().any(|l| *l == d.label))
+            .filter(|d| self.settings.labels.contains(&d.label))
             .filter(|d| d.det.score >= self.settings.detect_score(&d.label))
             .map(|d| {
                 let bbox: NormBox = [d.det.x1 / fw, d.det.y1 / fh, d.det.x2 / fw, d.det.y2 / fh];
