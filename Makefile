@@ -33,6 +33,7 @@ bench: build
 	$(BIN) bench record
 	@python3 -c 'import onnxruntime, PIL' 2>/dev/null || pip install --quiet onnxruntime pillow numpy
 	$(BIN) bench detect --model ../shared/testdata/yolox_nano.onnx ../shared/testdata/bus.jpg ../shared/testdata/zidane.jpg
+	$(BIN) bench gate --model ../shared/testdata/yolox_nano.onnx --video ../shared/testdata/people_walking_360p_5s.mp4
 
 cross:
 	@scripts/deps.sh run cross
