@@ -77,8 +77,8 @@ fn unknown_top_level_key() {
 #[test]
 fn unknown_camera_key() {
     let t = broken(
-        "    enabled: true\n",
-        "    enabled: true\n    colour: red\n",
+        "    decoder: auto\n",
+        "    decoder: auto\n    colour: red\n",
     );
     assert_issue(&t, "colour", "cameras[0]", "unknown field `colour`");
 }
@@ -216,7 +216,10 @@ fn recordings_dir_not_writable() {
 
 #[test]
 fn yaml_syntax_error() {
-    let t = broken("  labels: [person,", "  labels: [person,, ]\n  oops: [");
+    let t = broken(
+        "  labels: [person, car, dog,",
+        "  labels: [person,, ]\n  oops: [",
+    );
     let found = issues(&t);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(
@@ -392,5 +395,44 @@ fn every_schema_key_is_documented() {
         !serde_yaml::to_string(&with_pw)
             .unwrap()
             .contains("secret-pw")
+    );
+}
+
+#[test]
+fn zone_points_outside_the_picture_and_short_polygons_are_refused() {
+    let t = broken(
+        "    decoder: auto\n",
+        "    decoder: auto\n    zones:\n      - name: drive\n        points: [[0.1, 0.1], [1.5, 0.1], [0.5, 0.9]]\n    masks:\n      - points: [[0, 0], [1, 1]]\n",
+    );
+    assert_issue(
+        &t,
+        "points: [[0.1",
+        "cameras[0].zones[0].points",
+        "outside the picture",
+    );
+    assert_issue(
+        &t,
+        "points: [[0, 0]",
+        "cameras[0].masks[0].points",
+        "at least 3 points",
+    );
+}
+
+#[test]
+fn detection_scores_and_motion_settings_are_checked() {
+    let t = broken("  min_score: {}", "  min_score: {person: 1.5}");
+    assert_issue(&t, "person: 1.5", "detect.min_score.person", "1.5");
+    let t = broken("    min_area: 0.003", "    min_area: 2");
+    assert_issue(&t, "min_area: 2", "detect.motion.min_area", "2");
+    // Without a model, motion is the only trigger: it cannot be switched off.
+    let t = broken(
+        "  motion:\n    enabled: true",
+        "  motion:\n    enabled: false",
+    );
+    assert_issue(
+        &t,
+        "enabled: false",
+        "detect.motion.enabled",
+        "only trigger",
     );
 }
