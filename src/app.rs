@@ -38,6 +38,29 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
             config.network.bind
         );
     }
+    // The model first: a bad model path stops start-up before anything else runs.
+    let pool = crate::detect::load_configured_model(&config)
+        .context("while loading the detection model")?
+        .map(|model| {
+            tracing::info!(
+                "detection model {} ({}, {}x{}, {} labels) loaded in {:.0} ms",
+                config
+                    .detect
+                    .model
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                model.layout.name(),
+                model.side,
+                model.side,
+                model.labels().len(),
+                model.load_ms
+            );
+            InferencePool::new(model, config.detect.threads as usize)
+        });
+    if config.detect.enabled && pool.is_none() {
+        tracing::info!("no detect.model: events come from motion alone (label \"motion\")");
+    }
     let key = keys::load(&config).context("while loading the clip key")?;
     let (store, sweep) = Store::open(StoreConfig::from_config(&config), key)
         .context("while opening the clip store")?;
@@ -74,28 +97,6 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
         })
     };
     let demo = start_demo_server(&config)?;
-    let pool = crate::detect::load_configured_model(&config)
-        .context("while loading the detection model")?
-        .map(|model| {
-            tracing::info!(
-                "detection model {} ({}, {}x{}, {} labels) loaded in {:.0} ms",
-                config
-                    .detect
-                    .model
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                model.layout.name(),
-                model.side,
-                model.side,
-                model.labels().len(),
-                model.load_ms
-            );
-            InferencePool::new(model, config.detect.threads as usize)
-        });
-    if config.detect.enabled && pool.is_none() {
-        tracing::info!("no detect.model: events come from motion alone (label \"motion\")");
-    }
     let bus = crate::detect::runner::event_bus();
     let mut supervisors = Vec::new();
     let mut detect_supervisors = Vec::new();

@@ -278,7 +278,11 @@ impl RtspServer {
         if let Some(s) = self.context.find_source_by_id(&source) {
             s.destroy();
         }
+        // quit() on a loop that has not started running yet is lost, and run() would then
+        // never return: queue the quit on the loop's own context as well.
         self.main_loop.quit();
+        let main_loop = self.main_loop.clone();
+        self.context.invoke(move || main_loop.quit());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -297,6 +301,21 @@ mod tests {
 
     fn spec(url: &str) -> Result<DemoSpec, String> {
         DemoSpec::from_url(&CameraUrl::parse(url).unwrap())
+    }
+
+    /// Stopping a server right after starting it must not hang (the quit used to be lost
+    /// when it came before the server's loop was running).
+    #[test]
+    fn a_server_stopped_at_once_stops() {
+        crate::ingest::init_gstreamer().unwrap();
+        let mount = Mount::new("/cam", DemoSpec::default().launch_line());
+        let started = std::time::Instant::now();
+        for _ in 0..50 {
+            RtspServer::start(0, std::slice::from_ref(&mount))
+                .unwrap()
+                .stop();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 
     #[test]
