@@ -237,6 +237,12 @@ impl RtspServer {
         let bound = u16::try_from(server.bound_port())
             .map_err(|_| anyhow::anyhow!("RTSP server did not report its port"))?;
         let main_loop = glib::MainLoop::new(Some(&context), false);
+        // quit() before the loop runs is lost (run() would then never return), so wait
+        // until the loop dispatches this first source before handing the server out.
+        let (running_tx, running_rx) = std::sync::mpsc::channel::<()>();
+        context.invoke(move || {
+            let _ = running_tx.send(());
+        });
         let thread = {
             let (context, main_loop) = (context.clone(), main_loop.clone());
             std::thread::Builder::new()
@@ -246,6 +252,12 @@ impl RtspServer {
                     let _ = context.with_thread_default(|| main_loop.run());
                 })?
         };
+        if running_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .is_err()
+        {
+            anyhow::bail!("RTSP server loop did not start");
+        }
         Ok(Self {
             port: bound,
             main_loop,
@@ -278,11 +290,8 @@ impl RtspServer {
         if let Some(s) = self.context.find_source_by_id(&source) {
             s.destroy();
         }
-        // quit() on a loop that has not started running yet is lost, and run() would then
-        // never return: queue the quit on the loop's own context as well.
+        // start() returned only once the loop ran, so this quit cannot be lost.
         self.main_loop.quit();
-        let main_loop = self.main_loop.clone();
-        self.context.invoke(move || main_loop.quit());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
