@@ -164,6 +164,11 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
         tracing::warn!("no enabled cameras in the config; nothing to ingest");
     }
 
+    let (web_stop, web_stop_rx) = tokio::sync::watch::channel(false);
+    let web = start_dashboard(&config, &store, web_stop_rx)
+        .await
+        .context("while starting the dashboard")?;
+
     let mut ticker = tokio::time::interval(opts.status_interval);
     ticker.tick().await;
     let mut usr1 =
@@ -263,6 +268,10 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
             }
         }
     }
+    let _ = web_stop.send(true);
+    if let Some(w) = web {
+        let _ = w.await;
+    }
     watchdog_stop.store(true, Ordering::Relaxed);
     if let Some(w) = watchdog {
         let _ = w.join();
@@ -289,6 +298,94 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     retention_task.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the HTTPS dashboard unless it cannot be served safely: with auth on and no user
+/// yet, it stays off and says exactly how to add one (there is no default password).
+async fn start_dashboard(
+    config: &Config,
+    store: &Store,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let sec = &config.security;
+    if sec.require_auth && store.users()?.is_empty() {
+        tracing::warn!(
+            "the dashboard is off: there is no user yet. Add one with: sentrix user add NAME --role admin --config {}",
+            config.base_dir.join("surveillance.yml").display()
+        );
+        return Ok(None);
+    }
+    if !sec.require_auth {
+        tracing::warn!(
+            "security.require_auth is false: anyone who reaches the dashboard can use it"
+        );
+    }
+    let tls = if sec.use_tls {
+        let files = crate::web::tls::ensure(config)?;
+        if files.generated {
+            tracing::info!(
+                "generated a self-signed certificate {}",
+                files.cert.display()
+            );
+        }
+        tracing::info!(
+            "dashboard certificate SHA-256 fingerprint {}",
+            files.fingerprint
+        );
+        Some(crate::web::tls::server_config(&files.cert, &files.key)?)
+    } else {
+        tracing::warn!("security.use_tls is false: passwords and video cross the network in clear");
+        None
+    };
+    let audit_path = config
+        .resolve(&config.storage.database)
+        .with_file_name("audit.log");
+    let audit = Arc::new(
+        crate::web::audit::Audit::open(Some(&audit_path))
+            .with_context(|| format!("cannot open the audit log {}", audit_path.display()))?,
+    );
+    let auth = Arc::new(crate::auth::Authenticator::new(
+        store.clone(),
+        crate::auth::Policy::from_config(sec),
+        Arc::new(crate::store::now_ms),
+    ));
+    let cameras = config
+        .cameras
+        .iter()
+        .map(|c| crate::web::CameraInfo {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            url: c.url.redacted(),
+            enabled: c.enabled,
+        })
+        .collect();
+    let state = Arc::new(crate::web::AppState::new(
+        store.clone(),
+        auth,
+        audit,
+        cameras,
+        sec.use_tls,
+        sec.require_auth,
+        sec.allowed_origins.clone(),
+    )?);
+    let addr = std::net::SocketAddr::new(config.network.bind, config.network.api_port);
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} (network.bind, network.api_port)"))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    tracing::info!(
+        "dashboard on {}://{bound}/",
+        if tls.is_some() { "https" } else { "http" }
+    );
+    let app = crate::web::router(state);
+    Ok(Some(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = crate::web::serve(app, listener, tls, shutdown).await {
+            tracing::error!("dashboard stopped: {e}");
+        }
+    })))
 }
 
 /// The URL to ingest: a `demo://` URL is served by the built-in server at `/<camera id>`.

@@ -6,6 +6,7 @@
 //! everything that is shown.
 
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod clock;
 pub mod config;
@@ -19,3 +20,4 @@ pub mod selftest;
 pub mod store;
 pub mod systemd;
 pub mod tools;
+pub mod web;

@@ -76,6 +76,21 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Manage dashboard users.
+    User {
+        #[command(subcommand)]
+        action: UserCmd,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// Read the password from the first line of stdin (else one is generated).
+        #[arg(long, global = true)]
+        password_stdin: bool,
+    },
+    /// TLS certificates for the dashboard.
+    Certs {
+        #[command(subcommand)]
+        action: CertsCmd,
+    },
     /// Measure performance.
     #[command(subcommand)]
     Bench(Bench),
@@ -88,6 +103,34 @@ enum Command {
         clip_seconds: u64,
         #[arg(long, default_value_t = 800)]
         bitrate_kbps: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user: `sentrix user add NAME --role admin|viewer [--password-stdin]`.
+    Add {
+        name: String,
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// Change a user's password.
+    Passwd { name: String },
+    /// Remove a user.
+    Remove { name: String },
+    /// List users and roles.
+    List,
+}
+
+#[derive(Subcommand)]
+enum CertsCmd {
+    /// Write a new self-signed certificate for localhost, this host and its addresses.
+    Generate {
+        /// Extra names or addresses the certificate should cover (repeatable).
+        #[arg(long)]
+        hostname: Vec<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -356,6 +399,29 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
+            Err(code) => code,
+        },
+        Command::User {
+            action,
+            config,
+            password_stdin,
+        } => match load(config) {
+            Ok(c) => {
+                use sentrix::auth::cli::UserAction;
+                let action = match action {
+                    UserCmd::Add { name, role } => UserAction::Add { name, role },
+                    UserCmd::Passwd { name } => UserAction::Passwd { name },
+                    UserCmd::Remove { name } => UserAction::Remove { name },
+                    UserCmd::List => UserAction::List,
+                };
+                report(sentrix::auth::cli::user(&c, action, password_stdin))
+            }
+            Err(code) => code,
+        },
+        Command::Certs {
+            action: CertsCmd::Generate { hostname, config },
+        } => match load(config) {
+            Ok(c) => report(sentrix::auth::cli::certs_generate(&c, &hostname)),
             Err(code) => code,
         },
         Command::TestWriter {

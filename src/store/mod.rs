@@ -20,6 +20,7 @@ pub mod keys;
 pub mod mp4scan;
 pub mod retention;
 mod sweep;
+mod users;
 mod writer;
 
 pub use container::{ClipError, OpenReader};
@@ -27,6 +28,7 @@ pub use events::{EventQuery, EventRecord};
 pub use keys::{KeyId, MasterKey};
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use sweep::SweepReport;
+pub use users::{LockKind, UserRow};
 pub use writer::ClipWriter;
 
 use rusqlite::{Connection, params};
@@ -207,6 +209,24 @@ impl Store {
         Ok((store, report))
     }
 
+    /// Opens only the index, for account commands run beside a live `sentrix run`: no
+    /// sweep (it would touch the running instance's partial clips), no key, and every clip
+    /// write refused.
+    pub fn open_accounts(config: StoreConfig) -> Result<Self, StoreError> {
+        if let Some(parent) = config.database.parent() {
+            keys::create_private_dir(parent).map_err(io_err(parent))?;
+        }
+        let conn = db::open(&config.database)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                key: MasterKey::from_bytes([0u8; 32]),
+                conn: Mutex::new(conn),
+                stopped: Mutex::new(Some("opened for account management only".into())),
+            }),
+        })
+    }
+
     pub fn key_id(&self) -> KeyId {
         self.inner.key.id()
     }
@@ -277,6 +297,19 @@ impl Store {
     fn open_sealed(&self, rel: &str) -> Result<OpenReader, StoreError> {
         let path = self.inner.config.recordings_dir.join(rel);
         let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+        Ok(OpenReader::open(file, &self.inner.key)?)
+    }
+
+    /// A reader of a sealed file named by its full path, which must be inside
+    /// recordings_dir (the web layer canonicalised it).
+    pub fn open_sealed_path(&self, path: &Path) -> Result<OpenReader, StoreError> {
+        let root = &self.inner.config.recordings_dir;
+        let inside =
+            path.starts_with(root) || root.canonicalize().is_ok_and(|r| path.starts_with(r));
+        if !inside {
+            return Err(StoreError::Invalid("not a file of the clip store".into()));
+        }
+        let file = std::fs::File::open(path).map_err(io_err(path))?;
         Ok(OpenReader::open(file, &self.inner.key)?)
     }
 
@@ -367,7 +400,7 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// The civil date (UTC) of a millisecond timestamp, as YYYY-MM-DD.
-pub(crate) fn utc_date(ms: i64) -> String {
+pub fn utc_date(ms: i64) -> String {
     // Howard Hinnant's days-to-civil algorithm.
     let z = ms.div_euclid(86_400_000) + 719_468;
     let era = z.div_euclid(146_097);

@@ -1,0 +1,175 @@
+//! Who may use the dashboard: users and roles, password checks with lockout, and sessions.
+//!
+//! A login (HTTP Basic) is refused before any hashing when the username or the client
+//! address is locked; otherwise the password is checked (a dummy hash for unknown users,
+//! so both take the same time and give the same answer). A failure counts against both the
+//! username and the address; `max_login_attempts` of them lock it for `lockout_duration`.
+//! The counters live in SQLite and survive a restart. A success clears both and opens a
+//! session: a random 256-bit id, valid while used within `session_timeout`, so the
+//! browser's next requests do not pay PBKDF2 again.
+
+pub mod cli;
+pub mod password;
+mod session;
+
+pub use session::Sessions;
+
+use crate::store::{LockKind, Store};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Viewer,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "viewer" => Some(Self::Viewer),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Viewer => "viewer",
+        }
+    }
+}
+
+/// An authenticated user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginError {
+    /// Locked: retry after this many seconds. Reported before any password is checked.
+    Locked {
+        retry_after_s: u64,
+    },
+    /// Wrong user or password (never says which).
+    Refused,
+    Internal(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub max_attempts: u32,
+    pub lockout_ms: i64,
+    pub session_timeout_ms: i64,
+}
+
+impl Policy {
+    pub fn from_config(s: &crate::config::Security) -> Self {
+        Self {
+            max_attempts: s.max_login_attempts.max(1),
+            lockout_ms: s.lockout_duration as i64 * 1000,
+            session_timeout_ms: s.session_timeout as i64 * 1000,
+        }
+    }
+}
+
+/// Milliseconds now; tests substitute a simulated clock.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub struct Authenticator {
+    store: Store,
+    policy: Policy,
+    clock: Clock,
+    pub sessions: Sessions,
+}
+
+impl Authenticator {
+    pub fn new(store: Store, policy: Policy, clock: Clock) -> Self {
+        Self {
+            sessions: Sessions::new(policy.session_timeout_ms),
+            store,
+            policy,
+            clock,
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// Idle seconds before a session ends (the cookie's Max-Age).
+    pub fn sessions_timeout_s(&self) -> i64 {
+        self.policy.session_timeout_ms / 1000
+    }
+
+    /// Checks a username and password from `ip`.
+    pub fn login(&self, user: &str, password: &str, ip: IpAddr) -> Result<Principal, LoginError> {
+        let now = self.now_ms();
+        let ip_key = ip.to_string();
+        let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
+        let locks = [
+            self.store
+                .locked_until(LockKind::User, user, now)
+                .map_err(internal)?,
+            self.store
+                .locked_until(LockKind::Ip, &ip_key, now)
+                .map_err(internal)?,
+        ];
+        if let Some(until) = locks.into_iter().flatten().max() {
+            return Err(LoginError::Locked {
+                retry_after_s: ((until - now) as u64).div_ceil(1000).max(1),
+            });
+        }
+        let found = self.store.user_credentials(user).map_err(internal)?;
+        let ok = match &found {
+            Some((_, phc)) => password::verify(password, phc),
+            None => {
+                password::verify_dummy(password);
+                false
+            }
+        };
+        match found {
+            Some((role, _)) if ok => {
+                self.store
+                    .clear_login_failures(LockKind::User, user)
+                    .map_err(internal)?;
+                self.store
+                    .clear_login_failures(LockKind::Ip, &ip_key)
+                    .map_err(internal)?;
+                Ok(Principal {
+                    user: user.to_string(),
+                    role: Role::parse(&role).unwrap_or(Role::Viewer),
+                })
+            }
+            _ => {
+                let p = self.policy;
+                let window = p.lockout_ms.max(15 * 60 * 1000);
+                let mut locked = None;
+                for (kind, subject) in [(LockKind::User, user), (LockKind::Ip, ip_key.as_str())] {
+                    let until = self
+                        .store
+                        .record_login_failure(
+                            kind,
+                            subject,
+                            now,
+                            window,
+                            p.max_attempts,
+                            p.lockout_ms,
+                        )
+                        .map_err(internal)?;
+                    locked = locked.max(until);
+                }
+                match locked {
+                    Some(until) => Err(LoginError::Locked {
+                        retry_after_s: ((until - now) as u64).div_ceil(1000).max(1),
+                    }),
+                    None => Err(LoginError::Refused),
+                }
+            }
+        }
+    }
+}

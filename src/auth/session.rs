@@ -1,0 +1,76 @@
+//! Sessions: random 256-bit ids (hex) mapped to a user, ended by `POST /auth/logout` or
+//! after `session_timeout` without a request. Held in memory: a restart logs everyone out,
+//! which the browser's stored Basic credentials turn into one silent re-login.
+
+use super::Principal;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+struct Session {
+    principal: Principal,
+    last_seen_ms: i64,
+}
+
+pub struct Sessions {
+    timeout_ms: i64,
+    map: Mutex<HashMap<String, Session>>,
+}
+
+impl Sessions {
+    pub fn new(timeout_ms: i64) -> Self {
+        Self {
+            timeout_ms,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Opens a session; returns its id.
+    pub fn open(&self, principal: Principal, now_ms: i64) -> Result<String, String> {
+        let mut id = [0u8; 32];
+        getrandom::getrandom(&mut id).map_err(|e| e.to_string())?;
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, s| now_ms - s.last_seen_ms <= self.timeout_ms);
+        map.insert(
+            id.clone(),
+            Session {
+                principal,
+                last_seen_ms: now_ms,
+            },
+        );
+        Ok(id)
+    }
+
+    /// The session's user, refreshing its idle timer; None if unknown or expired.
+    pub fn touch(&self, id: &str, now_ms: i64) -> Option<Principal> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let expired = match map.get_mut(id) {
+            Some(s) if now_ms - s.last_seen_ms <= self.timeout_ms => {
+                s.last_seen_ms = now_ms;
+                return Some(s.principal.clone());
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if expired {
+            map.remove(id);
+        }
+        None
+    }
+
+    pub fn close(&self, id: &str) -> Option<Principal> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .map(|s| s.principal)
+    }
+
+    /// Ends every session of `user` (password change, removal).
+    pub fn close_user(&self, user: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, s| s.principal.user != user);
+    }
+}

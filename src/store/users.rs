@@ -1,0 +1,176 @@
+//! Dashboard users and failed-login counters, in the index database (the store owns every
+//! table). Passwords arrive here already hashed (auth/password.rs); lockout policy lives in
+//! auth/, this file only counts and remembers.
+
+use super::{Store, StoreError};
+use rusqlite::{OptionalExtension, params};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UserRow {
+    pub name: String,
+    /// `admin` or `viewer`.
+    pub role: String,
+    pub created_ms: i64,
+}
+
+/// What a failure counter is kept for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    User,
+    Ip,
+}
+
+impl LockKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Ip => "ip",
+        }
+    }
+}
+
+impl Store {
+    /// Adds a user; fails if the name is taken.
+    pub fn add_user(
+        &self,
+        name: &str,
+        role: &str,
+        phc: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO users (name, role, phc, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role, phc, now_ms],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!("user {name:?} already exists")));
+        }
+        Ok(())
+    }
+
+    pub fn set_user_password(&self, name: &str, phc: &str) -> Result<(), StoreError> {
+        let n = self.conn().execute(
+            "UPDATE users SET phc = ?2 WHERE name = ?1",
+            params![name, phc],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!("no user {name:?}")));
+        }
+        Ok(())
+    }
+
+    pub fn remove_user(&self, name: &str) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM users WHERE name = ?1", params![name])?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!("no user {name:?}")));
+        }
+        Ok(())
+    }
+
+    pub fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, role, created_ms FROM users ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(UserRow {
+                name: r.get(0)?,
+                role: r.get(1)?,
+                created_ms: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// (role, PHC string) of `name`.
+    pub fn user_credentials(&self, name: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT role, phc FROM users WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Until when (ms) `subject` is locked, if it is at `now_ms`.
+    pub fn locked_until(
+        &self,
+        kind: LockKind,
+        subject: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let until: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT locked_until_ms FROM login_failures WHERE kind = ?1 AND subject = ?2",
+                params![kind.as_str(), subject],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(until.filter(|&u| u > now_ms))
+    }
+
+    /// Counts a failure. Failures older than `window_ms` are forgotten; reaching
+    /// `max_failures` locks the subject for `lock_ms`. Returns the lock's end, if locked.
+    pub fn record_login_failure(
+        &self,
+        kind: LockKind,
+        subject: &str,
+        now_ms: i64,
+        window_ms: i64,
+        max_failures: u32,
+        lock_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let prev: Option<(i64, i64, i64)> = tx
+            .query_row(
+                "SELECT failures, last_ms, locked_until_ms FROM login_failures
+                 WHERE kind = ?1 AND subject = ?2",
+                params![kind.as_str(), subject],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let failures = match prev {
+            // A lock that ran out, or failures long ago, start a fresh count.
+            Some((n, last, until))
+                if now_ms - last <= window_ms && (until == 0 || until > now_ms) =>
+            {
+                n + 1
+            }
+            _ => 1,
+        };
+        let until = if failures >= max_failures as i64 {
+            now_ms + lock_ms
+        } else {
+            0
+        };
+        tx.execute(
+            "INSERT INTO login_failures (kind, subject, failures, last_ms, locked_until_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (kind, subject) DO UPDATE SET failures = ?3, last_ms = ?4, locked_until_ms = ?5",
+            params![kind.as_str(), subject, failures, now_ms, until],
+        )?;
+        tx.commit()?;
+        Ok((until > 0).then_some(until))
+    }
+
+    pub fn clear_login_failures(&self, kind: LockKind, subject: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM login_failures WHERE kind = ?1 AND subject = ?2",
+            params![kind.as_str(), subject],
+        )?;
+        Ok(())
+    }
+
+    /// Subjects locked now, for /metrics.
+    pub fn active_lockouts(&self, now_ms: i64) -> Result<i64, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM login_failures WHERE locked_until_ms > ?1",
+            params![now_ms],
+            |r| r.get(0),
+        )?)
+    }
+}

@@ -1,0 +1,261 @@
+//! The routes (names from DESIGN.md "Contracts") and their handlers: health, cameras,
+//! events, clips, sealed media, and the seed's `/auth/verify`. Handlers read the
+//! authenticated `Principal` the guard put in the request; file access is audited.
+
+use super::error::AppError;
+use super::{AppState, SESSION_COOKIE, SessionId, csrf_token, media, require_admin};
+use crate::auth::Principal;
+use crate::store::{ClipRecord, EventQuery};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+type St = State<Arc<AppState>>;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/api/health", get(health))
+        .route("/api/cameras", get(cameras))
+        .route("/api/events", get(events))
+        .route("/api/events/{id}", get(event))
+        .route("/api/events/{id}/ack", post(ack))
+        .route("/api/events/{id}/snapshot.jpg", get(event_snapshot))
+        .route("/api/clips", get(clips))
+        .route("/api/clips/{id}", get(clip))
+        .route("/clips/{file}", get(clip_file))
+        .route("/recordings/{*path}", get(recording))
+        .route("/auth/verify", post(verify))
+        .route("/auth/logout", post(logout))
+        .fallback(|| async { AppError::not_found("no such route") })
+}
+
+fn ip_of(c: &Option<Extension<ConnectInfo<SocketAddr>>>) -> std::net::IpAddr {
+    c.as_ref()
+        .map(|c| c.0.0.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(AppError::internal)?
+}
+
+async fn health(State(s): St) -> Result<Json<Value>, AppError> {
+    let store = s.store.clone();
+    let (clips, used) = blocking(move || {
+        let clips = store.clips(None, i64::MIN, i64::MAX)?;
+        let used: i64 = clips.iter().map(|c| c.file_bytes).sum();
+        Ok((clips.len(), used))
+    })
+    .await?;
+    let (total, free) = crate::store::retention::fs_space(&s.recordings_root).unwrap_or((0, 0));
+    Ok(Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "cameras": s.cameras.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        "storage": {"clips": clips, "used_bytes": used, "total_bytes": total, "free_bytes": free},
+    })))
+}
+
+async fn cameras(State(s): St) -> Json<Value> {
+    Json(json!({ "cameras": s.cameras }))
+}
+
+#[derive(serde::Deserialize)]
+struct EventParams {
+    camera: Option<String>,
+    label: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn events(State(s): St, Query(q): Query<EventParams>) -> Result<Json<Value>, AppError> {
+    let store = s.store.clone();
+    let query = EventQuery {
+        camera: q.camera,
+        label: q.label,
+        since_ms: q.since,
+        until_ms: q.until,
+        limit: Some(q.limit.unwrap_or(100).min(1000)),
+    };
+    let list = blocking(move || Ok(store.events(&query)?)).await?;
+    Ok(Json(json!({ "events": list })))
+}
+
+async fn event(State(s): St, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
+    let store = s.store.clone();
+    Ok(Json(json!(blocking(move || Ok(store.event(id)?)).await?)))
+}
+
+async fn ack(
+    State(s): St,
+    Path(id): Path<i64>,
+    Extension(p): Extension<Principal>,
+    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&p)?;
+    let store = s.store.clone();
+    blocking(move || Ok(store.acknowledge_event(id)?)).await?;
+    s.audit
+        .log(Some(&p.user), ip_of(&ci), "event_ack", &id.to_string());
+    Ok(Json(json!({"acknowledged": true, "id": id})))
+}
+
+async fn event_snapshot(
+    State(s): St,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Extension(p): Extension<Principal>,
+    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<Response, AppError> {
+    let store = s.store.clone();
+    let reader = blocking(move || Ok(store.open_event_snapshot(id)?)).await?;
+    s.audit.log(
+        Some(&p.user),
+        ip_of(&ci),
+        "file_access",
+        &format!("event {id} snapshot"),
+    );
+    media::serve(reader, "image/jpeg", &headers, None)
+}
+
+#[derive(serde::Deserialize)]
+struct ClipParams {
+    camera: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+fn clip_json(c: &ClipRecord) -> Value {
+    json!({
+        "id": c.id, "camera_id": c.camera_id, "start_ms": c.start_ms, "end_ms": c.end_ms,
+        "duration_ms": c.duration_ms, "frames": c.frames, "bytes": c.plain_bytes,
+        "codec": c.codec, "width": c.width, "height": c.height, "labels": c.labels,
+        "pre_roll_ms": c.pre_roll_ms, "post_roll_ms": c.post_roll_ms, "state": c.state.as_str(),
+        "video": format!("/clips/{}.mp4", c.id), "thumbnail": format!("/clips/{}.jpg", c.id),
+    })
+}
+
+async fn clips(State(s): St, Query(q): Query<ClipParams>) -> Result<Json<Value>, AppError> {
+    let store = s.store.clone();
+    let list = blocking(move || {
+        Ok(store.clips(
+            q.camera.as_deref(),
+            q.since.unwrap_or(i64::MIN),
+            q.until.unwrap_or(i64::MAX),
+        )?)
+    })
+    .await?;
+    Ok(Json(
+        json!({ "clips": list.iter().map(clip_json).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn clip(State(s): St, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
+    let store = s.store.clone();
+    Ok(Json(clip_json(
+        &blocking(move || Ok(store.clip(id)?)).await?,
+    )))
+}
+
+#[derive(serde::Deserialize)]
+struct FileParams {
+    download: Option<u8>,
+}
+
+async fn clip_file(
+    State(s): St,
+    Path(file): Path<String>,
+    Query(q): Query<FileParams>,
+    headers: HeaderMap,
+    Extension(p): Extension<Principal>,
+    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<Response, AppError> {
+    let (id, ext) = file
+        .rsplit_once('.')
+        .and_then(|(id, ext)| Some((id.parse::<i64>().ok()?, ext)))
+        .filter(|(_, ext)| matches!(*ext, "mp4" | "jpg"))
+        .ok_or_else(|| AppError::not_found("clips are /clips/{id}.mp4 or /clips/{id}.jpg"))?;
+    let store = s.store.clone();
+    let is_video = ext == "mp4";
+    let reader = blocking(move || {
+        Ok(if is_video {
+            store.open_clip(id)?
+        } else {
+            store.open_thumbnail(id)?
+        })
+    })
+    .await?;
+    s.audit.log(
+        Some(&p.user),
+        ip_of(&ci),
+        "file_access",
+        &format!("/clips/{file}"),
+    );
+    let name = (q.download == Some(1)).then(|| format!("sentrix-clip-{id}.{ext}"));
+    media::serve(reader, media::content_type(ext), &headers, name)
+}
+
+async fn recording(
+    State(s): St,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    Extension(p): Extension<Principal>,
+    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<Response, AppError> {
+    let ip = ip_of(&ci);
+    let resolved = media::resolve_recording(&s.recordings_root, &path);
+    // The path as asked is logged (a JSON string), whatever the outcome.
+    let outcome = match &resolved {
+        Ok(_) => "file_access",
+        Err(e) if e.status == axum::http::StatusCode::FORBIDDEN => "file_access_refused",
+        Err(_) => "file_access_missing",
+    };
+    s.audit
+        .log(Some(&p.user), ip, outcome, &format!("/recordings/{path}"));
+    let (file, content_type) = resolved?;
+    let store = s.store.clone();
+    let reader = blocking(move || Ok(store.open_sealed_path(&file)?)).await?;
+    media::serve(reader, content_type, &headers, None)
+}
+
+async fn verify(
+    Extension(p): Extension<Principal>,
+    session: Option<Extension<SessionId>>,
+) -> Json<Value> {
+    Json(json!({
+        "authenticated": true,
+        "user_type": p.role.as_str(),
+        "username": p.user,
+        "csrf_token": session.map(|s| csrf_token(&s.0 .0)),
+    }))
+}
+
+async fn logout(
+    State(s): St,
+    Extension(p): Extension<Principal>,
+    session: Option<Extension<SessionId>>,
+    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Response {
+    if let Some(Extension(SessionId(id))) = session {
+        s.auth.sessions.close(&id);
+    }
+    s.audit.log(Some(&p.user), ip_of(&ci), "logout", "");
+    let mut resp = Json(json!({"logged_out": true})).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+    )) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}

@@ -1,0 +1,103 @@
+//! The one error type of the HTTP layer: every failure becomes `{"error": Kind, "message":
+//! …}` with the right status, in one place. Internal errors are logged with their detail
+//! and answered with a generic message: no path, key or camera URL ever leaves here.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug)]
+pub struct AppError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub message: String,
+    pub retry_after_s: Option<u64>,
+    /// For 416: the file's length, sent as `Content-Range: bytes */N`.
+    pub unsatisfied_total: Option<u64>,
+}
+
+impl AppError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+            retry_after_s: None,
+            unsatisfied_total: None,
+        }
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", m)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "log in with a user name and password",
+        )
+    }
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", m)
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFound", m)
+    }
+    pub fn too_many(retry_after_s: u64, m: impl Into<String>) -> Self {
+        Self {
+            retry_after_s: Some(retry_after_s),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", m)
+        }
+    }
+    pub fn range_not_satisfiable(total: u64) -> Self {
+        Self {
+            unsatisfied_total: Some(total),
+            ..Self::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "RangeNotSatisfiable",
+                format!("the range is outside the {total}-byte file"),
+            )
+        }
+    }
+    /// Logs `detail` and answers a generic 500.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!("http: {detail}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::NotFound(id) => Self::not_found(format!("{id} not found")),
+            e => Self::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.kind, "message": self.message});
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        let h = resp.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"sentrix\", charset=\"UTF-8\""),
+            );
+        }
+        if let Some(s) = self.retry_after_s
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            h.insert(header::RETRY_AFTER, v);
+        }
+        if let Some(total) = self.unsatisfied_total
+            && let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}"))
+        {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+        resp
+    }
+}

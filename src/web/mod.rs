@@ -1,0 +1,356 @@
+//! The HTTPS dashboard and API: `router(state)` (tests call it in-process) and `serve`
+//! (axum-server with rustls). One middleware, `guard`, runs in front of every route:
+//!
+//! 1. `/healthz` passes untouched.
+//! 2. `/auth/verify` is limited to 5 attempts a minute per client address.
+//! 3. Unsafe methods (POST, PUT, PATCH, DELETE) need a same-origin `Origin` (or `Referer`),
+//!    or an `X-CSRF-Token` bound to the session, else 403.
+//! 4. Authentication: a valid session cookie, else HTTP Basic checked by `auth` (lockout
+//!    before hashing, 429 + Retry-After when locked). A Basic success opens a session and
+//!    sets its cookie (HttpOnly, Secure, SameSite=Strict).
+//! 5. Every response gets the security headers (CSP without inline script, HSTS under TLS,
+//!    nosniff, frame-ancestors 'none', same-origin referrers, no-store), and CORS headers
+//!    only for an origin listed in `security.allowed_origins`.
+
+pub mod api;
+pub mod audit;
+pub mod error;
+pub mod media;
+pub mod tls;
+
+use crate::auth::{Authenticator, LoginError, Principal, Role};
+use crate::store::Store;
+use audit::Audit;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use error::AppError;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub const SESSION_COOKIE: &str = "sentrix_session";
+/// `/auth/verify` attempts per client per minute.
+const VERIFY_PER_MINUTE: usize = 5;
+
+/// A camera as the API lists it (never its URL's password).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CameraInfo {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub enabled: bool,
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub audit: Arc<Audit>,
+    pub cameras: Vec<CameraInfo>,
+    pub tls: bool,
+    pub require_auth: bool,
+    pub allowed_origins: Vec<String>,
+    /// Canonical recordings_dir.
+    pub recordings_root: PathBuf,
+    verify_attempts: Mutex<HashMap<IpAddr, Vec<i64>>>,
+}
+
+impl AppState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        auth: Arc<Authenticator>,
+        audit: Arc<Audit>,
+        cameras: Vec<CameraInfo>,
+        tls: bool,
+        require_auth: bool,
+        allowed_origins: Vec<String>,
+    ) -> std::io::Result<Self> {
+        let recordings_root = store.recordings_dir().canonicalize()?;
+        Ok(Self {
+            store,
+            auth,
+            audit,
+            cameras,
+            tls,
+            require_auth,
+            allowed_origins,
+            recordings_root,
+            verify_attempts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Counts an `/auth/verify` attempt; Err(seconds to wait) past the limit.
+    fn verify_allowed(&self, ip: IpAddr, now_ms: i64) -> Result<(), u64> {
+        let mut map = self
+            .verify_attempts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, v| v.last().is_some_and(|&t| now_ms - t < 60_000));
+        let times = map.entry(ip).or_default();
+        times.retain(|&t| now_ms - t < 60_000);
+        if times.len() >= VERIFY_PER_MINUTE {
+            let wait_ms = 60_000 - (now_ms - times[0]);
+            return Err((wait_ms.max(1000) as u64).div_ceil(1000));
+        }
+        times.push(now_ms);
+        Ok(())
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    api::routes()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The CSRF token of a session: derived from its id, so it needs no storage.
+pub fn csrf_token(session_id: &str) -> String {
+    Sha256::digest(format!("sentrix csrf\0{session_id}"))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_string(), pass.to_string()))
+}
+
+/// Whether an unsafe request comes from our own pages.
+fn same_origin(headers: &HeaderMap, tls: bool) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let origin = format!("{}://{host}", if tls { "https" } else { "http" });
+    if let Some(o) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        return o == origin;
+    }
+    headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|r| r == origin || r.starts_with(&format!("{origin}/")))
+}
+
+async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let ip = client_ip(&req);
+    let path = req.uri().path().to_string();
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut resp = if path == "/healthz" {
+        next.run(req).await
+    } else {
+        match authorize(&state, &mut req, ip, &path).await {
+            Ok(new_session) => {
+                let mut resp = next.run(req).await;
+                if let Some(id) = new_session {
+                    let mut c = format!(
+                        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                        state.auth.sessions_timeout_s()
+                    );
+                    if state.tls {
+                        c.push_str("; Secure");
+                    }
+                    if let Ok(v) = HeaderValue::from_str(&c) {
+                        resp.headers_mut().append(header::SET_COOKIE, v);
+                    }
+                }
+                resp
+            }
+            Err(e) => e.into_response(),
+        }
+    };
+    security_headers(&state, resp.headers_mut(), origin.as_deref());
+    resp
+}
+
+/// Steps 2-4 of the guard. Ok(Some(id)) when a new session was opened.
+async fn authorize(
+    state: &Arc<AppState>,
+    req: &mut Request,
+    ip: IpAddr,
+    path: &str,
+) -> Result<Option<String>, AppError> {
+    let now = state.auth.now_ms();
+    if path == "/auth/verify"
+        && let Err(wait) = state.verify_allowed(ip, now)
+    {
+        state.audit.log(None, ip, "rate_limited", path);
+        return Err(AppError::too_many(
+            wait,
+            "too many login attempts; wait a minute",
+        ));
+    }
+    let session = cookie(req.headers(), SESSION_COOKIE);
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method && !same_origin(req.headers(), state.tls) {
+        let token_ok = match (&session, req.headers().get("x-csrf-token")) {
+            (Some(id), Some(t)) => t.to_str().is_ok_and(|t| t == csrf_token(id)),
+            _ => false,
+        };
+        if !token_ok {
+            state.audit.log(None, ip, "csrf_refused", path);
+            return Err(AppError::forbidden(
+                "cross-site request refused (Origin does not match)",
+            ));
+        }
+    }
+    if !state.require_auth {
+        req.extensions_mut().insert(Principal {
+            user: "anonymous".into(),
+            role: Role::Admin,
+        });
+        return Ok(None);
+    }
+    if let Some(id) = &session
+        && let Some(p) = state.auth.sessions.touch(id, now)
+    {
+        req.extensions_mut().insert(SessionId(id.clone()));
+        req.extensions_mut().insert(p);
+        return Ok(None);
+    }
+    let Some((user, password)) = basic_credentials(req.headers()) else {
+        return Err(AppError::unauthorized());
+    };
+    let auth = state.auth.clone();
+    let (u, pw) = (user.clone(), password);
+    let result = tokio::task::spawn_blocking(move || auth.login(&u, &pw, ip))
+        .await
+        .map_err(AppError::internal)?;
+    match result {
+        Ok(p) => {
+            let id = state
+                .auth
+                .sessions
+                .open(p.clone(), now)
+                .map_err(AppError::internal)?;
+            state.audit.log(Some(&p.user), ip, "login", path);
+            req.extensions_mut().insert(SessionId(id.clone()));
+            req.extensions_mut().insert(p);
+            Ok(Some(id))
+        }
+        Err(LoginError::Locked { retry_after_s }) => {
+            state.audit.log(Some(&user), ip, "locked_out", path);
+            Err(AppError::too_many(
+                retry_after_s,
+                "too many failed logins: try again later",
+            ))
+        }
+        Err(LoginError::Refused) => {
+            state.audit.log(Some(&user), ip, "login_failed", path);
+            Err(AppError::unauthorized())
+        }
+        Err(LoginError::Internal(e)) => Err(AppError::internal(e)),
+    }
+}
+
+/// The request's session id (present once authenticated through a session).
+#[derive(Debug, Clone)]
+pub struct SessionId(pub String);
+
+fn security_headers(state: &AppState, h: &mut HeaderMap, origin: Option<&str>) {
+    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+         media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "same-origin");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    if state.tls {
+        set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    }
+    if let Some(o) = origin
+        && state.allowed_origins.iter().any(|a| a == o)
+        && let Ok(v) = HeaderValue::from_str(o)
+    {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        set(h, header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true");
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+/// Refuses non-admins.
+pub fn require_admin(p: &Principal) -> Result<(), AppError> {
+    if p.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(AppError::forbidden("this needs an admin"))
+    }
+}
+
+/// Serves `router` on `listener` over TLS (or plain HTTP when `use_tls` is off) until
+/// `shutdown` completes; open connections get 5 s to finish.
+pub async fn serve(
+    app: Router,
+    listener: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some(config) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
+            axum_server::from_tcp_rustls(listener, rustls)
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
+    }
+    Ok(())
+}

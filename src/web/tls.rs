@@ -1,0 +1,193 @@
+//! The dashboard's TLS: rustls with the ring provider, TLS 1.2 and 1.3 only, no OpenSSL.
+//! Without `security.tls_cert`/`tls_key` on disk, a self-signed certificate is generated
+//! (rcgen) with SANs for localhost, 127.0.0.1, ::1, the hostname and the box's LAN
+//! addresses; its key is written 0600 in a 0700 directory. The SHA-256 fingerprint is
+//! printed so a homeowner can compare it with what the browser shows. A user-supplied
+//! pair is used as given; a missing half, an unreadable file, or a key that does not
+//! match the certificate stops start-up with a message naming the file.
+
+use anyhow::{Context, bail};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// SHA-256 of the certificate, as colon-separated hex (what browsers show).
+    pub fingerprint: String,
+    pub generated: bool,
+}
+
+/// The names and addresses a generated certificate covers, plus `extra`.
+pub fn default_names(extra: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let h = h.trim();
+        if !h.is_empty() {
+            names.push(h.to_string());
+            names.push(format!("{h}.local"));
+        }
+    }
+    names.extend(lan_addresses());
+    names.extend(extra.iter().cloned());
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
+}
+
+/// Non-loopback IPv4 and IPv6 addresses of this machine's interfaces.
+fn lan_addresses() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs allocates a list we walk read-only and free with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
+        return out;
+    }
+    let mut cur = ifap;
+    while !cur.is_null() {
+        // SAFETY: cur points into the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: sa_family says which sockaddr type ifa_addr points to.
+            let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
+            let ip: Option<std::net::IpAddr> = match family {
+                libc::AF_INET => {
+                    let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                    Some(std::net::Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)).into())
+                }
+                libc::AF_INET6 => {
+                    let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                    let v6 = std::net::Ipv6Addr::from(sa.sin6_addr.s6_addr);
+                    // Link-local addresses need a zone id a certificate cannot hold.
+                    (!v6.is_unicast_link_local()).then_some(v6.into())
+                }
+                _ => None,
+            };
+            if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
+                out.push(ip.to_string());
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: ifap came from getifaddrs.
+    unsafe { libc::freeifaddrs(ifap) };
+    out
+}
+
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Writes a new self-signed certificate and key for `names`; returns the fingerprint.
+pub fn generate(cert: &Path, key: &Path, names: &[String]) -> anyhow::Result<String> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec())
+        .context("a certificate name is not a valid DNS name or IP address")?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "sentrix");
+    let year: i32 = crate::store::utc_date(crate::store::now_ms())[..4]
+        .parse()
+        .unwrap_or(2026);
+    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
+    let key_pair = rcgen::KeyPair::generate().context("cannot generate a key")?;
+    let certificate = params.self_signed(&key_pair).context("cannot sign")?;
+    for dir in [cert.parent(), key.parent()].into_iter().flatten() {
+        if !dir.as_os_str().is_empty() {
+            crate::store::keys::create_private_dir(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    write_private(key, key_pair.serialize_pem().as_bytes())?;
+    std::fs::write(cert, certificate.pem())
+        .with_context(|| format!("cannot write {}", cert.display()))?;
+    Ok(fingerprint(certificate.der()))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// The configured pair, generated first if neither file exists.
+pub fn ensure(config: &crate::config::Config) -> anyhow::Result<CertFiles> {
+    let cert = config.resolve(&config.security.tls_cert);
+    let key = config.resolve(&config.security.tls_key);
+    let generated = match (cert.exists(), key.exists()) {
+        (false, false) => {
+            generate(&cert, &key, &default_names(&[]))?;
+            true
+        }
+        (true, false) => bail!(
+            "{}: the certificate's key is missing (security.tls_key)",
+            key.display()
+        ),
+        (false, true) => bail!(
+            "{}: the key's certificate is missing (security.tls_cert)",
+            cert.display()
+        ),
+        (true, true) => false,
+    };
+    let (certs, _) = load(&cert, &key)?;
+    Ok(CertFiles {
+        fingerprint: fingerprint(&certs[0]),
+        cert,
+        key,
+        generated,
+    })
+}
+
+fn load(
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("{}: cannot read the certificate", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{}: not a PEM certificate", cert.display()))?;
+    if certs.is_empty() {
+        bail!("{}: no certificate in the file", cert.display());
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("{}: not a readable PEM private key", key.display()))?;
+    Ok((certs, key_der))
+}
+
+/// rustls server settings for the pair: TLS 1.3 and 1.2, HTTP/1.1.
+pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let (certs, key_der) = load(cert, key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .with_context(|| {
+            format!(
+                "{} and {} do not make a usable pair (does the key belong to the certificate?)",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
