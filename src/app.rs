@@ -102,6 +102,7 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let mut detect_supervisors = Vec::new();
     let mut recorders = Vec::new();
     let mut detectors = Vec::new();
+    let mut live_cameras = std::collections::HashMap::new();
     let record_settings = RecordSettings::from_config(&config.record);
     let decode = config.detect.enabled.then_some(DecodeSpec {
         width: config.detect.input_size,
@@ -145,6 +146,12 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
             frames.clone(),
         )
         .with_context(|| format!("while starting the recorder of camera {}", cam.id))?;
+        let mut live_camera = crate::web::live::LiveCamera {
+            status: supervisor.status().clone(),
+            trigger: runner.trigger_handle(),
+            frames: frames.clone(),
+            detector: None,
+        };
         if config.detect.enabled {
             let detector = DetectorRunner::spawn(
                 DetectorSettings::from_config(&config, cam),
@@ -155,8 +162,10 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
                 bus.clone(),
             )
             .with_context(|| format!("while starting the detector of camera {}", cam.id))?;
+            live_camera.detector = Some(detector.counters().clone());
             detectors.push((cam.id.clone(), detector));
         }
+        live_cameras.insert(cam.id.clone(), live_camera);
         recorders.push(runner);
         supervisors.push(supervisor);
     }
@@ -165,7 +174,11 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     }
 
     let (web_stop, web_stop_rx) = tokio::sync::watch::channel(false);
-    let web = start_dashboard(&config, &store, web_stop_rx)
+    let live = crate::web::live::Live {
+        cameras: live_cameras,
+        bus: Some(bus.clone()),
+    };
+    let web = start_dashboard(&config, &store, live, web_stop_rx)
         .await
         .context("while starting the dashboard")?;
 
@@ -305,6 +318,7 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
 async fn start_dashboard(
     config: &Config,
     store: &Store,
+    live: crate::web::live::Live,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let sec = &config.security;
@@ -359,15 +373,18 @@ async fn start_dashboard(
             enabled: c.enabled,
         })
         .collect();
-    let state = Arc::new(crate::web::AppState::new(
-        store.clone(),
-        auth,
-        audit,
-        cameras,
-        sec.use_tls,
-        sec.require_auth,
-        sec.allowed_origins.clone(),
-    )?);
+    let state = Arc::new(
+        crate::web::AppState::new(
+            store.clone(),
+            auth,
+            audit,
+            cameras,
+            sec.use_tls,
+            sec.require_auth,
+            sec.allowed_origins.clone(),
+        )?
+        .with_live(live),
+    );
     let addr = std::net::SocketAddr::new(config.network.bind, config.network.api_port);
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("cannot listen on {addr} (network.bind, network.api_port)"))?;

@@ -19,7 +19,7 @@ fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
         .unwrap()
         .port();
     let text = format!(
-        "network:\n  api_port: {port}\ndetect:\n  enabled: false\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras: []\n"
+        "network:\n  api_port: {port}\nrecord:\n  pre_detection_buffer: 1\n  post_detection_buffer: 1\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras:\n  - id: demo\n    url: demo://?width=640&height=360&fps=10&bitrate=500\n"
     );
     let path = dir.join("surveillance.yml");
     std::fs::write(&path, text).unwrap();
@@ -151,6 +151,7 @@ fn dashboard_needs_a_user_then_serves_https() {
     });
     assert!(fp_ok);
     assert_eq!(status, 200, "{body}");
+    rt.block_on(live_routes(&port, &cert));
     assert!(body.contains("\"status\":\"ok\""), "{body}");
     // The logged fingerprint is the certificate's.
     let der = rustls::pki_types::CertificateDer::from_pem_slice(&cert).unwrap();
@@ -166,3 +167,88 @@ fn dashboard_needs_a_user_then_serves_https() {
 }
 
 use rustls::pki_types::pem::PemObject;
+
+/// Snapshot, MJPEG, SSE (camera state and a motion event from the demo ball), the manual
+/// trigger and /metrics of the running demo camera.
+async fn live_routes(port: &str, cert: &[u8]) {
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert).unwrap())
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    let get = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .basic_auth("alice", Some("a long enough password"))
+            .send()
+    };
+    // The first decoded picture takes a moment.
+    let mut jpeg = Vec::new();
+    for _ in 0..50 {
+        let r = get("/api/cameras/demo/snapshot.jpg").await.unwrap();
+        if r.status() == 200 {
+            assert_eq!(r.headers()["content-type"], "image/jpeg");
+            jpeg = r.bytes().await.unwrap().to_vec();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "no snapshot");
+
+    let mut mjpeg = get("/api/cameras/demo/live.mjpeg").await.unwrap();
+    assert!(
+        mjpeg.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("multipart/x-mixed-replace")
+    );
+    let mut seen = Vec::new();
+    while seen.windows(3).filter(|w| *w == [0xFF, 0xD8, 0xFF]).count() < 2 {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), mjpeg.chunk())
+            .await
+            .expect("MJPEG frames keep coming")
+            .unwrap()
+            .expect("stream open");
+        seen.extend_from_slice(&chunk);
+    }
+    drop(mjpeg);
+
+    let mut sse = get("/api/events/stream").await.unwrap();
+    assert_eq!(sse.headers()["content-type"], "text/event-stream");
+    let mut text = String::new();
+    let mut triggered = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !(text.contains("event: camera") && text.contains("\"label\":\"manual\"")) {
+        assert!(std::time::Instant::now() < deadline, "SSE so far: {text}");
+        if text.contains("event: camera") && !triggered {
+            // An admin's manual trigger starts a "manual" event, announced to the stream.
+            let r = client
+                .post(format!("{base}/api/cameras/demo/trigger"))
+                .header("origin", &base)
+                .basic_auth("alice", Some("a long enough password"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            triggered = true;
+        }
+        if let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_secs(1), sse.chunk()).await
+        {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    assert!(text.contains("\"state\":\"streaming\""), "{text}");
+    assert!(text.contains("event: start"), "{text}");
+    drop(sse);
+
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    for name in [
+        "sentrix_camera_fps{camera=\"demo\"}",
+        "sentrix_detector_gated_ratio{camera=\"demo\"}",
+        "sentrix_clips",
+        "sentrix_lockouts",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+}

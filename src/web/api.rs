@@ -22,6 +22,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/api/health", get(health))
         .route("/api/cameras", get(cameras))
+        .route("/api/cameras/{id}/trigger", post(super::live::trigger))
+        .route("/api/cameras/{id}/snapshot.jpg", get(super::live::snapshot))
+        .route("/api/cameras/{id}/live.mjpeg", get(super::live::mjpeg))
+        .route("/api/events/stream", get(super::live::events_stream))
+        .route("/metrics", get(super::live::metrics))
         .route("/api/events", get(events))
         .route("/api/events/{id}", get(event))
         .route("/api/events/{id}/ack", post(ack))
@@ -35,7 +40,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .fallback(|| async { AppError::not_found("no such route") })
 }
 
-fn ip_of(c: &Option<Extension<ConnectInfo<SocketAddr>>>) -> std::net::IpAddr {
+pub(super) fn ip_of(c: &Option<Extension<ConnectInfo<SocketAddr>>>) -> std::net::IpAddr {
     c.as_ref()
         .map(|c| c.0.0.ip())
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod audit;
 pub mod error;
+pub mod live;
 pub mod media;
 pub mod tls;
 
@@ -57,6 +58,8 @@ pub struct AppState {
     pub allowed_origins: Vec<String>,
     /// Canonical recordings_dir.
     pub recordings_root: PathBuf,
+    /// Running cameras and the event bus (empty when only the store is served).
+    pub live: live::Live,
     verify_attempts: Mutex<HashMap<IpAddr, Vec<i64>>>,
 }
 
@@ -81,8 +84,14 @@ impl AppState {
             require_auth,
             allowed_origins,
             recordings_root,
+            live: live::Live::default(),
             verify_attempts: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub fn with_live(mut self, live: live::Live) -> Self {
+        self.live = live;
+        self
     }
 
     /// Counts an `/auth/verify` attempt; Err(seconds to wait) past the limit.
