@@ -14,7 +14,8 @@ run_pkgs=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
 )
-test_pkgs=(ffmpeg systemd lintian)
+# chromium + chromium-driver: the dashboard's browser test (driven by python3-selenium).
+test_pkgs=(ffmpeg systemd lintian chromium chromium-driver python3-selenium)
 cross_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user mmdebstrap)
 
 want=()

@@ -4,71 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use common::run::{
+    ADMIN_PASSWORD, SENTRIX, add_admin, dashboard_port, spawn_run, stop, wait_for, write_config,
+};
+use std::process::Command;
 use std::time::Duration;
-
-const SENTRIX: &str = env!("CARGO_BIN_EXE_sentrix");
-
-fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
-    // A port that was free a moment ago (the config refuses 0).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let text = format!(
-        "network:\n  api_port: {port}\nrecord:\n  pre_detection_buffer: 1\n  post_detection_buffer: 1\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras:\n  - id: demo\n    url: demo://?width=640&height=360&fps=10&bitrate=500\n"
-    );
-    let path = dir.join("surveillance.yml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Starts `sentrix run`, returns the child and a channel of its log lines.
-fn spawn_run(config: &std::path::Path) -> (std::process::Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(SENTRIX)
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
-}
-
-fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, log: &mut Vec<String>) -> Option<String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                log.push(line.clone());
-                if line.contains(needle) {
-                    return Some(line);
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    None
-}
-
-fn stop(mut child: std::process::Child) -> bool {
-    // Let start-up finish installing its signal handlers.
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap().success()
-}
 
 #[test]
 fn dashboard_needs_a_user_then_serves_https() {
@@ -85,29 +25,9 @@ fn dashboard_needs_a_user_then_serves_https() {
     );
     assert!(stop(child));
 
-    let mut add = Command::new(SENTRIX)
-        .args([
-            "user",
-            "add",
-            "alice",
-            "--role",
-            "admin",
-            "--password-stdin",
-            "--config",
-        ])
-        .arg(&config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"a long enough password\n")
-        .unwrap();
-    let out = add.wait_with_output().unwrap();
+    let out = add_admin(&config);
     assert!(out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("a long enough password"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(ADMIN_PASSWORD));
     let listed = Command::new(SENTRIX)
         .args(["user", "list", "--config"])
         .arg(&config)
@@ -121,13 +41,7 @@ fn dashboard_needs_a_user_then_serves_https() {
         .unwrap_or_else(|| panic!("no fingerprint:\n{}", log.join("\n")));
     let line = wait_for(&rx, "dashboard on https://", &mut log)
         .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
-    let addr = line
-        .split("https://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap()
-        .to_string();
-    let port = addr.rsplit(':').next().unwrap().to_string();
+    let port = dashboard_port(&line);
     let key = dir.path().join("certs/server.key");
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
@@ -135,14 +49,10 @@ fn dashboard_needs_a_user_then_serves_https() {
     let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (status, body, fp_ok) = rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
-            .build()
-            .unwrap();
+        let client = common::run::https_client(&cert);
         let r = client
             .get(format!("https://localhost:{port}/api/health"))
-            .basic_auth("alice", Some("a long enough password"))
+            .basic_auth("alice", Some(ADMIN_PASSWORD))
             .send()
             .await
             .unwrap();
@@ -163,7 +73,7 @@ fn dashboard_needs_a_user_then_serves_https() {
         log.join("\n")
     );
     let all = log.join("\n");
-    assert!(!all.contains("a long enough password"));
+    assert!(!all.contains(ADMIN_PASSWORD));
 }
 
 use rustls::pki_types::pem::PemObject;
@@ -171,16 +81,12 @@ use rustls::pki_types::pem::PemObject;
 /// Snapshot, MJPEG, SSE (camera state and a motion event from the demo ball), the manual
 /// trigger and /metrics of the running demo camera.
 async fn live_routes(port: &str, cert: &[u8]) {
-    let client = reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert).unwrap())
-        .build()
-        .unwrap();
+    let client = common::run::https_client(cert);
     let base = format!("https://localhost:{port}");
     let get = |path: &str| {
         client
             .get(format!("{base}{path}"))
-            .basic_auth("alice", Some("a long enough password"))
+            .basic_auth("alice", Some(ADMIN_PASSWORD))
             .send()
     };
     // The first decoded picture takes a moment.
@@ -223,14 +129,7 @@ async fn live_routes(port: &str, cert: &[u8]) {
         assert!(std::time::Instant::now() < deadline, "SSE so far: {text}");
         if text.contains("event: camera") && !triggered {
             // An admin's manual trigger starts a "manual" event, announced to the stream.
-            let r = client
-                .post(format!("{base}/api/cameras/demo/trigger"))
-                .header("origin", &base)
-                .basic_auth("alice", Some("a long enough password"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 202);
+            common::run::trigger_demo(&client, &base).await;
             triggered = true;
         }
         if let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_secs(1), sse.chunk()).await

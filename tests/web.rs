@@ -166,7 +166,8 @@ async fn auth_on_every_route_sessions_and_headers() {
         "/clips/1.jpg",
         "/recordings/porch/x.mp4",
         "/metrics",
-        "/",
+        "/api/me",
+        "/api/users",
     ] {
         let r = c.get(s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");
@@ -177,6 +178,17 @@ async fn auth_on_every_route_sessions_and_headers() {
         );
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["error"], "Unauthorized", "{path}");
+    }
+    // A signed-out browser opening the dashboard lands on the (public) login page.
+    let r = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(r.url().path(), "/login");
+    assert!(r.text().await.unwrap().contains("id=\"login\""));
+    for asset in ["/assets/app.js", "/assets/login.js", "/assets/app.css"] {
+        assert_eq!(
+            c.get(s.url(asset)).send().await.unwrap().status(),
+            200,
+            "{asset}"
+        );
     }
     let r = c.post(s.url("/auth/logout")).send().await.unwrap();
     assert_eq!(

@@ -20,6 +20,11 @@ type St = State<Arc<AppState>>;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/", get(super::pages::index))
+        .route("/login", get(super::pages::login))
+        .route("/assets/{file}", get(super::pages::asset))
+        .route("/api/me", get(super::pages::me))
+        .route("/api/users", get(super::pages::users))
         .route("/api/health", get(health))
         .route("/api/cameras", get(cameras))
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))
@@ -63,9 +68,22 @@ async fn health(State(s): St) -> Result<Json<Value>, AppError> {
     })
     .await?;
     let (total, free) = crate::store::retention::fs_space(&s.recordings_root).unwrap_or((0, 0));
+    let mut detectors: Vec<Value> = s
+        .live
+        .cameras
+        .iter()
+        .filter_map(|(id, c)| {
+            let st = c.detector.as_ref()?.stats();
+            Some(json!({"camera": id, "mean_infer_ms": st.mean_infer_ms,
+                "effective_fps": st.effective_fps, "gated_share": st.gated_share}))
+        })
+        .collect();
+    detectors.sort_by(|a, b| a["camera"].as_str().cmp(&b["camera"].as_str()));
     Ok(Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": s.started.elapsed().as_secs(),
+        "detectors": detectors,
         "cameras": s.cameras.iter().map(|c| &c.id).collect::<Vec<_>>(),
         "storage": {"clips": clips, "used_bytes": used, "total_bytes": total, "free_bytes": free},
     })))

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod error;
 pub mod live;
 pub mod media;
+pub mod pages;
 pub mod tls;
 
 use crate::auth::{Authenticator, LoginError, Principal, Role};
@@ -60,6 +61,7 @@ pub struct AppState {
     pub recordings_root: PathBuf,
     /// Running cameras and the event bus (empty when only the store is served).
     pub live: live::Live,
+    pub started: std::time::Instant,
     verify_attempts: Mutex<HashMap<IpAddr, Vec<i64>>>,
 }
 
@@ -85,6 +87,7 @@ impl AppState {
             allowed_origins,
             recordings_root,
             live: live::Live::default(),
+            started: std::time::Instant::now(),
             verify_attempts: Mutex::new(HashMap::new()),
         })
     }
@@ -181,7 +184,8 @@ async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next)
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut resp = if path == "/healthz" {
+    let wants_page = path == "/";
+    let mut resp = if pages::is_public(&path) {
         next.run(req).await
     } else {
         match authorize(&state, &mut req, ip, &path).await {
@@ -200,6 +204,10 @@ async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next)
                     }
                 }
                 resp
+            }
+            // A browser opening the dashboard signed out goes to the login page.
+            Err(e) if wants_page && e.status == axum::http::StatusCode::UNAUTHORIZED => {
+                axum::response::Redirect::to("/login").into_response()
             }
             Err(e) => e.into_response(),
         }

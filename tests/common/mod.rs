@@ -3,6 +3,8 @@
 //! temp dirs, process resource counters, and the path of the shared test data.
 #![allow(dead_code)]
 
+pub mod run;
+
 use sentrix::ingest::Codec;
 use sentrix::ingest::demo::{DemoSpec, Mount, RtspServer};
 use std::path::PathBuf;

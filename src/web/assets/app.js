@@ -1,0 +1,149 @@
+// The dashboard: live tiles, the event timeline, the clip player, system and users pages.
+// No framework and no inline script (the CSP forbids it); state lives in the URL hash.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let me = null;
+let liveTimer = null;
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  if (opts.method && opts.method !== "GET" && me) headers["X-CSRF-Token"] = me.csrf_token || "";
+  const r = await fetch(path, Object.assign({ credentials: "same-origin" }, opts, { headers }));
+  if (r.status === 401) { location.href = "/login"; throw new Error("logged out"); }
+  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).message || r.statusText);
+  return r.json();
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") e.textContent = v; else if (v !== undefined && v !== null) e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+const when = (ms) => new Date(ms).toLocaleString();
+
+function show(page) {
+  for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== "page-" + page;
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.id === "nav-" + page);
+  clearInterval(liveTimer);
+}
+
+async function pageLive() {
+  show("live");
+  const grid = $("grid");
+  const { cameras } = await api("/api/cameras");
+  grid.replaceChildren(...cameras.map((c) => {
+    const img = el("img", { alt: c.name || c.id, "data-camera": c.id, "data-updates": "0" });
+    return el("div", { class: "tile", id: "tile-" + c.id }, img,
+      el("div", { class: "bar" }, el("span", { text: c.name || c.id }),
+        el("span", { class: "badge", id: "badge-" + c.id, text: c.enabled ? "…" : "disabled" })));
+  }));
+  const refresh = () => {
+    for (const img of grid.querySelectorAll("img")) {
+      const next = new Image();
+      next.onload = () => {
+        img.src = next.src;
+        img.dataset.updates = String(Number(img.dataset.updates) + 1);
+      };
+      next.src = "/api/cameras/" + encodeURIComponent(img.dataset.camera) + "/snapshot.jpg?t=" + Date.now();
+    }
+  };
+  refresh();
+  liveTimer = setInterval(refresh, 1000);
+}
+
+function eventItem(e) {
+  const li = el("li", { id: "event-" + e.id, class: e.acknowledged ? "acknowledged" : "" });
+  li.append(e.has_snapshot ? el("img", { src: "/api/events/" + e.id + "/snapshot.jpg", alt: e.label }) : el("span"));
+  const text = el("div", {}, el("strong", { text: e.label + " " + Math.round(e.max_score * 100) + "%" }),
+    el("div", { text: e.camera_id + " · " + when(e.start_ms) + (e.end_ms ? "" : " · ongoing") }));
+  li.append(text);
+  if (e.clip_id) li.append(el("a", { href: "#clip/" + e.clip_id, class: "clip-link", text: "Play clip" }));
+  if (me && me.user_type === "admin" && !e.acknowledged) {
+    const b = el("button", { type: "button", class: "ack", text: "Acknowledge" });
+    b.onclick = async () => { await api("/api/events/" + e.id + "/ack", { method: "POST" }); li.classList.add("acknowledged"); b.remove(); };
+    li.append(b);
+  }
+  return li;
+}
+
+async function pageEvents() {
+  show("events");
+  const q = new URLSearchParams();
+  if ($("f-camera").value) q.set("camera", $("f-camera").value);
+  if ($("f-label").value.trim()) q.set("label", $("f-label").value.trim());
+  if ($("f-day").value) {
+    const start = new Date($("f-day").value + "T00:00:00");
+    q.set("since", String(start.getTime()));
+    q.set("until", String(start.getTime() + 86400000));
+  }
+  const { events } = await api("/api/events?" + q.toString());
+  $("events").replaceChildren(...events.map(eventItem));
+}
+
+async function pageClip(id) {
+  show("clip");
+  const c = await api("/api/clips/" + encodeURIComponent(id));
+  $("clip-title").textContent = c.camera_id + " · " + when(c.start_ms);
+  const v = $("player");
+  v.src = "/clips/" + c.id + ".mp4";
+  $("download").href = "/clips/" + c.id + ".mp4?download=1";
+  const rows = [["Duration", (c.duration_ms / 1000).toFixed(1) + " s"], ["Labels", c.labels.join(", ") || "-"],
+    ["Size", c.width + "x" + c.height + " " + c.codec], ["State", c.state]];
+  $("clip-meta").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}
+
+async function pageSystem() {
+  show("system");
+  const h = await api("/api/health");
+  const gb = (b) => (b / 1e9).toFixed(2) + " GB";
+  const rows = [["Version", h.version], ["Uptime", Math.round(h.uptime_s / 60) + " min"],
+    ["Cameras", h.cameras.join(", ")], ["Clips", String(h.storage.clips)],
+    ["Recordings", gb(h.storage.used_bytes)], ["Disk free", gb(h.storage.free_bytes) + " of " + gb(h.storage.total_bytes)]];
+  for (const d of h.detectors || []) rows.push(["Detector " + d.camera, d.mean_infer_ms.toFixed(1) + " ms, " + d.effective_fps.toFixed(1) + " fps, " + Math.round(d.gated_share * 100) + "% gated"]);
+  $("system").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}
+
+async function pageUsers() {
+  show("users");
+  const { users } = await api("/api/users");
+  $("users").replaceChildren(...users.map((u) => el("li", { text: u.name + " (" + u.role + ")" })));
+}
+
+function route() {
+  const [page, arg] = location.hash.replace(/^#/, "").split("/");
+  const go = { events: pageEvents, clip: () => pageClip(arg), system: pageSystem, users: pageUsers }[page] || pageLive;
+  go().catch((e) => console.error(e));
+}
+
+function listen() {
+  const es = new EventSource("/api/events/stream");
+  es.addEventListener("camera", (m) => {
+    const c = JSON.parse(m.data);
+    const b = $("badge-" + c.id);
+    if (b) { b.textContent = c.state; b.className = "badge " + c.state; }
+  });
+  es.addEventListener("start", (m) => {
+    const e = JSON.parse(m.data);
+    if (!$("page-events").hidden && !$("event-" + e.id)) $("events").prepend(eventItem(e));
+  });
+}
+
+async function main() {
+  me = await api("/api/me");
+  $("who").textContent = me.username + " (" + me.user_type + ")";
+  $("nav-users").hidden = me.user_type !== "admin";
+  const { cameras } = await api("/api/cameras");
+  for (const c of cameras) $("f-camera").append(el("option", { value: c.id, text: c.name || c.id }));
+  $("filters").addEventListener("submit", (e) => { e.preventDefault(); pageEvents(); });
+  $("logout").onclick = async () => { await api("/auth/logout", { method: "POST" }); location.href = "/login"; };
+  window.addEventListener("hashchange", route);
+  listen();
+  route();
+}
+
+main().catch((e) => console.error(e));

@@ -1,0 +1,69 @@
+//! The dashboard's files, compiled into the binary (no CDN, no inline script): the app
+//! page at `/` (signed in), the login page and the static assets (public, nothing secret
+//! in them), plus `/api/me` and `/api/users` for the app.
+
+use super::error::AppError;
+use super::{AppState, SessionId, csrf_token, require_admin};
+use crate::auth::Principal;
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::sync::Arc;
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const LOGIN_HTML: &str = include_str!("assets/login.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const LOGIN_JS: &str = include_str!("assets/login.js");
+const APP_CSS: &str = include_str!("assets/app.css");
+
+/// Paths served without a login.
+pub fn is_public(path: &str) -> bool {
+    path == "/healthz" || path == "/login" || path.starts_with("/assets/")
+}
+
+fn page(body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+pub async fn index() -> Response {
+    page(INDEX_HTML)
+}
+
+pub async fn login() -> Response {
+    page(LOGIN_HTML)
+}
+
+pub async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {
+    let (body, kind) = match file.as_str() {
+        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        _ => return Err(AppError::not_found("no such asset")),
+    };
+    Ok(([(header::CONTENT_TYPE, kind)], body).into_response())
+}
+
+pub async fn me(
+    Extension(p): Extension<Principal>,
+    session: Option<Extension<SessionId>>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(json!({
+        "username": p.user,
+        "user_type": p.role.as_str(),
+        "csrf_token": session.map(|s| csrf_token(&s.0.0)),
+    }))
+}
+
+pub async fn users(
+    State(s): State<Arc<AppState>>,
+    Extension(p): Extension<Principal>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    require_admin(&p)?;
+    let store = s.store.clone();
+    let list = tokio::task::spawn_blocking(move || store.users())
+        .await
+        .map_err(AppError::internal)??;
+    Ok(axum::Json(json!({ "users": list })))
+}

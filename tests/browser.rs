@@ -1,0 +1,89 @@
+//! The dashboard in a real browser: `sentrix run` with the demo camera, an admin added
+//! with `sentrix user add`, a manual trigger for an event with a clip, then headless Debian
+//! Chromium (tests/browser/dashboard.py, selenium + chromedriver) logs in, watches a live
+//! tile update, opens the event's clip, seeks to the middle and sees frames decode.
+//! Screenshots land in target/browser-test/.
+
+mod common;
+
+use common::run::{
+    ADMIN_PASSWORD, add_admin, dashboard_port, spawn_run, stop, wait_for, write_config,
+};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn dashboard_in_headless_chromium() {
+    for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(
+            std::path::Path::new(tool).exists(),
+            "{tool} is missing: run scripts/deps.sh test (apt-get install chromium chromium-driver python3-selenium)"
+        );
+    }
+    let dir = common::temp_dir();
+    let config = write_config(dir.path());
+    assert!(add_admin(&config).status.success());
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let line = wait_for(&rx, "dashboard on https://", &mut log)
+        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
+    let base = format!("https://localhost:{}", dashboard_port(&line));
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+
+    // Make sure an event with a finished clip exists: trigger, then wait for the link.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = common::run::https_client(&cert);
+        tokio::time::sleep(Duration::from_secs(3)).await; // pre-roll in the ring
+        common::run::trigger_demo(&client, &base).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v: serde_json::Value = client
+                .get(format!("{base}/api/events"))
+                .basic_auth("alice", Some(ADMIN_PASSWORD))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if v["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["clip_id"].is_i64())
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no event got a clip: {v}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+
+    let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-test");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.py");
+    let out = Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(&base)
+        .arg("alice")
+        .arg(ADMIN_PASSWORD)
+        .arg(&out_dir)
+        .output()
+        .expect("python3 runs the browser script");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let ok = stop(child);
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stderr}\n{stdout}"
+    );
+    eprintln!("browser saw: {stdout}");
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(seen["decoded_frames"].as_u64().unwrap() > 0);
+    assert!(out_dir.join("dashboard-clip.png").exists());
+    assert!(ok, "sentrix run did not stop cleanly");
+    let all = log.join("\n");
+    assert!(!all.contains(ADMIN_PASSWORD), "password in the log");
+}

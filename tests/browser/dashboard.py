@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""Drives the dashboard in headless Debian Chromium (chromedriver, selenium): log in on the
+login page, see a live tile update, open an event's clip, seek to the middle and check
+currentTime is there with a frame decoded. Screenshots go to OUTDIR. Prints one JSON line of
+what it saw; exits 1 with the reason on any failure.
+
+usage: dashboard.py BASE_URL USER PASSWORD OUTDIR
+"""
+import json
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def main():
+    base, user, password, outdir = sys.argv[1:5]
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--ignore-certificate-errors", "--window-size=1280,900",
+                "--autoplay-policy=no-user-gesture-required"]:
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    wait = WebDriverWait(driver, 20)
+    seen = {}
+    try:
+        driver.get(base + "/")
+        wait.until(lambda d: d.current_url.endswith("/login"))
+        driver.find_element(By.ID, "user").send_keys(user)
+        driver.find_element(By.ID, "password").send_keys(password)
+        driver.find_element(By.CSS_SELECTOR, "#login button").click()
+        wait.until(lambda d: user in d.find_element(By.ID, "who").text)
+        seen["logged_in"] = driver.find_element(By.ID, "who").text
+
+        # A live tile updates: its picture is replaced at least twice and has pixels.
+        wait.until(lambda d: d.execute_script(
+            "const i = document.querySelector('#grid img');"
+            "return i && Number(i.dataset.updates) >= 2 && i.naturalWidth > 0;"))
+        seen["tile_width"] = driver.execute_script(
+            "return document.querySelector('#grid img').naturalWidth;")
+        driver.save_screenshot(outdir + "/dashboard-live.png")
+
+        # An event with a clip, from the timeline.
+        driver.get(base + "/#events")
+        link = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#events a.clip-link"))[0]
+        link.click()
+        wait.until(lambda d: d.execute_script(
+            "const v = document.getElementById('player'); return v.readyState >= 1 && v.duration > 0;"))
+        duration = driver.execute_script("return document.getElementById('player').duration;")
+        middle = duration / 2
+        driver.execute_script(
+            "const v = document.getElementById('player'); v.muted = true;"
+            "window.__seeked = false; v.addEventListener('seeked', () => window.__seeked = true, {once: true});"
+            "v.currentTime = arguments[0];", middle)
+        wait.until(lambda d: d.execute_script(
+            "const v = document.getElementById('player'); return window.__seeked && v.readyState >= 2;"))
+        at = driver.execute_script("return document.getElementById('player').currentTime;")
+        if abs(at - middle) > 0.6:
+            raise AssertionError(f"currentTime {at} after seeking to {middle}")
+        # Frames decode: play a moment and count them.
+        driver.execute_script("document.getElementById('player').play();")
+        time.sleep(1.0)
+        frames = driver.execute_script(
+            "const q = document.getElementById('player').getVideoPlaybackQuality();"
+            "return q.totalVideoFrames;")
+        if not frames:
+            raise AssertionError("no video frame decoded")
+        driver.save_screenshot(outdir + "/dashboard-clip.png")
+        seen.update({"duration": duration, "seeked_to": at, "decoded_frames": frames})
+        print(json.dumps(seen))
+    except Exception as e:  # noqa: BLE001 - report whatever went wrong, with the page
+        driver.save_screenshot(outdir + "/dashboard-failure.png")
+        logs = driver.get_log("browser") if hasattr(driver, "get_log") else []
+        print(f"browser test failed: {type(e).__name__}: {e}; seen {seen}; console {logs}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()

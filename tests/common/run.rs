@@ -1,0 +1,130 @@
+//! `sentrix run` as a child process for end-to-end tests: a config with the demo camera
+//! and the dashboard on a free port, its log lines as a channel, an admin added through
+//! `sentrix user add --password-stdin`, and a clean SIGTERM stop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const SENTRIX: &str = env!("CARGO_BIN_EXE_sentrix");
+pub const ADMIN_PASSWORD: &str = "a long enough password";
+
+pub fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
+    // A port that was free a moment ago (the config refuses 0).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!(
+        "network:\n  api_port: {port}\nrecord:\n  pre_detection_buffer: 1\n  post_detection_buffer: 1\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras:\n  - id: demo\n    url: demo://?width=640&height=360&fps=10&bitrate=500\n"
+    );
+    let path = dir.join("surveillance.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts `sentrix run`, returns the child and a channel of its log lines.
+pub fn spawn_run(config: &std::path::Path) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(SENTRIX)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+pub fn wait_for(
+    rx: &mpsc::Receiver<String>,
+    needle: &str,
+    log: &mut Vec<String>,
+) -> Option<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                log.push(line.clone());
+                if line.contains(needle) {
+                    return Some(line);
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    None
+}
+
+pub fn stop(mut child: std::process::Child) -> bool {
+    // Let start-up finish installing its signal handlers.
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap().success()
+}
+
+/// `sentrix user add alice --role admin --password-stdin` with ADMIN_PASSWORD.
+pub fn add_admin(config: &std::path::Path) -> std::process::Output {
+    let mut add = Command::new(SENTRIX)
+        .args([
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--config",
+        ])
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes())
+        .unwrap();
+    add.wait_with_output().unwrap()
+}
+
+/// The port of the `dashboard on https://…` log line.
+pub fn dashboard_port(line: &str) -> String {
+    line.split("https://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.rsplit(':').next())
+        .unwrap()
+        .to_string()
+}
+
+/// A client trusting `cert` (the instance's generated certificate).
+pub fn https_client(cert: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// An admin's manual trigger on the demo camera; asserts 202 Accepted.
+pub async fn trigger_demo(client: &reqwest::Client, base: &str) {
+    let r = client
+        .post(format!("{base}/api/cameras/demo/trigger"))
+        .header("origin", base)
+        .basic_auth("alice", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
