@@ -103,6 +103,12 @@ if [ "$1" = "configure" ]; then
         adduser --system --group --home /var/lib/sentrix --no-create-home --quiet sentrix
     fi
     install -d -m 0700 -o sentrix -g sentrix /var/lib/sentrix /var/log/sentrix
+    # No default password: the dashboard stays off until a user exists. Run account
+    # commands as the service user so the database stays theirs.
+    if [ -z "$(runuser -u sentrix -- sentrix user list --config /etc/sentrix/surveillance.yml 2>/dev/null)" ]; then
+        echo "sentrix: the dashboard starts once it has a user; add one with:"
+        echo "  sudo -u sentrix sentrix user add NAME --role admin --config /etc/sentrix/surveillance.yml"
+    fi
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload >/dev/null || true
         systemctl enable sentrix.service >/dev/null || true

@@ -513,3 +513,33 @@ async fn recordings_route_refuses_traversal() {
     let audit = std::fs::read_to_string(s.dir.path().join("audit.log")).unwrap();
     assert!(audit.contains("file_access_refused"), "{audit}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_on_every_request_pays_pbkdf2_once() {
+    let s = start().await;
+    let st = state(&s.store, &s.clock, s.dir.path());
+    let app = router(st.clone());
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("bob:{VIEWER_PW}"));
+    for _ in 0..20 {
+        let req = Request::get("/api/events")
+            .header("authorization", format!("Basic {basic}"))
+            .body(Body::empty())
+            .unwrap();
+        let r = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // Only the first answer opens a session.
+        let _ = r.headers().get("set-cookie");
+    }
+    assert_eq!(st.auth.password_checks(), 1, "PBKDF2 ran more than once");
+    // A wrong password is never served from the cache.
+    let bad = base64::engine::general_purpose::STANDARD.encode("bob:not the password");
+    let req = Request::get("/api/events")
+        .header("authorization", format!("Basic {bad}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.oneshot(req).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(st.auth.password_checks(), 2);
+}

@@ -85,15 +85,34 @@ pub struct Authenticator {
     policy: Policy,
     clock: Clock,
     pub sessions: Sessions,
+    /// Recently verified Basic credentials, so a client that sends Basic on every request
+    /// (scripts, `curl -u`) pays PBKDF2 once, not per request. Keyed by SHA-256 of a random
+    /// per-process salt, the user and the password: nothing here outlives the process or
+    /// helps an offline guess. Entries expire after `BASIC_CACHE_MS` (a password changed
+    /// or a user removed by `sentrix user` in another process takes effect by then).
+    basic_cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, i64)>>,
+    cache_salt: [u8; 32],
+    /// PBKDF2 verifications done (real and dummy), for tests and metrics.
+    password_checks: std::sync::atomic::AtomicU64,
 }
+
+/// How long a verified Basic credential is trusted without PBKDF2.
+const BASIC_CACHE_MS: i64 = 60_000;
 
 impl Authenticator {
     pub fn new(store: Store, policy: Policy, clock: Clock) -> Self {
+        let mut cache_salt = [0u8; 32];
+        // Without randomness the cache key is still a salted hash; getrandom does not fail
+        // on Linux after boot.
+        let _ = getrandom::getrandom(&mut cache_salt);
         Self {
             sessions: Sessions::new(policy.session_timeout_ms),
             store,
             policy,
             clock,
+            basic_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+            cache_salt,
+            password_checks: Default::default(),
         }
     }
 
@@ -104,6 +123,64 @@ impl Authenticator {
     /// Idle seconds before a session ends (the cookie's Max-Age).
     pub fn sessions_timeout_s(&self) -> i64 {
         self.policy.session_timeout_ms / 1000
+    }
+
+    /// How many PBKDF2 verifications this authenticator has run.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn cache_key(&self, user: &str, password: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::new()
+            .chain_update(self.cache_salt)
+            .chain_update(user.as_bytes())
+            .chain_update([0u8])
+            .chain_update(password.as_bytes())
+            .finalize()
+            .into()
+    }
+
+    /// Checks a username and password from `ip`. The flag is true when the credentials
+    /// were verified from the cache (no new session is needed for them).
+    pub fn login_cached(
+        &self,
+        user: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<(Principal, bool), LoginError> {
+        let now = self.now_ms();
+        let key = self.cache_key(user, password);
+        let hit = {
+            let mut cache = self.basic_cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.retain(|_, (_, until)| *until > now);
+            cache.get(&key).map(|(p, _)| p.clone())
+        };
+        if let Some(p) = hit {
+            // Locks still apply (checked before anything else, as for a full login).
+            let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
+            let locked = [
+                self.store
+                    .locked_until(LockKind::User, user, now)
+                    .map_err(internal)?,
+                self.store
+                    .locked_until(LockKind::Ip, &ip.to_string(), now)
+                    .map_err(internal)?,
+            ];
+            if let Some(until) = locked.into_iter().flatten().max() {
+                return Err(LoginError::Locked {
+                    retry_after_s: ((until - now) as u64).div_ceil(1000).max(1),
+                });
+            }
+            return Ok((p, true));
+        }
+        let p = self.login(user, password, ip)?;
+        self.basic_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (p.clone(), now + BASIC_CACHE_MS));
+        Ok((p, false))
     }
 
     /// Checks a username and password from `ip`.
@@ -125,6 +202,8 @@ impl Authenticator {
             });
         }
         let found = self.store.user_credentials(user).map_err(internal)?;
+        self.password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ok = match &found {
             Some((_, phc)) => password::verify(password, phc),
             None => {

@@ -266,11 +266,17 @@ async fn authorize(
     };
     let auth = state.auth.clone();
     let (u, pw) = (user.clone(), password);
-    let result = tokio::task::spawn_blocking(move || auth.login(&u, &pw, ip))
+    let result = tokio::task::spawn_blocking(move || auth.login_cached(&u, &pw, ip))
         .await
         .map_err(AppError::internal)?;
     match result {
-        Ok(p) => {
+        // Verified from the cache: a client sending Basic each time needs no new session
+        // (the login page's /auth/verify always gets one).
+        Ok((p, true)) if path != "/auth/verify" => {
+            req.extensions_mut().insert(p);
+            Ok(None)
+        }
+        Ok((p, _)) => {
             let id = state
                 .auth
                 .sessions

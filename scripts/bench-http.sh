@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# HTTP benchmark of a running sentrix (release build), on loopback:
+#   - /api/events requests/s and latency percentiles with a session cookie, and with HTTP
+#     Basic on every request (which must not pay PBKDF2 each time), by wrk;
+#   - decrypt-on-serve throughput of the largest clip, and the time to first byte of a
+#     Range request in its middle, by curl.
+# usage: scripts/bench-http.sh [seconds]   (needs wrk and curl: apt-get install wrk curl)
+set -euo pipefail
+secs=${1:-10}
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${SENTRIX_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/sentrix/target}/release/sentrix}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/surveillance.yml" <<YML
+network:
+  api_port: $port
+record:
+  pre_detection_buffer: 1
+  post_detection_buffer: 20
+storage:
+  recordings_dir: rec
+  database: db/sentrix.db
+  encryption:
+    key_file: clip.key
+cameras:
+  - id: demo
+    url: demo://?width=1920&height=1080&fps=25&bitrate=8000&pattern=snow
+YML
+pw="bench password 123"
+echo "$pw" | "$bin" user add bench --role admin --password-stdin --config "$work/surveillance.yml" >/dev/null
+"$bin" run --config "$work/surveillance.yml" 2>"$work/log" &
+pid=$!
+base="https://localhost:$port"
+for _ in $(seq 50); do curl -skf "$base/healthz" >/dev/null && break; sleep 0.2; done
+sleep 2
+# One recording of ~21 s at 8 Mbit/s to serve.
+curl -sk -u "bench:$pw" -H "Origin: $base" -X POST "$base/api/cameras/demo/trigger" >/dev/null
+sleep 26
+cookie=$(curl -sk -u "bench:$pw" -c - -o /dev/null "$base/api/events" | awk '/sentrix_session/ {print $7}')
+basic=$(printf 'bench:%s' "$pw" | base64 -w0)
+echo "== /api/events, session cookie, 2 threads, 16 connections, ${secs} s"
+wrk -t2 -c16 -d"${secs}s" --latency -H "Cookie: sentrix_session=$cookie" "$base/api/events" | grep -E 'Requests/sec|50%|99%|Non-2xx'
+echo "== /api/events, Basic on every request"
+wrk -t2 -c16 -d"${secs}s" --latency -H "Authorization: Basic $basic" "$base/api/events" | grep -E 'Requests/sec|50%|99%|Non-2xx'
+clip=$(curl -sk -b "sentrix_session=$cookie" "$base/api/clips" | python3 -c 'import json,sys; c=max(json.load(sys.stdin)["clips"], key=lambda c: c["bytes"]); print(c["id"], c["bytes"])')
+read -r id bytes <<<"$clip"
+echo "== clip $id: $bytes bytes"
+curl -sk -b "sentrix_session=$cookie" -o /dev/null -w 'full download: %{speed_download} B/s, %{time_total} s\n' "$base/clips/$id.mp4"
+mid=$((bytes / 2))
+for _ in 1 2 3; do
+  curl -sk -b "sentrix_session=$cookie" -H "Range: bytes=$mid-$((mid + 65535))" -o /dev/null \
+    -w 'Range 64 KiB at the middle: first byte after %{time_starttransfer} s (connect+TLS %{time_appconnect} s)\n' "$base/clips/$id.mp4"
+done
