@@ -28,6 +28,9 @@ fn dashboard_needs_a_user_then_serves_https() {
     let out = add_admin(&config);
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).contains(ADMIN_PASSWORD));
+    let audit = std::fs::read_to_string(dir.path().join("db/audit.log")).unwrap();
+    assert!(audit.contains("\"action\":\"user_add\""), "{audit}");
+    assert!(!audit.contains(ADMIN_PASSWORD));
     let listed = Command::new(SENTRIX)
         .args(["user", "list", "--config"])
         .arg(&config)

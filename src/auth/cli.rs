@@ -48,8 +48,15 @@ fn valid_name(name: &str) -> anyhow::Result<()> {
 }
 
 pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow::Result<()> {
-    let store = Store::open_accounts(StoreConfig::from_config(config))
-        .context("while opening the index database")?;
+    let store_config = StoreConfig::from_config(config);
+    let audit =
+        crate::web::audit::Audit::open(Some(&store_config.database.with_file_name("audit.log")))
+            .context("while opening the audit log")?;
+    let store = Store::open_accounts(store_config).context("while opening the index database")?;
+    let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    let by = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "local".into());
     let now = crate::store::now_ms();
     match action {
         UserAction::Add { name, role } => {
@@ -59,6 +66,12 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
             let (pw, generated) = read_password(password_stdin)?;
             let phc = password::hash(&pw).map_err(anyhow::Error::msg)?;
             store.add_user(&name, role.as_str(), &phc, now)?;
+            audit.log(
+                Some(&by),
+                local,
+                "user_add",
+                &format!("{name} ({})", role.as_str()),
+            );
             println!("added {} user {name}", role.as_str());
             if generated {
                 println!("password (shown once): {pw}");
@@ -68,6 +81,7 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
             let (pw, generated) = read_password(password_stdin)?;
             let phc = password::hash(&pw).map_err(anyhow::Error::msg)?;
             store.set_user_password(&name, &phc)?;
+            audit.log(Some(&by), local, "user_passwd", &name);
             println!("password of {name} changed");
             if generated {
                 println!("password (shown once): {pw}");
@@ -75,6 +89,7 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
         }
         UserAction::Remove { name } => {
             store.remove_user(&name)?;
+            audit.log(Some(&by), local, "user_remove", &name);
             println!("removed user {name}");
         }
         UserAction::List => {

@@ -191,3 +191,27 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generated_pairs_load_and_a_foreign_key_is_refused() {
+        let dir = tempfile_dir();
+        let (c1, k1) = (dir.join("a.crt"), dir.join("a.key"));
+        let (c2, k2) = (dir.join("b.crt"), dir.join("b.key"));
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let fp = super::generate(&c1, &k1, &names).unwrap();
+        super::generate(&c2, &k2, &names).unwrap();
+        assert_eq!(fp.len(), 32 * 3 - 1);
+        assert!(super::server_config(&c1, &k1).is_ok());
+        let err = super::server_config(&c1, &k2).unwrap_err();
+        assert!(format!("{err:#}").contains("do not make a usable pair"), "{err:#}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("sentrix-tls-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
