@@ -123,6 +123,8 @@ struct Run {
     /// Wall clock (ms) of the first access unit.
     first_unit_ms: i64,
     stats: sentrix::detect::runner::DetectorStats,
+    /// Boxes the live view would draw at the end of the run.
+    live_boxes: usize,
     _dir: tempfile::TempDir,
 }
 
@@ -184,6 +186,12 @@ fn run_camera(launch: &str, seconds: f64, detector: DetectorSettings) -> Run {
         }
     }
     let counters = det.counters().clone();
+    let live_boxes = counters
+        .live_boxes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .1
+        .len();
     eprintln!("camera: {}", sup.status().snapshot().summary());
     sup.stop();
     det.join();
@@ -196,6 +204,7 @@ fn run_camera(launch: &str, seconds: f64, detector: DetectorSettings) -> Run {
         notices,
         first_unit_ms,
         stats: counters.stats(),
+        live_boxes,
         _dir: dir,
     }
 }
@@ -264,6 +273,7 @@ fn walking_people_make_a_person_event_with_a_clip_and_a_snapshot() {
         .unwrap();
     assert!(listed.iter().any(|e| e.id == event.id));
     assert!(run.stats.inferences > 0);
+    assert!(run.live_boxes > 0, "no boxes for the live view");
 }
 
 #[test]

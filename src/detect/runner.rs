@@ -95,6 +95,9 @@ pub struct DetectorCounters {
     pub effective_fps_milli: AtomicU64,
     /// CPU time of the detector thread (motion, inference, snapshots), µs.
     pub cpu_us: AtomicU64,
+    /// Boxes of the last analysed frame (normalised) and when it was analysed (ms), for
+    /// the live view.
+    pub live_boxes: std::sync::Mutex<(i64, Vec<NormBox>)>,
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -377,6 +380,20 @@ impl Worker {
             drop(map);
             self.apply(changes, None, &[], now_ms, false);
             return;
+        }
+        if analysed {
+            *self
+                .counters
+                .live_boxes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = (
+                now_ms,
+                observations
+                    .iter()
+                    .filter(|o| o.label != MOTION_LABEL)
+                    .map(|o| o.bbox)
+                    .collect(),
+            );
         }
         let changes = self.tracker.update(now_ms, &observations);
         drop(map);

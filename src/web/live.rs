@@ -1,5 +1,5 @@
 //! Live data: the manual trigger, a camera's newest picture as JPEG, an MJPEG stream of it
-//! (encoded only while someone watches, boxes of open events drawn), Server-Sent Events of
+//! (encoded only while someone watches, with the detector's latest boxes drawn), Server-Sent Events of
 //! event changes and camera state changes, and Prometheus metrics.
 
 use super::error::AppError;
@@ -60,7 +60,7 @@ pub async fn trigger(
     // A "manual" event, so the trigger shows in the timeline like any other.
     let store = s.store.clone();
     let cam_id = id.clone();
-    let jpeg = newest_jpeg(&cam).await.ok();
+    let jpeg = newest_jpeg(&cam, false).await.ok();
     let event = tokio::task::spawn_blocking(move || {
         let whole = [0.0, 0.0, 1.0, 1.0];
         let ev = store.insert_event(&cam_id, "manual", now, 1.0, &whole)?;
@@ -91,23 +91,64 @@ pub async fn trigger(
         .into_response())
 }
 
-async fn newest_jpeg(cam: &LiveCamera) -> Result<Vec<u8>, AppError> {
+/// How long the detector's boxes stay drawn on the live view.
+const BOXES_FRESH_MS: i64 = 2000;
+
+async fn newest_jpeg(cam: &LiveCamera, with_boxes: bool) -> Result<Vec<u8>, AppError> {
     let frame = cam
         .frames
         .borrow()
         .clone()
         .ok_or_else(|| AppError::not_found("no picture from this camera yet"))?;
-    tokio::task::spawn_blocking(move || crate::record::snapshot::encode_jpeg(&frame))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(AppError::internal)
+    let boxes: Vec<crate::detect::tracker::NormBox> = match (&cam.detector, with_boxes) {
+        (Some(d), true) => {
+            let (at, b) = d
+                .live_boxes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if crate::store::now_ms() - at <= BOXES_FRESH_MS {
+                b
+            } else {
+                Vec::new()
+            }
+        }
+        _ => Vec::new(),
+    };
+    tokio::task::spawn_blocking(move || {
+        if boxes.is_empty() {
+            return crate::record::snapshot::encode_jpeg(&frame);
+        }
+        let map = frame.rgb.map_readable().map_err(|e| e.to_string())?;
+        let mut rgb = map.as_slice().to_vec();
+        let drawn: Vec<_> = boxes
+            .iter()
+            .map(|b| (*b, crate::detect::draw::EVENT_COLOUR))
+            .collect();
+        crate::detect::draw::draw_boxes(
+            &mut rgb,
+            frame.width as usize,
+            frame.height as usize,
+            &drawn,
+            2,
+        );
+        crate::record::snapshot::encode_jpeg(&Frame {
+            pts_ns: frame.pts_ns,
+            width: frame.width,
+            height: frame.height,
+            rgb: gstreamer::Buffer::from_mut_slice(rgb),
+        })
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(AppError::internal)
 }
 
 pub async fn snapshot(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let jpeg = newest_jpeg(camera(&s, &id)?).await?;
+    let jpeg = newest_jpeg(camera(&s, &id)?, false).await?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response())
 }
 
@@ -118,7 +159,7 @@ pub async fn mjpeg(
     let cam = camera(&s, &id)?.clone();
     let stream = futures_util::stream::unfold(cam, |cam| async move {
         tokio::time::sleep(Duration::from_millis(1000 / MJPEG_FPS)).await;
-        let part = match newest_jpeg(&cam).await {
+        let part = match newest_jpeg(&cam, true).await {
             Ok(jpeg) => {
                 let mut part = format!(
                     "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",

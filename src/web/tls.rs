@@ -205,7 +205,10 @@ mod tests {
         assert_eq!(fp.len(), 32 * 3 - 1);
         assert!(super::server_config(&c1, &k1).is_ok());
         let err = super::server_config(&c1, &k2).unwrap_err();
-        assert!(format!("{err:#}").contains("do not make a usable pair"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("do not make a usable pair"),
+            "{err:#}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
