@@ -22,7 +22,12 @@ fn dashboard_in_headless_chromium() {
     }
     let dir = common::temp_dir();
     let config = write_config(dir.path());
-    assert!(add_admin(&config).status.success());
+    let added = add_admin(&config);
+    assert!(
+        added.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     let (child, rx) = spawn_run(&config);
     let mut log = Vec::new();
     let line = wait_for(&rx, "dashboard on https://", &mut log)

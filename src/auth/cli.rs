@@ -49,10 +49,11 @@ fn valid_name(name: &str) -> anyhow::Result<()> {
 
 pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow::Result<()> {
     let store_config = StoreConfig::from_config(config);
-    let audit =
-        crate::web::audit::Audit::open(Some(&store_config.database.with_file_name("audit.log")))
-            .context("while opening the audit log")?;
+    let audit_path = store_config.database.with_file_name("audit.log");
+    // The store first: it creates the database's directory (0700).
     let store = Store::open_accounts(store_config).context("while opening the index database")?;
+    let audit =
+        crate::web::audit::Audit::open(Some(&audit_path)).context("while opening the audit log")?;
     let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
     let by = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))

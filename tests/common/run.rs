@@ -88,6 +88,7 @@ pub fn add_admin(config: &std::path::Path) -> std::process::Output {
         .arg(config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     add.stdin
