@@ -34,6 +34,8 @@ bench: build
 	@python3 -c 'import onnxruntime, PIL' 2>/dev/null || pip install --quiet onnxruntime pillow numpy
 	$(BIN) bench detect --model ../shared/testdata/yolox_nano.onnx ../shared/testdata/bus.jpg ../shared/testdata/zidane.jpg
 	$(BIN) bench gate --model ../shared/testdata/yolox_nano.onnx --video ../shared/testdata/people_walking_360p_5s.mp4
+	@command -v wrk >/dev/null || apt-get install -y -q wrk
+	SENTRIX_BIN=$(BIN) scripts/bench-http.sh
 
 cross:
 	@scripts/deps.sh run cross
