@@ -77,6 +77,13 @@ impl Policy {
     }
 }
 
+/// The answer for a lock that ends at `until_ms`.
+fn locked_for(until_ms: i64, now_ms: i64) -> LoginError {
+    LoginError::Locked {
+        retry_after_s: ((until_ms - now_ms) as u64).div_ceil(1000).max(1),
+    }
+}
+
 /// Milliseconds now; tests substitute a simulated clock.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -159,20 +166,7 @@ impl Authenticator {
         };
         if let Some(p) = hit {
             // Locks still apply (checked before anything else, as for a full login).
-            let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
-            let locked = [
-                self.store
-                    .locked_until(LockKind::User, user, now)
-                    .map_err(internal)?,
-                self.store
-                    .locked_until(LockKind::Ip, &ip.to_string(), now)
-                    .map_err(internal)?,
-            ];
-            if let Some(until) = locked.into_iter().flatten().max() {
-                return Err(LoginError::Locked {
-                    retry_after_s: ((until - now) as u64).div_ceil(1000).max(1),
-                });
-            }
+            self.check_unlocked(user, ip, now)?;
             return Ok((p, true));
         }
         let p = self.login(user, password, ip)?;
@@ -183,24 +177,29 @@ impl Authenticator {
         Ok((p, false))
     }
 
-    /// Checks a username and password from `ip`.
-    pub fn login(&self, user: &str, password: &str, ip: IpAddr) -> Result<Principal, LoginError> {
-        let now = self.now_ms();
-        let ip_key = ip.to_string();
+    /// Err(Locked) when the user name or the address is locked at `now`.
+    fn check_unlocked(&self, user: &str, ip: IpAddr, now: i64) -> Result<(), LoginError> {
         let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
         let locks = [
             self.store
                 .locked_until(LockKind::User, user, now)
                 .map_err(internal)?,
             self.store
-                .locked_until(LockKind::Ip, &ip_key, now)
+                .locked_until(LockKind::Ip, &ip.to_string(), now)
                 .map_err(internal)?,
         ];
-        if let Some(until) = locks.into_iter().flatten().max() {
-            return Err(LoginError::Locked {
-                retry_after_s: ((until - now) as u64).div_ceil(1000).max(1),
-            });
+        match locks.into_iter().flatten().max() {
+            Some(until) => Err(locked_for(until, now)),
+            None => Ok(()),
         }
+    }
+
+    /// Checks a username and password from `ip`.
+    pub fn login(&self, user: &str, password: &str, ip: IpAddr) -> Result<Principal, LoginError> {
+        let now = self.now_ms();
+        let ip_key = ip.to_string();
+        let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
+        self.check_unlocked(user, ip, now)?;
         let found = self.store.user_credentials(user).map_err(internal)?;
         self.password_checks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -243,9 +242,7 @@ impl Authenticator {
                     locked = locked.max(until);
                 }
                 match locked {
-                    Some(until) => Err(LoginError::Locked {
-                        retry_after_s: ((until - now) as u64).div_ceil(1000).max(1),
-                    }),
+                    Some(until) => Err(locked_for(until, now)),
                     None => Err(LoginError::Refused),
                 }
             }

@@ -265,6 +265,14 @@ impl Store {
         Ok(())
     }
 
+    /// (clips indexed, bytes on disk of clips, thumbnails and snapshots), in one query.
+    pub fn totals(&self) -> Result<(i64, i64), StoreError> {
+        let conn = self.conn();
+        let clips = conn.query_row("SELECT COUNT(*) FROM clips", [], |r| r.get(0))?;
+        let bytes = conn.query_row(db::TOTAL_FILE_BYTES, [], |r| r.get(0))?;
+        Ok((clips, bytes))
+    }
+
     pub fn ensure_camera(&self, id: &str, name: &str) -> Result<(), StoreError> {
         self.conn().execute(db::INSERT_CAMERA, params![id, name])?;
         Ok(())

@@ -61,12 +61,7 @@ async fn blocking<T: Send + 'static>(
 
 async fn health(State(s): St) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
-    let (clips, used) = blocking(move || {
-        let clips = store.clips(None, i64::MIN, i64::MAX)?;
-        let used: i64 = clips.iter().map(|c| c.file_bytes).sum();
-        Ok((clips.len(), used))
-    })
-    .await?;
+    let (clips, used) = blocking(move || Ok(store.totals()?)).await?;
     let (total, free) = crate::store::retention::fs_space(&s.recordings_root).unwrap_or((0, 0));
     let mut detectors: Vec<Value> = s
         .live

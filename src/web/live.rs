@@ -238,9 +238,8 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
     let store = s.store.clone();
     let now = s.auth.now_ms();
     let (clips, bytes, lockouts) = tokio::task::spawn_blocking(move || {
-        let clips = store.clips(None, i64::MIN, i64::MAX)?;
-        let bytes: i64 = clips.iter().map(|c| c.file_bytes).sum();
-        Ok::<_, crate::store::StoreError>((clips.len(), bytes, store.active_lockouts(now)?))
+        let (clips, bytes) = store.totals()?;
+        Ok::<_, crate::store::StoreError>((clips, bytes, store.active_lockouts(now)?))
     })
     .await
     .map_err(AppError::internal)??;
@@ -306,7 +305,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
     );
     gauge(
         "sentrix_storage_bytes",
-        "Bytes of sealed clips on disk.",
+        "Bytes of sealed clips, thumbnails and snapshots on disk.",
         vec![(String::new(), bytes as f64)],
     );
     gauge(
