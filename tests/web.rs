@@ -12,12 +12,108 @@ use base64::Engine;
 use sentrix::auth::{Authenticator, Policy, password};
 use sentrix::store::{ClipMeta, MasterKey, RetentionPolicy, Store, StoreConfig};
 use sentrix::web::{AppState, CameraInfo, audit::Audit, router};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
 const ADMIN_PW: &str = "correct horse battery";
 const VIEWER_PW: &str = "viewer password 42";
+const CAMERA_URL: &str = "rtsp://admin:cam-secret-77@10.0.0.2/stream";
+const MASTER_KEY: [u8; 32] = [9u8; 32];
+
+/// Every secret the tests in this file hand to the server (passwords, the camera URL's
+/// password, the master key, each TLS private key, passwords set over the API). Every
+/// response body the server sends and every log line it writes is checked against them.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Responses or log lines that held a secret: `(where, secret)`.
+static LEAKS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+/// Log lines written in this process (the server runs in-process here).
+static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+fn register_secret(secret: &str) {
+    SECRETS.lock().unwrap().push(secret.to_string());
+}
+
+fn check_for_secrets(place: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for secret in SECRETS.lock().unwrap().iter() {
+        if text.contains(secret.as_str()) {
+            LEAKS
+                .lock()
+                .unwrap()
+                .push((place.to_string(), secret.clone()));
+        }
+    }
+}
+
+/// Fails the test if any response so far, or the log, held a secret.
+fn assert_no_secret_leaked() {
+    check_for_secrets("log", &LOG.lock().unwrap());
+    let leaks = LEAKS.lock().unwrap();
+    assert!(leaks.is_empty(), "secrets leaked: {leaks:?}");
+}
+
+struct LogWriter;
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOG.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_secrets_and_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for s in [ADMIN_PW, VIEWER_PW, "cam-secret-77"] {
+            register_secret(s);
+        }
+        register_secret(
+            &MASTER_KEY
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        );
+        register_secret(&base64::engine::general_purpose::STANDARD.encode(MASTER_KEY));
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(|| LogWriter)
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+/// Buffers each response the server sends (all but the endless live streams) to check it
+/// for secrets, then passes it on unchanged.
+async fn capture(req: Request<Body>, next: axum::middleware::Next) -> axum::response::Response {
+    let place = format!("{} {}", req.method(), req.uri());
+    let resp = next.run(req).await;
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if kind.starts_with("multipart/") || kind.starts_with("text/event-stream") {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 30)
+        .await
+        .unwrap_or_default();
+    check_for_secrets(&place, &bytes);
+    for (name, value) in &parts.headers {
+        check_for_secrets(&format!("{place} header {name}"), value.as_bytes());
+    }
+    axum::response::Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The router under test, with every response checked for secrets.
+fn app(st: Arc<AppState>) -> axum::Router {
+    router(st).layer(axum::middleware::from_fn(capture))
+}
 
 struct Server {
     dir: tempfile::TempDir,
@@ -54,7 +150,9 @@ fn state(store: &Store, clock: &Arc<AtomicI64>, dir: &std::path::Path) -> Arc<Ap
             vec![CameraInfo {
                 id: "porch".into(),
                 name: "Porch".into(),
-                url: "rtsp://admin:***@10.0.0.2/stream".into(),
+                url: sentrix::redact::CameraUrl::parse(CAMERA_URL)
+                    .unwrap()
+                    .redacted(),
                 enabled: true,
             }],
             true,
@@ -66,6 +164,7 @@ fn state(store: &Store, clock: &Arc<AtomicI64>, dir: &std::path::Path) -> Arc<Ap
 }
 
 async fn start() -> Server {
+    init_secrets_and_log();
     let dir = common::temp_dir();
     let (store, _) = Store::open(
         StoreConfig {
@@ -74,7 +173,7 @@ async fn start() -> Server {
             chunk_size: 4096, // many chunks, so ranges cross chunk boundaries
             retention: RetentionPolicy::KEEP_ALL,
         },
-        MasterKey::from_bytes([9u8; 32]),
+        MasterKey::from_bytes(MASTER_KEY),
     )
     .unwrap();
     let now = sentrix::store::now_ms();
@@ -101,9 +200,14 @@ async fn start() -> Server {
         dir.path().join("certs/server.key"),
     );
     sentrix::web::tls::generate(&cert, &key, &sentrix::web::tls::default_names(&[])).unwrap();
+    for line in std::fs::read_to_string(&key).unwrap().lines() {
+        if !line.starts_with("-----") {
+            register_secret(line);
+        }
+    }
     let tls = sentrix::web::tls::server_config(&cert, &key).unwrap();
     let clock = Arc::new(AtomicI64::new(now));
-    let app = router(state(&store, &clock, dir.path()));
+    let app = app(state(&store, &clock, dir.path()));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -144,6 +248,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
+        }
+        // Every test ends with the sweep: no secret in any response or log line.
+        if !std::thread::panicking() {
+            assert_no_secret_leaked();
         }
     }
 }
@@ -354,7 +462,7 @@ async fn lockout_per_user_and_address_survives_a_restart() {
 
     // A restart (new authenticator on the same database) keeps the lock.
     let restarted = state(&s.store, &s.clock, s.dir.path());
-    let app = router(restarted);
+    let app = app(restarted);
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("alice:{ADMIN_PW}"));
     let req = || {
         Request::get("/api/events")
@@ -447,7 +555,7 @@ async fn recordings_route_refuses_traversal() {
         s.store.recordings_dir().join("porch/link.mp4.sntx"),
     )
     .unwrap();
-    let app = router(state(&s.store, &s.clock, s.dir.path()));
+    let app = app(state(&s.store, &s.clock, s.dir.path()));
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("bob:{VIEWER_PW}"));
     let get = |uri: String| {
         let app = app.clone();
@@ -518,7 +626,7 @@ async fn recordings_route_refuses_traversal() {
 async fn basic_on_every_request_pays_pbkdf2_once() {
     let s = start().await;
     let st = state(&s.store, &s.clock, s.dir.path());
-    let app = router(st.clone());
+    let app = app(st.clone());
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("bob:{VIEWER_PW}"));
     for _ in 0..20 {
         let req = Request::get("/api/events")
@@ -542,4 +650,192 @@ async fn basic_on_every_request_pays_pbkdf2_once() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(st.auth.password_checks(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_users_and_changes_apply_at_once() {
+    const CAROL_PW: &str = "carol first password";
+    const CAROL_PW2: &str = "carol second password";
+    const CAROL_PW3: &str = "carol third password";
+    for pw in [CAROL_PW, CAROL_PW2, CAROL_PW3] {
+        register_secret(pw);
+    }
+    let s = start().await;
+    let c = s.client();
+    let send = |method: reqwest::Method, path: &str, user: &str, pw: &str, body: Option<&str>| {
+        let mut r = c
+            .request(method, s.url(path))
+            .header("origin", &s.base)
+            .basic_auth(user, Some(pw));
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        r.send()
+    };
+    use reqwest::Method as M;
+    let add_carol = format!(r#"{{"username":"carol","role":"viewer","password":"{CAROL_PW}"}}"#);
+    // Viewers do not manage users; bad input is a 4xx JSON error that says why.
+    let r = send(M::POST, "/api/users", "bob", VIEWER_PW, Some(&add_carol))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    for (body, status, says) in [
+        (
+            r#"{"username":"carol","role":"viewer","password":"short"}"#,
+            400,
+            "at least 10",
+        ),
+        (
+            r#"{"username":"ca:rol","role":"viewer","password":"long enough pw"}"#,
+            400,
+            "user name",
+        ),
+        (
+            r#"{"username":"carol","role":"root","password":"long enough pw"}"#,
+            400,
+            "not admin or viewer",
+        ),
+        (r#"{"username":"carol","role":"viewer""#, 400, "bad JSON"),
+        (
+            r#"{"username":"bob","role":"viewer","password":"long enough pw"}"#,
+            409,
+            "already exists",
+        ),
+    ] {
+        let r = send(M::POST, "/api/users", "alice", ADMIN_PW, Some(body))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{body}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(v["message"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+    // A foreign Origin cannot add users, even with an admin's credentials.
+    let r = c
+        .post(s.url("/api/users"))
+        .header("origin", "http://evil.com")
+        .basic_auth("alice", Some(ADMIN_PW))
+        .body(add_carol.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r = send(M::POST, "/api/users", "alice", ADMIN_PW, Some(&add_carol))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = send(M::GET, "/api/users", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    let names: Vec<&str> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    assert!(
+        !v.to_string().contains("pbkdf2"),
+        "no hash in the list: {v}"
+    );
+    let events = |pw: &'static str| send(M::GET, "/api/events", "carol", pw, None);
+    let r = events(CAROL_PW).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let carol_session = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Carol changes her own password: the current one is required and checked.
+    let mine = format!(r#"{{"password":"{CAROL_PW2}","current_password":"not it at all"}}"#);
+    let r = send(
+        M::PUT,
+        "/api/users/carol/password",
+        "carol",
+        CAROL_PW,
+        Some(&mine),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    let theirs = format!(r#"{{"password":"{CAROL_PW2}","current_password":"{VIEWER_PW}"}}"#);
+    let r = send(
+        M::PUT,
+        "/api/users/bob/password",
+        "carol",
+        CAROL_PW,
+        Some(&theirs),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403, "a viewer cannot change another's password");
+    let mine = format!(r#"{{"password":"{CAROL_PW2}","current_password":"{CAROL_PW}"}}"#);
+    let r = send(
+        M::PUT,
+        "/api/users/carol/password",
+        "carol",
+        CAROL_PW,
+        Some(&mine),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    // The old password stops working at once, although it had been verified (and cached).
+    assert_eq!(events(CAROL_PW).await.unwrap().status(), 401);
+    assert_eq!(events(CAROL_PW2).await.unwrap().status(), 200);
+
+    // An admin resets it: carol's sessions end.
+    let reset = format!(r#"{{"password":"{CAROL_PW3}"}}"#);
+    let r = send(
+        M::PUT,
+        "/api/users/carol/password",
+        "alice",
+        ADMIN_PW,
+        Some(&reset),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(s.url("/api/events"))
+        .header("cookie", &carol_session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the session outlived a password reset");
+    assert_eq!(events(CAROL_PW3).await.unwrap().status(), 200);
+
+    // Removal: not oneself, not someone missing; afterwards carol cannot log in.
+    let r = send(M::DELETE, "/api/users/alice", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = send(M::DELETE, "/api/users/nobody", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = send(M::DELETE, "/api/users/carol", "bob", VIEWER_PW, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = send(M::DELETE, "/api/users/carol", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(events(CAROL_PW3).await.unwrap().status(), 401);
+
+    let audit = std::fs::read_to_string(s.dir.path().join("audit.log")).unwrap();
+    for action in ["user_add", "user_passwd", "user_remove"] {
+        assert!(
+            audit.contains(&format!("\"action\":\"{action}\"")),
+            "{action}: {audit}"
+        );
+    }
+    check_for_secrets("audit.log", audit.as_bytes());
 }

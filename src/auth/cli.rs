@@ -3,10 +3,10 @@
 //! the next login). A password comes from stdin with `--password-stdin`; otherwise one is
 //! generated and printed once.
 
-use super::{Role, password};
+use super::{Role, accounts, password};
 use crate::config::Config;
 use crate::store::{Store, StoreConfig};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use std::io::BufRead;
 
 pub enum UserAction {
@@ -26,25 +26,8 @@ fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
         .read_line(&mut line)
         .context("cannot read the password from stdin")?;
     let pw = line.trim_end_matches(['\r', '\n']).to_string();
-    if pw.chars().count() < password::MIN_LENGTH {
-        bail!(
-            "the password must have at least {} characters",
-            password::MIN_LENGTH
-        );
-    }
+    accounts::check_password(&pw)?;
     Ok((pw, false))
-}
-
-fn valid_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if !ok {
-        bail!("user name {name:?} must be 1-64 letters, digits or - _ . @");
-    }
-    Ok(())
 }
 
 pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow::Result<()> {
@@ -61,12 +44,11 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
     let now = crate::store::now_ms();
     match action {
         UserAction::Add { name, role } => {
-            valid_name(&name)?;
+            accounts::check_name(&name)?;
             let role = Role::parse(&role)
                 .ok_or_else(|| anyhow::anyhow!("role {role:?} is not admin or viewer"))?;
             let (pw, generated) = read_password(password_stdin)?;
-            let phc = password::hash(&pw).map_err(anyhow::Error::msg)?;
-            store.add_user(&name, role.as_str(), &phc, now)?;
+            accounts::add(&store, &name, role, &pw, now)?;
             audit.log(
                 Some(&by),
                 local,
@@ -80,8 +62,7 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
         }
         UserAction::Passwd { name } => {
             let (pw, generated) = read_password(password_stdin)?;
-            let phc = password::hash(&pw).map_err(anyhow::Error::msg)?;
-            store.set_user_password(&name, &phc)?;
+            accounts::set_password(&store, &name, &pw)?;
             audit.log(Some(&by), local, "user_passwd", &name);
             println!("password of {name} changed");
             if generated {
@@ -89,7 +70,7 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
             }
         }
         UserAction::Remove { name } => {
-            store.remove_user(&name)?;
+            accounts::remove(&store, &name)?;
             audit.log(Some(&by), local, "user_remove", &name);
             println!("removed user {name}");
         }

@@ -8,6 +8,7 @@
 //! session: a random 256-bit id, valid while used within `session_timeout`, so the
 //! browser's next requests do not pay PBKDF2 again.
 
+pub mod accounts;
 pub mod cli;
 pub mod password;
 mod session;
@@ -175,6 +176,17 @@ impl Authenticator {
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, (p.clone(), now + BASIC_CACHE_MS));
         Ok((p, false))
+    }
+
+    /// Forgets what this process trusts about `user` after a password change or removal:
+    /// its sessions (but `keep_session`, the one that made the change) and its cached
+    /// Basic credentials, so the old password stops working at once.
+    pub fn forget_user(&self, user: &str, keep_session: Option<&str>) {
+        self.sessions.close_user(user, keep_session);
+        self.basic_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (p, _)| p.user != user);
     }
 
     /// Err(Locked) when the user name or the address is locked at `now`.

@@ -66,11 +66,11 @@ impl Sessions {
             .map(|s| s.principal)
     }
 
-    /// Ends every session of `user` (password change, removal).
-    pub fn close_user(&self, user: &str) {
+    /// Ends every session of `user` but `keep` (password change, removal).
+    pub fn close_user(&self, user: &str, keep: Option<&str>) {
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, s| s.principal.user != user);
+            .retain(|id, s| s.principal.user != user || Some(id.as_str()) == keep);
     }
 }

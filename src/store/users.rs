@@ -59,14 +59,16 @@ impl Store {
         Ok(())
     }
 
-    pub fn remove_user(&self, name: &str) -> Result<(), StoreError> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM users WHERE name = ?1", params![name])?;
-        if n == 0 {
-            return Err(StoreError::Invalid(format!("no user {name:?}")));
-        }
-        Ok(())
+    /// Removes `name`; Ok(false) when it is the last admin (kept: with no admin left,
+    /// nobody could manage users from the dashboard). The check and the delete are one
+    /// statement, so two admins removing each other at once cannot both succeed.
+    pub fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "DELETE FROM users WHERE name = ?1 AND (role != 'admin' OR \
+             (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)",
+            params![name],
+        )?;
+        Ok(n > 0)
     }
 
     pub fn users(&self) -> Result<Vec<UserRow>, StoreError> {

@@ -9,7 +9,7 @@ use crate::store::{ClipRecord, EventQuery};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -24,7 +24,15 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/login", get(super::pages::login))
         .route("/assets/{file}", get(super::pages::asset))
         .route("/api/me", get(super::pages::me))
-        .route("/api/users", get(super::pages::users))
+        .route(
+            "/api/users",
+            get(super::accounts::list).post(super::accounts::add),
+        )
+        .route("/api/users/{name}", delete(super::accounts::remove))
+        .route(
+            "/api/users/{name}/password",
+            put(super::accounts::set_password),
+        )
         .route("/api/health", get(health))
         .route("/api/cameras", get(cameras))
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))
@@ -51,7 +59,7 @@ pub(super) fn ip_of(c: &Option<Extension<ConnectInfo<SocketAddr>>>) -> std::net:
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     tokio::task::spawn_blocking(f)

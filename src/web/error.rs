@@ -41,6 +41,9 @@ impl AppError {
     pub fn not_found(m: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NotFound", m)
     }
+    pub fn conflict(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", m)
+    }
     pub fn too_many(retry_after_s: u64, m: impl Into<String>) -> Self {
         Self {
             retry_after_s: Some(retry_after_s),

@@ -12,6 +12,7 @@
 //!    nosniff, frame-ancestors 'none', same-origin referrers, no-store), and CORS headers
 //!    only for an origin listed in `security.allowed_origins`.
 
+mod accounts;
 pub mod api;
 pub mod audit;
 pub mod error;

@@ -1,16 +1,15 @@
 //! The dashboard's files, compiled into the binary (no CDN, no inline script): the app
 //! page at `/` (signed in), the login page and the static assets (public, nothing secret
-//! in them), plus `/api/me` and `/api/users` for the app.
+//! in them), plus `/api/me` for the app.
 
 use super::error::AppError;
-use super::{AppState, SessionId, csrf_token, require_admin};
+use super::{SessionId, csrf_token};
 use crate::auth::Principal;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use std::sync::Arc;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
@@ -54,16 +53,4 @@ pub async fn me(
         "user_type": p.role.as_str(),
         "csrf_token": session.map(|s| csrf_token(&s.0.0)),
     }))
-}
-
-pub async fn users(
-    State(s): State<Arc<AppState>>,
-    Extension(p): Extension<Principal>,
-) -> Result<axum::Json<serde_json::Value>, AppError> {
-    require_admin(&p)?;
-    let store = s.store.clone();
-    let list = tokio::task::spawn_blocking(move || store.users())
-        .await
-        .map_err(AppError::internal)??;
-    Ok(axum::Json(json!({ "users": list })))
 }

@@ -3,8 +3,8 @@
 //! (rcgen) with SANs for localhost, 127.0.0.1, ::1, the hostname and the box's LAN
 //! addresses; its key is written 0600 in a 0700 directory. The SHA-256 fingerprint is
 //! printed so a homeowner can compare it with what the browser shows. A user-supplied
-//! pair is used as given; a missing half, an unreadable file, or a key that does not
-//! match the certificate stops start-up with a message naming the file.
+//! pair is used as given; a missing half, an unreadable file, an expired certificate, or
+//! a key that does not match the certificate stops start-up with a message naming the file.
 
 use anyhow::{Context, bail};
 use rustls::pki_types::pem::PemObject;
@@ -167,9 +167,44 @@ fn load(
     if certs.is_empty() {
         bail!("{}: no certificate in the file", cert.display());
     }
+    check_validity(cert, &certs[0], crate::store::now_ms() / 1000)?;
     let key_der = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("{}: not a readable PEM private key", key.display()))?;
     Ok((certs, key_der))
+}
+
+/// Refuses a leaf certificate whose notAfter has passed at `now_s` (Unix seconds): a
+/// browser would refuse it anyway, and an installer learns it here, by name, rather than
+/// from a homeowner. One not yet valid only warns: a board without a real-time clock can
+/// boot with a date in the past until NTP answers. Expiry within 30 days warns too.
+pub fn check_validity(path: &Path, der: &[u8], now_s: i64) -> anyhow::Result<()> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| anyhow::anyhow!("{}: not a valid X.509 certificate: {e}", path.display()))?;
+    let validity = parsed.validity();
+    let (not_before, not_after) = (validity.not_before, validity.not_after);
+    let day = |t: &x509_parser::time::ASN1Time| crate::store::utc_date(t.timestamp() * 1000);
+    if now_s > not_after.timestamp() {
+        bail!(
+            "{}: the certificate expired on {} (UTC); install a renewed one, or delete it and \
+             its key and run `sentrix certs generate` for a new self-signed pair",
+            path.display(),
+            day(&not_after)
+        );
+    }
+    if now_s < not_before.timestamp() {
+        tracing::warn!(
+            "{}: the certificate is not valid before {} (UTC); is this box's clock right?",
+            path.display(),
+            day(&not_before)
+        );
+    } else if not_after.timestamp() - now_s < 30 * 86_400 {
+        tracing::warn!(
+            "{}: the certificate expires on {} (UTC); renew it soon",
+            path.display(),
+            day(&not_after)
+        );
+    }
+    Ok(())
 }
 
 /// rustls server settings for the pair: TLS 1.3 and 1.2, HTTP/1.1.
@@ -194,6 +229,8 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
 
 #[cfg(test)]
 mod tests {
+    use rustls::pki_types::pem::PemObject;
+
     #[test]
     fn generated_pairs_load_and_a_foreign_key_is_refused() {
         let dir = tempfile_dir();
@@ -210,6 +247,30 @@ mod tests {
             "{err:#}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_expired_certificate_is_refused_by_name_and_date() {
+        let dir = tempfile_dir().join("expired");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("old.crt"), dir.join("old.key"));
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 6, 30);
+        let pair = rcgen::KeyPair::generate().unwrap();
+        let signed = params.self_signed(&pair).unwrap();
+        std::fs::write(&cert, signed.pem()).unwrap();
+        std::fs::write(&key, pair.serialize_pem()).unwrap();
+        let err = format!("{:#}", super::server_config(&cert, &key).unwrap_err());
+        assert!(err.contains("expired on 2021-06-30"), "{err}");
+        assert!(err.contains("old.crt"), "{err}");
+        // The same certificate is accepted while it was valid, so the date is what failed.
+        let der = std::fs::read_to_string(&cert).unwrap();
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(der.as_bytes()).unwrap();
+        assert!(super::check_validity(&cert, &der, 1_600_000_000).is_ok());
+        // 2021-06-30 is the last valid day, to the second.
+        assert!(super::check_validity(&cert, &der, 1_625_011_200).is_ok());
+        assert!(super::check_validity(&cert, &der, 1_625_011_201).is_err());
     }
 
     fn tempfile_dir() -> std::path::PathBuf {

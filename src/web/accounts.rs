@@ -1,0 +1,159 @@
+//! User management over the API, for the dashboard's Users page: list, add, change a
+//! password, remove. Admins manage everyone; any user may change their own password by
+//! giving the current one (checked like a login, so guesses count towards lockout). The
+//! rules are `auth::accounts`', the same as `sentrix user`'s. Every change is audited,
+//! and a changed or removed user's other sessions and cached Basic logins end at once.
+//! Passwords arrive in JSON bodies and go nowhere but the hash.
+
+use super::api::{blocking, ip_of};
+use super::error::AppError;
+use super::{AppState, SessionId, require_admin};
+use crate::auth::accounts::{self, AccountError};
+use crate::auth::{LoginError, Principal, Role};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+type St = State<Arc<AppState>>;
+type Client = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+impl From<AccountError> for AppError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid(m) => AppError::bad_request(m),
+            AccountError::NoSuchUser(_) => AppError::not_found(e.to_string()),
+            AccountError::Exists(_) | AccountError::LastAdmin(_) => {
+                AppError::conflict(e.to_string())
+            }
+            AccountError::Internal(m) => AppError::internal(m),
+        }
+    }
+}
+
+/// A JSON body, or a 400 that says what is wrong with it (axum's own rejection is text).
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
+    serde_json::from_slice(body).map_err(|e| AppError::bad_request(format!("bad JSON body: {e}")))
+}
+
+pub async fn list(
+    State(s): St,
+    Extension(p): Extension<Principal>,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&p)?;
+    let store = s.store.clone();
+    let list = blocking(move || Ok(store.users()?)).await?;
+    Ok(Json(json!({ "users": list })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    username: String,
+    role: String,
+    password: String,
+}
+
+pub async fn add(
+    State(s): St,
+    Extension(p): Extension<Principal>,
+    ci: Client,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    require_admin(&p)?;
+    let new: NewUser = parse(&body)?;
+    let role = Role::parse(&new.role).ok_or_else(|| {
+        AppError::bad_request(format!("role {:?} is not admin or viewer", new.role))
+    })?;
+    let store = s.store.clone();
+    let now = s.auth.now_ms();
+    let name = new.username.clone();
+    blocking(move || Ok(accounts::add(&store, &name, role, &new.password, now)?)).await?;
+    s.audit.log(
+        Some(&p.user),
+        ip_of(&ci),
+        "user_add",
+        &format!("{} ({})", new.username, role.as_str()),
+    );
+    let body = json!({"username": new.username, "role": role.as_str()});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: String,
+    /// Needed when changing one's own password without being an admin.
+    current_password: Option<String>,
+}
+
+pub async fn set_password(
+    State(s): St,
+    Path(name): Path<String>,
+    Extension(p): Extension<Principal>,
+    session: Option<Extension<SessionId>>,
+    ci: Client,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let change: NewPassword = parse(&body)?;
+    let ip = ip_of(&ci);
+    if p.role != Role::Admin {
+        if p.user != name {
+            return Err(AppError::forbidden(
+                "only an admin changes other users' passwords",
+            ));
+        }
+        let current = change
+            .current_password
+            .clone()
+            .ok_or_else(|| AppError::bad_request("give current_password to change your own"))?;
+        let auth = s.auth.clone();
+        let user = p.user.clone();
+        let checked = blocking(move || Ok(auth.login(&user, &current, ip))).await?;
+        match checked {
+            Ok(_) => {}
+            Err(LoginError::Locked { retry_after_s }) => {
+                return Err(AppError::too_many(
+                    retry_after_s,
+                    "too many failed logins; wait",
+                ));
+            }
+            Err(LoginError::Refused) => {
+                s.audit.log(Some(&p.user), ip, "login_failed", &p.user);
+                return Err(AppError::forbidden("the current password is wrong"));
+            }
+            Err(LoginError::Internal(e)) => return Err(AppError::internal(e)),
+        }
+    }
+    let store = s.store.clone();
+    let target = name.clone();
+    blocking(move || Ok(accounts::set_password(&store, &target, &change.password)?)).await?;
+    let keep = session.as_ref().map(|Extension(SessionId(id))| id.as_str());
+    s.auth.forget_user(&name, keep.filter(|_| p.user == name));
+    s.audit.log(Some(&p.user), ip, "user_passwd", &name);
+    Ok(Json(json!({"username": name, "password_changed": true})))
+}
+
+pub async fn remove(
+    State(s): St,
+    Path(name): Path<String>,
+    Extension(p): Extension<Principal>,
+    ci: Client,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&p)?;
+    if p.user == name {
+        return Err(AppError::conflict(
+            "you cannot remove yourself; another admin can",
+        ));
+    }
+    let store = s.store.clone();
+    let target = name.clone();
+    blocking(move || Ok(accounts::remove(&store, &target)?)).await?;
+    s.auth.forget_user(&name, None);
+    s.audit.log(Some(&p.user), ip_of(&ci), "user_remove", &name);
+    Ok(Json(json!({"username": name, "removed": true})))
+}
