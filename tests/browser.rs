@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: `sentrix run` with the demo camera, an admin added
 //! with `sentrix user add`, a manual trigger for an event with a clip, then headless Debian
 //! Chromium (tests/browser/dashboard.py, selenium + chromedriver) logs in, watches a live
-//! tile update, opens the event's clip, seeks to the middle and sees frames decode.
+//! tile update, opens the event's clip, seeks to the middle and sees frames decode, then
+//! adds, re-passwords and removes a user on the Users page.
 //! Screenshots land in target/browser-test/.
 
 mod common;
@@ -87,6 +88,11 @@ fn dashboard_in_headless_chromium() {
     eprintln!("browser saw: {stdout}");
     let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(seen["decoded_frames"].as_u64().unwrap() > 0);
+    // The Users page's changes, each checked by a real login from the browser.
+    assert_eq!(seen["dave_login"], 200);
+    assert_eq!(seen["dave_old_password"], 401);
+    assert_eq!(seen["dave_new_password"], 200);
+    assert_eq!(seen["dave_removed_login"], 401);
     assert!(out_dir.join("dashboard-clip.png").exists());
     assert!(ok, "sentrix run did not stop cleanly");
     let all = log.join("\n");

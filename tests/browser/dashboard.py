@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Drives the dashboard in headless Debian Chromium (chromedriver, selenium): log in on the
 login page, see a live tile update, open an event's clip, seek to the middle and check
-currentTime is there with a frame decoded. Screenshots go to OUTDIR. Prints one JSON line of
+currentTime is there with a frame decoded; then, on the Users page, add a user with a
+generated password, change it and remove the user, checking each with a real login.
+Screenshots go to OUTDIR. Prints one JSON line of
 what it saw; exits 1 with the reason on any failure.
 
 usage: dashboard.py BASE_URL USER PASSWORD OUTDIR
@@ -71,6 +73,39 @@ def main():
             raise AssertionError("no video frame decoded")
         driver.save_screenshot(outdir + "/dashboard-clip.png")
         seen.update({"duration": duration, "seeked_to": at, "decoded_frames": frames})
+
+        # Users page (admin): add a viewer with a generated password, check it logs in,
+        # reset the password, remove the user and check the login stops working.
+        driver.get(base + "/#users")
+        wait.until(lambda d: d.find_elements(By.ID, "user-" + user))
+        driver.find_element(By.ID, "ua-name").send_keys("dave")
+        driver.find_element(By.ID, "ua-generate").click()
+        dave_pw = driver.find_element(By.ID, "ua-password").get_attribute("value")
+        if len(dave_pw) != 20:
+            raise AssertionError(f"generated password of length {len(dave_pw)}")
+        driver.find_element(By.CSS_SELECTOR, "#user-add button[type=submit]").click()
+        wait.until(lambda d: d.find_elements(By.ID, "user-dave"))
+        login_status = ("return fetch('/api/events', {credentials: 'omit', headers: "
+                        "{Authorization: 'Basic ' + btoa('dave:' + arguments[0])}}).then(r => r.status);")
+        seen["dave_login"] = driver.execute_script(login_status, dave_pw)
+        if seen["dave_login"] != 200:
+            raise AssertionError(f"the added user cannot log in: {seen['dave_login']}")
+        driver.find_element(By.ID, "up-name").send_keys("dave")
+        driver.find_element(By.ID, "up-generate").click()
+        new_pw = driver.find_element(By.ID, "up-password").get_attribute("value")
+        driver.find_element(By.CSS_SELECTOR, "#user-passwd button[type=submit]").click()
+        wait.until(lambda d: "changed" in d.find_element(By.ID, "users-msg").text)
+        seen["dave_old_password"] = driver.execute_script(login_status, dave_pw)
+        seen["dave_new_password"] = driver.execute_script(login_status, new_pw)
+        if (seen["dave_old_password"], seen["dave_new_password"]) != (401, 200):
+            raise AssertionError(f"password change did not apply: {seen}")
+        driver.save_screenshot(outdir + "/dashboard-users.png")
+        driver.find_element(By.CSS_SELECTOR, "#user-dave button.remove").click()
+        wait.until(lambda d: d.switch_to.alert).accept()
+        wait.until(lambda d: not d.find_elements(By.ID, "user-dave"))
+        seen["dave_removed_login"] = driver.execute_script(login_status, new_pw)
+        if seen["dave_removed_login"] != 401:
+            raise AssertionError(f"a removed user still logs in: {seen}")
         print(json.dumps(seen))
     except Exception as e:  # noqa: BLE001 - report whatever went wrong, with the page
         driver.save_screenshot(outdir + "/dashboard-failure.png")

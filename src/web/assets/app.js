@@ -108,10 +108,74 @@ async function pageSystem() {
   $("system").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
 }
 
+// A random password from an unambiguous alphabet (as `sentrix user add` makes), with
+// rejection sampling so every character is equally likely.
+function generatePassword() {
+  const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  const out = [];
+  while (out.length < 20) {
+    for (const b of crypto.getRandomValues(new Uint8Array(32))) {
+      if (b < 256 - (256 % alphabet.length) && out.length < 20) out.push(alphabet[b % alphabet.length]);
+    }
+  }
+  return out.join("");
+}
+
+function usersMessage(text, bad) {
+  const m = $("users-msg");
+  m.textContent = text;
+  m.className = "msg" + (bad ? " bad" : "");
+}
+
+const jsonBody = (value) => ({ headers: { "Content-Type": "application/json" }, body: JSON.stringify(value) });
+
 async function pageUsers() {
   show("users");
   const { users } = await api("/api/users");
-  $("users").replaceChildren(...users.map((u) => el("li", { text: u.name + " (" + u.role + ")" })));
+  $("users").tBodies[0].replaceChildren(...users.map((u) => {
+    const remove = el("button", { type: "button", class: "remove", text: "Remove" });
+    remove.disabled = u.name === me.username;
+    remove.onclick = async () => {
+      if (!confirm("Remove " + u.name + "? They are signed out at once.")) return;
+      try {
+        await api("/api/users/" + encodeURIComponent(u.name), { method: "DELETE" });
+        usersMessage("Removed " + u.name + ".");
+        await pageUsers();
+      } catch (e) { usersMessage(e.message, true); }
+    };
+    return el("tr", { id: "user-" + u.name }, el("td", { text: u.name }), el("td", { text: u.role }),
+      el("td", { text: when(u.created_ms) }), el("td", {}, remove));
+  }));
+  const current = $("up-name").value;
+  $("up-name").replaceChildren(...users.map((u) => el("option", { value: u.name, text: u.name })));
+  if (users.some((u) => u.name === current)) $("up-name").value = current;
+}
+
+function setupUserForms() {
+  $("ua-generate").onclick = () => { $("ua-password").value = generatePassword(); };
+  $("up-generate").onclick = () => { $("up-password").value = generatePassword(); };
+  $("user-add").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const username = $("ua-name").value.trim();
+    try {
+      await api("/api/users", Object.assign({ method: "POST" },
+        jsonBody({ username, role: $("ua-role").value, password: $("ua-password").value })));
+      $("user-add").reset();
+      usersMessage("Added " + username + ". Give them the password; it is not shown again.");
+      await pageUsers();
+    } catch (e) { usersMessage(e.message, true); }
+  });
+  $("user-passwd").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const name = $("up-name").value;
+    try {
+      await api("/api/users/" + encodeURIComponent(name) + "/password",
+        Object.assign({ method: "PUT" }, jsonBody({ password: $("up-password").value })));
+      $("user-passwd").reset();
+      usersMessage("Password of " + name + " changed; their other sessions ended.");
+      await pageUsers();
+    } catch (e) { usersMessage(e.message, true); }
+  });
 }
 
 function route() {
@@ -137,6 +201,7 @@ async function main() {
   me = await api("/api/me");
   $("who").textContent = me.username + " (" + me.user_type + ")";
   $("nav-users").hidden = me.user_type !== "admin";
+  if (me.user_type === "admin") setupUserForms();
   const { cameras } = await api("/api/cameras");
   for (const c of cameras) $("f-camera").append(el("option", { value: c.id, text: c.name || c.id }));
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); pageEvents(); });
