@@ -2,8 +2,8 @@
 # HTTP benchmark of a running sentrix (release build), on loopback:
 #   - /api/events requests/s and latency percentiles with a session cookie, and with HTTP
 #     Basic on every request (which must not pay PBKDF2 each time), by wrk;
-#   - decrypt-on-serve throughput of the largest clip, and the time to first byte of a
-#     Range request in its middle, by curl.
+#   - decrypt-on-serve throughput of a 1 GB clip (`sentrix bench make-clip`; BIG_MB sets
+#     the size), and the time to first byte of a Range request in its middle, by curl.
 # usage: scripts/bench-http.sh [seconds]   (needs wrk and curl: apt-get install wrk curl)
 set -euo pipefail
 secs=${1:-10}
@@ -32,6 +32,8 @@ cameras:
 YML
 pw="bench password 123"
 echo "$pw" | "$bin" user add bench --role admin --password-stdin --config "$work/surveillance.yml" >/dev/null
+# A 1 GB recording (real H.264, sealed like any clip) for the decrypt and Range figures.
+"$bin" bench make-clip --config "$work/surveillance.yml" --camera demo --mb "${BIG_MB:-1024}" 2>/dev/null
 "$bin" run --config "$work/surveillance.yml" 2>"$work/log" &
 pid=$!
 base="https://localhost:$port"

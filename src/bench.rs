@@ -4,12 +4,15 @@
 //! time, `sentrix bench ingest-client` (remux-only ingest: rtspsrc → depay → parse →
 //! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
 //! RSS come from wait4(2), so the server's encoding cost is counted for neither.
-//! `bench crypto`, `bench record`, `bench detect` and `bench gate` live in bench/.
+//! `bench crypto`, `bench record`, `bench detect`, `bench gate` and `bench make-clip`
+//! live in bench/.
 
+mod bigclip;
 mod crypto;
 mod detect;
 mod gate;
 mod record;
+pub use bigclip::make_clip;
 pub use crypto::crypto;
 pub use detect::detect;
 pub use gate::gate;

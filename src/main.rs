@@ -76,6 +76,15 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// First setup of a box: the first admin (with a generated password, printed once)
+    /// and the dashboard's certificate. Refuses when a user already exists.
+    Init {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Name of the first admin.
+        #[arg(long, default_value = "admin")]
+        user: String,
+    },
     /// Manage dashboard users.
     User {
         #[command(subcommand)]
@@ -216,6 +225,18 @@ enum Bench {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Writes one large sealed clip of real H.264 into the configured store (for HTTP
+    /// Range and decrypt-on-serve measurements on a long recording).
+    #[command(hide = true)]
+    MakeClip {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Camera id from the config that the clip belongs to.
+        #[arg(long)]
+        camera: String,
+        #[arg(long, default_value_t = 1024)]
+        mb: u64,
+    },
     /// The measured child of `bench ingest`.
     #[command(hide = true)]
     IngestClient {
@@ -348,6 +369,10 @@ fn main() -> ExitCode {
         Command::Bench(Bench::RecordClient { url, seconds, dir }) => {
             report(sentrix::bench::record_client(&url, seconds, &dir))
         }
+        Command::Bench(Bench::MakeClip { config, camera, mb }) => match load(config) {
+            Ok(c) => report(sentrix::bench::make_clip(&c, &camera, mb)),
+            Err(code) => code,
+        },
         Command::Bench(Bench::Crypto { mb, clip_mb, dir }) => {
             let dir = dir.unwrap_or_else(std::env::temp_dir);
             report(sentrix::bench::crypto(mb, clip_mb, &dir))
@@ -399,6 +424,10 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
+            Err(code) => code,
+        },
+        Command::Init { config, user } => match load(config) {
+            Ok(c) => report(sentrix::auth::cli::init(&c, &user)),
             Err(code) => code,
         },
         Command::User {

@@ -154,3 +154,97 @@ async fn live_routes(port: &str, cert: &[u8]) {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
 }
+
+/// `sentrix init` on a fresh box: the first admin with a generated password shown once
+/// (which then logs in over HTTPS), a certificate and its fingerprint; a second `init` is
+/// refused. Then an expired certificate stops `run` with a message naming file and date.
+#[test]
+fn init_sets_up_once_and_an_expired_certificate_stops_run() {
+    let dir = common::temp_dir();
+    let config = write_config(dir.path());
+    let init = || {
+        Command::new(SENTRIX)
+            .args(["init", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let out = init();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once, write it down): "))
+        .unwrap_or_else(|| panic!("no password printed: {stdout}"))
+        .to_string();
+    assert_eq!(password.len(), 20);
+    assert!(stdout.contains("user: admin (admin)"), "{stdout}");
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(&cert).unwrap();
+    let fp = sentrix::web::tls::fingerprint(&der);
+    assert!(
+        stdout.contains(&format!("SHA-256 fingerprint: {fp}")),
+        "{stdout}"
+    );
+    let audit = std::fs::read_to_string(dir.path().join("db/audit.log")).unwrap();
+    assert!(
+        audit.contains("admin (admin, init)") && !audit.contains(&password),
+        "{audit}"
+    );
+
+    let again = init();
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("already set up") && err.contains("admin"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("password"));
+
+    // The printed password is the admin's.
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let line = wait_for(&rx, "dashboard on https://", &mut log)
+        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
+    let port = dashboard_port(&line);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        common::run::https_client(&cert)
+            .get(format!("https://localhost:{port}/api/me"))
+            .basic_auth("admin", Some(&password))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+    assert!(stop(child));
+    assert!(!log.join("\n").contains(&password));
+
+    // An expired certificate in place of the generated one: run refuses to start.
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2022, 3, 31);
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let expired = params.self_signed(&pair).unwrap();
+    std::fs::write(dir.path().join("certs/server.crt"), expired.pem()).unwrap();
+    std::fs::write(dir.path().join("certs/server.key"), pair.serialize_pem()).unwrap();
+    let out = Command::new(SENTRIX)
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "run started with an expired certificate"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.crt") && err.contains("expired on 2022-03-31"),
+        "{err}"
+    );
+}

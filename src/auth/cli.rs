@@ -1,4 +1,5 @@
-//! `sentrix user add|passwd|remove|list` and `sentrix certs generate`. Account commands
+//! `sentrix init`, `sentrix user add|passwd|remove|list` and `sentrix certs generate`.
+//! Account commands
 //! open only the index database (safe beside a running instance, which sees the change at
 //! the next login). A password comes from stdin with `--password-stdin`; otherwise one is
 //! generated and printed once.
@@ -84,6 +85,62 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// `sentrix init`: on a box with no user yet, adds the first admin with a generated
+/// password (printed once, never stored in clear) and makes sure the dashboard has a
+/// certificate, then prints where to log in and the fingerprint to compare.
+pub fn init(config: &Config, name: &str) -> anyhow::Result<()> {
+    let store_config = StoreConfig::from_config(config);
+    let audit_path = store_config.database.with_file_name("audit.log");
+    let store = Store::open_accounts(store_config).context("while opening the index database")?;
+    let existing = store.users()?;
+    if !existing.is_empty() {
+        anyhow::bail!(
+            "already set up: {} user(s) exist ({}); manage them with `sentrix user add|passwd|remove`",
+            existing.len(),
+            existing
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let audit =
+        crate::web::audit::Audit::open(Some(&audit_path)).context("while opening the audit log")?;
+    let pw = password::generate().map_err(anyhow::Error::msg)?;
+    accounts::add(&store, name, Role::Admin, &pw, crate::store::now_ms())?;
+    let by = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "local".into());
+    let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    audit.log(
+        Some(&by),
+        local,
+        "user_add",
+        &format!("{name} (admin, init)"),
+    );
+    let sec = &config.security;
+    let scheme = if sec.use_tls { "https" } else { "http" };
+    let host = match config.network.bind {
+        std::net::IpAddr::V4(a) if a.is_unspecified() => "THIS-BOX".to_string(),
+        std::net::IpAddr::V6(a) if a.is_unspecified() => "THIS-BOX".to_string(),
+        std::net::IpAddr::V6(a) => format!("[{a}]"),
+        a => a.to_string(),
+    };
+    println!("dashboard: {scheme}://{host}:{}/", config.network.api_port);
+    println!("user: {name} (admin)");
+    println!("password (shown once, write it down): {pw}");
+    if sec.use_tls {
+        let files = crate::web::tls::ensure(config)?;
+        println!(
+            "certificate {}{}",
+            files.cert.display(),
+            if files.generated { " (generated)" } else { "" }
+        );
+        println!("SHA-256 fingerprint: {}", files.fingerprint);
     }
     Ok(())
 }

@@ -1,0 +1,108 @@
+//! `sentrix bench make-clip`: writes one large sealed clip of real H.264 into the store a
+//! config names, for measuring Range requests and decrypt-on-serve on a clip the size a
+//! long continuous recording reaches (1 GB) without recording for an hour. A few seconds
+//! of 720p "snow" (which compresses badly, so bytes grow fast) are encoded once; that
+//! stretch, which starts on a keyframe, is repeated with shifted timestamps through the
+//! recorder's own muxer and `ClipWriter`, so the file is a valid fragmented MP4 that plays
+//! and seeks like any recording.
+
+use crate::config::Config;
+use crate::ingest::pipeline::{Source, SyntheticSpec};
+use crate::ingest::{AccessUnit, CameraSupervisor, Codec, SupervisorConfig};
+use crate::store::{ClipMeta, Store, StoreConfig, keys};
+use anyhow::{Context, bail};
+use std::time::Instant;
+
+const FPS: u32 = 15;
+
+/// Encodes at least `min_units` units of synthetic video, cut so the stretch starts on a
+/// keyframe and ends just before one (so it can be repeated back to back).
+fn encoded_stretch(min_units: usize) -> anyhow::Result<Vec<AccessUnit>> {
+    let spec = SyntheticSpec {
+        codec: Codec::H264,
+        width: 1280,
+        height: 720,
+        fps: FPS,
+        bitrate_kbps: 20_000,
+        pattern: "snow",
+    };
+    let (sup, mut out) =
+        CameraSupervisor::spawn(SupervisorConfig::new("make-clip", Source::Synthetic(spec)))
+            .context("cannot start the synthetic encoder")?;
+    let mut units: Vec<AccessUnit> = Vec::new();
+    let result = loop {
+        let Some(u) = out.units.blocking_recv() else {
+            break Err(anyhow::anyhow!("the synthetic encoder stopped"));
+        };
+        if units.len() >= min_units && u.keyframe {
+            break Ok(());
+        }
+        if !units.is_empty() || u.keyframe {
+            units.push(u);
+        }
+        if units.len() > 100 * min_units {
+            break Err(anyhow::anyhow!("no second keyframe from the encoder"));
+        }
+    };
+    sup.stop();
+    result.map(|()| units)
+}
+
+/// Writes a clip of about `megabytes` MB for `camera` into the configured store and prints
+/// its id, size and how fast it was written.
+pub fn make_clip(config: &Config, camera: &str, megabytes: u64) -> anyhow::Result<()> {
+    let Some(cam) = config.cameras.iter().find(|c| c.id == camera) else {
+        bail!("no camera {camera:?} in the config");
+    };
+    let key = keys::load(config).context("while loading the clip key")?;
+    let (store, _) = Store::open(StoreConfig::from_config(config), key)
+        .context("while opening the clip store")?;
+    store.ensure_camera(&cam.id, &cam.name)?;
+    let stretch = encoded_stretch(3 * FPS as usize)?;
+    let frame_ns = 1_000_000_000 / FPS as u64;
+    let stretch_ns = stretch.len() as u64 * frame_ns;
+    let base_pts = stretch[0].pts_ns;
+    let stretch_bytes: u64 = stretch.iter().map(|u| u.data.size() as u64).sum();
+    let target = megabytes * 1_000_000;
+    let repeats = target.div_ceil(stretch_bytes.max(1));
+    let duration_ms = (repeats * stretch_ns / 1_000_000) as i64;
+
+    let started = Instant::now();
+    let mut writer = store.begin_clip(ClipMeta {
+        camera_id: cam.id.clone(),
+        start_ms: crate::store::now_ms() - duration_ms,
+        codec: "h264".into(),
+        width: 1280,
+        height: 720,
+        labels: vec!["bench".into()],
+        ..Default::default()
+    })?;
+    let mut mux = crate::record::mux::Muxer::new(stretch[0].stream.clone(), 1000)?;
+    for r in 0..repeats {
+        let shift = r * stretch_ns;
+        for u in &stretch {
+            let unit = AccessUnit {
+                pts_ns: u.pts_ns - base_pts + shift,
+                dts_ns: u.dts_ns.map(|d| d.saturating_sub(base_pts) + shift),
+                duration_ns: Some(frame_ns),
+                keyframe: u.keyframe,
+                data: u.data.clone(),
+                stream: u.stream.clone(),
+            };
+            mux.push(&unit)?;
+        }
+        writer.write(&mux.take_output())?;
+    }
+    writer.write(&mux.finish()?)?;
+    let rec = writer.finish(None)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "clip {} of camera {}: {} bytes, {:.0} s of video, written (muxed and sealed) in {secs:.1} s = {:.0} MB/s",
+        rec.id,
+        cam.id,
+        rec.plain_bytes,
+        rec.duration_ms as f64 / 1000.0,
+        rec.plain_bytes as f64 / 1e6 / secs
+    );
+    Ok(())
+}
