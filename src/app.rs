@@ -3,7 +3,10 @@
 //! for it, one ingest supervisor and one recorder per enabled camera, and the status log.
 //! SIGUSR1 is the manual trigger (every camera records a "manual" clip with pre- and
 //! post-roll). SIGINT or SIGTERM stops it all: pipelines to NULL, open clips finished,
-//! threads joined. Detection and the dashboard attach to the outputs started here.
+//! threads joined. SIGHUP (`systemctl reload sentrix`) re-reads the config: a valid one
+//! stops everything the same way and `run` returns it to be started again; a broken one is
+//! logged with its file:line and ignored. Both are audited. Detection and the dashboard
+//! attach to the outputs started here.
 
 use crate::config::Config;
 use crate::detect::{DetectorRunner, DetectorSettings, InferencePool};
@@ -17,6 +20,7 @@ use crate::redact::CameraUrl;
 use crate::store::{Store, StoreConfig, keys, retention};
 use crate::systemd::Notifier;
 use anyhow::Context;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,9 +32,20 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(600);
 pub struct RunOptions {
     /// How often each camera's status is logged.
     pub status_interval: Duration,
+    /// The config file, re-read on SIGHUP.
+    pub config_file: PathBuf,
 }
 
-pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
+/// Why `run` returned.
+pub enum RunEnd {
+    /// SIGTERM/SIGINT: the process should exit.
+    Stopped,
+    /// SIGHUP with a valid new config: everything was stopped cleanly (open clips
+    /// finished) and should start again with it.
+    Reload(Box<Config>),
+}
+
+pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<RunEnd> {
     crate::ingest::init_gstreamer()?;
     if !config.network.bind.is_loopback() {
         tracing::warn!(
@@ -178,7 +193,14 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
         cameras: live_cameras,
         bus: Some(bus.clone()),
     };
-    let web = start_dashboard(&config, &store, live, web_stop_rx)
+    let audit_path = config
+        .resolve(&config.storage.database)
+        .with_file_name("audit.log");
+    let audit = Arc::new(
+        crate::web::audit::Audit::open(Some(&audit_path))
+            .with_context(|| format!("cannot open the audit log {}", audit_path.display()))?,
+    );
+    let web = start_dashboard(&config, &store, live, audit.clone(), web_stop_rx)
         .await
         .context("while starting the dashboard")?;
 
@@ -191,6 +213,8 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     let faults = std::env::var("SENTRIX_TEST_FAULTS").is_ok_and(|v| v == "1");
     let mut usr2 =
         signal(SignalKind::user_defined2()).context("while installing the SIGUSR2 handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("while installing the SIGHUP handler")?;
+    let mut reload = None;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
 
@@ -274,6 +298,23 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
                     r.trigger("manual");
                 }
             }
+            _ = hup.recv() => {
+                let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+                let file = opts.config_file.display().to_string();
+                match Config::load(&opts.config_file) {
+                    Ok(new) => {
+                        tracing::info!("SIGHUP: config {file} reloaded; restarting cameras, recorders and the dashboard with it");
+                        audit.log(None, local, "config_reload", &file);
+                        notifier.notify("RELOADING=1");
+                        reload = Some(Box::new(new));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!("SIGHUP: the new config is not used, sentrix keeps running with the old one: {e}");
+                        audit.log(None, local, "config_reload_refused", &file);
+                    }
+                }
+            }
             signal = &mut shutdown => {
                 tracing::info!("{signal}: shutting down");
                 notifier.notify("STOPPING=1");
@@ -310,7 +351,10 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<()> {
     .context("while stopping pipelines")?;
     retention_task.abort();
     tracing::info!("stopped");
-    Ok(())
+    Ok(match reload {
+        Some(config) => RunEnd::Reload(config),
+        None => RunEnd::Stopped,
+    })
 }
 
 /// Starts the HTTPS dashboard unless it cannot be served safely: with auth on and no user
@@ -319,6 +363,7 @@ async fn start_dashboard(
     config: &Config,
     store: &Store,
     live: crate::web::live::Live,
+    audit: Arc<crate::web::audit::Audit>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let sec = &config.security;
@@ -351,13 +396,6 @@ async fn start_dashboard(
         tracing::warn!("security.use_tls is false: passwords and video cross the network in clear");
         None
     };
-    let audit_path = config
-        .resolve(&config.storage.database)
-        .with_file_name("audit.log");
-    let audit = Arc::new(
-        crate::web::audit::Audit::open(Some(&audit_path))
-            .with_context(|| format!("cannot open the audit log {}", audit_path.display()))?,
-    );
     let auth = Arc::new(crate::auth::Authenticator::new(
         store.clone(),
         crate::auth::Policy::from_config(sec),

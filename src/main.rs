@@ -275,7 +275,14 @@ fn main() -> ExitCode {
             config,
             status_interval,
         } => {
-            let config = match load(config) {
+            let file = match find_config(config.as_deref()) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut config = match load(Some(file.clone())) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -290,14 +297,18 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let opts = sentrix::app::RunOptions {
-                status_interval: Duration::from_secs(status_interval.max(1)),
-            };
-            match runtime.block_on(sentrix::app::run(config, opts)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    ExitCode::FAILURE
+            loop {
+                let opts = sentrix::app::RunOptions {
+                    status_interval: Duration::from_secs(status_interval.max(1)),
+                    config_file: file.clone(),
+                };
+                match runtime.block_on(sentrix::app::run(config, opts)) {
+                    Ok(sentrix::app::RunEnd::Stopped) => return ExitCode::SUCCESS,
+                    Ok(sentrix::app::RunEnd::Reload(new)) => config = *new,
+                    Err(e) => {
+                        tracing::error!("{e:#}");
+                        return ExitCode::FAILURE;
+                    }
                 }
             }
         }

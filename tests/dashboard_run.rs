@@ -248,3 +248,55 @@ fn init_sets_up_once_and_an_expired_certificate_stops_run() {
         "{err}"
     );
 }
+
+/// SIGHUP (what `systemctl reload` sends): a valid new config restarts the cameras with
+/// it (a new camera streams) in the same process; a broken one is reported with its line
+/// and ignored while recording goes on. Both land in the audit log.
+#[test]
+fn sighup_reloads_a_valid_config_and_ignores_a_broken_one() {
+    let dir = common::temp_dir();
+    let config = write_config(dir.path());
+    let original = std::fs::read_to_string(&config).unwrap();
+    let (child, rx) = spawn_run(&config);
+    let pid = child.id() as i32;
+    let mut log = Vec::new();
+    wait_for(&rx, "camera=demo", &mut log)
+        .unwrap_or_else(|| panic!("demo never streamed:\n{}", log.join("\n")));
+    std::thread::sleep(Duration::from_millis(1500)); // signal handlers installed
+
+    let added = format!("{original}  - id: yard\n    url: demo://?width=320&height=240&fps=5\n");
+    std::fs::write(&config, added).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    wait_for(&rx, "SIGHUP: config", &mut log)
+        .unwrap_or_else(|| panic!("no reload:\n{}", log.join("\n")));
+    wait_for(&rx, "camera=yard", &mut log)
+        .unwrap_or_else(|| panic!("the new camera never started:\n{}", log.join("\n")));
+    std::thread::sleep(Duration::from_millis(1500));
+
+    std::fs::write(&config, format!("{original}  - id: [broken\n")).unwrap();
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let refused = wait_for(&rx, "the new config is not used", &mut log)
+        .unwrap_or_else(|| panic!("broken config not reported:\n{}", log.join("\n")));
+    assert!(refused.contains("surveillance.yml:"), "{refused}");
+    // Still running with the old config: the health socket answers healthy (healthcheck
+    // reads the config to find the socket, so it gets a valid one).
+    std::fs::write(&config, &original).unwrap();
+    let health = Command::new(SENTRIX)
+        .args(["healthcheck", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stdout)
+    );
+    assert!(stop(child), "no clean stop:\n{}", log.join("\n"));
+    let audit = std::fs::read_to_string(dir.path().join("db/audit.log")).unwrap();
+    assert!(audit.contains("\"action\":\"config_reload\""), "{audit}");
+    assert!(
+        audit.contains("\"action\":\"config_reload_refused\""),
+        "{audit}"
+    );
+}

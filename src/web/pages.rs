@@ -16,6 +16,7 @@ const LOGIN_HTML: &str = include_str!("assets/login.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const LOGIN_JS: &str = include_str!("assets/login.js");
 const APP_CSS: &str = include_str!("assets/app.css");
+const ICON_SVG: &str = include_str!("assets/icon.svg");
 
 /// Paths served without a login.
 pub fn is_public(path: &str) -> bool {
@@ -39,6 +40,7 @@ pub async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "icon.svg" => (ICON_SVG, "image/svg+xml"),
         _ => return Err(AppError::not_found("no such asset")),
     };
     Ok(([(header::CONTENT_TYPE, kind)], body).into_response())

@@ -2,8 +2,8 @@
 """Drives the dashboard in headless Debian Chromium (chromedriver, selenium): log in on the
 login page, see a live tile update, open an event's clip, seek to the middle and check
 currentTime is there with a frame decoded; then, on the Users page, add a user with a
-generated password, change it and remove the user, checking each with a real login.
-Screenshots go to OUTDIR. Prints one JSON line of
+generated password, change it and remove the user, checking each with a real login; and at
+a phone's 390x844 no page scrolls sideways. Screenshots go to OUTDIR. Prints one JSON line of
 what it saw; exits 1 with the reason on any failure.
 
 usage: dashboard.py BASE_URL USER PASSWORD OUTDIR
@@ -106,6 +106,22 @@ def main():
         seen["dave_removed_login"] = driver.execute_script(login_status, new_pw)
         if seen["dave_removed_login"] != 401:
             raise AssertionError(f"a removed user still logs in: {seen}")
+
+        # A phone-sized screen: no page scrolls sideways.
+        driver.set_window_size(390, 844)
+        overflow = {}
+        for page, ready in [("live", "#grid img"), ("events", "#events li"), ("system", "#system dt"),
+                            ("users", "#users tbody tr")]:
+            driver.get(base + "/#" + page)
+            wait.until(lambda d, sel=ready: d.find_elements(By.CSS_SELECTOR, sel))
+            width = driver.execute_script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")
+            overflow[page] = width
+            driver.save_screenshot(f"{outdir}/dashboard-phone-{page}.png")
+        seen["phone_widths"] = overflow
+        wide = {p: w for p, w in overflow.items() if w[0] > w[1] + 1}
+        if wide:
+            raise AssertionError(f"pages wider than a phone screen (scroll, client): {wide}")
         print(json.dumps(seen))
     except Exception as e:  # noqa: BLE001 - report whatever went wrong, with the page
         driver.save_screenshot(outdir + "/dashboard-failure.png")
