@@ -54,23 +54,29 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<RunEnd> {
         );
     }
     // The model first: a bad model path stops start-up before anything else runs.
+    let mut model_summary = None;
     let pool = crate::detect::load_configured_model(&config)
         .context("while loading the detection model")?
         .map(|model| {
-            tracing::info!(
-                "detection model {} ({}, {}x{}, {} labels) loaded in {:.0} ms",
-                config
-                    .detect
-                    .model
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
+            let name = config
+                .detect
+                .model
+                .as_deref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let summary = format!(
+                "{name} ({}, {}x{}, {} labels)",
                 model.layout.name(),
                 model.side,
                 model.side,
-                model.labels().len(),
+                model.labels().len()
+            );
+            tracing::info!(
+                "detection model {summary} loaded in {:.0} ms",
                 model.load_ms
             );
+            model_summary = Some(summary);
             InferencePool::new(model, config.detect.threads as usize)
         });
     if config.detect.enabled && pool.is_none() {
@@ -192,6 +198,7 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<RunEnd> {
     let live = crate::web::live::Live {
         cameras: live_cameras,
         bus: Some(bus.clone()),
+        model: model_summary,
     };
     let audit_path = config
         .resolve(&config.storage.database)

@@ -66,6 +66,19 @@ fn dashboard_needs_a_user_then_serves_https() {
     assert_eq!(status, 200, "{body}");
     rt.block_on(live_routes(&port, &cert));
     assert!(body.contains("\"status\":\"ok\""), "{body}");
+    // What the system page shows: versions and the retention in force.
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        health["versions"]["gstreamer"]
+            .as_str()
+            .unwrap()
+            .starts_with("GStreamer 1."),
+        "{body}"
+    );
+    assert!(
+        health["retention"]["min_free_percent"].is_number(),
+        "{body}"
+    );
     // The logged fingerprint is the certificate's.
     let der = rustls::pki_types::CertificateDer::from_pem_slice(&cert).unwrap();
     let fp = sentrix::web::tls::fingerprint(&der);

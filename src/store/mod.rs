@@ -231,6 +231,10 @@ impl Store {
         self.inner.key.id()
     }
 
+    pub fn retention(&self) -> RetentionPolicy {
+        self.inner.config.retention
+    }
+
     pub fn recordings_dir(&self) -> &Path {
         &self.inner.config.recordings_dir
     }

@@ -82,9 +82,20 @@ async fn health(State(s): St) -> Result<Json<Value>, AppError> {
         })
         .collect();
     detectors.sort_by(|a, b| a["camera"].as_str().cmp(&b["camera"].as_str()));
+    let retention = s.store.retention();
     Ok(Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
+        "versions": {
+            "sentrix": env!("CARGO_PKG_VERSION"),
+            "gstreamer": gstreamer::version_string().to_string(),
+        },
+        "model": s.live.model,
+        "retention": {
+            "max_size_bytes": (retention.max_size_bytes != u64::MAX).then_some(retention.max_size_bytes),
+            "max_age_days": (retention.max_age_ms > 0).then(|| retention.max_age_ms as f64 / 86_400_000.0),
+            "min_free_percent": retention.min_free_percent,
+        },
         "uptime_s": s.started.elapsed().as_secs(),
         "detectors": detectors,
         "cameras": s.cameras.iter().map(|c| &c.id).collect::<Vec<_>>(),

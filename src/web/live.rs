@@ -38,6 +38,8 @@ pub struct LiveCamera {
 pub struct Live {
     pub cameras: HashMap<String, LiveCamera>,
     pub bus: Option<EventBus>,
+    /// The detection model as the system page names it (file, layout, input size).
+    pub model: Option<String>,
 }
 
 fn camera<'a>(s: &'a AppState, id: &str) -> Result<&'a LiveCamera, AppError> {

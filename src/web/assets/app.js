@@ -100,11 +100,18 @@ async function pageClip(id) {
 async function pageSystem() {
   show("system");
   const h = await api("/api/health");
-  const gb = (b) => (b / 1e9).toFixed(2) + " GB";
-  const rows = [["Version", h.version], ["Uptime", Math.round(h.uptime_s / 60) + " min"],
+  const gb = (b) => (b >= 1e9 ? (b / 1e9).toFixed(2) + " GB" : (b / 1e6).toFixed(1) + " MB");
+  const r = h.retention;
+  const keep = [r.max_size_bytes ? "up to " + gb(r.max_size_bytes) : null, r.max_age_days ? r.max_age_days + " days" : null,
+    r.min_free_percent ? r.min_free_percent + "% disk kept free" : null].filter(Boolean).join(", ") || "everything";
+  const rows = [["Version", "sentrix " + h.versions.sentrix + ", " + h.versions.gstreamer],
+    ["Uptime", Math.round(h.uptime_s / 60) + " min"], ["Retention", keep], ["Model", h.model || "none (motion only)"],
     ["Cameras", h.cameras.join(", ")], ["Clips", String(h.storage.clips)],
     ["Recordings", gb(h.storage.used_bytes)], ["Disk free", gb(h.storage.free_bytes) + " of " + gb(h.storage.total_bytes)]];
-  for (const d of h.detectors || []) rows.push(["Detector " + d.camera, d.mean_infer_ms.toFixed(1) + " ms, " + d.effective_fps.toFixed(1) + " fps, " + Math.round(d.gated_share * 100) + "% gated"]);
+  for (const d of h.detectors || []) {
+    const gated = Math.round(d.gated_share * 100) + "% of frames skipped by the motion gate";
+    rows.push(["Detector " + d.camera, h.model ? d.mean_infer_ms.toFixed(1) + " ms, " + d.effective_fps.toFixed(1) + " fps, " + gated : "motion only"]);
+  }
   $("system").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
 }
 
