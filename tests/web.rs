@@ -839,3 +839,62 @@ async fn admins_manage_users_and_changes_apply_at_once() {
     }
     check_for_secrets("audit.log", audit.as_bytes());
 }
+
+/// `sentrix user passwd|remove` runs in another process and cannot tell the server: the
+/// server notices by itself at the next request, for sessions and cached Basic logins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_outside_the_server_ends_sessions_and_cached_logins() {
+    const BOB_NEW: &str = "bob changed password";
+    register_secret(BOB_NEW);
+    let s = start().await;
+    let c = s.client();
+    let basic = |pw: &'static str| {
+        c.get(s.url("/api/events"))
+            .basic_auth("bob", Some(pw))
+            .send()
+    };
+    let r = basic(VIEWER_PW).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let with_cookie = |cookie: String| c.get(s.url("/api/events")).header("cookie", cookie).send();
+    assert_eq!(basic(VIEWER_PW).await.unwrap().status(), 200, "cached");
+    assert_eq!(with_cookie(cookie.clone()).await.unwrap().status(), 200);
+
+    // What `sentrix user passwd bob` does, straight to the database.
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || {
+        sentrix::auth::accounts::set_password(&store, "bob", BOB_NEW).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        with_cookie(cookie).await.unwrap().status(),
+        401,
+        "session kept"
+    );
+    assert_eq!(
+        basic(VIEWER_PW).await.unwrap().status(),
+        401,
+        "cached login kept"
+    );
+    let r = basic(BOB_NEW).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // `sentrix user remove bob`.
+    sentrix::auth::accounts::remove(&s.store, "bob").unwrap();
+    assert_eq!(with_cookie(cookie).await.unwrap().status(), 401);
+    assert_eq!(basic(BOB_NEW).await.unwrap().status(), 401);
+}

@@ -5,8 +5,9 @@
 //! so both take the same time and give the same answer). A failure counts against both the
 //! username and the address; `max_login_attempts` of them lock it for `lockout_duration`.
 //! The counters live in SQLite and survive a restart. A success clears both and opens a
-//! session: a random 256-bit id, valid while used within `session_timeout`, so the
-//! browser's next requests do not pay PBKDF2 again.
+//! session: a random 256-bit id, valid while used within `session_timeout` and while the
+//! user's credentials are those it was opened with (checked each request, one indexed
+//! query), so the browser's next requests do not pay PBKDF2 again.
 
 pub mod accounts;
 pub mod cli;
@@ -85,6 +86,31 @@ fn locked_for(until_ms: i64, now_ms: i64) -> LoginError {
     }
 }
 
+/// What a session or a cached Basic login was granted on: a digest of the user's role and
+/// password hash at that moment. Each use compares it with the database, so a password
+/// change, a role change or a removal, by the dashboard or by `sentrix user` in another
+/// process, ends those sessions and cached logins at their next request.
+pub type Stamp = [u8; 32];
+
+fn stamp(role: &str, phc: &str) -> Stamp {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(role.as_bytes())
+        .chain_update([0u8])
+        .chain_update(phc.as_bytes())
+        .finalize()
+        .into()
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub principal: Principal,
+    pub stamp: Stamp,
+    /// Verified from the cache of recent Basic credentials (no PBKDF2 ran).
+    pub cached: bool,
+}
+
 /// Milliseconds now; tests substitute a simulated clock.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -96,9 +122,9 @@ pub struct Authenticator {
     /// Recently verified Basic credentials, so a client that sends Basic on every request
     /// (scripts, `curl -u`) pays PBKDF2 once, not per request. Keyed by SHA-256 of a random
     /// per-process salt, the user and the password: nothing here outlives the process or
-    /// helps an offline guess. Entries expire after `BASIC_CACHE_MS` (a password changed
-    /// or a user removed by `sentrix user` in another process takes effect by then).
-    basic_cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, i64)>>,
+    /// helps an offline guess. Entries expire after `BASIC_CACHE_MS`, and each hit is
+    /// checked against the user's current `Stamp`, so a change takes effect at once.
+    basic_cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, Stamp, i64)>>,
     cache_salt: [u8; 32],
     /// PBKDF2 verifications done (real and dummy), for tests and metrics.
     password_checks: std::sync::atomic::AtomicU64,
@@ -150,32 +176,75 @@ impl Authenticator {
             .into()
     }
 
-    /// Checks a username and password from `ip`. The flag is true when the credentials
-    /// were verified from the cache (no new session is needed for them).
+    /// Checks a username and password from `ip`, from the cache of recently verified Basic
+    /// credentials when it can (locks and the stamp are still checked).
     pub fn login_cached(
         &self,
         user: &str,
         password: &str,
         ip: IpAddr,
-    ) -> Result<(Principal, bool), LoginError> {
+    ) -> Result<Login, LoginError> {
         let now = self.now_ms();
         let key = self.cache_key(user, password);
         let hit = {
             let mut cache = self.basic_cache.lock().unwrap_or_else(|p| p.into_inner());
-            cache.retain(|_, (_, until)| *until > now);
-            cache.get(&key).map(|(p, _)| p.clone())
+            cache.retain(|_, (_, _, until)| *until > now);
+            cache.get(&key).map(|(p, st, _)| (p.clone(), *st))
         };
-        if let Some(p) = hit {
+        if let Some((principal, stamp)) = hit {
             // Locks still apply (checked before anything else, as for a full login).
             self.check_unlocked(user, ip, now)?;
-            return Ok((p, true));
+            if self.current_stamp(user)? == Some(stamp) {
+                return Ok(Login {
+                    principal,
+                    stamp,
+                    cached: true,
+                });
+            }
+            self.basic_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
         }
-        let p = self.login(user, password, ip)?;
+        let (principal, stamp) = self.login_stamped(user, password, ip)?;
         self.basic_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, (p.clone(), now + BASIC_CACHE_MS));
-        Ok((p, false))
+            .insert(key, (principal.clone(), stamp, now + BASIC_CACHE_MS));
+        Ok(Login {
+            principal,
+            stamp,
+            cached: false,
+        })
+    }
+
+    /// Opens a session for a login; returns its id.
+    pub fn open_session(&self, login: &Login) -> Result<String, LoginError> {
+        self.sessions
+            .open(login.principal.clone(), login.stamp, self.now_ms())
+            .map_err(LoginError::Internal)
+    }
+
+    /// The user of session `id` if it is open, not idle too long, and the user's
+    /// credentials are still those it was opened with (else it is closed).
+    pub fn session(&self, id: &str) -> Result<Option<Principal>, LoginError> {
+        let Some((principal, stamp)) = self.sessions.touch(id, self.now_ms()) else {
+            return Ok(None);
+        };
+        if self.current_stamp(&principal.user)? == Some(stamp) {
+            Ok(Some(principal))
+        } else {
+            self.sessions.close(id);
+            Ok(None)
+        }
+    }
+
+    fn current_stamp(&self, user: &str) -> Result<Option<Stamp>, LoginError> {
+        Ok(self
+            .store
+            .user_credentials(user)
+            .map_err(|e| LoginError::Internal(e.to_string()))?
+            .map(|(role, phc)| stamp(&role, &phc)))
     }
 
     /// Forgets what this process trusts about `user` after a password change or removal:
@@ -186,7 +255,7 @@ impl Authenticator {
         self.basic_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, (p, _)| p.user != user);
+            .retain(|_, (p, _, _)| p.user != user);
     }
 
     /// Err(Locked) when the user name or the address is locked at `now`.
@@ -208,6 +277,15 @@ impl Authenticator {
 
     /// Checks a username and password from `ip`.
     pub fn login(&self, user: &str, password: &str, ip: IpAddr) -> Result<Principal, LoginError> {
+        self.login_stamped(user, password, ip).map(|(p, _)| p)
+    }
+
+    fn login_stamped(
+        &self,
+        user: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> Result<(Principal, Stamp), LoginError> {
         let now = self.now_ms();
         let ip_key = ip.to_string();
         let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
@@ -223,17 +301,20 @@ impl Authenticator {
             }
         };
         match found {
-            Some((role, _)) if ok => {
+            Some((role, phc)) if ok => {
                 self.store
                     .clear_login_failures(LockKind::User, user)
                     .map_err(internal)?;
                 self.store
                     .clear_login_failures(LockKind::Ip, &ip_key)
                     .map_err(internal)?;
-                Ok(Principal {
-                    user: user.to_string(),
-                    role: Role::parse(&role).unwrap_or(Role::Viewer),
-                })
+                Ok((
+                    Principal {
+                        user: user.to_string(),
+                        role: Role::parse(&role).unwrap_or(Role::Viewer),
+                    },
+                    stamp(&role, &phc),
+                ))
             }
             _ => {
                 let p = self.policy;

@@ -2,12 +2,14 @@
 //! after `session_timeout` without a request. Held in memory: a restart logs everyone out,
 //! which the browser's stored Basic credentials turn into one silent re-login.
 
-use super::Principal;
+use super::{Principal, Stamp};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 struct Session {
     principal: Principal,
+    /// The user's credentials when the session opened (see `Stamp`).
+    stamp: Stamp,
     last_seen_ms: i64,
 }
 
@@ -25,7 +27,7 @@ impl Sessions {
     }
 
     /// Opens a session; returns its id.
-    pub fn open(&self, principal: Principal, now_ms: i64) -> Result<String, String> {
+    pub fn open(&self, principal: Principal, stamp: Stamp, now_ms: i64) -> Result<String, String> {
         let mut id = [0u8; 32];
         getrandom::getrandom(&mut id).map_err(|e| e.to_string())?;
         let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -35,19 +37,20 @@ impl Sessions {
             id.clone(),
             Session {
                 principal,
+                stamp,
                 last_seen_ms: now_ms,
             },
         );
         Ok(id)
     }
 
-    /// The session's user, refreshing its idle timer; None if unknown or expired.
-    pub fn touch(&self, id: &str, now_ms: i64) -> Option<Principal> {
+    /// The session's user and stamp, refreshing its idle timer; None if unknown or expired.
+    pub fn touch(&self, id: &str, now_ms: i64) -> Option<(Principal, Stamp)> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let expired = match map.get_mut(id) {
             Some(s) if now_ms - s.last_seen_ms <= self.timeout_ms => {
                 s.last_seen_ms = now_ms;
-                return Some(s.principal.clone());
+                return Some((s.principal.clone(), s.stamp));
             }
             Some(_) => true,
             None => false,

@@ -255,12 +255,18 @@ async fn authorize(
         });
         return Ok(None);
     }
-    if let Some(id) = &session
-        && let Some(p) = state.auth.sessions.touch(id, now)
-    {
-        req.extensions_mut().insert(SessionId(id.clone()));
-        req.extensions_mut().insert(p);
-        return Ok(None);
+    if let Some(id) = session {
+        let auth = state.auth.clone();
+        let sid = id.clone();
+        let found = tokio::task::spawn_blocking(move || auth.session(&sid))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(|e| AppError::internal(format!("{e:?}")))?;
+        if let Some(p) = found {
+            req.extensions_mut().insert(SessionId(id));
+            req.extensions_mut().insert(p);
+            return Ok(None);
+        }
     }
     let Some((user, password)) = basic_credentials(req.headers()) else {
         return Err(AppError::unauthorized());
@@ -273,16 +279,16 @@ async fn authorize(
     match result {
         // Verified from the cache: a client sending Basic each time needs no new session
         // (the login page's /auth/verify always gets one).
-        Ok((p, true)) if path != "/auth/verify" => {
-            req.extensions_mut().insert(p);
+        Ok(login) if login.cached && path != "/auth/verify" => {
+            req.extensions_mut().insert(login.principal);
             Ok(None)
         }
-        Ok((p, _)) => {
+        Ok(login) => {
             let id = state
                 .auth
-                .sessions
-                .open(p.clone(), now)
-                .map_err(AppError::internal)?;
+                .open_session(&login)
+                .map_err(|e| AppError::internal(format!("{e:?}")))?;
+            let p = login.principal;
             state.audit.log(Some(&p.user), ip, "login", path);
             req.extensions_mut().insert(SessionId(id.clone()));
             req.extensions_mut().insert(p);
