@@ -1,0 +1,251 @@
+//! User management over the API, and account changes made outside the server (the CLI)
+//! taking effect at the next request.
+
+use crate::fixture::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_users_and_changes_apply_at_once() {
+    const CAROL_PW: &str = "carol first password";
+    const CAROL_PW2: &str = "carol second password";
+    const CAROL_PW3: &str = "carol third password";
+    for pw in [CAROL_PW, CAROL_PW2, CAROL_PW3] {
+        register_secret(pw);
+    }
+    let s = start().await;
+    let c = s.client();
+    let send = |method: reqwest::Method, path: &str, user: &str, pw: &str, body: Option<&str>| {
+        let mut r = c
+            .request(method, s.url(path))
+            .header("origin", &s.base)
+            .basic_auth(user, Some(pw));
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        r.send()
+    };
+    use reqwest::Method as M;
+    let add_carol = format!(r#"{{"username":"carol","role":"viewer","password":"{CAROL_PW}"}}"#);
+    // Viewers do not manage users; bad input is a 4xx JSON error that says why.
+    let r = send(M::POST, "/api/users", "bob", VIEWER_PW, Some(&add_carol))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    for (body, status, says) in [
+        (
+            r#"{"username":"carol","role":"viewer","password":"short"}"#,
+            400,
+            "at least 10",
+        ),
+        (
+            r#"{"username":"ca:rol","role":"viewer","password":"long enough pw"}"#,
+            400,
+            "user name",
+        ),
+        (
+            r#"{"username":"carol","role":"root","password":"long enough pw"}"#,
+            400,
+            "not admin or viewer",
+        ),
+        (r#"{"username":"carol","role":"viewer""#, 400, "bad JSON"),
+        (
+            r#"{"username":"bob","role":"viewer","password":"long enough pw"}"#,
+            409,
+            "already exists",
+        ),
+    ] {
+        let r = send(M::POST, "/api/users", "alice", ADMIN_PW, Some(body))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{body}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(v["message"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+    // A foreign Origin cannot add users, even with an admin's credentials.
+    let r = c
+        .post(s.url("/api/users"))
+        .header("origin", "http://evil.com")
+        .basic_auth("alice", Some(ADMIN_PW))
+        .body(add_carol.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r = send(M::POST, "/api/users", "alice", ADMIN_PW, Some(&add_carol))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = send(M::GET, "/api/users", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    let names: Vec<&str> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    assert!(
+        !v.to_string().contains("pbkdf2"),
+        "no hash in the list: {v}"
+    );
+    let events = |pw: &'static str| send(M::GET, "/api/events", "carol", pw, None);
+    let r = events(CAROL_PW).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let carol_session = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Carol changes her own password: the current one is required and checked.
+    let mine = format!(r#"{{"password":"{CAROL_PW2}","current_password":"not it at all"}}"#);
+    let r = send(
+        M::PUT,
+        "/api/users/carol/password",
+        "carol",
+        CAROL_PW,
+        Some(&mine),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    let theirs = format!(r#"{{"password":"{CAROL_PW2}","current_password":"{VIEWER_PW}"}}"#);
+    let r = send(
+        M::PUT,
+        "/api/users/bob/password",
+        "carol",
+        CAROL_PW,
+        Some(&theirs),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403, "a viewer cannot change another's password");
+    let mine = format!(r#"{{"password":"{CAROL_PW2}","current_password":"{CAROL_PW}"}}"#);
+    let r = send(
+        M::PUT,
+        "/api/users/carol/password",
+        "carol",
+        CAROL_PW,
+        Some(&mine),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    // The old password stops working at once, although it had been verified (and cached).
+    assert_eq!(events(CAROL_PW).await.unwrap().status(), 401);
+    assert_eq!(events(CAROL_PW2).await.unwrap().status(), 200);
+
+    // An admin resets it: carol's sessions end.
+    let reset = format!(r#"{{"password":"{CAROL_PW3}"}}"#);
+    let r = send(
+        M::PUT,
+        "/api/users/carol/password",
+        "alice",
+        ADMIN_PW,
+        Some(&reset),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(s.url("/api/events"))
+        .header("cookie", &carol_session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the session outlived a password reset");
+    assert_eq!(events(CAROL_PW3).await.unwrap().status(), 200);
+
+    // Removal: not oneself, not someone missing; afterwards carol cannot log in.
+    let r = send(M::DELETE, "/api/users/alice", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = send(M::DELETE, "/api/users/nobody", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = send(M::DELETE, "/api/users/carol", "bob", VIEWER_PW, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = send(M::DELETE, "/api/users/carol", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(events(CAROL_PW3).await.unwrap().status(), 401);
+
+    let audit = std::fs::read_to_string(s.dir.path().join("audit.log")).unwrap();
+    for action in ["user_add", "user_passwd", "user_remove"] {
+        assert!(
+            audit.contains(&format!("\"action\":\"{action}\"")),
+            "{action}: {audit}"
+        );
+    }
+    check_for_secrets("audit.log", audit.as_bytes());
+}
+
+/// `sentrix user passwd|remove` runs in another process and cannot tell the server: the
+/// server notices by itself at the next request, for sessions and cached Basic logins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_outside_the_server_ends_sessions_and_cached_logins() {
+    const BOB_NEW: &str = "bob changed password";
+    register_secret(BOB_NEW);
+    let s = start().await;
+    let c = s.client();
+    let basic = |pw: &'static str| {
+        c.get(s.url("/api/events"))
+            .basic_auth("bob", Some(pw))
+            .send()
+    };
+    let r = basic(VIEWER_PW).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let with_cookie = |cookie: String| c.get(s.url("/api/events")).header("cookie", cookie).send();
+    assert_eq!(basic(VIEWER_PW).await.unwrap().status(), 200, "cached");
+    assert_eq!(with_cookie(cookie.clone()).await.unwrap().status(), 200);
+
+    // What `sentrix user passwd bob` does, straight to the database.
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || {
+        sentrix::auth::accounts::set_password(&store, "bob", BOB_NEW).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        with_cookie(cookie).await.unwrap().status(),
+        401,
+        "session kept"
+    );
+    assert_eq!(
+        basic(VIEWER_PW).await.unwrap().status(),
+        401,
+        "cached login kept"
+    );
+    let r = basic(BOB_NEW).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // `sentrix user remove bob`.
+    sentrix::auth::accounts::remove(&s.store, "bob").unwrap();
+    assert_eq!(with_cookie(cookie).await.unwrap().status(), 401);
+    assert_eq!(basic(BOB_NEW).await.unwrap().status(), 401);
+}
