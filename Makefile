@@ -16,6 +16,8 @@ build: deps
 
 run: build
 	$(BIN) check-config --config $(CONFIG)
+	@# First start: the first admin's generated password is printed once (kept nowhere in clear).
+	$(BIN) init --if-needed --config $(CONFIG)
 	$(BIN) run --config $(CONFIG)
 
 test:

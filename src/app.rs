@@ -207,9 +207,16 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<RunEnd> {
         crate::web::audit::Audit::open(Some(&audit_path))
             .with_context(|| format!("cannot open the audit log {}", audit_path.display()))?,
     );
-    let web = start_dashboard(&config, &store, live, audit.clone(), web_stop_rx)
-        .await
-        .context("while starting the dashboard")?;
+    let web = start_dashboard(
+        &config,
+        &opts.config_file,
+        &store,
+        live,
+        audit.clone(),
+        web_stop_rx,
+    )
+    .await
+    .context("while starting the dashboard")?;
 
     let mut ticker = tokio::time::interval(opts.status_interval);
     ticker.tick().await;
@@ -368,6 +375,7 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<RunEnd> {
 /// yet, it stays off and says exactly how to add one (there is no default password).
 async fn start_dashboard(
     config: &Config,
+    config_file: &std::path::Path,
     store: &Store,
     live: crate::web::live::Live,
     audit: Arc<crate::web::audit::Audit>,
@@ -376,8 +384,8 @@ async fn start_dashboard(
     let sec = &config.security;
     if sec.require_auth && store.users()?.is_empty() {
         tracing::warn!(
-            "the dashboard is off: there is no user yet. Add one with: sentrix user add NAME --role admin --config {}",
-            config.base_dir.join("surveillance.yml").display()
+            "the dashboard is off: there is no user yet. Run `sentrix init --config {0}` (prints a generated admin password once) or `sentrix user add NAME --role admin --config {0}`",
+            config_file.display()
         );
         return Ok(None);
     }

@@ -84,6 +84,9 @@ enum Command {
         /// Name of the first admin.
         #[arg(long, default_value = "admin")]
         user: String,
+        /// Succeed without changing anything when users exist already.
+        #[arg(long)]
+        if_needed: bool,
     },
     /// Manage dashboard users.
     User {
@@ -437,8 +440,12 @@ fn main() -> ExitCode {
             },
             Err(code) => code,
         },
-        Command::Init { config, user } => match load(config) {
-            Ok(c) => report(sentrix::auth::cli::init(&c, &user)),
+        Command::Init {
+            config,
+            user,
+            if_needed,
+        } => match load(config) {
+            Ok(c) => report(sentrix::auth::cli::init(&c, &user, if_needed)),
             Err(code) => code,
         },
         Command::User {

@@ -209,6 +209,13 @@ fn init_sets_up_once_and_an_expired_certificate_stops_run() {
         "{audit}"
     );
 
+    let needed = Command::new(SENTRIX)
+        .args(["init", "--if-needed", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(needed.status.success(), "--if-needed on a set-up box");
+    assert!(!String::from_utf8_lossy(&needed.stdout).contains("password"));
     let again = init();
     assert!(!again.status.success());
     let err = String::from_utf8_lossy(&again.stderr);

@@ -92,11 +92,20 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
 /// `sentrix init`: on a box with no user yet, adds the first admin with a generated
 /// password (printed once, never stored in clear) and makes sure the dashboard has a
 /// certificate, then prints where to log in and the fingerprint to compare.
-pub fn init(config: &Config, name: &str) -> anyhow::Result<()> {
+/// With `if_needed`, a box that already has users is left as it is and that is success
+/// (`make run` calls it so a first start prints a login).
+pub fn init(config: &Config, name: &str, if_needed: bool) -> anyhow::Result<()> {
     let store_config = StoreConfig::from_config(config);
     let audit_path = store_config.database.with_file_name("audit.log");
     let store = Store::open_accounts(store_config).context("while opening the index database")?;
     let existing = store.users()?;
+    if !existing.is_empty() && if_needed {
+        println!(
+            "dashboard users exist already ({}): log in as one of them; `sentrix user list` shows them",
+            existing.len()
+        );
+        return Ok(());
+    }
     if !existing.is_empty() {
         anyhow::bail!(
             "already set up: {} user(s) exist ({}); manage them with `sentrix user add|passwd|remove`",
