@@ -200,9 +200,7 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<RunEnd> {
         bus: Some(bus.clone()),
         model: model_summary,
     };
-    let audit_path = config
-        .resolve(&config.storage.database)
-        .with_file_name("audit.log");
+    let audit_path = crate::web::audit::path_for(&config);
     let audit = Arc::new(
         crate::web::audit::Audit::open(Some(&audit_path))
             .with_context(|| format!("cannot open the audit log {}", audit_path.display()))?,
@@ -406,7 +404,7 @@ async fn start_dashboard(
             "dashboard certificate SHA-256 fingerprint {}",
             files.fingerprint
         );
-        Some(crate::web::tls::server_config(&files.cert, &files.key)?)
+        Some(files.server)
     } else {
         tracing::warn!("security.use_tls is false: passwords and video cross the network in clear");
         None

@@ -31,31 +31,49 @@ fn read_password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
     Ok((pw, false))
 }
 
+/// What every account command works with: the index database, the audit log, and who
+/// (the login running the command, on this box) to write into it.
+struct AccountsCli {
+    store: Store,
+    audit: crate::web::audit::Audit,
+    by: String,
+    local: std::net::IpAddr,
+}
+
+impl AccountsCli {
+    fn open(config: &Config) -> anyhow::Result<Self> {
+        // The store first: it creates the database's directory (0700).
+        let store = Store::open_accounts(StoreConfig::from_config(config))
+            .context("while opening the index database")?;
+        let audit = crate::web::audit::Audit::open(Some(&crate::web::audit::path_for(config)))
+            .context("while opening the audit log")?;
+        let by = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "local".into());
+        Ok(Self {
+            store,
+            audit,
+            by,
+            local: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        })
+    }
+
+    fn audit(&self, action: &str, object: &str) {
+        self.audit.log(Some(&self.by), self.local, action, object);
+    }
+}
+
 pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow::Result<()> {
-    let store_config = StoreConfig::from_config(config);
-    let audit_path = store_config.database.with_file_name("audit.log");
-    // The store first: it creates the database's directory (0700).
-    let store = Store::open_accounts(store_config).context("while opening the index database")?;
-    let audit =
-        crate::web::audit::Audit::open(Some(&audit_path)).context("while opening the audit log")?;
-    let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    let by = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "local".into());
+    let cli = AccountsCli::open(config)?;
+    let store = &cli.store;
     let now = crate::store::now_ms();
     match action {
         UserAction::Add { name, role } => {
-            accounts::check_name(&name)?;
             let role = Role::parse(&role)
                 .ok_or_else(|| anyhow::anyhow!("role {role:?} is not admin or viewer"))?;
             let (pw, generated) = read_password(password_stdin)?;
-            accounts::add(&store, &name, role, &pw, now)?;
-            audit.log(
-                Some(&by),
-                local,
-                "user_add",
-                &format!("{name} ({})", role.as_str()),
-            );
+            accounts::add(store, &name, role, &pw, now)?;
+            cli.audit("user_add", &format!("{name} ({})", role.as_str()));
             println!("added {} user {name}", role.as_str());
             if generated {
                 println!("password (shown once): {pw}");
@@ -63,16 +81,16 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
         }
         UserAction::Passwd { name } => {
             let (pw, generated) = read_password(password_stdin)?;
-            accounts::set_password(&store, &name, &pw)?;
-            audit.log(Some(&by), local, "user_passwd", &name);
+            accounts::set_password(store, &name, &pw)?;
+            cli.audit("user_passwd", &name);
             println!("password of {name} changed");
             if generated {
                 println!("password (shown once): {pw}");
             }
         }
         UserAction::Remove { name } => {
-            accounts::remove(&store, &name)?;
-            audit.log(Some(&by), local, "user_remove", &name);
+            accounts::remove(store, &name)?;
+            cli.audit("user_remove", &name);
             println!("removed user {name}");
         }
         UserAction::List => {
@@ -95,10 +113,8 @@ pub fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow
 /// With `if_needed`, a box that already has users is left as it is and that is success
 /// (`make run` calls it so a first start prints a login).
 pub fn init(config: &Config, name: &str, if_needed: bool) -> anyhow::Result<()> {
-    let store_config = StoreConfig::from_config(config);
-    let audit_path = store_config.database.with_file_name("audit.log");
-    let store = Store::open_accounts(store_config).context("while opening the index database")?;
-    let existing = store.users()?;
+    let cli = AccountsCli::open(config)?;
+    let existing = cli.store.users()?;
     if !existing.is_empty() && if_needed {
         println!(
             "dashboard users exist already ({}): log in as one of them; `sentrix user list` shows them",
@@ -117,20 +133,9 @@ pub fn init(config: &Config, name: &str, if_needed: bool) -> anyhow::Result<()> 
                 .join(", ")
         );
     }
-    let audit =
-        crate::web::audit::Audit::open(Some(&audit_path)).context("while opening the audit log")?;
     let pw = password::generate().map_err(anyhow::Error::msg)?;
-    accounts::add(&store, name, Role::Admin, &pw, crate::store::now_ms())?;
-    let by = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "local".into());
-    let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    audit.log(
-        Some(&by),
-        local,
-        "user_add",
-        &format!("{name} (admin, init)"),
-    );
+    accounts::add(&cli.store, name, Role::Admin, &pw, crate::store::now_ms())?;
+    cli.audit("user_add", &format!("{name} (admin, init)"));
     let sec = &config.security;
     let scheme = if sec.use_tls { "https" } else { "http" };
     let host = match config.network.bind {

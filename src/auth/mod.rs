@@ -247,15 +247,15 @@ impl Authenticator {
             .map(|(role, phc)| stamp(&role, &phc)))
     }
 
-    /// Forgets what this process trusts about `user` after a password change or removal:
-    /// its sessions (but `keep_session`, the one that made the change) and its cached
-    /// Basic credentials, so the old password stops working at once.
-    pub fn forget_user(&self, user: &str, keep_session: Option<&str>) {
-        self.sessions.close_user(user, keep_session);
-        self.basic_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, (p, _, _)| p.user != user);
+    /// Keeps session `id` open across a change of its own user's password (every other
+    /// session and cached login of that user ends at its next request, by its stamp).
+    pub fn renew_session(&self, id: &str) -> Result<(), LoginError> {
+        if let Some((principal, _)) = self.sessions.touch(id, self.now_ms())
+            && let Some(stamp) = self.current_stamp(&principal.user)?
+        {
+            self.sessions.restamp(id, stamp);
+        }
+        Ok(())
     }
 
     /// Err(Locked) when the user name or the address is locked at `now`.

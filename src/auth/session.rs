@@ -69,11 +69,15 @@ impl Sessions {
             .map(|s| s.principal)
     }
 
-    /// Ends every session of `user` but `keep` (password change, removal).
-    pub fn close_user(&self, user: &str, keep: Option<&str>) {
-        self.map
+    /// Replaces the stamp of session `id` (its user changed their own password in it).
+    pub fn restamp(&self, id: &str, stamp: Stamp) {
+        if let Some(s) = self
+            .map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|id, s| s.principal.user != user || Some(id.as_str()) == keep);
+            .get_mut(id)
+        {
+            s.stamp = stamp;
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! User management over the API, for the dashboard's Users page: list, add, change a
 //! password, remove. Admins manage everyone; any user may change their own password by
 //! giving the current one (checked like a login, so guesses count towards lockout). The
-//! rules are `auth::accounts`', the same as `sentrix user`'s. Every change is audited,
-//! and a changed or removed user's other sessions and cached Basic logins end at once.
+//! rules are `auth::accounts`', the same as `sentrix user`'s. Every change is audited; a
+//! changed or removed user's other sessions and cached Basic logins end at their next
+//! request by their stamp (`auth::Stamp`), as for a change made by `sentrix user`.
 //! Passwords arrive in JSON bodies and go nowhere but the hash.
 
 use super::api::{blocking, ip_of};
@@ -113,27 +114,25 @@ pub async fn set_password(
             .ok_or_else(|| AppError::bad_request("give current_password to change your own"))?;
         let auth = s.auth.clone();
         let user = p.user.clone();
-        let checked = blocking(move || Ok(auth.login(&user, &current, ip))).await?;
-        match checked {
+        match blocking(move || Ok(auth.login(&user, &current, ip))).await? {
             Ok(_) => {}
-            Err(LoginError::Locked { retry_after_s }) => {
-                return Err(AppError::too_many(
-                    retry_after_s,
-                    "too many failed logins; wait",
-                ));
-            }
+            // 403, not the 401 of a failed login: the session itself is fine.
             Err(LoginError::Refused) => {
                 s.audit.log(Some(&p.user), ip, "login_failed", &p.user);
                 return Err(AppError::forbidden("the current password is wrong"));
             }
-            Err(LoginError::Internal(e)) => return Err(AppError::internal(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     let store = s.store.clone();
     let target = name.clone();
     blocking(move || Ok(accounts::set_password(&store, &target, &change.password)?)).await?;
-    let keep = session.as_ref().map(|Extension(SessionId(id))| id.as_str());
-    s.auth.forget_user(&name, keep.filter(|_| p.user == name));
+    // The stamp check ends the user's other sessions and cached logins; the one that
+    // changed its own password stays open.
+    if let Some(Extension(SessionId(id))) = session.filter(|_| p.user == name) {
+        let auth = s.auth.clone();
+        blocking(move || Ok(auth.renew_session(&id)?)).await?;
+    }
     s.audit.log(Some(&p.user), ip, "user_passwd", &name);
     Ok(Json(json!({"username": name, "password_changed": true})))
 }
@@ -153,7 +152,6 @@ pub async fn remove(
     let store = s.store.clone();
     let target = name.clone();
     blocking(move || Ok(accounts::remove(&store, &target)?)).await?;
-    s.auth.forget_user(&name, None);
     s.audit.log(Some(&p.user), ip_of(&ci), "user_remove", &name);
     Ok(Json(json!({"username": name, "removed": true})))
 }

@@ -85,7 +85,6 @@ async fn health(State(s): St) -> Result<Json<Value>, AppError> {
     let retention = s.store.retention();
     Ok(Json(json!({
         "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
         "versions": {
             "sentrix": env!("CARGO_PKG_VERSION"),
             "gstreamer": gstreamer::version_string().to_string(),

@@ -80,6 +80,18 @@ impl From<crate::store::StoreError> for AppError {
     }
 }
 
+impl From<crate::auth::LoginError> for AppError {
+    fn from(e: crate::auth::LoginError) -> Self {
+        match e {
+            crate::auth::LoginError::Locked { retry_after_s } => {
+                Self::too_many(retry_after_s, "too many failed logins: try again later")
+            }
+            crate::auth::LoginError::Refused => Self::unauthorized(),
+            crate::auth::LoginError::Internal(e) => Self::internal(e),
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": self.kind, "message": self.message});

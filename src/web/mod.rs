@@ -260,8 +260,7 @@ async fn authorize(
         let sid = id.clone();
         let found = tokio::task::spawn_blocking(move || auth.session(&sid))
             .await
-            .map_err(AppError::internal)?
-            .map_err(|e| AppError::internal(format!("{e:?}")))?;
+            .map_err(AppError::internal)??;
         if let Some(p) = found {
             req.extensions_mut().insert(SessionId(id));
             req.extensions_mut().insert(p);
@@ -284,28 +283,21 @@ async fn authorize(
             Ok(None)
         }
         Ok(login) => {
-            let id = state
-                .auth
-                .open_session(&login)
-                .map_err(|e| AppError::internal(format!("{e:?}")))?;
+            let id = state.auth.open_session(&login)?;
             let p = login.principal;
             state.audit.log(Some(&p.user), ip, "login", path);
             req.extensions_mut().insert(SessionId(id.clone()));
             req.extensions_mut().insert(p);
             Ok(Some(id))
         }
-        Err(LoginError::Locked { retry_after_s }) => {
-            state.audit.log(Some(&user), ip, "locked_out", path);
-            Err(AppError::too_many(
-                retry_after_s,
-                "too many failed logins: try again later",
-            ))
+        Err(e) => {
+            match e {
+                LoginError::Locked { .. } => state.audit.log(Some(&user), ip, "locked_out", path),
+                LoginError::Refused => state.audit.log(Some(&user), ip, "login_failed", path),
+                LoginError::Internal(_) => {}
+            }
+            Err(e.into())
         }
-        Err(LoginError::Refused) => {
-            state.audit.log(Some(&user), ip, "login_failed", path);
-            Err(AppError::unauthorized())
-        }
-        Err(LoginError::Internal(e)) => Err(AppError::internal(e)),
     }
 }
 

@@ -19,6 +19,8 @@ pub struct CertFiles {
     /// SHA-256 of the certificate, as colon-separated hex (what browsers show).
     pub fingerprint: String,
     pub generated: bool,
+    /// rustls settings for the pair (loaded and checked once).
+    pub server: Arc<rustls::ServerConfig>,
 }
 
 /// The names and addresses a generated certificate covers, plus `extra`.
@@ -147,9 +149,10 @@ pub fn ensure(config: &crate::config::Config) -> anyhow::Result<CertFiles> {
         ),
         (true, true) => false,
     };
-    let (certs, _) = load(&cert, &key)?;
+    let (certs, key_der) = load(&cert, &key)?;
     Ok(CertFiles {
         fingerprint: fingerprint(&certs[0]),
+        server: build(certs, key_der, &cert, &key)?,
         cert,
         key,
         generated,
@@ -210,6 +213,15 @@ pub fn check_validity(path: &Path, der: &[u8], now_s: i64) -> anyhow::Result<()>
 /// rustls server settings for the pair: TLS 1.3 and 1.2, HTTP/1.1.
 pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let (certs, key_der) = load(cert, key)?;
+    build(certs, key_der, cert, key)
+}
+
+fn build(
+    certs: Vec<CertificateDer<'static>>,
+    key_der: PrivateKeyDer<'static>,
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

@@ -251,3 +251,9 @@ impl Drop for Server {
         }
     }
 }
+
+/// The `name=value` part of the session cookie a response sets.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_string()
+}

@@ -8,7 +8,8 @@ async fn admins_manage_users_and_changes_apply_at_once() {
     const CAROL_PW: &str = "carol first password";
     const CAROL_PW2: &str = "carol second password";
     const CAROL_PW3: &str = "carol third password";
-    for pw in [CAROL_PW, CAROL_PW2, CAROL_PW3] {
+    const ALICE_NEW: &str = "alice new password";
+    for pw in [CAROL_PW, CAROL_PW2, CAROL_PW3, ALICE_NEW] {
         register_secret(pw);
     }
     let s = start().await;
@@ -93,49 +94,29 @@ async fn admins_manage_users_and_changes_apply_at_once() {
         "no hash in the list: {v}"
     );
     let events = |pw: &'static str| send(M::GET, "/api/events", "carol", pw, None);
+    // PUT /api/users/{target}/password as `user`.
+    let passwd = |user: &str, pw: &str, target: &str, body: &str| {
+        send(
+            M::PUT,
+            &format!("/api/users/{target}/password"),
+            user,
+            pw,
+            Some(body),
+        )
+    };
     let r = events(CAROL_PW).await.unwrap();
     assert_eq!(r.status(), 200);
-    let carol_session = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let carol_session = session_cookie(&r);
 
     // Carol changes her own password: the current one is required and checked.
     let mine = format!(r#"{{"password":"{CAROL_PW2}","current_password":"not it at all"}}"#);
-    let r = send(
-        M::PUT,
-        "/api/users/carol/password",
-        "carol",
-        CAROL_PW,
-        Some(&mine),
-    )
-    .await
-    .unwrap();
+    let r = passwd("carol", CAROL_PW, "carol", &mine).await.unwrap();
     assert_eq!(r.status(), 403);
     let theirs = format!(r#"{{"password":"{CAROL_PW2}","current_password":"{VIEWER_PW}"}}"#);
-    let r = send(
-        M::PUT,
-        "/api/users/bob/password",
-        "carol",
-        CAROL_PW,
-        Some(&theirs),
-    )
-    .await
-    .unwrap();
+    let r = passwd("carol", CAROL_PW, "bob", &theirs).await.unwrap();
     assert_eq!(r.status(), 403, "a viewer cannot change another's password");
     let mine = format!(r#"{{"password":"{CAROL_PW2}","current_password":"{CAROL_PW}"}}"#);
-    let r = send(
-        M::PUT,
-        "/api/users/carol/password",
-        "carol",
-        CAROL_PW,
-        Some(&mine),
-    )
-    .await
-    .unwrap();
+    let r = passwd("carol", CAROL_PW, "carol", &mine).await.unwrap();
     assert_eq!(r.status(), 200);
     // The old password stops working at once, although it had been verified (and cached).
     assert_eq!(events(CAROL_PW).await.unwrap().status(), 401);
@@ -143,15 +124,7 @@ async fn admins_manage_users_and_changes_apply_at_once() {
 
     // An admin resets it: carol's sessions end.
     let reset = format!(r#"{{"password":"{CAROL_PW3}"}}"#);
-    let r = send(
-        M::PUT,
-        "/api/users/carol/password",
-        "alice",
-        ADMIN_PW,
-        Some(&reset),
-    )
-    .await
-    .unwrap();
+    let r = passwd("alice", ADMIN_PW, "carol", &reset).await.unwrap();
     assert_eq!(r.status(), 200);
     let r = c
         .get(s.url("/api/events"))
@@ -189,6 +162,33 @@ async fn admins_manage_users_and_changes_apply_at_once() {
         );
     }
     check_for_secrets("audit.log", audit.as_bytes());
+
+    // Changing one's own password in a session keeps that session (only the others end).
+    let r = send(M::POST, "/auth/verify", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    let alice_session = session_cookie(&r);
+    let r = c
+        .put(s.url("/api/users/alice/password"))
+        .header("origin", &s.base)
+        .header("cookie", &alice_session)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"password":"{ALICE_NEW}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .get(s.url("/api/events"))
+        .header("cookie", &alice_session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the session that made the change ended");
+    let r = send(M::GET, "/api/events", "alice", ADMIN_PW, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }
 
 /// `sentrix user passwd|remove` runs in another process and cannot tell the server: the
@@ -206,13 +206,7 @@ async fn a_change_made_outside_the_server_ends_sessions_and_cached_logins() {
     };
     let r = basic(VIEWER_PW).await.unwrap();
     assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = session_cookie(&r);
     let with_cookie = |cookie: String| c.get(s.url("/api/events")).header("cookie", cookie).send();
     assert_eq!(basic(VIEWER_PW).await.unwrap().status(), 200, "cached");
     assert_eq!(with_cookie(cookie.clone()).await.unwrap().status(), 200);
@@ -236,13 +230,7 @@ async fn a_change_made_outside_the_server_ends_sessions_and_cached_logins() {
     );
     let r = basic(BOB_NEW).await.unwrap();
     assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = session_cookie(&r);
 
     // `sentrix user remove bob`.
     sentrix::auth::accounts::remove(&s.store, "bob").unwrap();
