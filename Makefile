@@ -5,6 +5,8 @@ export CARGO_TARGET_DIR
 CONFIG ?= surveillance.yml
 ARCH ?= arm64
 BIN := $(CARGO_TARGET_DIR)/release/sentrix
+# Footage too large for the repository, extracted from Debian packages by scripts/deps.sh test.
+TESTDATA_CACHE ?= $(HOME)/.cache/sentrix/testdata
 
 .PHONY: deps build run test check bench cross smoke deb clean
 
@@ -34,8 +36,8 @@ bench: build
 	$(BIN) bench crypto
 	$(BIN) bench record
 	@python3 -c 'import onnxruntime, PIL' 2>/dev/null || pip install --quiet onnxruntime pillow numpy
-	$(BIN) bench detect --model ../shared/testdata/yolox_nano.onnx ../shared/testdata/bus.jpg ../shared/testdata/zidane.jpg
-	$(BIN) bench gate --model ../shared/testdata/yolox_nano.onnx --video ../shared/testdata/people_walking_360p_5s.mp4
+	$(BIN) bench detect --model tests/data/yolox_nano.onnx tests/data/coco_000000001000.jpg tests/data/coco_000000002153.jpg
+	$(BIN) bench gate --model tests/data/yolox_nano.onnx --video $(TESTDATA_CACHE)/vtest.avi
 	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	SENTRIX_BIN=$(BIN) scripts/bench-http.sh
 

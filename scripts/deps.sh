@@ -5,7 +5,9 @@
 #   scripts/deps.sh [run|test|cross]...     (default: run)
 #
 # run:   GStreamer runtime + headers to build sentrix and run it with the demo camera
-# test:  + ffmpeg (bench peer and clip checks), systemd (systemd-analyze), lintian
+# test:  + ffmpeg (bench peer and clip checks), systemd (systemd-analyze), lintian, and
+#        OpenCV's vtest.avi (real pedestrian footage) taken from Debian's opencv-doc package
+#        into ~/.cache/sentrix/testdata (see tests/data/README.md)
 # cross: + cross compilers, qemu-user and mmdebstrap for arm64/armhf builds
 set -euo pipefail
 run_pkgs=(
@@ -57,3 +59,32 @@ if [ "${rustc_minor:-0}" -lt 95 ]; then
   echo "rustc $(rustc --version) is older than 1.95: rustup update" >&2
   exit 1
 fi
+
+# Real footage for the detection tests: OpenCV's vtest.avi (768x576, 10 fps, 80 s of people
+# walking), shipped in Debian's opencv-doc. Only that file is taken from the .deb: the
+# package itself (270 MB of docs) is not installed.
+fetch_vtest() {
+  local cache="${SENTRIX_TESTDATA_CACHE:-$HOME/.cache/sentrix/testdata}"
+  local want="$cache/vtest.avi"
+  [ -s "$want" ] && return 0
+  mkdir -p "$cache"
+  local work
+  work=$(mktemp -d)
+  if ! (cd "$work" && apt-get download -q opencv-doc >/dev/null 2>&1); then
+    [ "$(id -u)" -eq 0 ] && apt-get update -q >/dev/null
+    (cd "$work" && apt-get download -q opencv-doc) || {
+      echo "cannot download Debian's opencv-doc package for tests/data's vtest.avi" >&2
+      return 1
+    }
+  fi
+  dpkg-deb --fsys-tarfile "$work"/opencv-doc_*.deb |
+    tar -xO --wildcards '*/examples/data/vtest.avi' >"$work/vtest.avi"
+  [ -s "$work/vtest.avi" ] || { echo "opencv-doc has no examples/data/vtest.avi" >&2; return 1; }
+  mv "$work/vtest.avi" "$want"
+  rm -rf "$work"
+  echo "test footage: $want"
+}
+for set in "${@:-run}"; do
+  [ "$set" = test ] && fetch_vtest
+done
+exit 0

@@ -200,7 +200,7 @@ enum Bench {
     Gate {
         #[arg(long)]
         model: PathBuf,
-        /// A video with motion (looped), e.g. people_walking_360p_5s.mp4.
+        /// A video with motion (looped), e.g. vtest.avi (scripts/deps.sh test fetches it).
         #[arg(long)]
         video: PathBuf,
         #[arg(long, default_value_t = 60)]

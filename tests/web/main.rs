@@ -4,7 +4,7 @@
 //! management). `fixture` starts the server and sweeps every response and log line for
 //! secrets.
 
-#[path = "../common/mod.rs"]
+#[path = "../it/common/mod.rs"]
 mod common;
 
 mod auth;

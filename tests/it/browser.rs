@@ -1,11 +1,11 @@
 //! The dashboard in a real browser: `sentrix run` with the demo camera, an admin added
 //! with `sentrix user add`, a manual trigger for an event with a clip, then headless Debian
-//! Chromium (tests/browser/dashboard.py, selenium + chromedriver) logs in, watches a live
+//! Chromium (tests/it/browser_py/dashboard.py, selenium + chromedriver) logs in, watches a live
 //! tile update, opens the event's clip, seeks to the middle and sees frames decode, then
 //! adds, re-passwords and removes a user on the Users page.
 //! Screenshots land in target/browser-test/.
 
-mod common;
+use crate::common;
 
 use common::run::{
     ADMIN_PASSWORD, add_admin, dashboard_port, spawn_run, stop, wait_for, write_config,
@@ -69,7 +69,7 @@ fn dashboard_in_headless_chromium() {
     let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-test");
     std::fs::create_dir_all(&out_dir).unwrap();
     let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.py");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/browser_py/dashboard.py");
     let out = Command::new("/usr/bin/python3")
         .arg(script)
         .arg(&base)

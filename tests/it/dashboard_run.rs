@@ -2,7 +2,7 @@
 //! there is no user; after `sentrix user add … --password-stdin`, served over TLS with a
 //! generated certificate whose fingerprint is logged, answering a real HTTPS client.
 
-mod common;
+use crate::common;
 
 use common::run::{
     ADMIN_PASSWORD, SENTRIX, add_admin, dashboard_port, spawn_run, stop, wait_for, write_config,

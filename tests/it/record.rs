@@ -4,7 +4,7 @@
 //! into consecutive clips that lose and repeat no frame; H.265 too; and a `sentrix run`
 //! killed with SIGKILL mid-clip leaves only clips that play.
 
-mod common;
+use crate::common;
 
 use common::RtspFixture;
 use sentrix::ingest::{CameraSupervisor, Codec, IngestOutputs};

@@ -3,7 +3,7 @@
 //! frozen (a test-only fault hook), STOPPING=1 on SIGTERM; journald-style log lines when
 //! $JOURNAL_STREAM is set.
 
-mod common;
+use crate::common;
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};

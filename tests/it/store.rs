@@ -2,7 +2,7 @@
 //! its thumbnail sealed, indexed, read back and decrypted by `sentrix decrypt` into an MP4
 //! that ffprobe accepts; file modes; every key source; wrong keys named.
 
-mod common;
+use crate::common;
 
 use sentrix::config::Config;
 use sentrix::store::keys::{self, MasterKey};
@@ -36,7 +36,7 @@ fn clip_and_thumbnail_round_trip_and_decrypt_command() {
     assert_eq!(sweep, Default::default());
 
     let mp4 = common::synthetic_mp4(3);
-    let jpeg = std::fs::read(common::testdata_dir().join("zidane.jpg")).unwrap();
+    let jpeg = std::fs::read(common::testdata_dir().join("coco_000000002153.jpg")).unwrap();
     let meta = ClipMeta {
         camera_id: "porch".into(),
         start_ms: 1_795_000_000_000,
@@ -438,7 +438,7 @@ fn plaintext_signatures_are_recognised() {
     assert!(caught.is_err(), "an MP4 file was not recognised");
     std::fs::remove_file(dir.path().join("a.mp4")).unwrap();
     std::fs::copy(
-        common::testdata_dir().join("zidane.jpg"),
+        common::testdata_dir().join("coco_000000002153.jpg"),
         dir.path().join("a.jpg"),
     )
     .unwrap();

@@ -4,7 +4,7 @@
 //! A static scene gives no event and is almost entirely gated by motion; a mask over the
 //! whole picture, or a zone where nobody walks, suppresses the events.
 
-mod common;
+use crate::common;
 
 use sentrix::config::Area;
 use sentrix::detect::runner::{DetectorSettings, EventNotice, event_bus};
@@ -22,29 +22,28 @@ use std::time::{Duration, Instant};
 const LEAD_IN_S: f64 = 1.5;
 const FPS: u32 = 25;
 
-/// Black for LEAD_IN_S, then the walking-people clip twice, as H.264 with a keyframe every
-/// 0.2 s and no B-frames, prepared once with ffmpeg. The fixture streams the file as it is
-/// (paced by the RTSP server's clock), like a camera: no encoder reconfiguring mid-stream.
+/// Black for LEAD_IN_S, then the first 10 s of OpenCV's vtest.avi (pedestrians on a
+/// square, from Debian's opencv-doc), as H.264 at 25 fps with a keyframe every 0.2 s and
+/// no B-frames, prepared once with ffmpeg. The fixture streams the file as it is (paced by
+/// the RTSP server's clock), like a camera: no encoder reconfiguring mid-stream.
 fn people_launch() -> String {
     static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let file = FILE.get_or_init(|| {
-        let video = common::testdata_dir().join("people_walking_360p_5s.mp4");
+        let video = common::footage("vtest.avi");
         // Shared between runs: built under a private name, then renamed into place.
-        let out = std::env::temp_dir().join("sentrix-test-people-v1.mp4");
+        let out = std::env::temp_dir().join("sentrix-test-vtest-v1.mp4");
         if out.exists() {
             return out;
         }
-        let tmp = std::env::temp_dir().join(format!("sentrix-people-{}.mp4", std::process::id()));
+        let tmp = std::env::temp_dir().join(format!("sentrix-vtest-{}.mp4", std::process::id()));
         let status = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("color=black:s=640x360:r={FPS}:d={LEAD_IN_S}"))
-            .arg("-i")
-            .arg(&video)
-            .arg("-i")
+            .arg(format!("color=black:s=768x576:r={FPS}:d={LEAD_IN_S}"))
+            .args(["-t", "10", "-i"])
             .arg(&video)
             .args([
                 "-filter_complex",
-                "[0:v][1:v][2:v]concat=n=3:v=1:a=0,format=yuv420p[v]",
+                &format!("[1:v]fps={FPS},setsar=1[p];[0:v][p]concat=n=2:v=1:a=0,format=yuv420p[v]"),
                 "-map",
                 "[v]",
                 "-c:v",
@@ -95,7 +94,7 @@ fn settings(zones: Vec<Area>, masks: Vec<Area>) -> DetectorSettings {
         camera_id: "cam".into(),
         labels: vec!["person".into()],
         min_score: HashMap::new(),
-        // The people are small in this overhead shot: YOLOX-Nano scores them 0.3-0.5.
+        // The people are small in this high shot: YOLOX-Nano scores many of them 0.3-0.6.
         confidence: 0.3,
         record_min_confidence: 0.4,
         event_gap_ms: 2000,

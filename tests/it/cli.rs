@@ -2,7 +2,7 @@
 //! with the built-in demo camera and with a camera that refuses its password (clear,
 //! redacted errors, no log flood, graceful stop on SIGTERM).
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! Shared test fixtures: an in-process RTSP camera (gstreamer-rtsp-server, through
 //! `sentrix::ingest::demo::RtspServer`) that a test can stop and restart on the same port,
-//! temp dirs, process resource counters, and the path of the shared test data.
+//! temp dirs, process resource counters, and the paths of the test data.
 #![allow(dead_code)]
 
 pub mod run;
@@ -11,11 +11,26 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-/// `../shared/testdata` from the crate root, or `$SENTRIX_TESTDATA`.
+/// `tests/data` in the repository: the model, labels and photos (see its README).
 pub fn testdata_dir() -> PathBuf {
-    std::env::var_os("SENTRIX_TESTDATA")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// Real footage too large for the repository, taken from a Debian package by
+/// `scripts/deps.sh test` (which `make test` runs) into `~/.cache/sentrix/testdata`, or
+/// `$SENTRIX_TESTDATA_CACHE`.
+pub fn footage(name: &str) -> PathBuf {
+    let dir = std::env::var_os("SENTRIX_TESTDATA_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sentrix/testdata")))
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `scripts/deps.sh test` (make test does)",
+        path.display()
+    );
+    path
 }
 
 pub fn temp_dir() -> tempfile::TempDir {

@@ -2,7 +2,7 @@
 //! right line, column and key, through the library and through `sentrix check-config`.
 //! Camera passwords never appear in the output.
 
-mod common;
+use crate::common;
 
 use sentrix::config::{Config, Issue};
 use std::path::Path;

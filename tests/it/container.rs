@@ -1,7 +1,7 @@
 //! The sealed clip container: round trips of edge sizes, random-access reads, and every
 //! kind of tampering refused with a clear error. Real files in temp dirs.
 
-mod common;
+use crate::common;
 
 use sentrix::store::container::{ClipError, HEADER_LEN, OpenReader, SealWriter, TAG_LEN};
 use sentrix::store::keys::MasterKey;

@@ -4,7 +4,7 @@
 //! SQLite's integrity check passes. Then the writer fills a small tmpfs: retention deletes
 //! the oldest clips and recording goes on.
 
-mod common;
+use crate::common;
 
 use sentrix::config::Config;
 use sentrix::store::{Store, StoreConfig, keys};

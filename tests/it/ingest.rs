@@ -2,7 +2,7 @@
 //! H.264 and H.265, the decode branch delivers frames, and a wrong port or a wrong password
 //! gives a clear, redacted status error and keeps retrying.
 
-mod common;
+use crate::common;
 
 use common::{RtspFixture, wait_until};
 use sentrix::ingest::{AccessUnit, CameraState, CameraSupervisor, Codec, IngestOutputs};
