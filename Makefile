@@ -24,11 +24,12 @@ run: build
 
 test:
 	@scripts/deps.sh test
-	cargo test --locked
+	cargo test --locked --features test-faults
 
 check:
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --all-targets --features test-faults -- -D warnings
 
 bench: build
 	@scripts/deps.sh test

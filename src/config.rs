@@ -4,9 +4,11 @@
 //! directory that holds it.
 
 mod locate;
+mod paths;
 mod validate;
 
 pub use locate::{KeyIndex, Position};
+pub use paths::Paths;
 
 use crate::redact::CameraUrl;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -36,6 +38,9 @@ pub struct Config {
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// Every path of the instance, absolute (filled by `from_text`).
+    #[serde(skip)]
+    pub paths: Paths,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -132,7 +137,7 @@ pub struct Detect {
     /// Labels that count as detections.
     pub labels: Vec<String>,
     /// Output layout: yolox, yolov5 or yolov8 (yolo11); unset detects it from the shape.
-    pub format: Option<String>,
+    pub format: Option<crate::detect::Layout>,
     /// Class names, one a line, in model output order; unset means COCO's 80.
     pub labels_file: Option<PathBuf>,
     /// Per-label minimum score, overriding `confidence` (and raising the recording
@@ -278,7 +283,7 @@ impl Default for Retention {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Camera {
     /// Short, URL-safe, unique: used in API paths and file names.
@@ -426,7 +431,14 @@ impl Config {
         let index = KeyIndex::build(text);
         let mut config: Config =
             serde_yaml::from_str(text).map_err(|e| vec![serde_issue(&e, &index)])?;
-        config.base_dir = base_dir;
+        config.base_dir = match base_dir.is_absolute() {
+            true => base_dir,
+            false => std::env::current_dir()
+                .map(|cwd| cwd.join(&base_dir))
+                .unwrap_or(base_dir),
+        };
+        config.make_paths_absolute();
+        config.paths = Paths::derive(&config);
         let problems = validate::check(&config);
         if problems.is_empty() {
             return Ok(config);
@@ -445,13 +457,17 @@ impl Config {
             .collect())
     }
 
-    /// `p` made absolute against the config file's directory.
-    pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
-        }
+    /// Rewrites every path in the file as an absolute one, once, at load.
+    fn make_paths_absolute(&mut self) {
+        let base = self.base_dir.clone();
+        let abs = |p: &mut PathBuf| *p = paths::absolute(&base, p);
+        abs(&mut self.storage.recordings_dir);
+        abs(&mut self.storage.database);
+        abs(&mut self.storage.encryption.key_file);
+        abs(&mut self.security.tls_cert);
+        abs(&mut self.security.tls_key);
+        self.detect.model.iter_mut().for_each(abs);
+        self.detect.labels_file.iter_mut().for_each(abs);
     }
 
     pub fn enabled_cameras(&self) -> impl Iterator<Item = &Camera> {

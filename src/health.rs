@@ -1,114 +1,245 @@
-//! The health loop behind systemd's watchdog: every half watchdog interval it checks that
-//! the main loop still ticks (its heartbeat is fresh), that every camera supervisor still
-//! runs its loop (their heartbeats), and that the store answers a query; only then does it
-//! send `WATCHDOG=1`. A deadlock anywhere in those parts starves the watchdog and systemd
-//! restarts the service. A check that blocks (a stuck store lock) blocks the loop too,
-//! which is the same verdict. The same checks answer `sentrix healthcheck` over a Unix
-//! socket beside the database (for Docker-style and monitoring use).
+//! Health: what the systemd watchdog, `sentrix healthcheck`, `/api/health` and the camera
+//! tiles judge. Every long-lived thread proves it lives: the main loop, each camera's
+//! ingest supervisor, recorder and detector beat a heartbeat at least once a second, and a
+//! guard marks a thread's heartbeat ended when it exits (a panic's unwinding included).
+//! A part is unhealthy when it has died or its heartbeat is older than `stale_after`; the
+//! store is unhealthy when an fsync failure stopped its writing or it does not answer.
+//! Each problem names its part ("the recorder of camera front has died"). The watchdog
+//! thread sends `WATCHDOG=1` only while there is none, so systemd restarts a process with
+//! a dead or stuck part. The same report answers `sentrix healthcheck` over a 0600 Unix
+//! socket beside the database.
 
 use crate::ingest::StatusHandle;
 use crate::store::Store;
 use crate::systemd::Notifier;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
-/// A supervisor or the main loop counts as stuck after this long without a heartbeat: the
-/// watchdog interval, but at least 3 s (the main loop beats every second, supervisors every
-/// 0.5 s) and at most 20 s (a slow pipeline teardown takes a few seconds).
+/// A part counts as stuck after this long without a heartbeat: the watchdog interval, but
+/// at least 3 s (every part beats at least once a second) and at most 20 s (a slow
+/// pipeline teardown takes a few seconds).
 pub fn stale_after(watchdog_interval: Duration) -> Duration {
     watchdog_interval.clamp(Duration::from_secs(3), Duration::from_secs(20))
 }
 
-pub struct HealthInputs {
-    /// `crate::clock::monotonic_ms` of the main loop's last tick.
-    pub main_heartbeat_ms: Arc<AtomicU64>,
-    pub cameras: Vec<StatusHandle>,
-    pub store: Store,
-    pub stale_after: Duration,
+/// One thread's proof of life: it calls `beat` at least once a second, and holds the guard
+/// from `end_guard` for its whole life, so its end (a panic's unwinding included) shows.
+#[derive(Clone)]
+pub struct Heartbeat(Arc<Beat>);
+
+struct Beat {
+    /// `crate::clock::monotonic_ms` of the last beat.
+    last_ms: AtomicU64,
+    ended: AtomicBool,
 }
 
-/// Why the process is unhealthy, or None.
-pub fn check(inputs: &HealthInputs) -> Option<String> {
-    let now = crate::clock::monotonic_ms();
-    let stale = |ms: u64| now.saturating_sub(ms) > inputs.stale_after.as_millis() as u64;
-    if stale(inputs.main_heartbeat_ms.load(Relaxed)) {
-        return Some("the main loop has stopped ticking".into());
+/// Marks its heartbeat ended when dropped.
+pub struct EndGuard(Heartbeat);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        self.0.0.ended.store(true, Relaxed);
     }
-    for cam in &inputs.cameras {
-        if stale(cam.heartbeat_ms()) {
-            return Some(format!(
-                "the ingest supervisor of camera {} has stopped",
-                cam.id()
-            ));
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self(Arc::new(Beat {
+            last_ms: AtomicU64::new(crate::clock::monotonic_ms()),
+            ended: AtomicBool::new(false),
+        }))
+    }
+}
+
+impl Heartbeat {
+    pub fn beat(&self) {
+        self.0.last_ms.store(crate::clock::monotonic_ms(), Relaxed);
+    }
+
+    pub fn end_guard(&self) -> EndGuard {
+        EndGuard(self.clone())
+    }
+
+    /// "has died" or "is stuck (…)" when unhealthy, measured at `now_ms`.
+    fn verdict(&self, now_ms: u64, stale_after: Duration) -> Option<String> {
+        if self.0.ended.load(Relaxed) {
+            return Some("has died".into());
         }
+        stuck_for(self.0.last_ms.load(Relaxed), now_ms, stale_after)
     }
-    if let Err(e) = inputs.store.ping() {
-        return Some(format!("the clip store does not answer: {e}"));
-    }
-    None
 }
 
-/// Runs the watchdog loop on its own thread until `stop` is set.
+fn stuck_for(last_ms: u64, now_ms: u64, stale_after: Duration) -> Option<String> {
+    let silent_ms = now_ms.saturating_sub(last_ms);
+    (silent_ms > stale_after.as_millis() as u64).then(|| {
+        format!(
+            "is stuck (no heartbeat for {:.1} s)",
+            silent_ms as f64 / 1000.0
+        )
+    })
+}
+
+/// The running parts of one camera that health watches.
+pub struct CameraParts {
+    /// The main stream's supervisor, then the detection sub-stream's if any.
+    pub ingest: Vec<StatusHandle>,
+    pub recorder: Heartbeat,
+    pub detector: Option<Heartbeat>,
+}
+
+/// Every part the watchdog, `sentrix healthcheck`, `/api/health` and the camera tiles
+/// judge: the main loop, each camera's ingest, recorder and detector, and the store.
+pub struct Health {
+    main: Heartbeat,
+    cameras: RwLock<BTreeMap<String, CameraParts>>,
+    store: Store,
+    stale_after: Duration,
+}
+
+impl Health {
+    pub fn new(store: Store, stale_after: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            main: Heartbeat::default(),
+            cameras: RwLock::default(),
+            store,
+            stale_after,
+        })
+    }
+
+    /// The main loop's heartbeat.
+    pub fn main(&self) -> &Heartbeat {
+        &self.main
+    }
+
+    pub fn add_camera(&self, id: &str, parts: CameraParts) {
+        self.write().insert(id.to_string(), parts);
+    }
+
+    /// Forgets a camera before it is stopped on purpose (reload, shutdown).
+    pub fn remove_camera(&self, id: &str) {
+        self.write().remove(id);
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, CameraParts>> {
+        self.cameras.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, CameraParts>> {
+        self.cameras.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What is wrong with camera `id`'s parts, by name, or None.
+    pub fn camera_problem(&self, id: &str) -> Option<String> {
+        let cameras = self.read();
+        Self::parts_problem(
+            id,
+            cameras.get(id)?,
+            crate::clock::monotonic_ms(),
+            self.stale_after,
+        )
+    }
+
+    fn parts_problem(id: &str, p: &CameraParts, now: u64, stale: Duration) -> Option<String> {
+        for ingest in &p.ingest {
+            if let Some(v) = stuck_for(ingest.heartbeat_ms(), now, stale) {
+                return Some(format!(
+                    "the ingest supervisor of camera {} {v}",
+                    ingest.id()
+                ));
+            }
+        }
+        if let Some(v) = p.recorder.verdict(now, stale) {
+            return Some(format!("the recorder of camera {id} {v}"));
+        }
+        let v = p.detector.as_ref()?.verdict(now, stale)?;
+        Some(format!("the detector of camera {id} {v}"))
+    }
+
+    /// Every problem, each naming its part; empty when healthy.
+    pub fn problems(&self) -> Vec<String> {
+        let now = crate::clock::monotonic_ms();
+        let mut out = Vec::new();
+        if let Some(v) = self.main.verdict(now, self.stale_after) {
+            out.push(format!("the main loop {v}"));
+        }
+        for (id, parts) in self.read().iter() {
+            out.extend(Self::parts_problem(id, parts, now, self.stale_after));
+        }
+        if let Some(why) = self.store.writing_stopped() {
+            out.push(format!("the clip store has stopped writing: {why}"));
+        }
+        if let Err(e) = self.store.ping() {
+            out.push(format!("the clip store does not answer: {e}"));
+        }
+        out
+    }
+
+    /// `{"status":"ok"|"unhealthy","reason":…,"problems":[…],"cameras":[{id,state,problem}]}`.
+    pub fn report(&self) -> serde_json::Value {
+        let problems = self.problems();
+        let now = crate::clock::monotonic_ms();
+        let cameras: Vec<serde_json::Value> = self
+            .read()
+            .iter()
+            .map(|(id, p)| {
+                let state = p
+                    .ingest
+                    .first()
+                    .map(|s| s.state().as_str())
+                    .unwrap_or("stopped");
+                let problem = Self::parts_problem(id, p, now, self.stale_after);
+                serde_json::json!({"id": id, "state": state, "problem": problem})
+            })
+            .collect();
+        serde_json::json!({
+            "status": if problems.is_empty() { "ok" } else { "unhealthy" },
+            "reason": problems.first(),
+            "problems": problems,
+            "cameras": cameras,
+        })
+    }
+}
+
+/// Feeds systemd's watchdog from its own thread, every half interval, while `health` has
+/// no problem; ends when `stop` is cancelled.
 pub fn spawn_watchdog(
     notifier: Arc<Notifier>,
     interval: Duration,
-    inputs: Arc<HealthInputs>,
-    stop: Arc<AtomicBool>,
+    health: Arc<Health>,
+    stop: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("watchdog".into()).spawn(move || {
-        let period = (interval / 2).max(Duration::from_millis(100));
-        let mut was_healthy = true;
-        while !stop.load(Relaxed) {
-            match check(&inputs) {
-                None => {
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            let period = (interval / 2).max(Duration::from_millis(100));
+            let mut was_healthy = true;
+            while !stop.is_cancelled() {
+                let problems = health.problems();
+                if problems.is_empty() {
                     notifier.notify("WATCHDOG=1");
                     if !was_healthy {
                         tracing::info!("health restored; feeding the watchdog again");
                     }
-                    was_healthy = true;
+                } else if was_healthy {
+                    tracing::error!(
+                        "unhealthy: {}; withholding the watchdog so systemd restarts sentrix",
+                        problems.join("; ")
+                    );
                 }
-                Some(why) => {
-                    if was_healthy {
-                        tracing::error!("unhealthy: {why}; withholding the watchdog so systemd restarts sentrix");
-                    }
-                    was_healthy = false;
-                }
+                was_healthy = problems.is_empty();
+                std::thread::sleep(period);
             }
-            std::thread::sleep(period);
-        }
-    })
-}
-
-/// The health socket of the instance a config describes: beside its database.
-pub fn socket_path(config: &crate::config::Config) -> std::path::PathBuf {
-    let db = config.resolve(&config.storage.database);
-    db.parent()
-        .unwrap_or(std::path::Path::new("."))
-        .join("sentrix.sock")
-}
-
-/// One JSON line describing health: `{"status":"ok"|"unhealthy","reason":…,"cameras":[…]}`.
-pub fn report(inputs: &HealthInputs) -> String {
-    let problem = check(inputs);
-    let cameras: Vec<serde_json::Value> = inputs
-        .cameras
-        .iter()
-        .map(|c| serde_json::json!({"id": c.id(), "state": c.state().as_str()}))
-        .collect();
-    serde_json::json!({
-        "status": if problem.is_none() { "ok" } else { "unhealthy" },
-        "reason": problem,
-        "cameras": cameras,
-    })
-    .to_string()
+        })
 }
 
 /// Answers every connection on a Unix socket at `path` (0600) with `report`, until `stop`.
 pub fn serve_socket(
     path: std::path::PathBuf,
-    inputs: Arc<HealthInputs>,
-    stop: Arc<AtomicBool>,
+    health: Arc<Health>,
+    stop: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
@@ -122,11 +253,11 @@ pub fn serve_socket(
     std::thread::Builder::new()
         .name("health-socket".into())
         .spawn(move || {
-            while !stop.load(Relaxed) {
+            while !stop.is_cancelled() {
                 match listener.accept() {
                     Ok((mut stream, _)) => {
                         let _ = stream.set_nonblocking(false);
-                        let _ = writeln!(stream, "{}", report(&inputs));
+                        let _ = writeln!(stream, "{}", health.report());
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(100))
@@ -142,10 +273,10 @@ pub fn serve_socket(
 }
 
 /// `sentrix healthcheck`: asks the running instance; Ok(report) if healthy.
-pub fn query(config: &crate::config::Config) -> Result<String, String> {
+pub fn query(paths: &crate::config::Paths) -> Result<String, String> {
     use std::io::Read;
-    let path = socket_path(config);
-    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
+    let path = &paths.health_socket;
+    let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
         format!(
             "sentrix is not running for this config (no answer on {}: {e})",
             path.display()

@@ -6,18 +6,24 @@
 //! everything that is shown.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod clock;
+pub mod cmds;
 pub mod config;
 pub mod detect;
+#[cfg(feature = "test-faults")]
+pub mod faults;
 pub mod health;
 pub mod ingest;
+pub mod live;
 pub mod logging;
 pub mod record;
 pub mod redact;
 pub mod selftest;
 pub mod store;
 pub mod systemd;
+pub mod tls;
 pub mod tools;
 pub mod web;

@@ -118,19 +118,12 @@ pub fn test_writer(config: &Config, clip_seconds: u64, bitrate_kbps: u32) -> any
 pub fn detect(
     model: &Path,
     size: usize,
-    format: Option<&str>,
+    layout: Option<crate::detect::Layout>,
     labels_file: Option<&Path>,
     min_score: f32,
     images: &[std::path::PathBuf],
 ) -> anyhow::Result<()> {
-    use crate::detect::{Layout, Model, model::load_labels};
-    let layout = match format {
-        Some(f) => Some(
-            Layout::parse(f)
-                .ok_or_else(|| anyhow::anyhow!("--format {f:?} is not yolox, yolov5 or yolov8"))?,
-        ),
-        None => None,
-    };
+    use crate::detect::{Model, model::load_labels};
     let model = Model::load(model, size, layout, load_labels(labels_file)?)?;
     println!(
         "model: {} layout, input {size}x{size}, loaded in {:.0} ms",

@@ -73,7 +73,7 @@ fn role_of(store: &Store, name: &str) -> Result<Option<Role>, AccountError> {
     Ok(store
         .user_credentials(name)
         .map_err(internal)?
-        .map(|(role, _)| Role::parse(&role).unwrap_or(Role::Viewer)))
+        .map(|(role, _)| Role::from_db(&role).unwrap_or(Role::Viewer)))
 }
 
 pub fn add(

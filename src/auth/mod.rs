@@ -10,7 +10,6 @@
 //! query), so the browser's next requests do not pay PBKDF2 again.
 
 pub mod accounts;
-pub mod cli;
 pub mod password;
 mod session;
 
@@ -20,7 +19,11 @@ use crate::store::{LockKind, Store};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// A user's role. Input (`--role`, the users API) parses through clap and serde into this
+/// type, so a bad role gets one message; `from_db` reads the stored column.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -28,7 +31,8 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(s: &str) -> Option<Self> {
+    /// The role stored in the users table (a value sentrix wrote itself).
+    pub fn from_db(s: &str) -> Option<Self> {
         match s {
             "admin" => Some(Self::Admin),
             "viewer" => Some(Self::Viewer),
@@ -311,7 +315,7 @@ impl Authenticator {
                 Ok((
                     Principal {
                         user: user.to_string(),
-                        role: Role::parse(&role).unwrap_or(Role::Viewer),
+                        role: Role::from_db(&role).unwrap_or(Role::Viewer),
                     },
                     stamp(&role, &phc),
                 ))

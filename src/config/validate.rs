@@ -101,7 +101,7 @@ fn check_network_security(c: &Config, p: &mut Problems) {
             ("security.tls_cert", &s.tls_cert),
         ] {
             // Missing files are generated on first run, so their directory must be writable.
-            let path = c.resolve(path);
+            let path = path.clone();
             if !path.exists() {
                 if let Err(e) = writable_dir(path.parent().unwrap_or(Path::new("."))) {
                     p.push((
@@ -160,20 +160,12 @@ fn check_detect(c: &Config, p: &mut Problems) {
         ));
     }
     if let Some(model) = &d.model
-        && let Err(e) = readable_file(&c.resolve(model))
+        && let Err(e) = readable_file(model)
     {
         p.push(("detect.model".into(), e));
     }
-    if let Some(f) = &d.format
-        && crate::detect::Layout::parse(f).is_none()
-    {
-        p.push((
-            "detect.format".into(),
-            format!("{f:?} is not yolox, yolov5, yolov8 or yolo11"),
-        ));
-    }
     if let Some(labels) = &d.labels_file
-        && let Err(e) = readable_file(&c.resolve(labels))
+        && let Err(e) = readable_file(labels)
     {
         p.push(("detect.labels_file".into(), e));
     }
@@ -246,10 +238,10 @@ fn check_areas(p: &mut Problems, key: &str, areas: &[crate::config::Area]) {
 
 fn check_storage(c: &Config, p: &mut Problems) {
     let s = &c.storage;
-    if let Err(e) = writable_dir(&c.resolve(&s.recordings_dir)) {
+    if let Err(e) = writable_dir(&s.recordings_dir) {
         p.push(("storage.recordings_dir".into(), e));
     }
-    let db = c.resolve(&s.database);
+    let db = &s.database;
     if db.is_dir() {
         p.push((
             "storage.database".into(),
@@ -259,12 +251,12 @@ fn check_storage(c: &Config, p: &mut Problems) {
         p.push(("storage.database".into(), e));
     }
     if s.encryption.key_source == super::KeySource::File {
-        let key = c.resolve(&s.encryption.key_file);
+        let key = &s.encryption.key_file;
         if !key.exists() {
             if let Err(e) = writable_dir(key.parent().unwrap_or(Path::new("."))) {
                 p.push(("storage.encryption.key_file".into(), e));
             }
-        } else if let Err(e) = readable_file(&key) {
+        } else if let Err(e) = readable_file(key) {
             p.push(("storage.encryption.key_file".into(), e));
         }
     }

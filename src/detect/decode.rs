@@ -13,23 +13,22 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A model's output layout: `detect.format` in the config and `--format` of `sentrix
+/// detect` parse into this one type (serde and clap), so each gives the same message.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Layout {
     Yolox,
     Yolov5,
+    /// Also YOLO11, which shares its output layout.
+    #[serde(alias = "yolo11")]
+    #[value(alias = "yolo11")]
     Yolov8,
 }
 
 impl Layout {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "yolox" => Some(Self::Yolox),
-            "yolov5" => Some(Self::Yolov5),
-            "yolov8" | "yolo11" => Some(Self::Yolov8),
-            _ => None,
-        }
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             Self::Yolox => "yolox",

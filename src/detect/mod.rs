@@ -24,7 +24,6 @@ pub fn load_configured_model(config: &crate::config::Config) -> Result<Option<Mo
     let Some(path) = d.model.as_ref().filter(|_| d.enabled) else {
         return Ok(None);
     };
-    let labels = model::load_labels(d.labels_file.as_ref().map(|p| config.resolve(p)).as_deref())?;
-    let format = d.format.as_deref().and_then(Layout::parse);
-    Model::load(&config.resolve(path), d.input_size as usize, format, labels).map(Some)
+    let labels = model::load_labels(d.labels_file.as_deref())?;
+    Model::load(path, d.input_size as usize, d.format, labels).map(Some)
 }

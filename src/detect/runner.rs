@@ -4,7 +4,9 @@
 //! `forced_interval` — the model, through a shared pool of `detect.threads` inference
 //! slots. Detections are filtered (label allowlist, per-label minimum score, zones, masks),
 //! tracked into events, stored with a snapshot, announced on the event bus, and each event
-//! triggers the camera's recorder. Recording never waits for any of this.
+//! triggers the camera's recorder. Recording never waits for any of this. The thread beats
+//! its `Heartbeat` at least once a second, frames or not, so health sees one that died or
+//! hangs (in the model, say).
 
 use super::draw::{self, EVENT_COLOUR, OTHER_COLOUR};
 use super::image::RgbImage;
@@ -12,6 +14,7 @@ use super::motion::MotionGate;
 use super::tracker::{Change, EventState, NormBox, Observation, Tracker};
 use super::zones::AreaFilter;
 use super::{Labeled, Model};
+use crate::health::Heartbeat;
 use crate::ingest::Frame;
 use crate::record::runner::TriggerHandle;
 use crate::store::{EventRecord, Store};
@@ -210,6 +213,7 @@ impl DetectorSettings {
 
 pub struct DetectorRunner {
     counters: Arc<DetectorCounters>,
+    heartbeat: Heartbeat,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -225,7 +229,9 @@ impl DetectorRunner {
         bus: EventBus,
     ) -> anyhow::Result<Self> {
         let counters = Arc::new(DetectorCounters::default());
+        let heartbeat = Heartbeat::default();
         let mut worker = Worker {
+            heartbeat: heartbeat.clone(),
             filter: AreaFilter::new(&settings.zones, &settings.masks),
             gate: MotionGate::new(
                 settings.motion_threshold,
@@ -248,12 +254,17 @@ impl DetectorRunner {
             .spawn(move || worker.run(frames))?;
         Ok(Self {
             counters,
+            heartbeat,
             thread: Some(thread),
         })
     }
 
     pub fn counters(&self) -> &Arc<DetectorCounters> {
         &self.counters
+    }
+
+    pub fn heartbeat(&self) -> &Heartbeat {
+        &self.heartbeat
     }
 
     /// Waits for the thread; call after ingest stopped.
@@ -275,6 +286,7 @@ struct OpenEvent {
 }
 
 struct Worker {
+    heartbeat: Heartbeat,
     settings: DetectorSettings,
     pool: Option<Arc<InferencePool>>,
     store: Store,
@@ -301,17 +313,33 @@ fn thread_cpu_us() -> u64 {
 
 impl Worker {
     fn run(&mut self, mut frames: watch::Receiver<Option<Arc<Frame>>>) {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+        let _alive = self.heartbeat.end_guard();
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        else {
             tracing::error!(camera = %self.settings.camera_id, "cannot start the detector's runtime");
             return;
         };
         rt.block_on(async {
-            while frames.changed().await.is_ok() {
-                let frame = frames.borrow_and_update().clone();
-                if let Some(frame) = frame {
-                    self.on_frame(&frame);
+            let mut beat = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                self.heartbeat.beat();
+                #[cfg(feature = "test-faults")]
+                crate::faults::detector_hook(&self.settings.camera_id);
+                tokio::select! {
+                    changed = frames.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        let frame = frames.borrow_and_update().clone();
+                        if let Some(frame) = frame {
+                            self.on_frame(&frame);
+                        }
+                        self.counters.cpu_us.store(thread_cpu_us(), Relaxed);
+                    }
+                    _ = beat.tick() => {}
                 }
-                self.counters.cpu_us.store(thread_cpu_us(), Relaxed);
             }
         });
         let changes = self.tracker.finish_all();

@@ -2,9 +2,11 @@
 //! and runs its `Recorder` on triggers (detection events, the manual trigger). It has its
 //! own single-threaded runtime so muxing and fsyncs never stall the rest of the program.
 //! A clip whose camera stops sending is finished after 3 s; when ingest stops (the units
-//! channel closes) the open clip is finished before the thread ends.
+//! channel closes) the open clip is finished before the thread ends. The loop beats its
+//! `Heartbeat` at least once a second, so health sees a recorder that died or hangs.
 
 use super::recorder::{RecordError, RecordSettings, Recorder, SystemClock};
+use crate::health::Heartbeat;
 use crate::ingest::{AccessUnit, Frame};
 use crate::store::Store;
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,16 @@ pub struct RecorderStatus {
     pub ring_bytes: usize,
     pub ring_span_s: f64,
     pub last_error: Option<String>,
+}
+
+/// Reads one recorder's status from anywhere.
+#[derive(Clone)]
+pub struct RecorderStatusHandle(Arc<Mutex<RecorderStatus>>);
+
+impl RecorderStatusHandle {
+    pub fn get(&self) -> RecorderStatus {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 struct Trigger {
@@ -50,6 +62,7 @@ impl TriggerHandle {
 pub struct RecorderRunner {
     triggers: mpsc::UnboundedSender<Trigger>,
     status: Arc<Mutex<RecorderStatus>>,
+    heartbeat: Heartbeat,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -66,7 +79,10 @@ impl RecorderRunner {
         let shared = status.clone();
         let id = camera_id.to_string();
         let mut recorder = Recorder::new(camera_id, settings, store, Arc::new(SystemClock));
+        let heartbeat = Heartbeat::default();
+        let beat = heartbeat.clone();
         let thread = std::thread::Builder::new().name(format!("record-{id}")).spawn(move || {
+            let _alive = beat.end_guard();
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
                 tracing::error!(camera = %id, "cannot start the recorder's runtime");
                 return;
@@ -85,6 +101,9 @@ impl RecorderRunner {
                     }
                 };
                 loop {
+                    beat.beat();
+                    #[cfg(feature = "test-faults")]
+                    crate::faults::recorder_hook(&id);
                     let result = tokio::select! {
                         unit = units.recv() => match unit {
                             Some(u) => {
@@ -131,6 +150,7 @@ impl RecorderRunner {
         Ok(Self {
             triggers,
             status,
+            heartbeat,
             thread: Some(thread),
         })
     }
@@ -151,11 +171,17 @@ impl RecorderRunner {
         TriggerHandle(self.triggers.clone())
     }
 
+    pub fn heartbeat(&self) -> &Heartbeat {
+        &self.heartbeat
+    }
+
     pub fn status(&self) -> RecorderStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.status_handle().get()
+    }
+
+    /// A reader of this recorder's status that outlives the runner's owner.
+    pub fn status_handle(&self) -> RecorderStatusHandle {
+        RecorderStatusHandle(self.status.clone())
     }
 
     /// Waits for the thread; call after ingest stopped (which closes the units channel).

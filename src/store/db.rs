@@ -2,7 +2,7 @@
 //! named const. Only `store` uses this; it keeps the database and the clip directory in
 //! step (see the durability order in store/mod.rs).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, named_params};
 use std::path::Path;
 
 /// Migrations in order; `user_version` counts how many have run.
@@ -80,42 +80,94 @@ CREATE TABLE login_failures (
 "#,
 ];
 
-pub const INSERT_CAMERA: &str = "INSERT INTO cameras (id, name) VALUES (?1, ?2)
+// Every statement of the store, with named parameters (`:name`), bound with
+// `rusqlite::named_params!`. Queries that only add a WHERE to a SELECT_* are built from it.
+
+pub const PING: &str = "SELECT 1";
+
+pub const INSERT_CAMERA: &str = "INSERT INTO cameras (id, name) VALUES (:id, :name)
     ON CONFLICT (id) DO UPDATE SET name = excluded.name";
-pub const INSERT_CAMERA_IF_MISSING: &str = "INSERT OR IGNORE INTO cameras (id) VALUES (?1)";
+pub const INSERT_CAMERA_IF_MISSING: &str = "INSERT OR IGNORE INTO cameras (id) VALUES (:id)";
+
 pub const INSERT_CLIP: &str =
     "INSERT INTO clips (camera_id, path, start_ms, end_ms, duration_ms, frames,
     plain_bytes, file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    VALUES (:camera_id, :path, :start_ms, :end_ms, :duration_ms, :frames, :plain_bytes,
+    :file_bytes, :codec, :width, :height, :labels, :pre_roll_ms, :post_roll_ms, :state, :key_id)";
 pub const INSERT_THUMBNAIL: &str =
-    "INSERT INTO thumbnails (clip_id, path, file_bytes) VALUES (?1, ?2, ?3)";
+    "INSERT INTO thumbnails (clip_id, path, file_bytes) VALUES (:clip_id, :path, :file_bytes)";
 pub const SELECT_CLIP: &str =
     "SELECT id, camera_id, path, start_ms, end_ms, duration_ms, frames, plain_bytes,
     file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id FROM clips";
-pub const SELECT_THUMBNAIL_PATH: &str = "SELECT path FROM thumbnails WHERE clip_id = ?1";
-pub const INSERT_GARBAGE: &str = "INSERT OR IGNORE INTO garbage (path) VALUES (?1)";
-pub const DELETE_GARBAGE: &str = "DELETE FROM garbage WHERE path = ?1";
+pub const CLIP_BY_ID: &str = "WHERE id = :id";
+pub const CLIPS_IN_RANGE: &str = "WHERE (:camera IS NULL OR camera_id = :camera)
+    AND start_ms >= :since_ms AND start_ms < :until_ms ORDER BY start_ms, id";
+pub const SELECT_CLIP_PATH: &str = "SELECT path FROM clips WHERE id = :id";
+pub const SELECT_CLIP_IDS_AND_PATHS: &str = "SELECT id, path FROM clips";
+pub const COUNT_CLIPS: &str = "SELECT COUNT(*) FROM clips";
+pub const CLIP_PATH_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM clips WHERE path = :path)";
+pub const DELETE_CLIP: &str = "DELETE FROM clips WHERE id = :id";
+pub const SELECT_THUMBNAIL_PATH: &str = "SELECT path FROM thumbnails WHERE clip_id = :clip_id";
+pub const OLDEST_CLIP: &str = "SELECT id, start_ms FROM clips ORDER BY start_ms, id LIMIT 1";
+
+pub const INSERT_GARBAGE: &str = "INSERT OR IGNORE INTO garbage (path) VALUES (:path)";
+pub const DELETE_GARBAGE: &str = "DELETE FROM garbage WHERE path = :path";
 pub const SELECT_GARBAGE: &str = "SELECT path FROM garbage";
-pub const DELETE_CLIP: &str = "DELETE FROM clips WHERE id = ?1";
 pub const SELECT_ALL_PATHS: &str = "SELECT path FROM clips UNION ALL SELECT path FROM thumbnails
     UNION ALL SELECT snapshot_path FROM events WHERE snapshot_path IS NOT NULL";
 pub const TOTAL_FILE_BYTES: &str = "SELECT COALESCE((SELECT SUM(file_bytes) FROM clips), 0)
     + COALESCE((SELECT SUM(file_bytes) FROM thumbnails), 0)
     + COALESCE((SELECT SUM(snapshot_bytes) FROM events), 0)";
+
 pub const INSERT_EVENT: &str =
     "INSERT INTO events (camera_id, label, start_ms, end_ms, max_score, box)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    VALUES (:camera_id, :label, :start_ms, NULL, :max_score, :box)";
 pub const UPDATE_EVENT: &str =
-    "UPDATE events SET end_ms = ?2, max_score = ?3, box = ?4 WHERE id = ?1";
+    "UPDATE events SET end_ms = :end_ms, max_score = :max_score, box = :box WHERE id = :id";
 pub const SELECT_EVENT: &str = "SELECT id, camera_id, label, start_ms, end_ms, max_score, box,
     clip_id, snapshot_path IS NOT NULL, acknowledged FROM events";
+pub const EVENT_BY_ID: &str = "WHERE id = :id";
+pub const EVENTS_MATCHING: &str = "WHERE (:camera IS NULL OR camera_id = :camera)
+    AND (:label IS NULL OR label = :label) AND start_ms >= :since_ms AND start_ms < :until_ms
+    ORDER BY start_ms DESC, id DESC LIMIT :limit";
+pub const SELECT_EVENT_SNAPSHOT: &str = "SELECT snapshot_path FROM events WHERE id = :id";
+pub const SET_EVENT_SNAPSHOT: &str =
+    "UPDATE events SET snapshot_path = :path, snapshot_bytes = :bytes WHERE id = :id";
+pub const ACKNOWLEDGE_EVENT: &str = "UPDATE events SET acknowledged = 1 WHERE id = :id";
 /// Events that started while a clip of their camera was being recorded belong to it.
-pub const LINK_EVENTS_TO_CLIP: &str = "UPDATE events SET clip_id = ?1
-    WHERE camera_id = ?2 AND clip_id IS NULL AND start_ms >= ?3 AND start_ms <= ?4";
+pub const LINK_EVENTS_TO_CLIP: &str = "UPDATE events SET clip_id = :clip_id
+    WHERE camera_id = :camera_id AND clip_id IS NULL AND start_ms >= :start_ms
+    AND start_ms <= :end_ms";
 pub const SELECT_EVENT_SNAPSHOTS_OF_CLIP: &str =
-    "SELECT snapshot_path FROM events WHERE clip_id = ?1 AND snapshot_path IS NOT NULL";
-pub const DELETE_EVENTS_OF_CLIP: &str = "DELETE FROM events WHERE clip_id = ?1";
-pub const OLDEST_CLIP: &str = "SELECT id, start_ms FROM clips ORDER BY start_ms, id LIMIT 1";
+    "SELECT snapshot_path FROM events WHERE clip_id = :clip_id AND snapshot_path IS NOT NULL";
+pub const DELETE_EVENTS_OF_CLIP: &str = "DELETE FROM events WHERE clip_id = :clip_id";
+pub const SELECT_UNLINKED_SNAPSHOTS_BEFORE: &str = "SELECT snapshot_path FROM events
+    WHERE clip_id IS NULL AND start_ms < :before_ms AND snapshot_path IS NOT NULL";
+pub const DELETE_UNLINKED_EVENTS_BEFORE: &str =
+    "DELETE FROM events WHERE clip_id IS NULL AND start_ms < :before_ms";
+
+pub const INSERT_USER: &str = "INSERT OR IGNORE INTO users (name, role, phc, created_ms)
+    VALUES (:name, :role, :phc, :created_ms)";
+pub const SET_USER_PASSWORD: &str = "UPDATE users SET phc = :phc WHERE name = :name";
+/// Never the last admin: the check and the delete are one statement.
+pub const DELETE_USER_UNLESS_LAST_ADMIN: &str = "DELETE FROM users WHERE name = :name
+    AND (role != 'admin' OR (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)";
+pub const SELECT_USERS: &str = "SELECT name, role, created_ms FROM users ORDER BY name";
+pub const SELECT_USER_CREDENTIALS: &str = "SELECT role, phc FROM users WHERE name = :name";
+
+pub const SELECT_LOCKED_UNTIL: &str =
+    "SELECT locked_until_ms FROM login_failures WHERE kind = :kind AND subject = :subject";
+pub const SELECT_LOGIN_FAILURES: &str = "SELECT failures, last_ms, locked_until_ms
+    FROM login_failures WHERE kind = :kind AND subject = :subject";
+pub const UPSERT_LOGIN_FAILURES: &str =
+    "INSERT INTO login_failures (kind, subject, failures, last_ms, locked_until_ms)
+    VALUES (:kind, :subject, :failures, :last_ms, :locked_until_ms)
+    ON CONFLICT (kind, subject) DO UPDATE SET failures = :failures, last_ms = :last_ms,
+    locked_until_ms = :locked_until_ms";
+pub const DELETE_LOGIN_FAILURES: &str =
+    "DELETE FROM login_failures WHERE kind = :kind AND subject = :subject";
+pub const COUNT_LOCKED: &str =
+    "SELECT COUNT(*) FROM login_failures WHERE locked_until_ms > :now_ms";
 
 /// Opens (creating 0600) and migrates the database; WAL, foreign keys on, full sync of the
 /// WAL at each commit so a row never outlives a crash without its file being there first.
@@ -151,6 +203,10 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 pub fn thumbnail_path(conn: &Connection, clip_id: i64) -> rusqlite::Result<Option<String>> {
-    conn.query_row(SELECT_THUMBNAIL_PATH, params![clip_id], |r| r.get(0))
-        .optional()
+    conn.query_row(
+        SELECT_THUMBNAIL_PATH,
+        named_params! {":clip_id": clip_id},
+        |r| r.get(0),
+    )
+    .optional()
 }

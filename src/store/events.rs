@@ -4,9 +4,9 @@
 //! and linked to the clip that recorded it when that clip is indexed (writer.rs). It is
 //! deleted with its clip, or by retention's age limit when no clip holds it.
 
-use super::writer::{create_sealed, seal_and_rename};
+use super::sealed::{create_sealed, seal_and_rename};
 use super::{Store, StoreError, db, io_err, keys, not_found_as};
-use rusqlite::params;
+use rusqlite::named_params;
 
 /// One row of the events table, as the API shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -78,17 +78,19 @@ impl Store {
     ) -> Result<i64, StoreError> {
         self.check_running()?;
         let conn = self.conn();
-        conn.execute(db::INSERT_CAMERA_IF_MISSING, params![camera_id])?;
+        conn.execute(
+            db::INSERT_CAMERA_IF_MISSING,
+            named_params! {":id": camera_id},
+        )?;
         conn.execute(
             db::INSERT_EVENT,
-            params![
-                camera_id,
-                label,
-                start_ms,
-                None::<i64>,
-                score as f64,
-                box_text(bbox)
-            ],
+            named_params! {
+                ":camera_id": camera_id,
+                ":label": label,
+                ":start_ms": start_ms,
+                ":max_score": score as f64,
+                ":box": box_text(bbox),
+            },
         )?;
         Ok(conn.last_insert_rowid())
     }
@@ -103,7 +105,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let n = self.conn().execute(
             db::UPDATE_EVENT,
-            params![id, end_ms, score as f64, box_text(bbox)],
+            named_params! {
+                ":id": id,
+                ":end_ms": end_ms,
+                ":max_score": score as f64,
+                ":box": box_text(bbox),
+            },
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(id));
@@ -112,28 +119,24 @@ impl Store {
     }
 
     pub fn event(&self, id: i64) -> Result<EventRecord, StoreError> {
-        let sql = format!("{} WHERE id = ?1", db::SELECT_EVENT);
+        let sql = format!("{} {}", db::SELECT_EVENT, db::EVENT_BY_ID);
         self.conn()
-            .query_row(&sql, params![id], EventRecord::from_row)
+            .query_row(&sql, named_params! {":id": id}, EventRecord::from_row)
             .map_err(|e| not_found_as(id, e))
     }
 
     pub fn events(&self, q: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
-        let sql = format!(
-            "{} WHERE (?1 IS NULL OR camera_id = ?1) AND (?2 IS NULL OR label = ?2)
-             AND start_ms >= ?3 AND start_ms < ?4 ORDER BY start_ms DESC, id DESC LIMIT ?5",
-            db::SELECT_EVENT
-        );
+        let sql = format!("{} {}", db::SELECT_EVENT, db::EVENTS_MATCHING);
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(
-            params![
-                q.camera,
-                q.label,
-                q.since_ms.unwrap_or(i64::MIN),
-                q.until_ms.unwrap_or(i64::MAX),
-                q.limit.unwrap_or(1000)
-            ],
+            named_params! {
+                ":camera": q.camera,
+                ":label": q.label,
+                ":since_ms": q.since_ms.unwrap_or(i64::MIN),
+                ":until_ms": q.until_ms.unwrap_or(i64::MAX),
+                ":limit": q.limit.unwrap_or(1000),
+            },
             EventRecord::from_row,
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -162,17 +165,16 @@ impl Store {
         let old: Option<String> = {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
-            let old: Option<String> = tx.query_row(
-                "SELECT snapshot_path FROM events WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )?;
+            let old: Option<String> =
+                tx.query_row(db::SELECT_EVENT_SNAPSHOT, named_params! {":id": id}, |r| {
+                    r.get(0)
+                })?;
             if let Some(o) = &old {
-                tx.execute(db::INSERT_GARBAGE, params![o])?;
+                tx.execute(db::INSERT_GARBAGE, named_params! {":path": o})?;
             }
             tx.execute(
-                "UPDATE events SET snapshot_path = ?2, snapshot_bytes = ?3 WHERE id = ?1",
-                params![id, rel, bytes as i64],
+                db::SET_EVENT_SNAPSHOT,
+                named_params! {":id": id, ":path": rel, ":bytes": bytes as i64},
             )?;
             tx.commit()?;
             old
@@ -187,11 +189,9 @@ impl Store {
     pub fn open_event_snapshot(&self, id: i64) -> Result<super::OpenReader, StoreError> {
         let rel: Option<String> = self
             .conn()
-            .query_row(
-                "SELECT snapshot_path FROM events WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
+            .query_row(db::SELECT_EVENT_SNAPSHOT, named_params! {":id": id}, |r| {
+                r.get(0)
+            })
             .map_err(|e| not_found_as(id, e))?;
         let rel = rel.ok_or(StoreError::NotFound(id))?;
         let path = self.recordings_dir().join(&rel);
@@ -200,10 +200,9 @@ impl Store {
     }
 
     pub fn acknowledge_event(&self, id: i64) -> Result<(), StoreError> {
-        let n = self.conn().execute(
-            "UPDATE events SET acknowledged = 1 WHERE id = ?1",
-            params![id],
-        )?;
+        let n = self
+            .conn()
+            .execute(db::ACKNOWLEDGE_EVENT, named_params! {":id": id})?;
         if n == 0 {
             return Err(StoreError::NotFound(id));
         }
@@ -217,19 +216,18 @@ impl Store {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
             let paths = {
-                let mut stmt = tx.prepare(
-                    "SELECT snapshot_path FROM events WHERE clip_id IS NULL AND start_ms < ?1
-                     AND snapshot_path IS NOT NULL",
-                )?;
-                let rows = stmt.query_map(params![before_ms], |r| r.get::<_, String>(0))?;
+                let mut stmt = tx.prepare(db::SELECT_UNLINKED_SNAPSHOTS_BEFORE)?;
+                let rows = stmt.query_map(named_params! {":before_ms": before_ms}, |r| {
+                    r.get::<_, String>(0)
+                })?;
                 rows.collect::<Result<Vec<_>, _>>()?
             };
             for p in &paths {
-                tx.execute(db::INSERT_GARBAGE, params![p])?;
+                tx.execute(db::INSERT_GARBAGE, named_params! {":path": p})?;
             }
             let deleted = tx.execute(
-                "DELETE FROM events WHERE clip_id IS NULL AND start_ms < ?1",
-                params![before_ms],
+                db::DELETE_UNLINKED_EVENTS_BEFORE,
+                named_params! {":before_ms": before_ms},
             )?;
             tx.commit()?;
             (deleted, paths)

@@ -115,22 +115,14 @@ pub enum KeyError {
 pub fn load(config: &Config) -> Result<MasterKey, KeyError> {
     let enc = &config.storage.encryption;
     match enc.key_source {
-        KeySource::File => load_or_create_file(&config.resolve(&enc.key_file)),
+        KeySource::File => load_or_create_file(&config.paths.key_file),
         KeySource::SystemdCredential => load_credential(),
         KeySource::Passphrase => {
-            let db = config.resolve(&config.storage.database);
             let passphrase = read_passphrase()?;
-            from_passphrase_with_salt_file(&passphrase, &kdf_path(&db))
+            from_passphrase_with_salt_file(&passphrase, &config.paths.kdf_salt)
         }
         KeySource::Keyring => load_or_create_keyring(),
     }
-}
-
-/// Where the passphrase source keeps its salt: beside the database.
-pub fn kdf_path(database: &Path) -> PathBuf {
-    let mut p = database.as_os_str().to_owned();
-    p.push(".kdf");
-    PathBuf::from(p)
 }
 
 fn file_err(path: &Path, reason: impl fmt::Display) -> KeyError {

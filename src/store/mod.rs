@@ -7,8 +7,12 @@
 //! - delete: in one transaction insert the paths into `garbage` and delete the row →
 //!   unlink → fsync dir → delete the garbage rows.
 //! - startup sweep (sweep.rs): finish garbage; recover `*.partial` up to the last complete
-//!   fragment (marked truncated) or remove it; reconcile files without rows and rows
-//!   without files.
+//!   fragment (recover.rs, marked truncated) or remove it; reconcile files without rows and
+//!   rows without files.
+//!
+//! Files: `sealed.rs` creates, finishes and fsyncs sealed files; `writer.rs` streams a
+//! clip; `recover.rs` salvages an unfinished one; `sweep.rs` runs at start; `db.rs` holds
+//! the schema and the SQL.
 //!
 //! An fsync failure stops all writing with an error (fsyncgate): the kernel may have
 //! dropped the data, so carrying on would list clips that are not on disk.
@@ -18,7 +22,9 @@ pub mod db;
 mod events;
 pub mod keys;
 pub mod mp4scan;
+mod recover;
 pub mod retention;
+mod sealed;
 mod sweep;
 mod users;
 mod writer;
@@ -31,7 +37,7 @@ pub use sweep::SweepReport;
 pub use users::{LockKind, UserRow};
 pub use writer::ClipWriter;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, named_params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -81,8 +87,8 @@ pub struct StoreConfig {
 impl StoreConfig {
     pub fn from_config(c: &crate::config::Config) -> Self {
         Self {
-            recordings_dir: c.resolve(&c.storage.recordings_dir),
-            database: c.resolve(&c.storage.database),
+            recordings_dir: c.paths.recordings.clone(),
+            database: c.paths.database.clone(),
             chunk_size: container::DEFAULT_CHUNK_SIZE,
             retention: RetentionPolicy::from_config(&c.storage.retention),
         }
@@ -250,6 +256,16 @@ impl Store {
         }
     }
 
+    /// Why writing stopped (an fsync failed), if it did: health reports it, so systemd
+    /// restarts a store that can no longer record.
+    pub fn writing_stopped(&self) -> Option<String> {
+        self.inner
+            .stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Records an fsync failure and stops all further writes.
     pub(crate) fn stop_writing(&self, why: String) -> StoreError {
         tracing::error!("clip store: {why}; recording is stopped until sentrix restarts");
@@ -265,27 +281,28 @@ impl Store {
 
     /// A trivial query: the database and its lock answer.
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
+        self.conn().query_row(db::PING, [], |_| Ok(()))?;
         Ok(())
     }
 
     /// (clips indexed, bytes on disk of clips, thumbnails and snapshots), in one query.
     pub fn totals(&self) -> Result<(i64, i64), StoreError> {
         let conn = self.conn();
-        let clips = conn.query_row("SELECT COUNT(*) FROM clips", [], |r| r.get(0))?;
+        let clips = conn.query_row(db::COUNT_CLIPS, [], |r| r.get(0))?;
         let bytes = conn.query_row(db::TOTAL_FILE_BYTES, [], |r| r.get(0))?;
         Ok((clips, bytes))
     }
 
     pub fn ensure_camera(&self, id: &str, name: &str) -> Result<(), StoreError> {
-        self.conn().execute(db::INSERT_CAMERA, params![id, name])?;
+        self.conn()
+            .execute(db::INSERT_CAMERA, named_params! {":id": id, ":name": name})?;
         Ok(())
     }
 
     pub fn clip(&self, id: i64) -> Result<ClipRecord, StoreError> {
-        let sql = format!("{} WHERE id = ?1", db::SELECT_CLIP);
+        let sql = format!("{} {}", db::SELECT_CLIP, db::CLIP_BY_ID);
         self.conn()
-            .query_row(&sql, params![id], ClipRecord::from_row)
+            .query_row(&sql, named_params! {":id": id}, ClipRecord::from_row)
             .map_err(|e| not_found_as(id, e))
     }
 
@@ -296,13 +313,13 @@ impl Store {
         since_ms: i64,
         until_ms: i64,
     ) -> Result<Vec<ClipRecord>, StoreError> {
-        let sql = format!(
-            "{} WHERE (?1 IS NULL OR camera_id = ?1) AND start_ms >= ?2 AND start_ms < ?3 ORDER BY start_ms, id",
-            db::SELECT_CLIP
-        );
+        let sql = format!("{} {}", db::SELECT_CLIP, db::CLIPS_IN_RANGE);
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![camera, since_ms, until_ms], ClipRecord::from_row)?;
+        let rows = stmt.query_map(
+            named_params! {":camera": camera, ":since_ms": since_ms, ":until_ms": until_ms},
+            ClipRecord::from_row,
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -336,13 +353,80 @@ impl Store {
         self.open_sealed(&rel)
     }
 
+    /// Inserts the clip row (and thumbnail row) in one transaction; on a full disk, makes room
+    /// once and retries.
+    pub(crate) fn insert_clip(
+        &self,
+        mut r: ClipRecord,
+        thumb: Option<(String, u64)>,
+    ) -> Result<ClipRecord, StoreError> {
+        let attempt = |r: &ClipRecord| -> rusqlite::Result<i64> {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            tx.execute(
+                db::INSERT_CAMERA_IF_MISSING,
+                named_params! {":id": r.camera_id},
+            )?;
+            tx.execute(
+                db::INSERT_CLIP,
+                named_params! {
+                    ":camera_id": r.camera_id,
+                    ":path": r.path,
+                    ":start_ms": r.start_ms,
+                    ":end_ms": r.end_ms,
+                    ":duration_ms": r.duration_ms,
+                    ":frames": r.frames,
+                    ":plain_bytes": r.plain_bytes,
+                    ":file_bytes": r.file_bytes,
+                    ":codec": r.codec,
+                    ":width": r.width,
+                    ":height": r.height,
+                    ":labels": r.labels.join(","),
+                    ":pre_roll_ms": r.pre_roll_ms,
+                    ":post_roll_ms": r.post_roll_ms,
+                    ":state": r.state.as_str(),
+                    ":key_id": r.key_id,
+                },
+            )?;
+            let id = tx.last_insert_rowid();
+            if let Some((path, bytes)) = &thumb {
+                tx.execute(
+                    db::INSERT_THUMBNAIL,
+                    named_params! {":clip_id": id, ":path": path, ":file_bytes": *bytes as i64},
+                )?;
+            }
+            tx.execute(
+                db::LINK_EVENTS_TO_CLIP,
+                named_params! {
+                    ":clip_id": id,
+                    ":camera_id": r.camera_id,
+                    ":start_ms": r.start_ms,
+                    ":end_ms": r.end_ms,
+                },
+            )?;
+            tx.commit()?;
+            Ok(id)
+        };
+        let id = match attempt(&r) {
+            Ok(id) => id,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull && retention::make_room(self) =>
+            {
+                attempt(&r)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        r.id = id;
+        Ok(r)
+    }
+
     /// Deletes a clip and its thumbnail in durability order.
     pub fn delete_clip(&self, id: i64) -> Result<u64, StoreError> {
         let paths: Vec<String> = {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
             let clip: String = tx
-                .query_row("SELECT path FROM clips WHERE id = ?1", params![id], |r| {
+                .query_row(db::SELECT_CLIP_PATH, named_params! {":id": id}, |r| {
                     r.get(0)
                 })
                 .map_err(|e| not_found_as(id, e))?;
@@ -351,16 +435,17 @@ impl Store {
             // The clip's events go with it: an event is kept for its footage.
             {
                 let mut stmt = tx.prepare(db::SELECT_EVENT_SNAPSHOTS_OF_CLIP)?;
-                let snaps = stmt.query_map(params![id], |r| r.get::<_, String>(0))?;
+                let snaps =
+                    stmt.query_map(named_params! {":clip_id": id}, |r| r.get::<_, String>(0))?;
                 for p in snaps {
                     paths.push(p?);
                 }
             }
-            tx.execute(db::DELETE_EVENTS_OF_CLIP, params![id])?;
+            tx.execute(db::DELETE_EVENTS_OF_CLIP, named_params! {":clip_id": id})?;
             for p in &paths {
-                tx.execute(db::INSERT_GARBAGE, params![p])?;
+                tx.execute(db::INSERT_GARBAGE, named_params! {":path": p})?;
             }
-            tx.execute(db::DELETE_CLIP, params![id])?;
+            tx.execute(db::DELETE_CLIP, named_params! {":id": id})?;
             tx.commit()?;
             paths
         };
@@ -387,12 +472,11 @@ impl Store {
             }
         }
         for d in &dirs {
-            sync_dir(d)
-                .map_err(|e| self.stop_writing(format!("fsync of {} failed: {e}", d.display())))?;
+            sealed::fsync_dir(self, d)?;
         }
         let conn = self.conn();
         for rel in paths {
-            conn.execute(db::DELETE_GARBAGE, params![rel])?;
+            conn.execute(db::DELETE_GARBAGE, named_params! {":path": rel})?;
         }
         Ok(freed)
     }
@@ -404,11 +488,6 @@ fn not_found_as(id: i64, e: rusqlite::Error) -> StoreError {
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(id),
         e => e.into(),
     }
-}
-
-/// fsync a directory so a rename or unlink in it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The civil date (UTC) of a millisecond timestamp, as YYYY-MM-DD.

@@ -1,4 +1,4 @@
-//! The startup sweep, and the recovery of one unfinished clip. At start, before any write:
+//! The startup sweep. At start, before any write:
 //! finish deletions left in `garbage`; recover each `*.partial` up to its last complete
 //! fragment (re-sealed, indexed as `truncated`) or remove it when nothing plays; remove
 //! `*.recover` leftovers of an interrupted recovery; index finished clips that lost their
@@ -7,9 +7,9 @@
 
 use super::container::OpenReader;
 use super::mp4scan::Mp4Scan;
-use super::writer::{create_sealed, insert_clip, seal_and_rename};
+use super::recover::{parse_rel, record_from_scan, recover_partial};
 use super::{ClipRecord, ClipState, Store, StoreError, db, io_err};
-use rusqlite::params;
+use rusqlite::named_params;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -100,7 +100,7 @@ pub fn run(store: &Store) -> Result<SweepReport, StoreError> {
         .collect();
     let conn = store.conn();
     let missing: Vec<(i64, String)> = {
-        let mut stmt = conn.prepare("SELECT id, path FROM clips")?;
+        let mut stmt = conn.prepare(db::SELECT_CLIP_IDS_AND_PATHS)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<Vec<(i64, String)>, _>>()?
             .into_iter()
@@ -109,7 +109,7 @@ pub fn run(store: &Store) -> Result<SweepReport, StoreError> {
     };
     for (id, p) in &missing {
         tracing::warn!("sweep: clip {id} ({p}) has no file; removing its row");
-        conn.execute(db::DELETE_CLIP, params![id])?;
+        conn.execute(db::DELETE_CLIP, named_params! {":id": id})?;
     }
     report.rows_without_file = missing.len();
     Ok(report)
@@ -137,83 +137,6 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()>
     Ok(())
 }
 
-/// `camera/date/<start_ms>-<tag>.mp4.sntx` → (camera, start_ms).
-fn parse_rel(rel: &str) -> Option<(String, i64)> {
-    let mut parts = rel.split('/');
-    let camera = parts.next()?.to_string();
-    let name = rel.rsplit('/').next()?;
-    let start_ms = name.split('-').next()?.parse().ok()?;
-    Some((camera, start_ms))
-}
-
-/// Recovers `partial` (a sealed file whose last chunk may be missing) into its final name
-/// up to the last complete fragment, and indexes it as truncated. Returns None (and removes
-/// the partial) when nothing playable is in it or it was already recovered.
-pub(crate) fn recover_partial(
-    store: &Store,
-    partial: &Path,
-) -> Result<Option<ClipRecord>, StoreError> {
-    let root = &store.inner.config.recordings_dir;
-    let final_path = PathBuf::from(partial.to_string_lossy().trim_end_matches(".partial"));
-    let rel = final_path
-        .strip_prefix(root)
-        .ok()
-        .and_then(|p| p.to_str())
-        .map(str::to_string);
-    let (Some(rel), Some((camera, start_ms))) = (rel.clone(), rel.as_deref().and_then(parse_rel))
-    else {
-        tracing::warn!("removing {}: not a clip path", partial.display());
-        let _ = std::fs::remove_file(partial);
-        return Ok(None);
-    };
-    let already: bool = store.conn().query_row(
-        "SELECT EXISTS (SELECT 1 FROM clips WHERE path = ?1)",
-        params![rel],
-        |r| r.get(0),
-    )?;
-    let file = std::fs::File::open(partial).map_err(io_err(partial))?;
-    // Pass 1: how much of it plays.
-    let mut scan = Mp4Scan::new();
-    let read = OpenReader::recover_chunks(&file, &store.inner.key, |chunk| {
-        scan.feed(chunk);
-        Ok(scan.error.is_none())
-    });
-    if already || read.is_err() || scan.fragments == 0 || final_path.is_dir() {
-        if let Err(e) = read {
-            tracing::warn!("removing unfinished clip {rel}: {e}");
-        }
-        let _ = std::fs::remove_file(partial);
-        super::sync_dir(partial.parent().unwrap_or(root)).map_err(io_err(root))?;
-        return Ok(None);
-    }
-    // Pass 2: re-seal exactly the playable prefix under the final name.
-    let tmp = PathBuf::from(format!("{}.recover", final_path.display()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut sealer = create_sealed(store, &tmp)?;
-    let mut left = scan.complete_end;
-    OpenReader::recover_chunks(&file, &store.inner.key, |chunk| {
-        let n = (chunk.len() as u64).min(left) as usize;
-        sealer.write(&chunk[..n])?;
-        left -= n as u64;
-        Ok(left > 0)
-    })?;
-    let file_bytes = seal_and_rename(store, sealer, &tmp, &final_path)?;
-    let record = record_from_scan(
-        store,
-        camera,
-        rel,
-        start_ms,
-        &scan,
-        scan.complete_end,
-        file_bytes,
-        ClipState::Truncated,
-    );
-    let record = insert_clip(store, record, None)?;
-    std::fs::remove_file(partial).map_err(io_err(partial))?;
-    super::sync_dir(partial.parent().unwrap_or(root)).map_err(io_err(root))?;
-    Ok(Some(record))
-}
-
 /// Indexes a finished clip file that has no row, after reading it through.
 fn index_orphan(store: &Store, path: &Path, rel: &str) -> Result<ClipRecord, StoreError> {
     let (camera, start_ms) =
@@ -237,40 +160,7 @@ fn index_orphan(store: &Store, path: &Path, rel: &str) -> Result<ClipRecord, Sto
         file_bytes,
         ClipState::Complete,
     );
-    insert_clip(store, record, None)
-}
-
-/// The index row of a clip known only from its file: what the MP4 scan found.
-#[allow(clippy::too_many_arguments)]
-fn record_from_scan(
-    store: &Store,
-    camera_id: String,
-    path: String,
-    start_ms: i64,
-    scan: &Mp4Scan,
-    plain_bytes: u64,
-    file_bytes: u64,
-    state: ClipState,
-) -> ClipRecord {
-    ClipRecord {
-        id: 0,
-        camera_id,
-        path,
-        start_ms,
-        end_ms: start_ms + scan.duration_ms() as i64,
-        duration_ms: scan.duration_ms() as i64,
-        frames: scan.samples as i64,
-        plain_bytes: plain_bytes as i64,
-        file_bytes: file_bytes as i64,
-        codec: scan.codec.clone(),
-        width: scan.width,
-        height: scan.height,
-        labels: Vec::new(),
-        pre_roll_ms: 0,
-        post_roll_ms: 0,
-        state,
-        key_id: store.key_id().to_string(),
-    }
+    store.insert_clip(record, None)
 }
 
 struct ScanSink<'a>(&'a mut Mp4Scan);

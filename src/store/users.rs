@@ -2,8 +2,8 @@
 //! table). Passwords arrive here already hashed (auth/password.rs); lockout policy lives in
 //! auth/, this file only counts and remembers.
 
-use super::{Store, StoreError};
-use rusqlite::{OptionalExtension, params};
+use super::{Store, StoreError, db};
+use rusqlite::{OptionalExtension, named_params};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UserRow {
@@ -39,8 +39,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let n = self.conn().execute(
-            "INSERT OR IGNORE INTO users (name, role, phc, created_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![name, role, phc, now_ms],
+            db::INSERT_USER,
+            named_params! {":name": name, ":role": role, ":phc": phc, ":created_ms": now_ms},
         )?;
         if n == 0 {
             return Err(StoreError::Invalid(format!("user {name:?} already exists")));
@@ -50,8 +50,8 @@ impl Store {
 
     pub fn set_user_password(&self, name: &str, phc: &str) -> Result<(), StoreError> {
         let n = self.conn().execute(
-            "UPDATE users SET phc = ?2 WHERE name = ?1",
-            params![name, phc],
+            db::SET_USER_PASSWORD,
+            named_params! {":name": name, ":phc": phc},
         )?;
         if n == 0 {
             return Err(StoreError::Invalid(format!("no user {name:?}")));
@@ -64,16 +64,15 @@ impl Store {
     /// statement, so two admins removing each other at once cannot both succeed.
     pub fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
         let n = self.conn().execute(
-            "DELETE FROM users WHERE name = ?1 AND (role != 'admin' OR \
-             (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)",
-            params![name],
+            db::DELETE_USER_UNLESS_LAST_ADMIN,
+            named_params! {":name": name},
         )?;
         Ok(n > 0)
     }
 
     pub fn users(&self) -> Result<Vec<UserRow>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT name, role, created_ms FROM users ORDER BY name")?;
+        let mut stmt = conn.prepare(db::SELECT_USERS)?;
         let rows = stmt.query_map([], |r| {
             Ok(UserRow {
                 name: r.get(0)?,
@@ -89,8 +88,8 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT role, phc FROM users WHERE name = ?1",
-                params![name],
+                db::SELECT_USER_CREDENTIALS,
+                named_params! {":name": name},
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
@@ -106,8 +105,8 @@ impl Store {
         let until: Option<i64> = self
             .conn()
             .query_row(
-                "SELECT locked_until_ms FROM login_failures WHERE kind = ?1 AND subject = ?2",
-                params![kind.as_str(), subject],
+                db::SELECT_LOCKED_UNTIL,
+                named_params! {":kind": kind.as_str(), ":subject": subject},
                 |r| r.get(0),
             )
             .optional()?;
@@ -129,9 +128,8 @@ impl Store {
         let tx = conn.transaction()?;
         let prev: Option<(i64, i64, i64)> = tx
             .query_row(
-                "SELECT failures, last_ms, locked_until_ms FROM login_failures
-                 WHERE kind = ?1 AND subject = ?2",
-                params![kind.as_str(), subject],
+                db::SELECT_LOGIN_FAILURES,
+                named_params! {":kind": kind.as_str(), ":subject": subject},
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
@@ -150,10 +148,14 @@ impl Store {
             0
         };
         tx.execute(
-            "INSERT INTO login_failures (kind, subject, failures, last_ms, locked_until_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (kind, subject) DO UPDATE SET failures = ?3, last_ms = ?4, locked_until_ms = ?5",
-            params![kind.as_str(), subject, failures, now_ms, until],
+            db::UPSERT_LOGIN_FAILURES,
+            named_params! {
+                ":kind": kind.as_str(),
+                ":subject": subject,
+                ":failures": failures,
+                ":last_ms": now_ms,
+                ":locked_until_ms": until,
+            },
         )?;
         tx.commit()?;
         Ok((until > 0).then_some(until))
@@ -161,18 +163,18 @@ impl Store {
 
     pub fn clear_login_failures(&self, kind: LockKind, subject: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            "DELETE FROM login_failures WHERE kind = ?1 AND subject = ?2",
-            params![kind.as_str(), subject],
+            db::DELETE_LOGIN_FAILURES,
+            named_params! {":kind": kind.as_str(), ":subject": subject},
         )?;
         Ok(())
     }
 
     /// Subjects locked now, for /metrics.
     pub fn active_lockouts(&self, now_ms: i64) -> Result<i64, StoreError> {
-        Ok(self.conn().query_row(
-            "SELECT COUNT(*) FROM login_failures WHERE locked_until_ms > ?1",
-            params![now_ms],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn()
+            .query_row(db::COUNT_LOCKED, named_params! {":now_ms": now_ms}, |r| {
+                r.get(0)
+            })?)
     }
 }

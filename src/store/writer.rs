@@ -6,77 +6,11 @@
 
 use super::container::SealWriter;
 use super::mp4scan::Mp4Scan;
-use super::{
-    ClipMeta, ClipRecord, ClipState, Store, StoreError, db, io_err, keys, sweep, sync_dir,
-};
-use rusqlite::params;
-use std::fs::File;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-
-/// A file whose writes retry after retention made room when the disk is full.
-pub(crate) struct RoomFile {
-    pub(crate) file: File,
-    store: Store,
-}
-
-impl Write for RoomFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            match self.file.write(buf) {
-                // write(2) reports ENOSPC only when it wrote nothing, so retrying is exact.
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
-                    if !super::retention::make_room(&self.store) {
-                        return Err(e);
-                    }
-                }
-                r => return r,
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
-/// Creates `path` (0600, never replacing a file) as a sealed container on a RoomFile.
-pub(crate) fn create_sealed(
-    store: &Store,
-    path: &Path,
-) -> Result<SealWriter<RoomFile>, StoreError> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_err(path))?;
-    let room = RoomFile {
-        file,
-        store: store.clone(),
-    };
-    SealWriter::new(room, &store.inner.key, store.inner.config.chunk_size).map_err(io_err(path))
-}
-
-/// Seals the last chunk, fsyncs, renames `from` → `to` and fsyncs the directory.
-pub(crate) fn seal_and_rename(
-    store: &Store,
-    sealer: SealWriter<RoomFile>,
-    from: &Path,
-    to: &Path,
-) -> Result<u64, StoreError> {
-    let (room, sealed) = sealer.finish().map_err(io_err(from))?;
-    room.file
-        .sync_all()
-        .map_err(|e| store.stop_writing(format!("fsync of {} failed: {e}", from.display())))?;
-    std::fs::rename(from, to).map_err(io_err(to))?;
-    if let Some(dir) = to.parent() {
-        sync_dir(dir)
-            .map_err(|e| store.stop_writing(format!("fsync of {} failed: {e}", dir.display())))?;
-    }
-    Ok(sealed.file_bytes)
-}
+use super::recover::recover_partial;
+use super::sealed::{RoomFile, create_sealed, fsync_dir, fsync_file, seal_and_rename};
+use super::{ClipMeta, ClipRecord, ClipState, Store, StoreError, io_err, keys};
+use std::io;
+use std::path::PathBuf;
 
 pub struct ClipWriter {
     store: Store,
@@ -113,8 +47,7 @@ impl ClipWriter {
             .join(format!("{rel_path}.partial"));
         let sealer = create_sealed(&store, &partial)?;
         // The partial must survive a crash to be recovered.
-        sync_dir(&dir)
-            .map_err(|e| store.stop_writing(format!("fsync of {} failed: {e}", dir.display())))?;
+        fsync_dir(&store, &dir)?;
         Ok(Self {
             store,
             meta,
@@ -140,10 +73,7 @@ impl ClipWriter {
         self.scan.feed(bytes);
         sealer.write(bytes).map_err(io_err(&self.partial))?;
         if self.scan.fragments > fragments {
-            sealer.get_ref().file.sync_data().map_err(|e| {
-                self.store
-                    .stop_writing(format!("fsync of {} failed: {e}", self.partial.display()))
-            })?;
+            fsync_file(&self.store, &sealer.get_ref().file, &self.partial, true)?;
         }
         Ok(())
     }
@@ -178,7 +108,7 @@ impl ClipWriter {
         if self.scan.complete_end != sealer.plain_bytes() {
             // A fragment was cut off: keep what plays, marked truncated.
             drop(sealer);
-            return sweep::recover_partial(&self.store, &self.partial)?
+            return recover_partial(&self.store, &self.partial)?
                 .ok_or_else(|| StoreError::Invalid("nothing playable was written".into()));
         }
         let root = self.store.inner.config.recordings_dir.clone();
@@ -226,7 +156,7 @@ impl ClipWriter {
             state: ClipState::Complete,
             key_id: self.store.key_id().to_string(),
         };
-        insert_clip(&self.store, record, thumb)
+        self.store.insert_clip(record, thumb)
     }
 
     /// Discards the clip (no row, no file).
@@ -239,7 +169,7 @@ impl ClipWriter {
 impl Drop for ClipWriter {
     fn drop(&mut self) {
         if self.sealer.take().is_some() {
-            match sweep::recover_partial(&self.store, &self.partial) {
+            match recover_partial(&self.store, &self.partial) {
                 Ok(Some(r)) => tracing::warn!(
                     "clip {} was not finished; kept {} ms as truncated",
                     r.path,
@@ -253,60 +183,4 @@ impl Drop for ClipWriter {
             }
         }
     }
-}
-
-/// Inserts the clip row (and thumbnail row) in one transaction; on a full disk, makes room
-/// once and retries.
-pub(crate) fn insert_clip(
-    store: &Store,
-    mut r: ClipRecord,
-    thumb: Option<(String, u64)>,
-) -> Result<ClipRecord, StoreError> {
-    let attempt = |r: &ClipRecord| -> rusqlite::Result<i64> {
-        let mut conn = store.conn();
-        let tx = conn.transaction()?;
-        tx.execute(db::INSERT_CAMERA_IF_MISSING, params![r.camera_id])?;
-        tx.execute(
-            db::INSERT_CLIP,
-            params![
-                r.camera_id,
-                r.path,
-                r.start_ms,
-                r.end_ms,
-                r.duration_ms,
-                r.frames,
-                r.plain_bytes,
-                r.file_bytes,
-                r.codec,
-                r.width,
-                r.height,
-                r.labels.join(","),
-                r.pre_roll_ms,
-                r.post_roll_ms,
-                r.state.as_str(),
-                r.key_id
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        if let Some((path, bytes)) = &thumb {
-            tx.execute(db::INSERT_THUMBNAIL, params![id, path, *bytes as i64])?;
-        }
-        tx.execute(
-            db::LINK_EVENTS_TO_CLIP,
-            params![id, r.camera_id, r.start_ms, r.end_ms],
-        )?;
-        tx.commit()?;
-        Ok(id)
-    };
-    let id = match attempt(&r) {
-        Ok(id) => id,
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::DiskFull && super::retention::make_room(store) =>
-        {
-            attempt(&r)?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    r.id = id;
-    Ok(r)
 }

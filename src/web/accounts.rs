@@ -6,22 +6,20 @@
 //! request by their stamp (`auth::Stamp`), as for a change made by `sentrix user`.
 //! Passwords arrive in JSON bodies and go nowhere but the hash.
 
-use super::api::{blocking, ip_of};
+use super::api::blocking;
 use super::error::AppError;
-use super::{AppState, SessionId, require_admin};
+use super::{Admin, AppState, ClientIp, SessionId};
 use crate::auth::accounts::{self, AccountError};
 use crate::auth::{LoginError, Principal, Role};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 type St = State<Arc<AppState>>;
-type Client = Option<Extension<ConnectInfo<SocketAddr>>>;
 
 impl From<AccountError> for AppError {
     fn from(e: AccountError) -> Self {
@@ -41,11 +39,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
     serde_json::from_slice(body).map_err(|e| AppError::bad_request(format!("bad JSON body: {e}")))
 }
 
-pub async fn list(
-    State(s): St,
-    Extension(p): Extension<Principal>,
-) -> Result<Json<Value>, AppError> {
-    require_admin(&p)?;
+pub async fn list(State(s): St, _admin: Admin) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
     let list = blocking(move || Ok(store.users()?)).await?;
     Ok(Json(json!({ "users": list })))
@@ -55,28 +49,25 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 struct NewUser {
     username: String,
-    role: String,
+    role: Role,
     password: String,
 }
 
 pub async fn add(
     State(s): St,
-    Extension(p): Extension<Principal>,
-    ci: Client,
+    Admin(p): Admin,
+    ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    require_admin(&p)?;
     let new: NewUser = parse(&body)?;
-    let role = Role::parse(&new.role).ok_or_else(|| {
-        AppError::bad_request(format!("role {:?} is not admin or viewer", new.role))
-    })?;
+    let role = new.role;
     let store = s.store.clone();
     let now = s.auth.now_ms();
     let name = new.username.clone();
     blocking(move || Ok(accounts::add(&store, &name, role, &new.password, now)?)).await?;
     s.audit.log(
         Some(&p.user),
-        ip_of(&ci),
+        ip,
         "user_add",
         &format!("{} ({})", new.username, role.as_str()),
     );
@@ -97,11 +88,10 @@ pub async fn set_password(
     Path(name): Path<String>,
     Extension(p): Extension<Principal>,
     session: Option<Extension<SessionId>>,
-    ci: Client,
+    ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let change: NewPassword = parse(&body)?;
-    let ip = ip_of(&ci);
     if p.role != Role::Admin {
         if p.user != name {
             return Err(AppError::forbidden(
@@ -140,10 +130,9 @@ pub async fn set_password(
 pub async fn remove(
     State(s): St,
     Path(name): Path<String>,
-    Extension(p): Extension<Principal>,
-    ci: Client,
+    Admin(p): Admin,
+    ClientIp(ip): ClientIp,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&p)?;
     if p.user == name {
         return Err(AppError::conflict(
             "you cannot remove yourself; another admin can",
@@ -152,6 +141,6 @@ pub async fn remove(
     let store = s.store.clone();
     let target = name.clone();
     blocking(move || Ok(accounts::remove(&store, &target)?)).await?;
-    s.audit.log(Some(&p.user), ip_of(&ci), "user_remove", &name);
+    s.audit.log(Some(&p.user), ip, "user_remove", &name);
     Ok(Json(json!({"username": name, "removed": true})))
 }

@@ -3,16 +3,15 @@
 //! authenticated `Principal` the guard put in the request; file access is audited.
 
 use super::error::AppError;
-use super::{AppState, SESSION_COOKIE, SessionId, csrf_token, media, require_admin};
+use super::{Admin, AppState, ClientIp, SESSION_COOKIE, SessionId, csrf_token, media};
 use crate::auth::Principal;
 use crate::store::{ClipRecord, EventQuery};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 type St = State<Arc<AppState>>;
@@ -53,12 +52,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         .fallback(|| async { AppError::not_found("no such route") })
 }
 
-pub(super) fn ip_of(c: &Option<Extension<ConnectInfo<SocketAddr>>>) -> std::net::IpAddr {
-    c.as_ref()
-        .map(|c| c.0.0.ip())
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
-}
-
 pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
@@ -71,20 +64,28 @@ async fn health(State(s): St) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
     let (clips, used) = blocking(move || Ok(store.totals()?)).await?;
     let (total, free) = crate::store::retention::fs_space(&s.recordings_root).unwrap_or((0, 0));
-    let mut detectors: Vec<Value> = s
+    let detectors: Vec<Value> = s
         .live
-        .cameras
+        .cameras()
         .iter()
         .filter_map(|(id, c)| {
-            let st = c.detector.as_ref()?.stats();
+            let st = c.detector_stats()?;
             Some(json!({"camera": id, "mean_infer_ms": st.mean_infer_ms,
                 "effective_fps": st.effective_fps, "gated_share": st.gated_share}))
         })
         .collect();
-    detectors.sort_by(|a, b| a["camera"].as_str().cmp(&b["camera"].as_str()));
     let retention = s.store.retention();
+    // The same verdict as `sentrix healthcheck` and the watchdog, naming any failed part.
+    let health = s.live.health.as_ref().map(|h| h.report());
+    let status = health
+        .as_ref()
+        .map_or("ok", |h| match h["status"].as_str() {
+            Some("ok") => "ok",
+            _ => "unhealthy",
+        });
     Ok(Json(json!({
-        "status": "ok",
+        "status": status,
+        "problems": health.as_ref().map(|h| h["problems"].clone()).unwrap_or(json!([])),
         "versions": {
             "sentrix": env!("CARGO_PKG_VERSION"),
             "gstreamer": gstreamer::version_string().to_string(),
@@ -103,7 +104,20 @@ async fn health(State(s): St) -> Result<Json<Value>, AppError> {
 }
 
 async fn cameras(State(s): St) -> Json<Value> {
-    Json(json!({ "cameras": s.cameras }))
+    // Each configured camera with its state and what health finds wrong with it, for the
+    // tiles (the event stream carries later changes).
+    let cameras: Vec<Value> = s
+        .cameras
+        .iter()
+        .map(|c| {
+            let state = s.live.camera(&c.id).map(|l| l.status().state().as_str());
+            let mut v = json!(c);
+            v["state"] = json!(state.unwrap_or(if c.enabled { "stopped" } else { "disabled" }));
+            v["problem"] = json!(s.live.camera_problem(&c.id));
+            v
+        })
+        .collect();
+    Json(json!({ "cameras": cameras }))
 }
 
 #[derive(serde::Deserialize)]
@@ -136,14 +150,12 @@ async fn event(State(s): St, Path(id): Path<i64>) -> Result<Json<Value>, AppErro
 async fn ack(
     State(s): St,
     Path(id): Path<i64>,
-    Extension(p): Extension<Principal>,
-    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Admin(p): Admin,
+    ClientIp(ip): ClientIp,
 ) -> Result<Json<Value>, AppError> {
-    require_admin(&p)?;
     let store = s.store.clone();
     blocking(move || Ok(store.acknowledge_event(id)?)).await?;
-    s.audit
-        .log(Some(&p.user), ip_of(&ci), "event_ack", &id.to_string());
+    s.audit.log(Some(&p.user), ip, "event_ack", &id.to_string());
     Ok(Json(json!({"acknowledged": true, "id": id})))
 }
 
@@ -152,13 +164,13 @@ async fn event_snapshot(
     Path(id): Path<i64>,
     headers: HeaderMap,
     Extension(p): Extension<Principal>,
-    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientIp(ip): ClientIp,
 ) -> Result<Response, AppError> {
     let store = s.store.clone();
     let reader = blocking(move || Ok(store.open_event_snapshot(id)?)).await?;
     s.audit.log(
         Some(&p.user),
-        ip_of(&ci),
+        ip,
         "file_access",
         &format!("event {id} snapshot"),
     );
@@ -215,7 +227,7 @@ async fn clip_file(
     Query(q): Query<FileParams>,
     headers: HeaderMap,
     Extension(p): Extension<Principal>,
-    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientIp(ip): ClientIp,
 ) -> Result<Response, AppError> {
     let (id, ext) = file
         .rsplit_once('.')
@@ -232,12 +244,8 @@ async fn clip_file(
         })
     })
     .await?;
-    s.audit.log(
-        Some(&p.user),
-        ip_of(&ci),
-        "file_access",
-        &format!("/clips/{file}"),
-    );
+    s.audit
+        .log(Some(&p.user), ip, "file_access", &format!("/clips/{file}"));
     let name = (q.download == Some(1)).then(|| format!("sentrix-clip-{id}.{ext}"));
     media::serve(reader, media::content_type(ext), &headers, name)
 }
@@ -247,9 +255,8 @@ async fn recording(
     Path(path): Path<String>,
     headers: HeaderMap,
     Extension(p): Extension<Principal>,
-    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientIp(ip): ClientIp,
 ) -> Result<Response, AppError> {
-    let ip = ip_of(&ci);
     let resolved = media::resolve_recording(&s.recordings_root, &path);
     // The path as asked is logged (a JSON string), whatever the outcome.
     let outcome = match &resolved {
@@ -281,12 +288,12 @@ async fn logout(
     State(s): St,
     Extension(p): Extension<Principal>,
     session: Option<Extension<SessionId>>,
-    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientIp(ip): ClientIp,
 ) -> Response {
     if let Some(Extension(SessionId(id))) = session {
         s.auth.sessions.close(&id);
     }
-    s.audit.log(Some(&p.user), ip_of(&ci), "logout", "");
+    s.audit.log(Some(&p.user), ip, "logout", "");
     let mut resp = Json(json!({"logged_out": true})).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"

@@ -3,89 +3,40 @@
 //! event changes and camera state changes, and Prometheus metrics.
 
 use super::error::AppError;
-use super::{AppState, require_admin};
-use crate::auth::Principal;
-use crate::detect::runner::{DetectorCounters, EventBus};
-use crate::ingest::{Frame, StatusHandle};
-use crate::record::runner::TriggerHandle;
-use axum::Extension;
+use super::{Admin, AppState, ClientIp};
+use crate::live::{LiveCamera, PictureError};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// MJPEG frames per second.
 const MJPEG_FPS: u64 = 4;
 const BOUNDARY: &str = "sentrixframe";
 
-/// What the dashboard can reach of one running camera.
-#[derive(Clone)]
-pub struct LiveCamera {
-    pub status: StatusHandle,
-    pub trigger: TriggerHandle,
-    pub frames: watch::Receiver<Option<Arc<Frame>>>,
-    pub detector: Option<Arc<DetectorCounters>>,
-}
-
-/// The running parts the dashboard shows; empty in tests that only need the store.
-#[derive(Clone, Default)]
-pub struct Live {
-    pub cameras: HashMap<String, LiveCamera>,
-    pub bus: Option<EventBus>,
-    /// The detection model as the system page names it (file, layout, input size).
-    pub model: Option<String>,
-}
-
-fn camera<'a>(s: &'a AppState, id: &str) -> Result<&'a LiveCamera, AppError> {
+fn camera(s: &AppState, id: &str) -> Result<LiveCamera, AppError> {
     s.live
-        .cameras
-        .get(id)
+        .camera(id)
         .ok_or_else(|| AppError::not_found(format!("no running camera {id:?}")))
 }
 
+/// `POST /api/cameras/{id}/trigger` (admin): the manual event, as SIGUSR1 makes it.
 pub async fn trigger(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Extension(p): Extension<Principal>,
-    ci: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Admin(p): Admin,
+    ClientIp(ip): ClientIp,
 ) -> Result<Response, AppError> {
-    require_admin(&p)?;
-    let cam = camera(&s, &id)?.clone();
-    let now = crate::store::now_ms();
-    cam.trigger.trigger_at("manual", Some(now));
-    // A "manual" event, so the trigger shows in the timeline like any other.
-    let store = s.store.clone();
-    let cam_id = id.clone();
-    let jpeg = newest_jpeg(&cam, false).await.ok();
-    let event = tokio::task::spawn_blocking(move || {
-        let whole = [0.0, 0.0, 1.0, 1.0];
-        let ev = store.insert_event(&cam_id, "manual", now, 1.0, &whole)?;
-        store.update_event(ev, Some(now), 1.0, &whole)?;
-        if let Some(j) = jpeg
-            && let Err(e) = store.set_event_snapshot(ev, &j)
-        {
-            tracing::warn!("manual event {ev}: no snapshot: {e}");
-        }
-        store.event(ev)
-    })
-    .await
-    .map_err(AppError::internal)??;
-    if let Some(bus) = &s.live.bus {
-        for kind in ["start", "end"] {
-            let _ = bus.send(crate::detect::EventNotice {
-                kind,
-                event: event.clone(),
-            });
-        }
-    }
-    s.audit
-        .log(Some(&p.user), super::api::ip_of(&ci), "manual_trigger", &id);
+    camera(&s, &id)?;
+    let (live, store, cam_id) = (s.live.clone(), s.store.clone(), id.clone());
+    let event = tokio::task::spawn_blocking(move || live.manual_event(&cam_id, &store))
+        .await
+        .map_err(AppError::internal)??;
+    s.audit.log(Some(&p.user), ip, "manual_trigger", &id);
     Ok((
         axum::http::StatusCode::ACCEPTED,
         axum::Json(serde_json::json!({"triggered": true, "camera": id, "event": event})),
@@ -93,57 +44,14 @@ pub async fn trigger(
         .into_response())
 }
 
-/// How long the detector's boxes stay drawn on the live view.
-const BOXES_FRESH_MS: i64 = 2000;
-
-async fn newest_jpeg(cam: &LiveCamera, with_boxes: bool) -> Result<Vec<u8>, AppError> {
-    let frame = cam
-        .frames
-        .borrow()
-        .clone()
-        .ok_or_else(|| AppError::not_found("no picture from this camera yet"))?;
-    let boxes: Vec<crate::detect::tracker::NormBox> = match (&cam.detector, with_boxes) {
-        (Some(d), true) => {
-            let (at, b) = d
-                .live_boxes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if crate::store::now_ms() - at <= BOXES_FRESH_MS {
-                b
-            } else {
-                Vec::new()
-            }
-        }
-        _ => Vec::new(),
-    };
-    tokio::task::spawn_blocking(move || {
-        if boxes.is_empty() {
-            return crate::record::snapshot::encode_jpeg(&frame);
-        }
-        let map = frame.rgb.map_readable().map_err(|e| e.to_string())?;
-        let mut rgb = map.as_slice().to_vec();
-        let drawn: Vec<_> = boxes
-            .iter()
-            .map(|b| (*b, crate::detect::draw::EVENT_COLOUR))
-            .collect();
-        crate::detect::draw::draw_boxes(
-            &mut rgb,
-            frame.width as usize,
-            frame.height as usize,
-            &drawn,
-            2,
-        );
-        crate::record::snapshot::encode_jpeg(&Frame {
-            pts_ns: frame.pts_ns,
-            width: frame.width,
-            height: frame.height,
-            rgb: gstreamer::Buffer::from_mut_slice(rgb),
+async fn newest_jpeg(cam: LiveCamera, with_boxes: bool) -> Result<Vec<u8>, AppError> {
+    tokio::task::spawn_blocking(move || cam.newest_jpeg(with_boxes))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| match e {
+            PictureError::NoPicture => AppError::not_found(e.to_string()),
+            PictureError::Encode(_) => AppError::internal(e),
         })
-    })
-    .await
-    .map_err(AppError::internal)?
-    .map_err(AppError::internal)
 }
 
 pub async fn snapshot(
@@ -158,10 +66,10 @@ pub async fn mjpeg(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let cam = camera(&s, &id)?.clone();
+    let cam = camera(&s, &id)?;
     let stream = futures_util::stream::unfold(cam, |cam| async move {
         tokio::time::sleep(Duration::from_millis(1000 / MJPEG_FPS)).await;
-        let part = match newest_jpeg(&cam, true).await {
+        let part = match newest_jpeg(cam.clone(), true).await {
             Ok(jpeg) => {
                 let mut part = format!(
                     "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
@@ -185,20 +93,20 @@ pub async fn mjpeg(
 }
 
 /// `/api/events/stream`: `event: start|update|end` with the event as JSON, and
-/// `event: camera` with `{id, state}` when a camera's state changes.
+/// `event: camera` with `{id, state, problem}` when a camera's state or health changes.
 pub async fn events_stream(State(s): State<Arc<AppState>>) -> Result<Response, AppError> {
     let rx = s.live.bus.as_ref().map(|b| b.subscribe());
-    let statuses: Vec<StatusHandle> = s.live.cameras.values().map(|c| c.status.clone()).collect();
+    let live = s.live.clone();
     let tick = tokio::time::interval(Duration::from_secs(1));
-    let last: HashMap<String, String> = HashMap::new();
+    let last: HashMap<String, serde_json::Value> = HashMap::new();
     let stream = futures_util::stream::unfold(
-        (rx, statuses, tick, last, Vec::<Event>::new()),
-        |(mut rx, statuses, mut tick, mut last, mut pending)| async move {
+        (rx, live, tick, last, Vec::<Event>::new()),
+        |(mut rx, live, mut tick, mut last, mut pending)| async move {
             loop {
                 if let Some(ev) = pending.pop() {
                     return Some((
                         Ok::<_, std::convert::Infallible>(ev),
-                        (rx, statuses, tick, last, pending),
+                        (rx, live, tick, last, pending),
                     ));
                 }
                 let notice = async {
@@ -216,12 +124,12 @@ pub async fn events_stream(State(s): State<Arc<AppState>>) -> Result<Response, A
                         }
                     }
                     _ = tick.tick() => {
-                        for st in &statuses {
-                            let state = st.state().as_str().to_string();
-                            if last.get(st.id()) != Some(&state) {
-                                last.insert(st.id().to_string(), state.clone());
-                                let data = serde_json::json!({"id": st.id(), "state": state});
+                        for (id, cam) in live.cameras() {
+                            let data = serde_json::json!({"id": id, "state": cam.status().state().as_str(),
+                                "problem": live.camera_problem(&id)});
+                            if last.get(&id) != Some(&data) {
                                 pending.push(Event::default().event("camera").data(data.to_string()));
+                                last.insert(id, data);
                             }
                         }
                     }
@@ -252,37 +160,34 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
             let _ = writeln!(out, "{name}{labels} {v}");
         }
     };
-    let mut ids: Vec<&String> = s.live.cameras.keys().collect();
-    ids.sort();
+    let cameras = s.live.cameras();
     let per = |f: &dyn Fn(&LiveCamera) -> Option<f64>| -> Vec<(String, f64)> {
-        ids.iter()
-            .filter_map(|id| {
-                let c = &s.live.cameras[*id];
-                f(c).map(|v| (format!("{{camera=\"{id}\"}}"), v))
-            })
+        cameras
+            .iter()
+            .filter_map(|(id, c)| f(c).map(|v| (format!("{{camera=\"{id}\"}}"), v)))
             .collect()
     };
     gauge(
         "sentrix_camera_fps",
         "Access units per second.",
-        per(&|c| Some(c.status.snapshot().fps)),
+        per(&|c| Some(c.status().snapshot().fps)),
     );
     gauge(
         "sentrix_camera_kbit_s",
         "Stream bitrate in kbit/s.",
-        per(&|c| Some(c.status.snapshot().kbit_s)),
+        per(&|c| Some(c.status().snapshot().kbit_s)),
     );
     gauge(
         "sentrix_camera_reconnects",
         "Reconnects since start.",
-        per(&|c| Some(c.status.snapshot().reconnects as f64)),
+        per(&|c| Some(c.status().snapshot().reconnects as f64)),
     );
     gauge(
         "sentrix_camera_streaming",
         "1 while the camera streams.",
         per(&|c| {
             Some(
-                if c.status.state() == crate::ingest::CameraState::Streaming {
+                if c.status().state() == crate::ingest::CameraState::Streaming {
                     1.0
                 } else {
                     0.0
@@ -293,17 +198,17 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
     gauge(
         "sentrix_detector_infer_ms",
         "Mean inference time in ms.",
-        per(&|c| c.detector.as_ref().map(|d| d.stats().mean_infer_ms)),
+        per(&|c| c.detector_stats().map(|d| d.mean_infer_ms)),
     );
     gauge(
         "sentrix_detector_fps",
         "Model runs per second.",
-        per(&|c| c.detector.as_ref().map(|d| d.stats().effective_fps)),
+        per(&|c| c.detector_stats().map(|d| d.effective_fps)),
     );
     gauge(
         "sentrix_detector_gated_ratio",
         "Share of frames the motion gate kept from the model.",
-        per(&|c| c.detector.as_ref().map(|d| d.stats().gated_share)),
+        per(&|c| c.detector_stats().map(|d| d.gated_share)),
     );
     gauge(
         "sentrix_storage_bytes",

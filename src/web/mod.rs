@@ -14,26 +14,28 @@
 
 mod accounts;
 pub mod api;
-pub mod audit;
 pub mod error;
+mod extract;
 pub mod live;
 pub mod media;
 pub mod pages;
-pub mod tls;
+mod server;
 
+use crate::audit::Audit;
 use crate::auth::{Authenticator, LoginError, Principal, Role};
 use crate::store::Store;
-use audit::Audit;
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use error::AppError;
+pub use extract::{Admin, ClientIp};
+pub use server::{serve, start};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -61,7 +63,7 @@ pub struct AppState {
     /// Canonical recordings_dir.
     pub recordings_root: PathBuf,
     /// Running cameras and the event bus (empty when only the store is served).
-    pub live: live::Live,
+    pub live: crate::live::Live,
     pub started: std::time::Instant,
     verify_attempts: Mutex<HashMap<IpAddr, Vec<i64>>>,
 }
@@ -87,13 +89,13 @@ impl AppState {
             require_auth,
             allowed_origins,
             recordings_root,
-            live: live::Live::default(),
+            live: crate::live::Live::default(),
             started: std::time::Instant::now(),
             verify_attempts: Mutex::new(HashMap::new()),
         })
     }
 
-    pub fn with_live(mut self, live: live::Live) -> Self {
+    pub fn with_live(mut self, live: crate::live::Live) -> Self {
         self.live = live;
         self
     }
@@ -123,10 +125,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 fn client_ip(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    ClientIp::of(req.extensions())
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -333,46 +332,4 @@ fn security_headers(state: &AppState, h: &mut HeaderMap, origin: Option<&str>) {
         set(h, header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true");
         h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
-}
-
-/// Refuses non-admins.
-pub fn require_admin(p: &Principal) -> Result<(), AppError> {
-    if p.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(AppError::forbidden("this needs an admin"))
-    }
-}
-
-/// Serves `router` on `listener` over TLS (or plain HTTP when `use_tls` is off) until
-/// `shutdown` completes; open connections get 5 s to finish.
-pub async fn serve(
-    app: Router,
-    listener: std::net::TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-    });
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        Some(config) => {
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
-            axum_server::from_tcp_rustls(listener, rustls)
-                .handle(handle)
-                .serve(service)
-                .await?
-        }
-        None => {
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await?
-        }
-    }
-    Ok(())
 }

@@ -81,7 +81,7 @@ fn dashboard_needs_a_user_then_serves_https() {
     );
     // The logged fingerprint is the certificate's.
     let der = rustls::pki_types::CertificateDer::from_pem_slice(&cert).unwrap();
-    let fp = sentrix::web::tls::fingerprint(&der);
+    let fp = sentrix::tls::fingerprint(&der);
     assert!(fp_line.contains(&fp), "{fp_line} vs {fp}");
     assert!(
         stop(child),
@@ -198,7 +198,7 @@ fn init_sets_up_once_and_an_expired_certificate_stops_run() {
     assert!(stdout.contains("user: admin (admin)"), "{stdout}");
     let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
     let der = rustls::pki_types::CertificateDer::from_pem_slice(&cert).unwrap();
-    let fp = sentrix::web::tls::fingerprint(&der);
+    let fp = sentrix::tls::fingerprint(&der);
     assert!(
         stdout.contains(&format!("SHA-256 fingerprint: {fp}")),
         "{stdout}"

@@ -1,13 +1,13 @@
 //! The end-to-end suite in one test binary (so GStreamer, tract and rustls are linked
 //! once, not once per file): each module drives real parts — an in-process RTSP server,
 //! SQLite files in temp dirs, `sentrix` child processes, TLS, headless Chromium.
-//! `tests/web` is the second binary: it installs a process-wide log capture for its
-//! secret sweep, which must not see the other tests' logs.
+//! Two other binaries stand apart because they watch the whole process: `tests/web`
+//! installs a process-wide log capture for its secret sweep, and `tests/camera_loss.rs`
+//! counts the process's descriptors and threads.
 
 mod common;
 
 mod browser;
-mod camera_loss;
 mod cli;
 mod config;
 mod container;
@@ -16,6 +16,7 @@ mod detect;
 mod detect_events;
 mod ingest;
 mod record;
+mod run_tasks;
 mod store;
 mod store_crash;
 mod systemd;

@@ -182,7 +182,7 @@ fn file_key_is_created_0600_and_refused_when_readable_by_others() {
 fn passphrase_key_uses_stored_salt_and_600k_iterations() {
     let dir = common::temp_dir();
     let d = dir.path();
-    let kdf = keys::kdf_path(&d.join("db/sentrix.db"));
+    let kdf = d.join("db/sentrix.db.kdf");
     std::fs::create_dir_all(d.join("db")).unwrap();
     let a = keys::from_passphrase_with_salt_file("correct horse battery", &kdf).unwrap();
     let b = keys::from_passphrase_with_salt_file("correct horse battery", &kdf).unwrap();

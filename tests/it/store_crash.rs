@@ -72,7 +72,7 @@ fn verify_store(cfg: &Path, recordings: &Path, scratch: &Path) -> usize {
         );
         std::fs::remove_file(out).unwrap();
     }
-    let ok: String = rusqlite::Connection::open(config.resolve(&config.storage.database))
+    let ok: String = rusqlite::Connection::open(&config.paths.database)
         .unwrap()
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();

@@ -1,6 +1,6 @@
 //! `sentrix run` under a real notify socket, as systemd runs it: READY=1 with a STATUS line
 //! once the cameras are up, WATCHDOG=1 at the asked interval, none once the main loop is
-//! frozen (a test-only fault hook), STOPPING=1 on SIGTERM; journald-style log lines when
+//! frozen (a `test-faults` hook, armed by a file), STOPPING=1 on SIGTERM; journald-style log lines when
 //! $JOURNAL_STREAM is set.
 
 use crate::common;
@@ -43,13 +43,15 @@ fn notify_ready_status_watchdog_and_stopping() {
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     let cfg = config(dir.path());
+    let faults = dir.path().join("faults");
+    std::fs::create_dir(&faults).unwrap();
     let spawn = || {
         Command::new(SENTRIX)
             .args(["run", "--config"])
             .arg(&cfg)
             .env("NOTIFY_SOCKET", &sock_path)
             .env("WATCHDOG_USEC", "1000000")
-            .env("SENTRIX_TEST_FAULTS", "1")
+            .env("SENTRIX_TEST_FAULT_DIR", &faults)
             .stderr(Stdio::null())
             .spawn()
             .unwrap()
@@ -74,15 +76,20 @@ fn notify_ready_status_watchdog_and_stopping() {
         (4..=8).contains(&beats),
         "{beats} WATCHDOG=1 in 3 s at a 1 s watchdog"
     );
-    // Freeze the main loop: the health loop must stop feeding the watchdog.
+    // Freeze the main loop (a test-only fault): the health loop must stop feeding the
+    // watchdog.
+    #[cfg(feature = "test-faults")]
+    {
+        std::fs::write(faults.join("main-freeze"), "").unwrap();
+        receive(&sock, Duration::from_secs(5)); // the 3 s staleness passes
+        let after = receive(&sock, Duration::from_secs(3));
+        assert!(
+            !after.iter().any(|m| m == "WATCHDOG=1"),
+            "watchdog still fed with a frozen main loop: {after:?}"
+        );
+        std::fs::remove_file(faults.join("main-freeze")).unwrap();
+    }
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid, libc::SIGUSR2) };
-    receive(&sock, Duration::from_secs(5)); // the 3 s staleness passes
-    let after = receive(&sock, Duration::from_secs(3));
-    assert!(
-        !after.iter().any(|m| m == "WATCHDOG=1"),
-        "watchdog still fed with a frozen main loop: {after:?}"
-    );
     unsafe { libc::kill(pid, libc::SIGKILL) };
     child.wait().unwrap();
 
@@ -194,13 +201,15 @@ fn healthcheck(cfg: &std::path::Path) -> (bool, String) {
 fn healthcheck_asks_the_running_instance() {
     let dir = common::temp_dir();
     let cfg = config(dir.path());
+    let faults = dir.path().join("faults");
+    std::fs::create_dir(&faults).unwrap();
     let (ok, text) = healthcheck(&cfg);
     assert!(!ok && text.contains("not running"), "{text}");
     let child = Command::new(SENTRIX)
         .args(["run", "--config"])
         .arg(&cfg)
         .env("WATCHDOG_USEC", "1000000") // 3 s staleness, as under a 1 s watchdog
-        .env("SENTRIX_TEST_FAULTS", "1")
+        .env("SENTRIX_TEST_FAULT_DIR", &faults)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -219,12 +228,15 @@ fn healthcheck_asks_the_running_instance() {
         "{}",
         healthy.1
     );
-    // Freeze the main loop: healthcheck turns unhealthy and names why.
+    // Freeze the main loop (a test-only fault): healthcheck turns unhealthy and names why.
+    #[cfg(feature = "test-faults")]
+    {
+        std::fs::write(faults.join("main-freeze"), "").unwrap();
+        std::thread::sleep(Duration::from_secs(5));
+        let (ok, text) = healthcheck(&cfg);
+        assert!(!ok && text.contains("main loop"), "{text}");
+    }
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid, libc::SIGUSR2) };
-    std::thread::sleep(Duration::from_secs(5));
-    let (ok, text) = healthcheck(&cfg);
-    assert!(!ok && text.contains("main loop"), "{text}");
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let mut child = child;
     child.wait().unwrap();

@@ -6,9 +6,10 @@
 use axum::body::Body;
 use axum::http::Request;
 use base64::Engine;
+use sentrix::audit::Audit;
 use sentrix::auth::{Authenticator, Policy, password};
 use sentrix::store::{ClipMeta, MasterKey, RetentionPolicy, Store, StoreConfig};
-use sentrix::web::{AppState, CameraInfo, audit::Audit, router};
+use sentrix::web::{AppState, CameraInfo, router};
 use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
@@ -195,13 +196,13 @@ pub async fn start() -> Server {
         dir.path().join("certs/server.crt"),
         dir.path().join("certs/server.key"),
     );
-    sentrix::web::tls::generate(&cert, &key, &sentrix::web::tls::default_names(&[])).unwrap();
+    sentrix::tls::generate(&cert, &key, &sentrix::tls::default_names(&[])).unwrap();
     for line in std::fs::read_to_string(&key).unwrap().lines() {
         if !line.starts_with("-----") {
             register_secret(line);
         }
     }
-    let tls = sentrix::web::tls::server_config(&cert, &key).unwrap();
+    let tls = sentrix::tls::server_config(&cert, &key).unwrap();
     let clock = Arc::new(AtomicI64::new(now));
     let app = app(state(&store, &clock, dir.path()));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

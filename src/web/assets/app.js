@@ -42,6 +42,7 @@ async function pageLive() {
       el("div", { class: "bar" }, el("span", { text: c.name || c.id }),
         el("span", { class: "badge", id: "badge-" + c.id, text: c.enabled ? "…" : "disabled" })));
   }));
+  for (const c of cameras) if (c.enabled) badge(c);
   const refresh = () => {
     for (const img of grid.querySelectorAll("img")) {
       const next = new Image();
@@ -185,6 +186,17 @@ function setupUserForms() {
   });
 }
 
+// A tile's badge: the camera's state, or "failed" with health's reason (a dead recorder,
+// a stuck detector) as its tooltip.
+function badge(c) {
+  const b = $("badge-" + c.id);
+  if (!b) return;
+  const state = c.problem ? "failed" : c.state;
+  b.textContent = state;
+  b.className = "badge " + state;
+  b.title = c.problem || "";
+}
+
 function route() {
   const [page, arg] = location.hash.replace(/^#/, "").split("/");
   const go = { events: pageEvents, clip: () => pageClip(arg), system: pageSystem, users: pageUsers }[page] || pageLive;
@@ -193,11 +205,7 @@ function route() {
 
 function listen() {
   const es = new EventSource("/api/events/stream");
-  es.addEventListener("camera", (m) => {
-    const c = JSON.parse(m.data);
-    const b = $("badge-" + c.id);
-    if (b) { b.textContent = c.state; b.className = "badge " + c.state; }
-  });
+  es.addEventListener("camera", (m) => badge(JSON.parse(m.data)));
   es.addEventListener("start", (m) => {
     const e = JSON.parse(m.data);
     if (!$("page-events").hidden && !$("event-" + e.id)) $("events").prepend(eventItem(e));

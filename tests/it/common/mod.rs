@@ -22,7 +22,9 @@ pub fn testdata_dir() -> PathBuf {
 pub fn footage(name: &str) -> PathBuf {
     let dir = std::env::var_os("SENTRIX_TESTDATA_CACHE")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sentrix/testdata")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sentrix/testdata"))
+        })
         .unwrap_or_else(|| PathBuf::from("/nonexistent"));
     let path = dir.join(name);
     assert!(

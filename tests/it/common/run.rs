@@ -11,6 +11,14 @@ pub const SENTRIX: &str = env!("CARGO_BIN_EXE_sentrix");
 pub const ADMIN_PASSWORD: &str = "a long enough password";
 
 pub fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
+    write_config_with(
+        dir,
+        "  - id: demo\n    url: demo://?width=640&height=360&fps=10&bitrate=500\n",
+    )
+}
+
+/// The same config with `cameras` (YAML list items under `cameras:`).
+pub fn write_config_with(dir: &std::path::Path, cameras: &str) -> std::path::PathBuf {
     // A port that was free a moment ago (the config refuses 0).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -18,7 +26,7 @@ pub fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
         .unwrap()
         .port();
     let text = format!(
-        "network:\n  api_port: {port}\nrecord:\n  pre_detection_buffer: 1\n  post_detection_buffer: 1\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras:\n  - id: demo\n    url: demo://?width=640&height=360&fps=10&bitrate=500\n"
+        "network:\n  api_port: {port}\nrecord:\n  pre_detection_buffer: 1\n  post_detection_buffer: 1\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras:\n{cameras}"
     );
     let path = dir.join("surveillance.yml");
     std::fs::write(&path, text).unwrap();
@@ -27,9 +35,20 @@ pub fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// Starts `sentrix run`, returns the child and a channel of its log lines.
 pub fn spawn_run(config: &std::path::Path) -> (std::process::Child, mpsc::Receiver<String>) {
+    spawn_run_with(config, &[], &[])
+}
+
+/// `sentrix run` with extra arguments and environment variables.
+pub fn spawn_run_with(
+    config: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (std::process::Child, mpsc::Receiver<String>) {
     let mut child = Command::new(SENTRIX)
         .args(["run", "--config"])
         .arg(config)
+        .args(args)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

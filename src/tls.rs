@@ -132,8 +132,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// The configured pair, generated first if neither file exists.
 pub fn ensure(config: &crate::config::Config) -> anyhow::Result<CertFiles> {
-    let cert = config.resolve(&config.security.tls_cert);
-    let key = config.resolve(&config.security.tls_key);
+    let (cert, key) = (config.paths.tls_cert.clone(), config.paths.tls_key.clone());
     let generated = match (cert.exists(), key.exists()) {
         (false, false) => {
             generate(&cert, &key, &default_names(&[]))?;

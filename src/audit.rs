@@ -12,13 +12,6 @@ pub struct Audit {
     file: Mutex<Option<std::fs::File>>,
 }
 
-/// Where the audit log of `config` lives: `audit.log` beside the index database.
-pub fn path_for(config: &crate::config::Config) -> std::path::PathBuf {
-    config
-        .resolve(&config.storage.database)
-        .with_file_name("audit.log")
-}
-
 impl Audit {
     /// Appends to `path` (created 0600); with None, only tracing gets the lines.
     pub fn open(path: Option<&Path>) -> std::io::Result<Self> {

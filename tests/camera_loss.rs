@@ -3,7 +3,8 @@
 //! cycles must not leak file descriptors or threads. Alone in its own test binary so that
 //! no other test's threads and sockets disturb the counts.
 
-use crate::common;
+#[path = "it/common/mod.rs"]
+mod common;
 
 use common::{RtspFixture, open_fds, threads, wait_until};
 use sentrix::ingest::{CameraState, CameraSupervisor, Codec};

@@ -1,0 +1,166 @@
+//! `sentrix bench …`: the measurements, each printing its figures and, where a peer
+//! exists (ffmpeg, onnxruntime), the ratio measured side by side in the same run.
+
+use super::{load, report};
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum Bench {
+    /// CPU and peak RSS of remux-only ingest of one RTSP stream, next to ffmpeg -c copy.
+    Ingest {
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        #[arg(long, default_value_t = 15)]
+        fps: u32,
+        #[arg(long, default_value_t = 4000)]
+        bitrate_kbps: u32,
+        /// Do not run ffmpeg beside sentrix.
+        #[arg(long)]
+        no_ffmpeg: bool,
+    },
+    /// Seal/open throughput vs a plain write, random 64 KiB read latency, PBKDF2 time.
+    Crypto {
+        /// Megabytes for the throughput runs.
+        #[arg(long, default_value_t = 256)]
+        mb: u64,
+        /// Size in MB of the clip for the random-read test.
+        #[arg(long, default_value_t = 1024)]
+        clip_mb: u64,
+        /// Directory for the test files (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Load time and inference latency of a YOLO model, next to onnxruntime on one thread.
+    Detect {
+        #[arg(long)]
+        model: PathBuf,
+        /// Input sizes to measure (multiples of 32).
+        #[arg(long, value_delimiter = ',', default_value = "320,416,640")]
+        size: Vec<usize>,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Detector CPU per camera-minute on a video of people vs a still scene, with and
+    /// without the motion gate.
+    Gate {
+        #[arg(long)]
+        model: PathBuf,
+        /// A video with motion (looped), e.g. vtest.avi (scripts/deps.sh test fetches it).
+        #[arg(long)]
+        video: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 416)]
+        size: usize,
+        #[arg(long, default_value_t = 5)]
+        fps: u32,
+    },
+    /// CPU, RSS and disk writes of continuous recording vs remux-only ingest.
+    Record {
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Directory for the temporary store (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// The measured child of `bench record`.
+    #[command(hide = true)]
+    RecordClient {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        seconds: u64,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Writes one large sealed clip of real H.264 into the configured store (for HTTP
+    /// Range and decrypt-on-serve measurements on a long recording).
+    #[command(hide = true)]
+    MakeClip {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Camera id from the config that the clip belongs to.
+        #[arg(long)]
+        camera: String,
+        #[arg(long, default_value_t = 1024)]
+        mb: u64,
+    },
+    /// The measured child of `bench ingest`.
+    #[command(hide = true)]
+    IngestClient {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        seconds: u64,
+    },
+}
+
+pub fn run(bench: Bench) -> ExitCode {
+    match bench {
+        Bench::Ingest {
+            seconds,
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+            no_ffmpeg,
+        } => {
+            let b = crate::bench::IngestBench {
+                seconds,
+                width,
+                height,
+                fps,
+                bitrate_kbps,
+                with_ffmpeg: !no_ffmpeg,
+            };
+            report(crate::bench::ingest(&b))
+        }
+        Bench::IngestClient { url, seconds } => report(crate::bench::ingest_client(&url, seconds)),
+        Bench::Detect {
+            model,
+            size,
+            runs,
+            images,
+        } => report(crate::bench::detect(&model, &size, runs, &images)),
+        Bench::Gate {
+            model,
+            video,
+            seconds,
+            size,
+            fps,
+        } => report(crate::bench::gate(&model, &video, seconds, size, fps)),
+        Bench::Record { seconds, dir } => {
+            let b = crate::bench::IngestBench {
+                seconds,
+                width: 1920,
+                height: 1080,
+                fps: 15,
+                bitrate_kbps: 4000,
+                with_ffmpeg: false,
+            };
+            report(crate::bench::record(
+                &b,
+                &dir.unwrap_or_else(std::env::temp_dir),
+            ))
+        }
+        Bench::RecordClient { url, seconds, dir } => {
+            report(crate::bench::record_client(&url, seconds, &dir))
+        }
+        Bench::MakeClip { config, camera, mb } => match load(config) {
+            Ok(c) => report(crate::bench::make_clip(&c, &camera, mb)),
+            Err(code) => code,
+        },
+        Bench::Crypto { mb, clip_mb, dir } => {
+            let dir = dir.unwrap_or_else(std::env::temp_dir);
+            report(crate::bench::crypto(mb, clip_mb, &dir))
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Starting the dashboard: refuses to serve without a user when auth is on (there is no
+//! default password), loads or generates the certificate, binds `network.bind`:`api_port`,
+//! and serves the router with axum-server (rustls) until its token is cancelled.
+
+use super::{AppState, CameraInfo, router};
+use crate::config::Config;
+use crate::store::Store;
+use anyhow::Context;
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Starts the HTTPS dashboard unless it cannot be served safely: with auth on and no user
+/// yet, it stays off and says exactly how to add one (there is no default password).
+pub async fn start(
+    config: &Config,
+    config_file: &std::path::Path,
+    store: &Store,
+    live: crate::live::Live,
+    audit: Arc<crate::audit::Audit>,
+    stop: CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !config.network.bind.is_loopback() {
+        tracing::warn!(
+            "network.bind is {}: the dashboard will be reachable from the network (TLS and auth stay on)",
+            config.network.bind
+        );
+    }
+    let sec = &config.security;
+    if sec.require_auth && store.users()?.is_empty() {
+        tracing::warn!(
+            "the dashboard is off: there is no user yet. Run `sentrix init --config {0}` (prints a generated admin password once) or `sentrix user add NAME --role admin --config {0}`",
+            config_file.display()
+        );
+        return Ok(None);
+    }
+    if !sec.require_auth {
+        tracing::warn!(
+            "security.require_auth is false: anyone who reaches the dashboard can use it"
+        );
+    }
+    let tls = if sec.use_tls {
+        let files = crate::tls::ensure(config)?;
+        if files.generated {
+            tracing::info!(
+                "generated a self-signed certificate {}",
+                files.cert.display()
+            );
+        }
+        tracing::info!(
+            "dashboard certificate SHA-256 fingerprint {}",
+            files.fingerprint
+        );
+        Some(files.server)
+    } else {
+        tracing::warn!("security.use_tls is false: passwords and video cross the network in clear");
+        None
+    };
+    let auth = Arc::new(crate::auth::Authenticator::new(
+        store.clone(),
+        crate::auth::Policy::from_config(sec),
+        Arc::new(crate::store::now_ms),
+    ));
+    let cameras = config
+        .cameras
+        .iter()
+        .map(|c| CameraInfo {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            url: c.url.redacted(),
+            enabled: c.enabled,
+        })
+        .collect();
+    let state = Arc::new(
+        AppState::new(
+            store.clone(),
+            auth,
+            audit,
+            cameras,
+            sec.use_tls,
+            sec.require_auth,
+            sec.allowed_origins.clone(),
+        )?
+        .with_live(live),
+    );
+    let addr = std::net::SocketAddr::new(config.network.bind, config.network.api_port);
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} (network.bind, network.api_port)"))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    tracing::info!(
+        "dashboard on {}://{bound}/",
+        if tls.is_some() { "https" } else { "http" }
+    );
+    let app = router(state);
+    Ok(Some(tokio::spawn(async move {
+        let shutdown = async move { stop.cancelled().await };
+        if let Err(e) = serve(app, listener, tls, shutdown).await {
+            tracing::error!("dashboard stopped: {e}");
+        }
+    })))
+}
+
+/// Serves `router` on `listener` over TLS (or plain HTTP when `use_tls` is off) until
+/// `shutdown` completes; open connections get 5 s to finish.
+pub async fn serve(
+    app: Router,
+    listener: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some(config) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
+            axum_server::from_tcp_rustls(listener, rustls)
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await?
+        }
+    }
+    Ok(())
+}
