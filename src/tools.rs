@@ -61,6 +61,7 @@ pub fn decrypt(config: &Config, input: &Path, output: &Path) -> anyhow::Result<(
 /// Records synthetic 320x240 H.264 clips (noise at `bitrate_kbps`) of `clip_seconds` into the configured store,
 /// printing `clip <id> <ms>` after each, until killed.
 pub fn test_writer(config: &Config, clip_seconds: u64, bitrate_kbps: u32) -> anyhow::Result<()> {
+    let _lock = crate::store::DataLock::acquire(&config.paths.data_lock)?;
     let key = keys::load(config)?;
     let (store, sweep) = Store::open(StoreConfig::from_config(config), key)?;
     eprintln!("sweep: {sweep:?}");

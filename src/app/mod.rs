@@ -13,7 +13,6 @@
 //! and `run` returns it to be started again. Reloads are audited.
 
 mod cameras;
-mod lock;
 mod services;
 mod signals;
 mod status;
@@ -47,7 +46,7 @@ pub enum RunEnd {
 
 pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<RunEnd> {
     let mut signals = Signals::install()?;
-    let _lock = lock::RunLock::acquire(&config.paths.run_lock)?;
+    let _lock = crate::store::DataLock::acquire(&config.paths.data_lock)?;
     crate::ingest::init_gstreamer()?;
     let shutdown = CancellationToken::new();
     let mut services = Services::start(&config, &shutdown).await?;

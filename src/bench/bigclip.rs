@@ -54,6 +54,7 @@ pub fn make_clip(config: &Config, camera: &str, megabytes: u64) -> anyhow::Resul
     let Some(cam) = config.cameras.iter().find(|c| c.id == camera) else {
         bail!("no camera {camera:?} in the config");
     };
+    let _lock = crate::store::DataLock::acquire(&config.paths.data_lock)?;
     let key = keys::load(config).context("while loading the clip key")?;
     let (store, _) = Store::open(StoreConfig::from_config(config), key)
         .context("while opening the clip store")?;

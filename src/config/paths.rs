@@ -18,8 +18,8 @@ pub struct Paths {
     pub audit_log: PathBuf,
     /// `sentrix healthcheck` asks the running instance here.
     pub health_socket: PathBuf,
-    /// Held (flock) by the running `sentrix run`, so a second one is refused.
-    pub run_lock: PathBuf,
+    /// Held (flock) by the process writing clips (`sentrix run`), so a second is refused.
+    pub data_lock: PathBuf,
     /// The salt of the passphrase key source.
     pub kdf_salt: PathBuf,
     /// `storage.encryption.key_file`.
@@ -53,7 +53,7 @@ impl Paths {
             recordings: config.storage.recordings_dir.clone(),
             audit_log: data_dir.join("audit.log"),
             health_socket: data_dir.join("sentrix.sock"),
-            run_lock: data_dir.join("sentrix.lock"),
+            data_lock: data_dir.join("sentrix.lock"),
             kdf_salt: PathBuf::from(kdf_salt),
             key_file: config.storage.encryption.key_file.clone(),
             tls_cert: config.security.tls_cert.clone(),

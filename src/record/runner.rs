@@ -71,82 +71,23 @@ impl RecorderRunner {
         camera_id: &str,
         settings: RecordSettings,
         store: Store,
-        mut units: mpsc::Receiver<AccessUnit>,
+        units: mpsc::Receiver<AccessUnit>,
         frames: watch::Receiver<Option<Arc<Frame>>>,
     ) -> anyhow::Result<Self> {
-        let (triggers, mut trigger_rx) = mpsc::unbounded_channel::<Trigger>();
+        let (triggers, trigger_rx) = mpsc::unbounded_channel::<Trigger>();
         let status = Arc::new(Mutex::new(RecorderStatus::default()));
-        let shared = status.clone();
-        let id = camera_id.to_string();
-        let mut recorder = Recorder::new(camera_id, settings, store, Arc::new(SystemClock));
         let heartbeat = Heartbeat::default();
-        let beat = heartbeat.clone();
-        let thread = std::thread::Builder::new().name(format!("record-{id}")).spawn(move || {
-            let _alive = beat.end_guard();
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_time().build() else {
-                tracing::error!(camera = %id, "cannot start the recorder's runtime");
-                return;
-            };
-            rt.block_on(async move {
-                let mut last_unit = Instant::now();
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                let report = |recorder: &mut Recorder, err: Option<String>| {
-                    let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    st.clips += recorder.finished.drain(..).count() as u64;
-                    st.recording = recorder.is_recording();
-                    st.ring_bytes = recorder.ring().bytes();
-                    st.ring_span_s = recorder.ring().span_s();
-                    if err.is_some() {
-                        st.last_error = err;
-                    }
-                };
-                loop {
-                    beat.beat();
-                    #[cfg(feature = "test-faults")]
-                    crate::faults::recorder_hook(&id);
-                    let result = tokio::select! {
-                        unit = units.recv() => match unit {
-                            Some(u) => {
-                                last_unit = Instant::now();
-                                recorder.on_unit(u)
-                            }
-                            None => {
-                                let r = recorder.finish_active();
-                                report(&mut recorder, r.err().map(|e| e.to_string()));
-                                break;
-                            }
-                        },
-                        Some(t) = trigger_rx.recv() => {
-                            let frame = frames.borrow().clone();
-                            let at = t.at_wall_ms.and_then(|ms| recorder.pts_at_wall_ms(ms));
-                            recorder.trigger(&t.label, at, frame.as_deref())
-                        }
-                        _ = tick.tick() => {
-                            if recorder.is_recording() && last_unit.elapsed() > CAMERA_GONE {
-                                tracing::warn!(camera = %id, "no video for {} s: finishing the open clip", CAMERA_GONE.as_secs());
-                                recorder.finish_active()
-                            } else {
-                                Ok(())
-                            }
-                        }
-                    };
-                    let err = match result {
-                        Ok(()) => None,
-                        Err(RecordError::NoVideo) => {
-                            tracing::warn!(camera = %id, "trigger ignored: no video from this camera yet");
-                            None
-                        }
-                        Err(e) => {
-                            tracing::error!(camera = %id, "recording: {e}");
-                            // Keep what was written (recovered as truncated) and start afresh.
-                            recorder.abandon_active();
-                            Some(e.to_string())
-                        }
-                    };
-                    report(&mut recorder, err);
-                }
-            });
-        })?;
+        let thread_loop = RecordLoop {
+            id: camera_id.to_string(),
+            recorder: Recorder::new(camera_id, settings, store, Arc::new(SystemClock)),
+            frames,
+            status: status.clone(),
+            beat: heartbeat.clone(),
+            last_unit: Instant::now(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("record-{camera_id}"))
+            .spawn(move || thread_loop.run(units, trigger_rx))?;
         Ok(Self {
             triggers,
             status,
@@ -188,6 +129,101 @@ impl RecorderRunner {
     pub fn join(mut self) {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// The recording thread: one recorder fed by the units channel, the triggers and a 1 s
+/// tick, on its own single-threaded runtime.
+struct RecordLoop {
+    id: String,
+    recorder: Recorder,
+    frames: watch::Receiver<Option<Arc<Frame>>>,
+    status: Arc<Mutex<RecorderStatus>>,
+    beat: Heartbeat,
+    last_unit: Instant,
+}
+
+impl RecordLoop {
+    fn run(
+        mut self,
+        mut units: mpsc::Receiver<AccessUnit>,
+        mut triggers: mpsc::UnboundedReceiver<Trigger>,
+    ) {
+        let _alive = self.beat.end_guard();
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        else {
+            tracing::error!(camera = %self.id, "cannot start the recorder's runtime");
+            return;
+        };
+        rt.block_on(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                self.beat.beat();
+                #[cfg(feature = "test-faults")]
+                crate::faults::recorder_hook(&self.id);
+                let result = tokio::select! {
+                    unit = units.recv() => match unit {
+                        Some(u) => {
+                            self.last_unit = Instant::now();
+                            self.recorder.on_unit(u)
+                        }
+                        None => break,
+                    },
+                    Some(t) = triggers.recv() => self.on_trigger(t),
+                    _ = tick.tick() => self.on_tick(),
+                };
+                let err = self.handle(result);
+                self.report(err);
+            }
+            // Ingest stopped: finish the open clip.
+            let finished = self.recorder.finish_active();
+            self.report(finished.err().map(|e| e.to_string()));
+        });
+    }
+
+    fn on_trigger(&mut self, t: Trigger) -> Result<(), RecordError> {
+        let frame = self.frames.borrow().clone();
+        let at = t.at_wall_ms.and_then(|ms| self.recorder.pts_at_wall_ms(ms));
+        self.recorder.trigger(&t.label, at, frame.as_deref())
+    }
+
+    /// Finishes a clip whose camera went silent.
+    fn on_tick(&mut self) -> Result<(), RecordError> {
+        if !self.recorder.is_recording() || self.last_unit.elapsed() <= CAMERA_GONE {
+            return Ok(());
+        }
+        tracing::warn!(camera = %self.id, "no video for {} s: finishing the open clip", CAMERA_GONE.as_secs());
+        self.recorder.finish_active()
+    }
+
+    /// Logs a failed step; returns the error to show in the status.
+    fn handle(&mut self, result: Result<(), RecordError>) -> Option<String> {
+        match result {
+            Ok(()) => None,
+            Err(RecordError::NoVideo) => {
+                tracing::warn!(camera = %self.id, "trigger ignored: no video from this camera yet");
+                None
+            }
+            Err(e) => {
+                tracing::error!(camera = %self.id, "recording: {e}");
+                // Keep what was written (recovered as truncated) and start afresh.
+                self.recorder.abandon_active();
+                Some(e.to_string())
+            }
+        }
+    }
+
+    fn report(&mut self, err: Option<String>) {
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        st.clips += self.recorder.finished.drain(..).count() as u64;
+        st.recording = self.recorder.is_recording();
+        st.ring_bytes = self.recorder.ring().bytes();
+        st.ring_span_s = self.recorder.ring().span_s();
+        if err.is_some() {
+            st.last_error = err;
         }
     }
 }

@@ -21,6 +21,34 @@ pub async fn start(
     audit: Arc<crate::audit::Audit>,
     stop: CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !may_serve(config, config_file, store)? {
+        return Ok(None);
+    }
+    let tls = tls_config(config)?;
+    let state = Arc::new(app_state(config, store, audit)?.with_live(live));
+    let addr = std::net::SocketAddr::new(config.network.bind, config.network.api_port);
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} (network.bind, network.api_port)"))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("dashboard on {scheme}://{bound}/");
+    let app = router(state);
+    Ok(Some(tokio::spawn(async move {
+        let shutdown = async move { stop.cancelled().await };
+        if let Err(e) = serve(app, listener, tls, shutdown).await {
+            tracing::error!("dashboard stopped: {e}");
+        }
+    })))
+}
+
+/// Whether the dashboard may start (a user exists, or auth is off), warning about every
+/// setting that weakens it.
+fn may_serve(
+    config: &Config,
+    config_file: &std::path::Path,
+    store: &Store,
+) -> anyhow::Result<bool> {
     if !config.network.bind.is_loopback() {
         tracing::warn!(
             "network.bind is {}: the dashboard will be reachable from the network (TLS and auth stay on)",
@@ -33,30 +61,44 @@ pub async fn start(
             "the dashboard is off: there is no user yet. Run `sentrix init --config {0}` (prints a generated admin password once) or `sentrix user add NAME --role admin --config {0}`",
             config_file.display()
         );
-        return Ok(None);
+        return Ok(false);
     }
     if !sec.require_auth {
         tracing::warn!(
             "security.require_auth is false: anyone who reaches the dashboard can use it"
         );
     }
-    let tls = if sec.use_tls {
-        let files = crate::tls::ensure(config)?;
-        if files.generated {
-            tracing::info!(
-                "generated a self-signed certificate {}",
-                files.cert.display()
-            );
-        }
-        tracing::info!(
-            "dashboard certificate SHA-256 fingerprint {}",
-            files.fingerprint
-        );
-        Some(files.server)
-    } else {
+    Ok(true)
+}
+
+/// The certificate pair (generated on first use) as a rustls config, or None without TLS.
+fn tls_config(config: &Config) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    if !config.security.use_tls {
         tracing::warn!("security.use_tls is false: passwords and video cross the network in clear");
-        None
-    };
+        return Ok(None);
+    }
+    let files = crate::tls::ensure(config)?;
+    if files.generated {
+        tracing::info!(
+            "generated a self-signed certificate {}",
+            files.cert.display()
+        );
+    }
+    tracing::info!(
+        "dashboard certificate SHA-256 fingerprint {}",
+        files.fingerprint
+    );
+    Ok(Some(files.server))
+}
+
+/// The handlers' shared state: the store, the authenticator, the audit log, the cameras as
+/// listed (URLs redacted) and the security settings.
+fn app_state(
+    config: &Config,
+    store: &Store,
+    audit: Arc<crate::audit::Audit>,
+) -> anyhow::Result<AppState> {
+    let sec = &config.security;
     let auth = Arc::new(crate::auth::Authenticator::new(
         store.clone(),
         crate::auth::Policy::from_config(sec),
@@ -72,34 +114,15 @@ pub async fn start(
             enabled: c.enabled,
         })
         .collect();
-    let state = Arc::new(
-        AppState::new(
-            store.clone(),
-            auth,
-            audit,
-            cameras,
-            sec.use_tls,
-            sec.require_auth,
-            sec.allowed_origins.clone(),
-        )?
-        .with_live(live),
-    );
-    let addr = std::net::SocketAddr::new(config.network.bind, config.network.api_port);
-    let listener = std::net::TcpListener::bind(addr)
-        .with_context(|| format!("cannot listen on {addr} (network.bind, network.api_port)"))?;
-    listener.set_nonblocking(true)?;
-    let bound = listener.local_addr()?;
-    tracing::info!(
-        "dashboard on {}://{bound}/",
-        if tls.is_some() { "https" } else { "http" }
-    );
-    let app = router(state);
-    Ok(Some(tokio::spawn(async move {
-        let shutdown = async move { stop.cancelled().await };
-        if let Err(e) = serve(app, listener, tls, shutdown).await {
-            tracing::error!("dashboard stopped: {e}");
-        }
-    })))
+    Ok(AppState::new(
+        store.clone(),
+        auth,
+        audit,
+        cameras,
+        sec.use_tls,
+        sec.require_auth,
+        sec.allowed_origins.clone(),
+    )?)
 }
 
 /// Serves `router` on `listener` over TLS (or plain HTTP when `use_tls` is off) until

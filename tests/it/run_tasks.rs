@@ -129,7 +129,7 @@ fn a_second_run_on_the_same_data_directory_is_refused() {
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(!second.status.success(), "{err}");
     assert!(
-        err.contains(&format!("another sentrix run (pid {})", child.id())),
+        err.contains(&format!("another sentrix process (pid {})", child.id())),
         "{err}"
     );
     // Account commands work beside the running instance.
@@ -247,18 +247,10 @@ mod faults {
 
     /// WATCHDOG=1 messages received within `d`.
     fn watchdog_beats(sock: &UnixDatagram, d: Duration) -> usize {
-        let end = Instant::now() + d;
-        let mut beats = 0;
-        let mut buf = [0u8; 4096];
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .unwrap();
-            match sock.recv(&mut buf) {
-                Ok(n) => beats += usize::from(&buf[..n] == b"WATCHDOG=1"),
-                Err(_) => break,
-            }
-        }
-        beats
+        common::notify_messages(sock, d)
+            .iter()
+            .filter(|m| *m == "WATCHDOG=1")
+            .count()
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! $JOURNAL_STREAM is set.
 
 use crate::common;
+use common::notify_messages as receive;
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -19,22 +20,6 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
     )
     .unwrap();
     path
-}
-
-/// Messages received within `d`.
-fn receive(sock: &UnixDatagram, d: Duration) -> Vec<String> {
-    let end = Instant::now() + d;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Some(left) = end.checked_duration_since(Instant::now()) {
-        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
-            .unwrap();
-        match sock.recv(&mut buf) {
-            Ok(n) => out.push(String::from_utf8_lossy(&buf[..n]).to_string()),
-            Err(_) => break,
-        }
-    }
-    out
 }
 
 #[test]

@@ -267,3 +267,19 @@ pub fn camera_config(url: &str, decode: bool) -> sentrix::ingest::SupervisorConf
     }
     config
 }
+
+/// sd_notify messages received on `sock` within `d`.
+pub fn notify_messages(sock: &std::os::unix::net::UnixDatagram, d: Duration) -> Vec<String> {
+    let end = Instant::now() + d;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match sock.recv(&mut buf) {
+            Ok(n) => out.push(String::from_utf8_lossy(&buf[..n]).to_string()),
+            Err(_) => break,
+        }
+    }
+    out
+}

@@ -1,9 +1,10 @@
-//! One `sentrix run` per data directory: the running instance holds an exclusive flock on
-//! `sentrix.lock` beside the database, with its pid written in it. A second `run` on the
-//! same directory would sweep away the first one's unfinished clips, so it exits at once
-//! naming the first one's pid. Account commands (`sentrix user`) take no lock and keep
-//! working beside a running instance. The kernel drops the lock when the process dies, so
-//! a crash leaves nothing to clean up.
+//! One clip writer per data directory: `sentrix run` (and the commands that write clips
+//! into the configured store) hold an exclusive flock on `sentrix.lock` beside the
+//! database, with their pid written in it. A second one would sweep away the first one's
+//! unfinished clips, so it exits at once naming the first one's pid. Account commands
+//! (`sentrix user`, `sentrix init`) take no lock and keep working beside a running
+//! instance. The kernel drops the lock when the process dies, so a crash leaves nothing to
+//! clean up.
 
 use anyhow::{Context, bail};
 use std::io::{Read, Seek, Write};
@@ -11,12 +12,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Held for as long as `run` runs.
-pub struct RunLock {
+/// Held for as long as the process writes clips.
+pub struct DataLock {
     _file: std::fs::File,
 }
 
-impl RunLock {
+impl DataLock {
     pub fn acquire(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent() {
             crate::store::keys::create_private_dir(dir)
@@ -37,7 +38,7 @@ impl RunLock {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
                 bail!(
-                    "another sentrix run (pid {}) is using the data directory {}; stop it first (its lock is {})",
+                    "another sentrix process (pid {}) is using the data directory {}: `sentrix run`, or a command that writes clips; stop it first (its lock is {})",
                     pid.trim(),
                     path.parent().unwrap_or(Path::new(".")).display(),
                     path.display()
