@@ -302,16 +302,8 @@ fn sighup_reloads_a_valid_config_and_ignores_a_broken_one() {
     // Still running with the old config: the health socket answers healthy (healthcheck
     // reads the config to find the socket, so it gets a valid one).
     std::fs::write(&config, &original).unwrap();
-    let health = Command::new(SENTRIX)
-        .args(["healthcheck", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        health.status.success(),
-        "{}",
-        String::from_utf8_lossy(&health.stdout)
-    );
+    let (healthy, report) = common::run::healthcheck(&config);
+    assert!(healthy, "{report}");
     assert!(stop(child), "no clean stop:\n{}", log.join("\n"));
     let audit = std::fs::read_to_string(dir.path().join("db/audit.log")).unwrap();
     assert!(audit.contains("\"action\":\"config_reload\""), "{audit}");

@@ -215,19 +215,8 @@ fn the_http_trigger_and_sigusr1_both_store_a_manual_event_with_a_clip() {
 #[cfg(feature = "test-faults")]
 mod faults {
     use super::*;
+    use crate::common::run::healthcheck;
     use std::os::unix::net::UnixDatagram;
-
-    fn healthcheck(config: &std::path::Path) -> (bool, String) {
-        let out = Command::new(SENTRIX)
-            .args(["healthcheck", "--config"])
-            .arg(config)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
-    }
 
     /// Waits until `healthcheck` is unhealthy and names `what`.
     fn unhealthy_naming(config: &std::path::Path, what: &str) -> String {

@@ -5,6 +5,7 @@
 
 use crate::common;
 use common::notify_messages as receive;
+use common::run::healthcheck;
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -168,18 +169,6 @@ fn unit_file_security_exposure_is_at_most_2() {
         .unwrap();
     eprintln!("{line}");
     assert!(score <= 2.0, "{line}");
-}
-
-fn healthcheck(cfg: &std::path::Path) -> (bool, String) {
-    let out = Command::new(SENTRIX)
-        .args(["healthcheck", "--config"])
-        .arg(cfg)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-    )
 }
 
 #[test]

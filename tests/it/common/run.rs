@@ -148,3 +148,16 @@ pub async fn trigger_demo(client: &reqwest::Client, base: &str) {
         .unwrap();
     assert_eq!(r.status(), 202);
 }
+
+/// `sentrix healthcheck`: (healthy, the JSON report or the reason it has none).
+pub fn healthcheck(config: &std::path::Path) -> (bool, String) {
+    let out = Command::new(SENTRIX)
+        .args(["healthcheck", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
