@@ -144,7 +144,7 @@ impl Health {
 
     fn parts_problem(id: &str, p: &CameraParts, now: u64, stale: Duration) -> Option<String> {
         for ingest in &p.ingest {
-            if let Some(v) = stuck_for(ingest.heartbeat_ms(), now, stale) {
+            if let Some(v) = ingest.heartbeat().verdict(now, stale) {
                 return Some(format!(
                     "the ingest supervisor of camera {} {v}",
                     ingest.id()
@@ -160,46 +160,44 @@ impl Health {
 
     /// Every problem, each naming its part; empty when healthy.
     pub fn problems(&self) -> Vec<String> {
-        let now = crate::clock::monotonic_ms();
-        let mut out = Vec::new();
-        if let Some(v) = self.main.verdict(now, self.stale_after) {
-            out.push(format!("the main loop {v}"));
-        }
-        for (id, parts) in self.read().iter() {
-            out.extend(Self::parts_problem(id, parts, now, self.stale_after));
-        }
-        if let Some(why) = self.store.writing_stopped() {
-            out.push(format!("the clip store has stopped writing: {why}"));
-        }
-        if let Err(e) = self.store.ping() {
-            out.push(format!("the clip store does not answer: {e}"));
-        }
-        out
+        self.judge().0
     }
 
     /// `{"status":"ok"|"unhealthy","reason":…,"problems":[…],"cameras":[{id,state,problem}]}`.
     pub fn report(&self) -> serde_json::Value {
-        let problems = self.problems();
-        let now = crate::clock::monotonic_ms();
-        let cameras: Vec<serde_json::Value> = self
-            .read()
-            .iter()
-            .map(|(id, p)| {
-                let state = p
-                    .ingest
-                    .first()
-                    .map(|s| s.state().as_str())
-                    .unwrap_or("stopped");
-                let problem = Self::parts_problem(id, p, now, self.stale_after);
-                serde_json::json!({"id": id, "state": state, "problem": problem})
-            })
-            .collect();
+        let (problems, cameras) = self.judge();
         serde_json::json!({
             "status": if problems.is_empty() { "ok" } else { "unhealthy" },
             "reason": problems.first(),
             "problems": problems,
             "cameras": cameras,
         })
+    }
+
+    /// One pass over every part: the problems, and each camera's state and problem.
+    fn judge(&self) -> (Vec<String>, Vec<serde_json::Value>) {
+        let now = crate::clock::monotonic_ms();
+        let mut problems = Vec::new();
+        if let Some(v) = self.main.verdict(now, self.stale_after) {
+            problems.push(format!("the main loop {v}"));
+        }
+        let mut cameras = Vec::new();
+        for (id, parts) in self.read().iter() {
+            let problem = Self::parts_problem(id, parts, now, self.stale_after);
+            let state = parts
+                .ingest
+                .first()
+                .map_or("stopped", |s| s.state().as_str());
+            cameras.push(serde_json::json!({"id": id, "state": state, "problem": problem}));
+            problems.extend(problem);
+        }
+        if let Some(why) = self.store.writing_stopped() {
+            problems.push(format!("the clip store has stopped writing: {why}"));
+        }
+        if let Err(e) = self.store.ping() {
+            problems.push(format!("the clip store does not answer: {e}"));
+        }
+        (problems, cameras)
     }
 }
 

@@ -85,8 +85,8 @@ pub struct StatusInner {
     pub(crate) decoded_frames: AtomicU64,
     pub(crate) dropped_units: AtomicU64,
     pub(crate) reconnects: AtomicU64,
-    /// `crate::clock::monotonic_ms` of the supervisor loop's last turn.
-    heartbeat_ms: AtomicU64,
+    /// Beaten by the supervisor loop at every turn; health judges it.
+    heartbeat: crate::health::Heartbeat,
     mutable: Mutex<Mutable>,
 }
 
@@ -104,7 +104,7 @@ impl StatusHandle {
             decoded_frames: AtomicU64::new(0),
             dropped_units: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
-            heartbeat_ms: AtomicU64::new(crate::clock::monotonic_ms()),
+            heartbeat: crate::health::Heartbeat::default(),
             mutable: Mutex::new(Mutable {
                 state: CameraState::Connecting,
                 since: Instant::now(),
@@ -127,13 +127,12 @@ impl StatusHandle {
 
     /// The supervisor loop is alive: call at least every few seconds.
     pub(crate) fn beat(&self) {
-        self.0
-            .heartbeat_ms
-            .store(crate::clock::monotonic_ms(), Relaxed);
+        self.0.heartbeat.beat();
     }
 
-    pub fn heartbeat_ms(&self) -> u64 {
-        self.0.heartbeat_ms.load(Relaxed)
+    /// The supervisor thread's heartbeat, for health.
+    pub fn heartbeat(&self) -> &crate::health::Heartbeat {
+        &self.0.heartbeat
     }
 
     pub fn id(&self) -> &str {

@@ -167,6 +167,7 @@ struct Worker {
 
 impl Worker {
     fn run(self) {
+        let _alive = self.status.heartbeat().end_guard();
         let id = self.config.camera_id.clone();
         let explain = Explainer::for_source(&self.config.source);
         let mut backoff = self.config.backoff_min;

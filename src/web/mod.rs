@@ -124,10 +124,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-fn client_ip(req: &Request) -> IpAddr {
-    ClientIp::of(req.extensions())
-}
-
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -177,7 +173,7 @@ fn same_origin(headers: &HeaderMap, tls: bool) -> bool {
 }
 
 async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let ip = client_ip(&req);
+    let ip = ClientIp::of(req.extensions());
     let path = req.uri().path().to_string();
     let origin = req
         .headers()
