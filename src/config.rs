@@ -49,6 +49,14 @@ pub struct Network {
     /// Address the dashboard listens on. Anything but loopback is reachable from the LAN.
     pub bind: IpAddr,
     pub api_port: u16,
+    /// Most dashboard connections open at once; also bounded by the descriptor budget.
+    pub max_connections: usize,
+    /// Most dashboard connections open at once from one client address.
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send a request head (also the keep-alive idle limit).
+    pub header_timeout: u64,
+    /// Seconds a connection may wait with no progress either way before it is closed.
+    pub idle_timeout: u64,
 }
 
 impl Default for Network {
@@ -56,6 +64,10 @@ impl Default for Network {
         Self {
             bind: IpAddr::from([127, 0, 0, 1]),
             api_port: 8443,
+            max_connections: 128,
+            max_connections_per_address: 32,
+            header_timeout: 10,
+            idle_timeout: 60,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod detect;
 #[cfg(feature = "test-faults")]
 pub mod faults;
+pub mod fds;
 pub mod health;
 pub mod ingest;
 pub mod live;

@@ -3,7 +3,10 @@
 //! with a syslog priority `<N>` so `journalctl -p warning` works. Elsewhere (pipes, files):
 //! plain text with times. `RUST_LOG` overrides the level (default `info`).
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
@@ -52,5 +55,117 @@ pub fn init() {
         let _ = builder.with_target(false).try_init();
     } else {
         let _ = builder.with_ansi(false).with_target(false).try_init();
+    }
+}
+
+/// At most one line per period for a repeating warning; the next line says how many were
+/// held back ("and 512 more in the last 10 s"). Used where an attacker or a failing
+/// resource could otherwise repeat a line thousands of times a second.
+pub struct Throttle {
+    every: Duration,
+    last: Option<Instant>,
+    held_back: u64,
+}
+
+impl Throttle {
+    pub fn new(every: Duration) -> Self {
+        Self {
+            every,
+            last: None,
+            held_back: 0,
+        }
+    }
+
+    /// Some(suffix) when a line may be written now (the suffix counts those held back
+    /// since the last one, or is empty); None when this one is held back.
+    pub fn admit(&mut self) -> Option<String> {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < self.every) {
+            self.held_back += 1;
+            return None;
+        }
+        self.last = Some(now);
+        let held = std::mem::take(&mut self.held_back);
+        Some(if held == 0 {
+            String::new()
+        } else {
+            format!(" (and {held} more in the last {} s)", self.every.as_secs())
+        })
+    }
+
+    /// Logs `line(suffix)` as a warning unless held back.
+    pub fn warn(&mut self, line: impl FnOnce(String) -> String) {
+        if let Some(suffix) = self.admit() {
+            tracing::warn!("{}", line(suffix));
+        }
+    }
+}
+
+/// Routes GLib and GStreamer `g_log` messages (criticals such as
+/// `gst_bus_timed_pop_filtered: assertion failed`) through `tracing`, at most one line per
+/// domain and level every 10 s, instead of straight to stderr without limit.
+pub fn route_glib_log() {
+    use gstreamer::glib;
+    static THROTTLES: Mutex<Option<HashMap<(String, u8), Throttle>>> = Mutex::new(None);
+    glib::log_set_default_handler(|domain, level, message| {
+        let rank = match level {
+            glib::LogLevel::Error | glib::LogLevel::Critical => 0,
+            glib::LogLevel::Warning => 1,
+            glib::LogLevel::Message | glib::LogLevel::Info => 2,
+            glib::LogLevel::Debug => return,
+        };
+        let domain = domain.unwrap_or("GLib").to_string();
+        let mut map = THROTTLES.lock().unwrap_or_else(|p| p.into_inner());
+        let throttle = map
+            .get_or_insert_with(HashMap::new)
+            .entry((domain.clone(), rank))
+            .or_insert_with(|| Throttle::new(Duration::from_secs(10)));
+        let Some(suffix) = throttle.admit() else {
+            return;
+        };
+        match rank {
+            0 => tracing::error!("{domain}: {message}{suffix}"),
+            1 => tracing::warn!("{domain}: {message}{suffix}"),
+            _ => tracing::info!("{domain}: {message}{suffix}"),
+        }
+    });
+}
+
+/// `text` made safe for one log or audit line: control characters, quotes and backslashes
+/// escaped, and cut to at most `max_bytes` of the original (marked with `…(N bytes)`).
+pub fn bounded(text: &str, max_bytes: usize) -> String {
+    let mut cut = text.len().min(max_bytes);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out: String = text[..cut].escape_debug().collect();
+    if cut < text.len() {
+        out.push_str(&format!("…({} bytes)", text.len()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_escapes_and_cuts() {
+        assert_eq!(bounded("admin", 64), "admin");
+        assert_eq!(bounded("a\nb\"c", 64), "a\\nb\\\"c");
+        let long = "é".repeat(100);
+        let b = bounded(&long, 7);
+        assert_eq!(b, "ééé…(200 bytes)");
+        assert_eq!(bounded("\u{1b}[2J", 64), "\\u{1b}[2J");
+    }
+
+    #[test]
+    fn throttle_counts_what_it_held_back() {
+        let mut t = Throttle::new(Duration::from_secs(3600));
+        assert_eq!(t.admit().as_deref(), Some(""));
+        assert_eq!(t.admit(), None);
+        assert_eq!(t.admit(), None);
+        t.last = Some(Instant::now() - Duration::from_secs(3601));
+        assert_eq!(t.admit().as_deref(), Some(" (and 2 more in the last 3600 s)"));
     }
 }

@@ -17,8 +17,11 @@ use std::sync::Arc;
 pub use status::{CameraState, CameraStatus, StatusHandle};
 pub use supervisor::{CameraSupervisor, IngestOutputs, SupervisorConfig};
 
-/// Initialises GStreamer once; safe to call from anywhere, any number of times.
+/// Initialises GStreamer once; safe to call from anywhere, any number of times. GLib's and
+/// GStreamer's own warnings then go through our throttled log (logging::route_glib_log).
 pub fn init_gstreamer() -> anyhow::Result<()> {
+    static ROUTED: std::sync::Once = std::sync::Once::new();
+    ROUTED.call_once(crate::logging::route_glib_log);
     gstreamer::init().map_err(|e| anyhow::anyhow!("GStreamer failed to initialise: {e}"))
 }
 

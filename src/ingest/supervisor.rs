@@ -251,7 +251,7 @@ impl Worker {
                     break 'watch Outcome::Stopped;
                 }
                 let streamed = streaming_since.map(|t| t.elapsed()).unwrap_or_default();
-                if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(200)) {
+                if let Some(msg) = pop_or_wait(&bus, Duration::from_millis(200)) {
                     use gst::MessageView;
                     match msg.view() {
                         MessageView::Eos(_) => {
@@ -348,6 +348,18 @@ impl Worker {
 
 fn port_open(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+/// The bus's next message within `wait`. A bus whose poll could not be created (no
+/// descriptors left: EMFILE) answers at once with nothing and a GStreamer critical; then
+/// this still waits out `wait`, so a starved pipeline never spins the loop.
+fn pop_or_wait(bus: &gst::Bus, wait: Duration) -> Option<gst::Message> {
+    let asked = Instant::now();
+    let msg = bus.timed_pop(gst::ClockTime::from_nseconds(wait.as_nanos() as u64));
+    if msg.is_none() {
+        std::thread::sleep(wait.saturating_sub(asked.elapsed()));
+    }
+    msg
 }
 
 fn first_error(bus: &gst::Bus, explain: &Explainer) -> Option<String> {

@@ -189,6 +189,8 @@ pub(crate) struct Inner {
     conn: Mutex<Connection>,
     /// Set after an fsync failure: no more writes until restart.
     stopped: Mutex<Option<String>>,
+    /// Directories kept open for fsync (sealed.rs), so syncing needs no new descriptor.
+    pub(crate) dir_handles: Mutex<std::collections::HashMap<PathBuf, Arc<std::fs::File>>>,
 }
 
 /// Cheap to clone; share one per process.
@@ -211,6 +213,7 @@ impl Store {
                 key,
                 conn: Mutex::new(conn),
                 stopped: Mutex::new(None),
+                dir_handles: Default::default(),
             }),
         };
         let report = sweep::run(&store)?;
@@ -231,6 +234,7 @@ impl Store {
                 key: MasterKey::from_bytes([0u8; 32]),
                 conn: Mutex::new(conn),
                 stopped: Mutex::new(Some("opened for account management only".into())),
+                dir_handles: Default::default(),
             }),
         })
     }

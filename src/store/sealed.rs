@@ -86,11 +86,33 @@ pub(crate) fn fsync_file(
     synced.map_err(|e| store.stop_writing(format!("fsync of {} failed: {e}", path.display())))
 }
 
-/// fsyncs directory `dir` so a create, rename or unlink in it is durable. Opening it can
-/// fail without any data at risk (EMFILE, ENFILE): that is an I/O error, writing goes on.
+/// Directory handles kept open at most (one per camera and day in use, with room).
+const MAX_DIR_HANDLES: usize = 64;
+
+/// fsyncs directory `dir` so a create, rename or unlink in it is durable. The handle stays
+/// open for the next sync (no descriptor needed then). Opening it can fail without any
+/// data at risk (EMFILE, ENFILE): that is an I/O error, writing goes on.
 pub(crate) fn fsync_dir(store: &Store, dir: &Path) -> Result<(), StoreError> {
-    let handle = File::open(dir).map_err(io_err(dir))?;
+    let handle = dir_handle(store, dir)?;
     fsync_file(store, &handle, dir, false)
+}
+
+fn dir_handle(store: &Store, dir: &Path) -> Result<std::sync::Arc<File>, StoreError> {
+    let mut handles = store
+        .inner
+        .dir_handles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(h) = handles.get(dir) {
+        return Ok(h.clone());
+    }
+    let handle = std::sync::Arc::new(File::open(dir).map_err(io_err(dir))?);
+    if handles.len() >= MAX_DIR_HANDLES {
+        // Dated directories of days gone by go first: no order is kept, any will do.
+        handles.clear();
+    }
+    handles.insert(dir.to_path_buf(), handle.clone());
+    Ok(handle)
 }
 
 #[cfg(feature = "test-faults")]

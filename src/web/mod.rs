@@ -14,8 +14,10 @@
 
 mod accounts;
 pub mod api;
+pub mod conn;
 pub mod error;
 mod extract;
+pub mod listen;
 pub mod live;
 pub mod media;
 pub mod pages;
@@ -32,7 +34,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use error::AppError;
 pub use extract::{Admin, ClientIp};
-pub use server::{serve, start};
+pub use listen::serve;
+pub use server::start;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -65,6 +68,8 @@ pub struct AppState {
     /// Running cameras and the event bus (empty when only the store is served).
     pub live: crate::live::Live,
     pub started: std::time::Instant,
+    /// The dashboard's open connections (a default table when served in-process).
+    pub connections: Arc<conn::ConnTable>,
     verify_attempts: Mutex<HashMap<IpAddr, Vec<i64>>>,
 }
 
@@ -91,12 +96,18 @@ impl AppState {
             recordings_root,
             live: crate::live::Live::default(),
             started: std::time::Instant::now(),
+            connections: conn::ConnTable::new(conn::Limits::default()),
             verify_attempts: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn with_live(mut self, live: crate::live::Live) -> Self {
         self.live = live;
+        self
+    }
+
+    pub fn with_connections(mut self, table: Arc<conn::ConnTable>) -> Self {
+        self.connections = table;
         self
     }
 
@@ -118,8 +129,12 @@ impl AppState {
     }
 }
 
+/// Largest request body any route accepts (JSON forms; nothing uploads files).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
 pub fn router(state: Arc<AppState>) -> Router {
     api::routes()
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }

@@ -1,14 +1,16 @@
 //! Starting the dashboard: refuses to serve without a user when auth is on (there is no
 //! default password), loads or generates the certificate, binds `network.bind`:`api_port`,
-//! and serves the router with axum-server (rustls) until its token is cancelled.
+//! and serves the router (web/listen.rs: rustls, hyper, connection caps and timeouts)
+//! until its token is cancelled.
 
+use super::conn::{ConnTable, Limits};
+use super::listen::serve;
 use super::{AppState, CameraInfo, router};
 use crate::config::Config;
 use crate::store::Store;
 use anyhow::Context;
-use axum::Router;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Starts the HTTPS dashboard unless it cannot be served safely: with auth on and no user
@@ -25,7 +27,12 @@ pub async fn start(
         return Ok(None);
     }
     let tls = tls_config(config)?;
-    let state = Arc::new(app_state(config, store, audit)?.with_live(live));
+    let table = ConnTable::new(limits(config, crate::fds::raise_soft_limit()));
+    let state = Arc::new(
+        app_state(config, store, audit)?
+            .with_live(live)
+            .with_connections(table.clone()),
+    );
     let addr = std::net::SocketAddr::new(config.network.bind, config.network.api_port);
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("cannot listen on {addr} (network.bind, network.api_port)"))?;
@@ -35,8 +42,7 @@ pub async fn start(
     tracing::info!("dashboard on {scheme}://{bound}/");
     let app = router(state);
     Ok(Some(tokio::spawn(async move {
-        let shutdown = async move { stop.cancelled().await };
-        if let Err(e) = serve(app, listener, tls, shutdown).await {
+        if let Err(e) = serve(app, listener, tls, table, stop).await {
             tracing::error!("dashboard stopped: {e}");
         }
     })))
@@ -125,35 +131,25 @@ fn app_state(
     )?)
 }
 
-/// Serves `router` on `listener` over TLS (or plain HTTP when `use_tls` is off) until
-/// `shutdown` completes; open connections get 5 s to finish.
-pub async fn serve(
-    app: Router,
-    listener: std::net::TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-    });
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        Some(config) => {
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
-            axum_server::from_tcp_rustls(listener, rustls)
-                .handle(handle)
-                .serve(service)
-                .await?
-        }
-        None => {
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await?
-        }
+/// The connection limits for `config`: its `network` settings, within the descriptor budget
+/// left by the store and the cameras (fds.rs).
+pub fn limits(config: &Config, nofile: u64) -> Limits {
+    let n = &config.network;
+    let enabled = config.cameras.iter().filter(|c| c.enabled).count();
+    let budget = crate::fds::web_connection_budget(nofile, enabled);
+    if budget < n.max_connections {
+        tracing::info!(
+            "dashboard connections capped at {budget} (not network.max_connections = {}): \
+             the descriptor limit is {nofile} and recording keeps its reserve",
+            n.max_connections
+        );
     }
-    Ok(())
+    let max_total = n.max_connections.min(budget);
+    Limits {
+        max_total,
+        max_per_address: n.max_connections_per_address.min(max_total),
+        header_timeout: Duration::from_secs(n.header_timeout),
+        idle_timeout: Duration::from_secs(n.idle_timeout),
+        ..Limits::default()
+    }
 }

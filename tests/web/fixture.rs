@@ -120,7 +120,7 @@ pub struct Server {
     pub cert_pem: Vec<u8>,
     pub clip_id: i64,
     pub clip_bytes: Vec<u8>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 pub fn policy() -> Policy {
@@ -208,13 +208,13 @@ pub async fn start() -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
-    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let table = sentrix::web::conn::ConnTable::new(Default::default());
+    let serving = stop.clone();
     tokio::spawn(async move {
-        sentrix::web::serve(app, listener, Some(tls), async {
-            let _ = stop_rx.await;
-        })
-        .await
-        .unwrap();
+        sentrix::web::serve(app, listener, Some(tls), table, serving)
+            .await
+            .unwrap();
     });
     Server {
         cert_pem: std::fs::read(&cert).unwrap(),
@@ -244,7 +244,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            s.cancel();
         }
         // Every test ends with the sweep: no secret in any response or log line.
         if !std::thread::panicking() {

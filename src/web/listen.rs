@@ -1,0 +1,154 @@
+//! The dashboard's accept loop: our own, on tokio-rustls and hyper, so that every limit a
+//! hostile LAN can push against is ours to set (axum-server 0.7 builds hyper without a
+//! timer, so it had no header-read timeout).
+//!
+//! - Each accepted socket is admitted by `ConnTable` (web/conn.rs) before anything else:
+//!   per-address and total caps, eviction of abandoned connections at the cap.
+//! - The TLS handshake must finish within `handshake_timeout`.
+//! - HTTP/1.1 only, served by hyper with a timer: the request head (and keep-alive
+//!   idleness) must complete within `header_timeout`, and may be at most
+//!   `max_header_bytes` (431 beyond). HTTP/2 is not served, with or without prior
+//!   knowledge: ALPN offers only http/1.1, and one connection is then one request at a
+//!   time, which is what the caps count.
+//! - accept() failing (EMFILE, ENFILE) is logged at most once every 10 s and retried after
+//!   100 ms: the pending clients wait in the backlog, nothing else is affected.
+//! - On shutdown the listener closes, open connections finish their current response
+//!   (streams end), and anything left after `DRAIN` is dropped.
+
+use super::conn::{Admission, ConnTable, Guarded, Limits, Refusal};
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long open connections get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(3);
+
+/// Serves `app` on `listener` (TLS unless `tls` is None) within `limits` until `stop` is
+/// cancelled. Returns the connection table (for /metrics) through `table` before serving.
+pub async fn serve(
+    app: Router,
+    listener: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    table: Arc<ConnTable>,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    let tasks = TaskTracker::new();
+    let mut warn = crate::logging::Throttle::new(Duration::from_secs(10));
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    warn.warn(|more| format!("dashboard cannot accept a connection: {e}{more}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let admission = match table.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(why) => {
+                drop(socket);
+                warn.warn(|more| refused_message(peer, why, table.limits(), &more));
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let conn = Connection {
+            app: app.clone(),
+            peer,
+            limits: table.limits(),
+            stop: stop.clone(),
+        };
+        tasks.spawn(conn.run(socket, tls.clone(), admission));
+    }
+    drop(listener);
+    tasks.close();
+    let _ = tokio::time::timeout(DRAIN, tasks.wait()).await;
+    Ok(())
+}
+
+fn refused_message(peer: SocketAddr, why: Refusal, limits: Limits, more: &str) -> String {
+    match why {
+        Refusal::PerAddress => format!(
+            "refused a dashboard connection from {}: it already has {} open \
+             (network.max_connections_per_address){more}",
+            peer.ip(),
+            limits.max_per_address
+        ),
+        Refusal::Total => format!(
+            "refused a dashboard connection from {}: {} are open and none is idle \
+             (network.max_connections){more}",
+            peer.ip(),
+            limits.max_total
+        ),
+    }
+}
+
+/// One admitted connection's task.
+struct Connection {
+    app: Router,
+    peer: SocketAddr,
+    limits: Limits,
+    stop: CancellationToken,
+}
+
+impl Connection {
+    async fn run(
+        self,
+        socket: tokio::net::TcpStream,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        admission: Admission,
+    ) {
+        let Some(tls) = tls else {
+            return self.http(Guarded::new(socket, admission)).await;
+        };
+        let evicted = admission.shared.closed();
+        let handshake = tokio::time::timeout(self.limits.handshake_timeout, tls.accept(socket));
+        let stream = tokio::select! {
+            _ = evicted.cancelled() => return,
+            _ = self.stop.cancelled() => return,
+            done = handshake => match done {
+                Ok(Ok(stream)) => stream,
+                // A failed or slow handshake is the client's problem; nothing to log.
+                _ => return,
+            },
+        };
+        self.http(Guarded::new(stream, admission)).await
+    }
+
+    async fn http<S>(self, stream: Guarded<S>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.peer;
+        let app = self.app;
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            let app = app.clone();
+            async move { tower::ServiceExt::oneshot(app, req).await }
+        });
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_timeout)
+            .max_buf_size(self.limits.max_header_bytes.max(8192));
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = self.stop.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(DRAIN, conn).await;
+            }
+        }
+    }
+}
