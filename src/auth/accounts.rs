@@ -116,6 +116,14 @@ pub fn remove(store: &Store, name: &str) -> Result<(), AccountError> {
     }
 }
 
+/// Unlocks user `name` and its known devices (the address locks stay: they expire).
+pub fn unlock(store: &Store, name: &str) -> Result<(), AccountError> {
+    if role_of(store, name)?.is_none() {
+        return Err(AccountError::NoSuchUser(name.to_string()));
+    }
+    store.unlock_user(name).map_err(internal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

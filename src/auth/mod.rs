@@ -10,6 +10,7 @@
 //! query), so the browser's next requests do not pay PBKDF2 again.
 
 pub mod accounts;
+mod attempts;
 pub mod password;
 mod session;
 
@@ -61,6 +62,11 @@ pub enum LoginError {
     Locked {
         retry_after_s: u64,
     },
+    /// Too many password checks from this address, or too many attempts in flight for
+    /// the subject: retry after this many seconds. Nothing was checked.
+    Throttled {
+        retry_after_s: u64,
+    },
     /// Wrong user or password (never says which).
     Refused,
     Internal(String),
@@ -74,6 +80,11 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// How long failures count towards a lock.
+    pub fn window_ms(&self) -> i64 {
+        self.lockout_ms.max(15 * 60 * 1000)
+    }
+
     pub fn from_config(s: &crate::config::Security) -> Self {
         Self {
             max_attempts: s.max_login_attempts.max(1),
@@ -113,7 +124,35 @@ pub struct Login {
     pub stamp: Stamp,
     /// Verified from the cache of recent Basic credentials (no PBKDF2 ran).
     pub cached: bool,
+    /// The request came from a device this user logged in from before (its cookie).
+    pub device_known: bool,
 }
+
+/// What a request was authorized by, kept for streams that must end when it is revoked.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session(String),
+    /// HTTP Basic without a session (a cached login): valid while the stamp holds.
+    Basic {
+        user: String,
+        stamp: Stamp,
+    },
+    /// `security.require_auth: false`.
+    Open,
+}
+
+/// What a login attempt presents besides the user name and password.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub ip: IpAddr,
+    /// The known-device cookie's token, if the browser sent one.
+    pub device_token: Option<&'a str>,
+}
+
+/// User names longer than any that can exist are refused without a password check.
+const MAX_USER_NAME_BYTES: usize = 64;
+/// Known devices remembered per user (the least recently used is forgotten).
+const DEVICES_PER_USER: usize = 16;
 
 /// Milliseconds now; tests substitute a simulated clock.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -132,6 +171,8 @@ pub struct Authenticator {
     cache_salt: [u8; 32],
     /// PBKDF2 verifications done (real and dummy), for tests and metrics.
     password_checks: std::sync::atomic::AtomicU64,
+    /// Check, count and reserve before hashing (attempts.rs).
+    gate: attempts::Gate,
 }
 
 /// How long a verified Basic credential is trusted without PBKDF2.
@@ -151,11 +192,16 @@ impl Authenticator {
             basic_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
             cache_salt,
             password_checks: Default::default(),
+            gate: Default::default(),
         }
     }
 
     pub fn now_ms(&self) -> i64 {
         (self.clock)()
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// Idle seconds before a session ends (the cookie's Max-Age).
@@ -180,15 +226,17 @@ impl Authenticator {
             .into()
     }
 
-    /// Checks a username and password from `ip`, from the cache of recently verified Basic
-    /// credentials when it can (locks and the stamp are still checked).
+    /// Checks a username and password from `from`, from the cache of recently verified
+    /// Basic credentials when it can (locks and the stamp are still checked).
     pub fn login_cached(
         &self,
         user: &str,
         password: &str,
-        ip: IpAddr,
+        from: Origin<'_>,
     ) -> Result<Login, LoginError> {
         let now = self.now_ms();
+        let subjects = self.subjects(user, from, now)?;
+        let device_known = subjects.first().is_some_and(|s| s.0 == LockKind::Device);
         let key = self.cache_key(user, password);
         let hit = {
             let mut cache = self.basic_cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -197,12 +245,13 @@ impl Authenticator {
         };
         if let Some((principal, stamp)) = hit {
             // Locks still apply (checked before anything else, as for a full login).
-            self.check_unlocked(user, ip, now)?;
+            self.check_unlocked(&subjects, now)?;
             if self.current_stamp(user)? == Some(stamp) {
                 return Ok(Login {
                     principal,
                     stamp,
                     cached: true,
+                    device_known,
                 });
             }
             self.basic_cache
@@ -210,7 +259,7 @@ impl Authenticator {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&key);
         }
-        let (principal, stamp) = self.login_stamped(user, password, ip)?;
+        let (principal, stamp) = self.check_password(user, password, from.ip, subjects)?;
         self.basic_cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -219,7 +268,58 @@ impl Authenticator {
             principal,
             stamp,
             cached: false,
+            device_known,
         })
+    }
+
+    /// Whose failures an attempt counts against: a known device of `user` only (so a
+    /// stranger's guesses, which lock the name and their address, never lock it out), else
+    /// the user name and the address.
+    fn subjects(
+        &self,
+        user: &str,
+        from: Origin<'_>,
+        now: i64,
+    ) -> Result<Vec<attempts::Subject>, LoginError> {
+        if let Some(token) = from.device_token {
+            let hash = device_hash(token);
+            let owner = self
+                .store
+                .device_user(&hash, now)
+                .map_err(|e| LoginError::Internal(e.to_string()))?;
+            if owner.as_deref() == Some(user) {
+                return Ok(vec![(LockKind::Device, hash)]);
+            }
+        }
+        Ok(vec![
+            (LockKind::User, user.to_string()),
+            (LockKind::Ip, from.ip.to_string()),
+        ])
+    }
+
+    /// Remembers the browser that just logged in as `user`; returns the token for its
+    /// cookie (only its hash is stored).
+    pub fn remember_device(&self, user: &str) -> Result<String, LoginError> {
+        let mut raw = [0u8; 32];
+        getrandom::getrandom(&mut raw).map_err(|e| LoginError::Internal(e.to_string()))?;
+        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        self.store
+            .add_device(user, &device_hash(&token), self.now_ms(), DEVICES_PER_USER)
+            .map_err(|e| LoginError::Internal(e.to_string()))?;
+        Ok(token)
+    }
+
+    /// Checks the password of a user who is already signed in (a password change): the
+    /// same gate, counters and rate limit as a login, from their address.
+    pub fn check_current_password(
+        &self,
+        user: &str,
+        password: &str,
+        from: Origin<'_>,
+    ) -> Result<(), LoginError> {
+        let subjects = self.subjects(user, from, self.now_ms())?;
+        self.check_password(user, password, from.ip, subjects)
+            .map(|_| ())
     }
 
     /// Opens a session for a login; returns its id.
@@ -243,6 +343,20 @@ impl Authenticator {
         }
     }
 
+    /// Whether `credential` still authorizes: its session open and unexpired, and the
+    /// user's role and password unchanged. Long streams ask this every half second.
+    pub fn still_valid(&self, credential: &Credential) -> Result<bool, LoginError> {
+        let (user, stamp) = match credential {
+            Credential::Open => return Ok(true),
+            Credential::Basic { user, stamp } => (user.clone(), *stamp),
+            Credential::Session(id) => match self.sessions.peek(id, self.now_ms()) {
+                Some((p, stamp)) => (p.user, stamp),
+                None => return Ok(false),
+            },
+        };
+        Ok(self.current_stamp(&user)? == Some(stamp))
+    }
+
     fn current_stamp(&self, user: &str) -> Result<Option<Stamp>, LoginError> {
         Ok(self
             .store
@@ -262,39 +376,45 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Err(Locked) when the user name or the address is locked at `now`.
-    fn check_unlocked(&self, user: &str, ip: IpAddr, now: i64) -> Result<(), LoginError> {
-        let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
-        let locks = [
-            self.store
-                .locked_until(LockKind::User, user, now)
-                .map_err(internal)?,
-            self.store
-                .locked_until(LockKind::Ip, &ip.to_string(), now)
-                .map_err(internal)?,
-        ];
-        match locks.into_iter().flatten().max() {
-            Some(until) => Err(locked_for(until, now)),
-            None => Ok(()),
+    /// Err(Locked) when any of `subjects` is locked at `now`.
+    fn check_unlocked(&self, subjects: &[attempts::Subject], now: i64) -> Result<(), LoginError> {
+        let window = self.policy.window_ms();
+        for (kind, subject) in subjects {
+            let count = self
+                .store
+                .login_failures(*kind, subject, now, window)
+                .map_err(|e| LoginError::Internal(e.to_string()))?;
+            if let Some(until) = count.locked_until_ms {
+                return Err(locked_for(until, now));
+            }
         }
+        Ok(())
     }
 
-    /// Checks a username and password from `ip`.
+    /// Checks a username and password from `ip` (no device: CLI and tests).
     pub fn login(&self, user: &str, password: &str, ip: IpAddr) -> Result<Principal, LoginError> {
-        self.login_stamped(user, password, ip).map(|(p, _)| p)
+        let from = Origin {
+            ip,
+            device_token: None,
+        };
+        self.login_cached(user, password, from).map(|l| l.principal)
     }
 
-    fn login_stamped(
+    /// One password check through the gate: reserve, hash, record the outcome, release.
+    fn check_password(
         &self,
         user: &str,
         password: &str,
         ip: IpAddr,
+        subjects: Vec<attempts::Subject>,
     ) -> Result<(Principal, Stamp), LoginError> {
         let now = self.now_ms();
-        let ip_key = ip.to_string();
         let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
-        self.check_unlocked(user, ip, now)?;
-        let found = self.store.user_credentials(user).map_err(internal)?;
+        let reservation = self.gate.reserve(&self.store, &self.policy, ip, subjects, now)?;
+        let found = match user.len() <= MAX_USER_NAME_BYTES {
+            true => self.store.user_credentials(user).map_err(internal)?,
+            false => None,
+        };
         self.password_checks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ok = match &found {
@@ -306,43 +426,48 @@ impl Authenticator {
         };
         match found {
             Some((role, phc)) if ok => {
-                self.store
-                    .clear_login_failures(LockKind::User, user)
-                    .map_err(internal)?;
-                self.store
-                    .clear_login_failures(LockKind::Ip, &ip_key)
-                    .map_err(internal)?;
-                Ok((
-                    Principal {
-                        user: user.to_string(),
-                        role: Role::from_db(&role).unwrap_or(Role::Viewer),
-                    },
-                    stamp(&role, &phc),
-                ))
-            }
-            _ => {
-                let p = self.policy;
-                let window = p.lockout_ms.max(15 * 60 * 1000);
-                let mut locked = None;
-                for (kind, subject) in [(LockKind::User, user), (LockKind::Ip, ip_key.as_str())] {
-                    let until = self
-                        .store
-                        .record_login_failure(
-                            kind,
-                            subject,
-                            now,
-                            window,
-                            p.max_attempts,
-                            p.lockout_ms,
-                        )
-                        .map_err(internal)?;
-                    locked = locked.max(until);
+                // A success clears its own user's (or device's) count, never the address's:
+                // a viewer's login must not reset a stranger's guesses from that address.
+                for (kind, subject) in &reservation.subjects {
+                    if *kind != LockKind::Ip {
+                        self.store
+                            .clear_login_failures(*kind, subject)
+                            .map_err(internal)?;
+                    }
                 }
-                match locked {
-                    Some(until) => Err(locked_for(until, now)),
-                    None => Err(LoginError::Refused),
-                }
+                let principal = Principal {
+                    user: user.to_string(),
+                    role: Role::from_db(&role).unwrap_or(Role::Viewer),
+                };
+                Ok((principal, stamp(&role, &phc)))
             }
+            _ => self.record_failure(&reservation.subjects, now),
         }
     }
+
+    /// Counts a failed check against each subject; Locked if that locked one of them.
+    fn record_failure<T>(&self, subjects: &[attempts::Subject], now: i64) -> Result<T, LoginError> {
+        let p = self.policy;
+        let mut locked = None;
+        for (kind, subject) in subjects {
+            let until = self
+                .store
+                .record_login_failure(*kind, subject, now, p.window_ms(), p.max_attempts, p.lockout_ms)
+                .map_err(|e| LoginError::Internal(e.to_string()))?;
+            locked = locked.max(until);
+        }
+        match locked {
+            Some(until) => Err(locked_for(until, now)),
+            None => Err(LoginError::Refused),
+        }
+    }
+}
+
+/// What the database keeps of a device token: its SHA-256, hex.
+fn device_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(format!("sentrix device\0{token}"))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -61,6 +61,15 @@ impl Sessions {
         None
     }
 
+    /// The session's user and stamp if it is open and not expired, without refreshing it
+    /// (a stream re-checking its session must not keep it alive).
+    pub fn peek(&self, id: &str, now_ms: i64) -> Option<(Principal, Stamp)> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id)
+            .filter(|s| now_ms - s.last_seen_ms <= self.timeout_ms)
+            .map(|s| (s.principal.clone(), s.stamp))
+    }
+
     pub fn close(&self, id: &str) -> Option<Principal> {
         self.map
             .lock()

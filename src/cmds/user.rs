@@ -1,4 +1,4 @@
-//! `sentrix user add|passwd|remove|list`: dashboard accounts, managed beside a running
+//! `sentrix user add|passwd|remove|unlock|list`: dashboard accounts, managed beside a running
 //! instance. A password comes from stdin with `--password-stdin`; otherwise one is
 //! generated and printed once.
 
@@ -32,6 +32,8 @@ pub enum UserAction {
     Passwd { name: String },
     /// Remove a user.
     Remove { name: String },
+    /// Lift a lockout of a user name (and of its known devices) at once.
+    Unlock { name: String },
     /// List users and roles.
     List,
 }
@@ -70,6 +72,11 @@ fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow::Re
             accounts::remove(store, &name)?;
             cli.audit("user_remove", &name);
             println!("removed user {name}");
+        }
+        UserAction::Unlock { name } => {
+            accounts::unlock(store, &name)?;
+            cli.audit("user_unlock", &name);
+            println!("unlocked user {name}");
         }
         UserAction::List => {
             for u in store.users()? {

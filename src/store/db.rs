@@ -78,6 +78,31 @@ CREATE TABLE login_failures (
     PRIMARY KEY (kind, subject)
 );
 "#,
+    r#"
+-- Failure counters gain a third kind: a known device (a browser that logged in before).
+CREATE TABLE login_failures_v4 (
+    kind             TEXT NOT NULL CHECK (kind IN ('user', 'ip', 'device')),
+    subject          TEXT NOT NULL,
+    failures         INTEGER NOT NULL,
+    last_ms          INTEGER NOT NULL,
+    locked_until_ms  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, subject)
+);
+INSERT INTO login_failures_v4 SELECT kind, subject, failures, last_ms, locked_until_ms
+    FROM login_failures;
+DROP TABLE login_failures;
+ALTER TABLE login_failures_v4 RENAME TO login_failures;
+-- Browsers that logged in as a user: SHA-256 of the device cookie's token.
+CREATE TABLE known_devices (
+    token_hash    TEXT PRIMARY KEY,
+    user          TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    created_ms    INTEGER NOT NULL,
+    last_used_ms  INTEGER NOT NULL
+);
+CREATE INDEX known_devices_by_user ON known_devices (user, last_used_ms);
+-- Why a clip's file cannot be served whole ('' when it can).
+ALTER TABLE clips ADD COLUMN damage TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 // Every statement of the store, with named parameters (`:name`), bound with
@@ -168,6 +193,24 @@ pub const DELETE_LOGIN_FAILURES: &str =
     "DELETE FROM login_failures WHERE kind = :kind AND subject = :subject";
 pub const COUNT_LOCKED: &str =
     "SELECT COUNT(*) FROM login_failures WHERE locked_until_ms > :now_ms";
+pub const SELECT_LOCKED_ADDRESSES: &str = "SELECT subject, locked_until_ms FROM login_failures
+    WHERE kind = 'ip' AND locked_until_ms > :now_ms ORDER BY locked_until_ms DESC LIMIT :limit";
+/// Counters neither locked nor recent enough to count any more.
+pub const PRUNE_LOGIN_FAILURES: &str = "DELETE FROM login_failures
+    WHERE locked_until_ms <= :now_ms AND last_ms < :stale_before_ms";
+/// Unlocks a user name and every known device of that user.
+pub const DELETE_USER_LOCKS: &str = "DELETE FROM login_failures
+    WHERE (kind = 'user' AND subject = :name)
+    OR (kind = 'device' AND subject IN (SELECT token_hash FROM known_devices WHERE user = :name))";
+
+pub const INSERT_DEVICE: &str = "INSERT INTO known_devices (token_hash, user, created_ms, last_used_ms)
+    VALUES (:token_hash, :user, :now_ms, :now_ms)";
+/// Keeps a user's `:keep` most recently used devices.
+pub const TRIM_DEVICES: &str = "DELETE FROM known_devices WHERE user = :user AND token_hash NOT IN
+    (SELECT token_hash FROM known_devices WHERE user = :user ORDER BY last_used_ms DESC LIMIT :keep)";
+pub const SELECT_DEVICE_USER: &str = "SELECT user FROM known_devices WHERE token_hash = :token_hash";
+pub const TOUCH_DEVICE: &str =
+    "UPDATE known_devices SET last_used_ms = :now_ms WHERE token_hash = :token_hash";
 
 /// Opens (creating 0600) and migrates the database; WAL, foreign keys on, full sync of the
 /// WAL at each commit so a row never outlives a crash without its file being there first.

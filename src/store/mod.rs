@@ -36,7 +36,7 @@ pub use keys::{KeyId, MasterKey};
 pub use lock::DataLock;
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use sweep::SweepReport;
-pub use users::{LockKind, UserRow};
+pub use users::{FailureCount, LockKind, UserRow};
 pub use writer::ClipWriter;
 
 use rusqlite::{Connection, named_params};

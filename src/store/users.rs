@@ -14,10 +14,12 @@ pub struct UserRow {
 }
 
 /// What a failure counter is kept for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LockKind {
     User,
     Ip,
+    /// A known device (auth: lockouts from unknown devices do not bind it).
+    Device,
 }
 
 impl LockKind {
@@ -25,8 +27,18 @@ impl LockKind {
         match self {
             Self::User => "user",
             Self::Ip => "ip",
+            Self::Device => "device",
         }
     }
+}
+
+/// A failure counter as it stands at some moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureCount {
+    /// Failures within the window that still count.
+    pub failures: u32,
+    /// The lock's end, if locked now.
+    pub locked_until_ms: Option<i64>,
 }
 
 impl Store {
@@ -111,6 +123,108 @@ impl Store {
             )
             .optional()?;
         Ok(until.filter(|&u| u > now_ms))
+    }
+
+    /// `subject`'s failures that still count at `now_ms` (within `window_ms`, or of a lock
+    /// that has not run out), and its lock.
+    pub fn login_failures(
+        &self,
+        kind: LockKind,
+        subject: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<FailureCount, StoreError> {
+        let row: Option<(i64, i64, i64)> = self
+            .conn()
+            .query_row(
+                db::SELECT_LOGIN_FAILURES,
+                named_params! {":kind": kind.as_str(), ":subject": subject},
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((n, _, until)) if until > now_ms => FailureCount {
+                failures: n as u32,
+                locked_until_ms: Some(until),
+            },
+            Some((n, last, 0)) if now_ms - last <= window_ms => FailureCount {
+                failures: n as u32,
+                locked_until_ms: None,
+            },
+            _ => FailureCount::default(),
+        })
+    }
+
+    /// Forgets counters that no longer count (bounded table whatever names are tried).
+    pub fn prune_login_failures(&self, now_ms: i64, window_ms: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::PRUNE_LOGIN_FAILURES,
+            named_params! {":now_ms": now_ms, ":stale_before_ms": now_ms - window_ms},
+        )?;
+        Ok(())
+    }
+
+    /// Unlocks user `name` and its known devices (`sentrix user unlock`, the Users page).
+    pub fn unlock_user(&self, name: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(db::DELETE_USER_LOCKS, named_params! {":name": name})?;
+        Ok(())
+    }
+
+    /// Addresses locked at `now_ms` with the end of each lock, latest first, at most `limit`.
+    pub fn locked_addresses(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(db::SELECT_LOCKED_ADDRESSES)?;
+        let rows = stmt.query_map(
+            named_params! {":now_ms": now_ms, ":limit": limit as i64},
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Remembers a device (by its token's hash) for `user`, keeping its `keep` latest.
+    pub fn add_device(
+        &self,
+        user: &str,
+        token_hash: &str,
+        now_ms: i64,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            db::INSERT_DEVICE,
+            named_params! {":token_hash": token_hash, ":user": user, ":now_ms": now_ms},
+        )?;
+        tx.execute(
+            db::TRIM_DEVICES,
+            named_params! {":user": user, ":keep": keep as i64},
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The user a known device belongs to (marking it used).
+    pub fn device_user(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        let user: Option<String> = conn
+            .query_row(
+                db::SELECT_DEVICE_USER,
+                named_params! {":token_hash": token_hash},
+                |r| r.get(0),
+            )
+            .optional()?;
+        if user.is_some() {
+            conn.execute(
+                db::TOUCH_DEVICE,
+                named_params! {":token_hash": token_hash, ":now_ms": now_ms},
+            )?;
+        }
+        Ok(user)
     }
 
     /// Counts a failure. Failures older than `window_ms` are forgotten; reaching

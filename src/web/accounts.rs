@@ -10,10 +10,11 @@ use super::api::blocking;
 use super::error::AppError;
 use super::{Admin, AppState, ClientIp, SessionId};
 use crate::auth::accounts::{self, AccountError};
-use crate::auth::{LoginError, Principal, Role};
+use crate::store::LockKind;
+use crate::auth::{LoginError, Origin, Principal, Role};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
@@ -39,9 +40,23 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
     serde_json::from_slice(body).map_err(|e| AppError::bad_request(format!("bad JSON body: {e}")))
 }
 
+/// Every user, with `locked_until_ms` set while the name is locked against unknown devices.
 pub async fn list(State(s): St, _admin: Admin) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
-    let list = blocking(move || Ok(store.users()?)).await?;
+    let now = s.auth.now_ms();
+    let window_ms = s.auth.policy().window_ms();
+    let list = blocking(move || {
+        let mut out = Vec::new();
+        for u in store.users()? {
+            let lock = store.login_failures(LockKind::User, &u.name, now, window_ms)?;
+            out.push(json!({
+                "name": u.name, "role": u.role, "created_ms": u.created_ms,
+                "locked_until_ms": lock.locked_until_ms,
+            }));
+        }
+        Ok(out)
+    })
+    .await?;
     Ok(Json(json!({ "users": list })))
 }
 
@@ -79,7 +94,8 @@ pub async fn add(
 #[serde(deny_unknown_fields)]
 struct NewPassword {
     password: String,
-    /// Needed when changing one's own password without being an admin.
+    /// The password of whoever makes the change (their own, also when an admin sets
+    /// another user's): a stolen session alone cannot take over an account.
     current_password: Option<String>,
 }
 
@@ -89,30 +105,36 @@ pub async fn set_password(
     Extension(p): Extension<Principal>,
     session: Option<Extension<SessionId>>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let change: NewPassword = parse(&body)?;
-    if p.role != Role::Admin {
-        if p.user != name {
-            return Err(AppError::forbidden(
-                "only an admin changes other users' passwords",
-            ));
+    if p.role != Role::Admin && p.user != name {
+        return Err(AppError::forbidden(
+            "only an admin changes other users' passwords",
+        ));
+    }
+    let current = change
+        .current_password
+        .clone()
+        .ok_or_else(|| AppError::bad_request("give current_password: your own password"))?;
+    let device = s.cookies().device_token(&headers);
+    let (auth, user) = (s.auth.clone(), p.user.clone());
+    let checked = blocking(move || {
+        let from = Origin {
+            ip,
+            device_token: device.as_deref(),
+        };
+        Ok(auth.check_current_password(&user, &current, from))
+    });
+    match checked.await? {
+        Ok(()) => {}
+        // 403, not the 401 of a failed login: the session itself is fine.
+        Err(LoginError::Refused) => {
+            s.audit.log(Some(&p.user), ip, "login_failed", &p.user);
+            return Err(AppError::forbidden("the current password is wrong"));
         }
-        let current = change
-            .current_password
-            .clone()
-            .ok_or_else(|| AppError::bad_request("give current_password to change your own"))?;
-        let auth = s.auth.clone();
-        let user = p.user.clone();
-        match blocking(move || Ok(auth.login(&user, &current, ip))).await? {
-            Ok(_) => {}
-            // 403, not the 401 of a failed login: the session itself is fine.
-            Err(LoginError::Refused) => {
-                s.audit.log(Some(&p.user), ip, "login_failed", &p.user);
-                return Err(AppError::forbidden("the current password is wrong"));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        Err(e) => return Err(e.into()),
     }
     let store = s.store.clone();
     let target = name.clone();
@@ -125,6 +147,21 @@ pub async fn set_password(
     }
     s.audit.log(Some(&p.user), ip, "user_passwd", &name);
     Ok(Json(json!({"username": name, "password_changed": true})))
+}
+
+/// Lifts the lock on a user name (and on that user's known devices), as
+/// `sentrix user unlock` does.
+pub async fn unlock(
+    State(s): St,
+    Path(name): Path<String>,
+    Admin(p): Admin,
+    ClientIp(ip): ClientIp,
+) -> Result<Json<Value>, AppError> {
+    let store = s.store.clone();
+    let target = name.clone();
+    blocking(move || Ok(accounts::unlock(&store, &target)?)).await?;
+    s.audit.log(Some(&p.user), ip, "user_unlock", &name);
+    Ok(Json(json!({"username": name, "unlocked": true})))
 }
 
 pub async fn remove(

@@ -3,11 +3,11 @@
 //! authenticated `Principal` the guard put in the request; file access is audited.
 
 use super::error::AppError;
-use super::{Admin, AppState, ClientIp, SESSION_COOKIE, SessionId, csrf_token, media};
+use super::{Admin, AppState, ClientIp, SessionId, csrf_token, media};
 use crate::auth::Principal;
 use crate::store::{ClipRecord, EventQuery};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(super::accounts::list).post(super::accounts::add),
         )
         .route("/api/users/{name}", delete(super::accounts::remove))
+        .route("/api/users/{name}/unlock", post(super::accounts::unlock))
         .route(
             "/api/users/{name}/password",
             put(super::accounts::set_password),
@@ -295,9 +296,7 @@ async fn logout(
     }
     s.audit.log(Some(&p.user), ip, "logout", "");
     let mut resp = Json(json!({"logged_out": true})).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
-    )) {
+    if let Some(v) = s.cookies().clear_session() {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp

@@ -86,6 +86,10 @@ impl From<crate::auth::LoginError> for AppError {
             crate::auth::LoginError::Locked { retry_after_s } => {
                 Self::too_many(retry_after_s, "too many failed logins: try again later")
             }
+            crate::auth::LoginError::Throttled { retry_after_s } => Self::too_many(
+                retry_after_s,
+                "too many password checks from this address: wait a minute",
+            ),
             crate::auth::LoginError::Refused => Self::unauthorized(),
             crate::auth::LoginError::Internal(e) => Self::internal(e),
         }

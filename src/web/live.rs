@@ -6,7 +6,10 @@ use super::error::AppError;
 use super::{Admin, AppState, ClientIp};
 use crate::live::{LiveCamera, PictureError};
 use axum::body::Body;
+use crate::auth::Credential;
+use axum::Extension;
 use axum::extract::{Path, State};
+use futures_util::StreamExt;
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +17,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Locked addresses listed in /metrics at most.
+const METRICS_LOCKED_ADDRESSES: usize = 32;
 /// MJPEG frames per second.
 const MJPEG_FPS: u64 = 4;
 const BOUNDARY: &str = "sentrixframe";
@@ -62,11 +67,30 @@ pub async fn snapshot(
     Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response())
 }
 
+/// How often a long stream re-checks the credential it was opened with.
+const REVOCATION_CHECK: Duration = Duration::from_millis(500);
+
+/// Resolves once `credential` no longer authorizes (logout, removal, password or role
+/// change, expiry): long streams end with it, within `REVOCATION_CHECK`.
+async fn revoked(s: Arc<AppState>, credential: Credential) {
+    loop {
+        tokio::time::sleep(REVOCATION_CHECK).await;
+        let (auth, c) = (s.auth.clone(), credential.clone());
+        match tokio::task::spawn_blocking(move || auth.still_valid(&c)).await {
+            Ok(Ok(true)) => {}
+            // Revoked, or it cannot be checked: the stream ends either way.
+            _ => return,
+        }
+    }
+}
+
 pub async fn mjpeg(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
+    Extension(credential): Extension<Credential>,
 ) -> Result<Response, AppError> {
     let cam = camera(&s, &id)?;
+    let ended = Box::pin(revoked(s.clone(), credential));
     let stream = futures_util::stream::unfold(cam, |cam| async move {
         tokio::time::sleep(Duration::from_millis(1000 / MJPEG_FPS)).await;
         let part = match newest_jpeg(cam.clone(), true).await {
@@ -84,7 +108,7 @@ pub async fn mjpeg(
         };
         Some((Ok::<_, std::io::Error>(part), cam))
     });
-    let mut resp = Response::new(Body::from_stream(stream));
+    let mut resp = Response::new(Body::from_stream(stream.take_until(ended)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("multipart/x-mixed-replace; boundary=sentrixframe"),
@@ -94,7 +118,11 @@ pub async fn mjpeg(
 
 /// `/api/events/stream`: `event: start|update|end` with the event as JSON, and
 /// `event: camera` with `{id, state, problem}` when a camera's state or health changes.
-pub async fn events_stream(State(s): State<Arc<AppState>>) -> Result<Response, AppError> {
+pub async fn events_stream(
+    State(s): State<Arc<AppState>>,
+    Extension(credential): Extension<Credential>,
+) -> Result<Response, AppError> {
+    let ended = Box::pin(revoked(s.clone(), credential));
     let rx = s.live.bus.as_ref().map(|b| b.subscribe());
     let live = s.live.clone();
     let tick = tokio::time::interval(Duration::from_secs(1));
@@ -137,7 +165,7 @@ pub async fn events_stream(State(s): State<Arc<AppState>>) -> Result<Response, A
             }
         },
     );
-    Ok(Sse::new(stream)
+    Ok(Sse::new(stream.take_until(ended))
         .keep_alive(KeepAlive::default())
         .into_response())
 }
@@ -147,9 +175,10 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
     use std::fmt::Write;
     let store = s.store.clone();
     let now = s.auth.now_ms();
-    let (clips, bytes, lockouts) = tokio::task::spawn_blocking(move || {
+    let (clips, bytes, lockouts, locked_addresses) = tokio::task::spawn_blocking(move || {
         let (clips, bytes) = store.totals()?;
-        Ok::<_, crate::store::StoreError>((clips, bytes, store.active_lockouts(now)?))
+        let locked = store.locked_addresses(now, METRICS_LOCKED_ADDRESSES)?;
+        Ok::<_, crate::store::StoreError>((clips, bytes, store.active_lockouts(now)?, locked))
     })
     .await
     .map_err(AppError::internal)??;
@@ -222,8 +251,40 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
     );
     gauge(
         "sentrix_lockouts",
-        "User names and addresses locked now.",
+        "User names, addresses and devices locked now.",
         vec![(String::new(), lockouts as f64)],
+    );
+    gauge(
+        "sentrix_locked_address_seconds",
+        "Seconds left of each locked client address's lockout (the latest 32).",
+        locked_addresses
+            .into_iter()
+            .map(|(addr, until)| {
+                let label = format!("{{address=\"{}\"}}", crate::logging::bounded(&addr, 64));
+                (label, ((until - now).max(0) / 1000) as f64)
+            })
+            .collect(),
+    );
+    let conns = s.connections.stats();
+    gauge(
+        "sentrix_http_connections",
+        "Dashboard connections open now.",
+        vec![(String::new(), conns.open as f64)],
+    );
+    gauge(
+        "sentrix_http_connections_refused",
+        "Dashboard connections refused (caps) since start.",
+        vec![(String::new(), conns.refused as f64)],
+    );
+    gauge(
+        "sentrix_http_connections_evicted",
+        "Idle dashboard connections closed to admit others since start.",
+        vec![(String::new(), conns.evicted as f64)],
+    );
+    gauge(
+        "sentrix_open_fds",
+        "File descriptors open in the process.",
+        vec![(String::new(), crate::fds::open_count() as f64)],
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -15,6 +15,7 @@
 mod accounts;
 pub mod api;
 pub mod conn;
+pub mod cookies;
 pub mod error;
 mod extract;
 pub mod listen;
@@ -24,7 +25,7 @@ pub mod pages;
 mod server;
 
 use crate::audit::Audit;
-use crate::auth::{Authenticator, LoginError, Principal, Role};
+use crate::auth::{Authenticator, Credential, LoginError, Origin, Principal, Role};
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -42,7 +43,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-pub const SESSION_COOKIE: &str = "sentrix_session";
 /// `/auth/verify` attempts per client per minute.
 const VERIFY_PER_MINUTE: usize = 5;
 
@@ -106,6 +106,10 @@ impl AppState {
         self
     }
 
+    pub fn cookies(&self) -> cookies::Cookies {
+        cookies::Cookies { tls: self.tls }
+    }
+
     pub fn with_connections(mut self, table: Arc<conn::ConnTable>) -> Self {
         self.connections = table;
         self
@@ -137,17 +141,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
 }
 
 /// The CSRF token of a session: derived from its id, so it needs no storage.
@@ -190,30 +183,17 @@ fn same_origin(headers: &HeaderMap, tls: bool) -> bool {
 async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let ip = ClientIp::of(req.extensions());
     let path = req.uri().path().to_string();
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let origin = header_text(req.headers(), header::ORIGIN);
+    // Browsers send Sec-Fetch-Mode; they never get a Basic challenge (below).
+    let browser = req.headers().contains_key("sec-fetch-mode");
     let wants_page = path == "/";
     let mut resp = if pages::is_public(&path) {
         next.run(req).await
     } else {
         match authorize(&state, &mut req, ip, &path).await {
-            Ok(new_session) => {
+            Ok(granted) => {
                 let mut resp = next.run(req).await;
-                if let Some(id) = new_session {
-                    let mut c = format!(
-                        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                        state.auth.sessions_timeout_s()
-                    );
-                    if state.tls {
-                        c.push_str("; Secure");
-                    }
-                    if let Ok(v) = HeaderValue::from_str(&c) {
-                        resp.headers_mut().append(header::SET_COOKIE, v);
-                    }
-                }
+                granted.set_cookies(&state, resp.headers_mut());
                 resp
             }
             // A browser opening the dashboard signed out goes to the login page.
@@ -223,19 +203,50 @@ async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next)
             Err(e) => e.into_response(),
         }
     };
+    if browser {
+        // A challenge would make the browser cache Basic credentials past a logout.
+        resp.headers_mut().remove(header::WWW_AUTHENTICATE);
+    }
     security_headers(&state, resp.headers_mut(), origin.as_deref());
     resp
 }
 
-/// Steps 2-4 of the guard. Ok(Some(id)) when a new session was opened.
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// What a successful authorization adds to the response: a new session's cookie, and the
+/// known-device cookie for a browser that logged in from an unknown device.
+#[derive(Default)]
+struct Granted {
+    new_session: Option<String>,
+    new_device: Option<String>,
+}
+
+impl Granted {
+    fn set_cookies(&self, state: &AppState, headers: &mut HeaderMap) {
+        let cookies = state.cookies();
+        let max_age_s = state.auth.sessions_timeout_s();
+        let session = self.new_session.as_ref().and_then(|id| cookies.session(id, max_age_s));
+        let device = self.new_device.as_ref().and_then(|t| cookies.device(t));
+        for v in [session, device].into_iter().flatten() {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+/// Steps 2-4 of the guard.
 async fn authorize(
     state: &Arc<AppState>,
     req: &mut Request,
     ip: IpAddr,
     path: &str,
-) -> Result<Option<String>, AppError> {
+) -> Result<Granted, AppError> {
     let now = state.auth.now_ms();
-    if path == "/auth/verify"
+    if path.trim_end_matches('/') == "/auth/verify"
         && let Err(wait) = state.verify_allowed(ip, now)
     {
         state.audit.log(None, ip, "rate_limited", path);
@@ -244,26 +255,16 @@ async fn authorize(
             "too many login attempts; wait a minute",
         ));
     }
-    let session = cookie(req.headers(), SESSION_COOKIE);
-    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if unsafe_method && !same_origin(req.headers(), state.tls) {
-        let token_ok = match (&session, req.headers().get("x-csrf-token")) {
-            (Some(id), Some(t)) => t.to_str().is_ok_and(|t| t == csrf_token(id)),
-            _ => false,
-        };
-        if !token_ok {
-            state.audit.log(None, ip, "csrf_refused", path);
-            return Err(AppError::forbidden(
-                "cross-site request refused (Origin does not match)",
-            ));
-        }
-    }
+    let cookies = state.cookies();
+    let session = cookies.session_id(req.headers());
+    check_origin(state, req, session.as_deref(), ip, path)?;
     if !state.require_auth {
         req.extensions_mut().insert(Principal {
             user: "anonymous".into(),
             role: Role::Admin,
         });
-        return Ok(None);
+        req.extensions_mut().insert(Credential::Open);
+        return Ok(Granted::default());
     }
     if let Some(id) = session {
         let auth = state.auth.clone();
@@ -272,42 +273,112 @@ async fn authorize(
             .await
             .map_err(AppError::internal)??;
         if let Some(p) = found {
+            req.extensions_mut().insert(Credential::Session(id.clone()));
             req.extensions_mut().insert(SessionId(id));
             req.extensions_mut().insert(p);
-            return Ok(None);
+            return Ok(Granted::default());
         }
     }
     let Some((user, password)) = basic_credentials(req.headers()) else {
         return Err(AppError::unauthorized());
     };
+    let device = cookies.device_token(req.headers());
+    basic_login(state, req, (user, password), device, ip, path).await
+}
+
+/// Step 3: an unsafe method needs a same-origin request or the session's CSRF token.
+fn check_origin(
+    state: &AppState,
+    req: &Request,
+    session: Option<&str>,
+    ip: IpAddr,
+    path: &str,
+) -> Result<(), AppError> {
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !unsafe_method || same_origin(req.headers(), state.tls) {
+        return Ok(());
+    }
+    let token_ok = match (session, req.headers().get("x-csrf-token")) {
+        (Some(id), Some(t)) => t.to_str().is_ok_and(|t| t == csrf_token(id)),
+        _ => false,
+    };
+    if token_ok {
+        return Ok(());
+    }
+    state.audit.log(None, ip, "csrf_refused", path);
+    Err(AppError::forbidden(
+        "cross-site request refused (Origin does not match)",
+    ))
+}
+
+/// Step 4 with HTTP Basic: checks the credentials (auth's gate, lockout and cache) and
+/// opens a session unless they came from the cache.
+async fn basic_login(
+    state: &Arc<AppState>,
+    req: &mut Request,
+    (user, password): (String, String),
+    device: Option<String>,
+    ip: IpAddr,
+    path: &str,
+) -> Result<Granted, AppError> {
     let auth = state.auth.clone();
-    let (u, pw) = (user.clone(), password);
-    let result = tokio::task::spawn_blocking(move || auth.login_cached(&u, &pw, ip))
-        .await
-        .map_err(AppError::internal)?;
-    match result {
-        // Verified from the cache: a client sending Basic each time needs no new session
-        // (the login page's /auth/verify always gets one).
-        Ok(login) if login.cached && path != "/auth/verify" => {
-            req.extensions_mut().insert(login.principal);
-            Ok(None)
-        }
-        Ok(login) => {
-            let id = state.auth.open_session(&login)?;
-            let p = login.principal;
-            state.audit.log(Some(&p.user), ip, "login", path);
-            req.extensions_mut().insert(SessionId(id.clone()));
-            req.extensions_mut().insert(p);
-            Ok(Some(id))
-        }
+    let u = user.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let from = Origin {
+            ip,
+            device_token: device.as_deref(),
+        };
+        let login = auth.login_cached(&u, &password, from)?;
+        let new_device = match login.device_known {
+            true => None,
+            false => Some(auth.remember_device(&u)?),
+        };
+        Ok::<_, LoginError>((login, new_device))
+    })
+    .await
+    .map_err(AppError::internal)?;
+    let (login, new_device) = match result {
+        Ok(done) => done,
         Err(e) => {
-            match e {
-                LoginError::Locked { .. } => state.audit.log(Some(&user), ip, "locked_out", path),
-                LoginError::Refused => state.audit.log(Some(&user), ip, "login_failed", path),
-                LoginError::Internal(_) => {}
-            }
-            Err(e.into())
+            audit_refusal(state, &user, ip, path, &e);
+            return Err(e.into());
         }
+    };
+    let mut granted = Granted {
+        new_session: None,
+        new_device,
+    };
+    // Verified from the cache: a client sending Basic each time needs no new session
+    // (the login page's /auth/verify always gets one).
+    if !(login.cached && path != "/auth/verify") {
+        let id = state.auth.open_session(&login)?;
+        state.audit.log(Some(&login.principal.user), ip, "login", path);
+        req.extensions_mut().insert(Credential::Session(id.clone()));
+        req.extensions_mut().insert(SessionId(id.clone()));
+        granted.new_session = Some(id);
+    } else {
+        req.extensions_mut().insert(Credential::Basic {
+            user: login.principal.user.clone(),
+            stamp: login.stamp,
+        });
+    }
+    req.extensions_mut().insert(login.principal);
+    Ok(granted)
+}
+
+/// Audits a refused login. A user name that does not exist is not written as typed (it
+/// may be a password typed into the wrong field): the audit log hashes it.
+fn audit_refusal(state: &AppState, user: &str, ip: IpAddr, path: &str, e: &LoginError) {
+    let event = match e {
+        LoginError::Locked { .. } => "locked_out",
+        LoginError::Throttled { .. } => "rate_limited",
+        LoginError::Refused => "login_failed",
+        LoginError::Internal(_) => return,
+    };
+    let known = state.store.user_credentials(user).ok().flatten().is_some();
+    match known {
+        true => state.audit.log(Some(user), ip, event, path),
+        false => state.audit.log_unknown_user(user, ip, event, path),
     }
 }
 

@@ -122,8 +122,15 @@ async fn admins_manage_users_and_changes_apply_at_once() {
     assert_eq!(events(CAROL_PW).await.unwrap().status(), 401);
     assert_eq!(events(CAROL_PW2).await.unwrap().status(), 200);
 
-    // An admin resets it: carol's sessions end.
+    // An admin resets it, giving the admin's own password (a stolen session alone cannot
+    // change any password): carol's sessions end.
     let reset = format!(r#"{{"password":"{CAROL_PW3}"}}"#);
+    let r = passwd("alice", ADMIN_PW, "carol", &reset).await.unwrap();
+    assert_eq!(r.status(), 400, "a reset without the admin's own password");
+    let reset = format!(r#"{{"password":"{CAROL_PW3}","current_password":"{CAROL_PW2}"}}"#);
+    let r = passwd("alice", ADMIN_PW, "carol", &reset).await.unwrap();
+    assert_eq!(r.status(), 403, "the target's password is not the admin's");
+    let reset = format!(r#"{{"password":"{CAROL_PW3}","current_password":"{ADMIN_PW}"}}"#);
     let r = passwd("alice", ADMIN_PW, "carol", &reset).await.unwrap();
     assert_eq!(r.status(), 200);
     let r = c
@@ -168,16 +175,19 @@ async fn admins_manage_users_and_changes_apply_at_once() {
         .await
         .unwrap();
     let alice_session = session_cookie(&r);
-    let r = c
-        .put(s.url("/api/users/alice/password"))
-        .header("origin", &s.base)
-        .header("cookie", &alice_session)
-        .header("content-type", "application/json")
-        .body(format!(r#"{{"password":"{ALICE_NEW}"}}"#))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let change = |body: String| {
+        c.put(s.url("/api/users/alice/password"))
+            .header("origin", &s.base)
+            .header("cookie", &alice_session)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Even an admin's own change needs the current password.
+    let r = change(format!(r#"{{"password":"{ALICE_NEW}"}}"#)).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body = format!(r#"{{"password":"{ALICE_NEW}","current_password":"{ADMIN_PW}"}}"#);
+    assert_eq!(change(body).await.unwrap().status(), 200);
     let r = c
         .get(s.url("/api/events"))
         .header("cookie", &alice_session)

@@ -137,6 +137,21 @@ function usersMessage(text, bad) {
 
 const jsonBody = (value) => ({ headers: { "Content-Type": "application/json" }, body: JSON.stringify(value) });
 
+// "locked until …" with an Unlock button while a user name is locked against unknown
+// devices (browsers that logged in before are not bound by it).
+function lockCell(u) {
+  if (!u.locked_until_ms) return el("span", { text: "" });
+  const unlock = el("button", { type: "button", class: "unlock", text: "Unlock" });
+  unlock.onclick = async () => {
+    try {
+      await api("/api/users/" + encodeURIComponent(u.name) + "/unlock", { method: "POST" });
+      usersMessage("Unlocked " + u.name + ".");
+      await pageUsers();
+    } catch (e) { usersMessage(e.message, true); }
+  };
+  return el("span", {}, el("span", { text: "locked until " + when(u.locked_until_ms) + " " }), unlock);
+}
+
 async function pageUsers() {
   show("users");
   const { users } = await api("/api/users");
@@ -152,7 +167,7 @@ async function pageUsers() {
       } catch (e) { usersMessage(e.message, true); }
     };
     return el("tr", { id: "user-" + u.name }, el("td", { text: u.name }), el("td", { text: u.role }),
-      el("td", { text: when(u.created_ms) }), el("td", {}, remove));
+      el("td", { text: when(u.created_ms) }), el("td", {}, lockCell(u)), el("td", {}, remove));
   }));
   const current = $("up-name").value;
   $("up-name").replaceChildren(...users.map((u) => el("option", { value: u.name, text: u.name })));
@@ -178,7 +193,8 @@ function setupUserForms() {
     const name = $("up-name").value;
     try {
       await api("/api/users/" + encodeURIComponent(name) + "/password",
-        Object.assign({ method: "PUT" }, jsonBody({ password: $("up-password").value })));
+        Object.assign({ method: "PUT" },
+          jsonBody({ password: $("up-password").value, current_password: $("up-current").value })));
       $("user-passwd").reset();
       usersMessage("Password of " + name + " changed; their other sessions ended.");
       await pageUsers();

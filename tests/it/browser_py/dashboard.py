@@ -97,6 +97,8 @@ def main():
         driver.find_element(By.ID, "up-name").send_keys("dave")
         driver.find_element(By.ID, "up-generate").click()
         new_pw = driver.find_element(By.ID, "up-password").get_attribute("value")
+        # Every password change needs the changer's own current password.
+        driver.find_element(By.ID, "up-current").send_keys(password)
         driver.find_element(By.CSS_SELECTOR, "#user-passwd button[type=submit]").click()
         wait.until(lambda d: "changed" in d.find_element(By.ID, "users-msg").text)
         seen["dave_old_password"] = driver.execute_script(login_status, dave_pw)
