@@ -228,10 +228,17 @@ mod tests {
         audit.log(Some(&long), ip, "login", "/auth/verify");
         drop(audit);
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0]["user"].as_str().unwrap().starts_with("unknown user #"));
+        assert!(
+            lines[0]["user"]
+                .as_str()
+                .unwrap()
+                .starts_with("unknown user #")
+        );
         assert!(lines[0]["object"].as_str().unwrap().len() < 300);
         assert!(lines[1]["user"].as_str().unwrap().len() < 100);
         assert_eq!(lines[2]["repeated"], 99);
@@ -250,6 +257,9 @@ mod tests {
         }
         let now = std::fs::metadata(&path).unwrap().len();
         let old = std::fs::metadata(rotated(&path)).unwrap().len();
-        assert!(now < ROTATE_BYTES && old <= ROTATE_BYTES && now > 0, "{now} {old}");
+        assert!(
+            now < ROTATE_BYTES && old <= ROTATE_BYTES && now > 0,
+            "{now} {old}"
+        );
     }
 }

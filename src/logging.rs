@@ -80,7 +80,10 @@ impl Throttle {
     /// since the last one, or is empty); None when this one is held back.
     pub fn admit(&mut self) -> Option<String> {
         let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < self.every) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < self.every)
+        {
             self.held_back += 1;
             return None;
         }
@@ -166,6 +169,9 @@ mod tests {
         assert_eq!(t.admit(), None);
         assert_eq!(t.admit(), None);
         t.last = Some(Instant::now() - Duration::from_secs(3601));
-        assert_eq!(t.admit().as_deref(), Some(" (and 2 more in the last 3600 s)"));
+        assert_eq!(
+            t.admit().as_deref(),
+            Some(" (and 2 more in the last 3600 s)")
+        );
     }
 }

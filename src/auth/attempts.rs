@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 /// Password checks (PBKDF2 runs) one client address may cause per minute.
-pub const CHECKS_PER_MINUTE: usize = 10;
+pub const CHECKS_PER_MINUTE: usize = 20;
 /// How often the failure table is pruned of counters that no longer count.
 const PRUNE_EVERY_MS: i64 = 60_000;
 

@@ -410,7 +410,9 @@ impl Authenticator {
     ) -> Result<(Principal, Stamp), LoginError> {
         let now = self.now_ms();
         let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
-        let reservation = self.gate.reserve(&self.store, &self.policy, ip, subjects, now)?;
+        let reservation = self
+            .gate
+            .reserve(&self.store, &self.policy, ip, subjects, now)?;
         let found = match user.len() <= MAX_USER_NAME_BYTES {
             true => self.store.user_credentials(user).map_err(internal)?,
             false => None,
@@ -452,7 +454,14 @@ impl Authenticator {
         for (kind, subject) in subjects {
             let until = self
                 .store
-                .record_login_failure(*kind, subject, now, p.window_ms(), p.max_attempts, p.lockout_ms)
+                .record_login_failure(
+                    *kind,
+                    subject,
+                    now,
+                    p.window_ms(),
+                    p.max_attempts,
+                    p.lockout_ms,
+                )
                 .map_err(|e| LoginError::Internal(e.to_string()))?;
             locked = locked.max(until);
         }

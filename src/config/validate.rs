@@ -37,11 +37,39 @@ fn check_network_security(c: &Config, p: &mut Problems) {
         ));
     }
     let n = &c.network;
-    range(p, "network.max_connections", n.max_connections as f64, 4.0, 65536.0, "");
+    range(
+        p,
+        "network.max_connections",
+        n.max_connections as f64,
+        4.0,
+        65536.0,
+        "",
+    );
     let per_address = n.max_connections_per_address as f64;
-    range(p, "network.max_connections_per_address", per_address, 1.0, n.max_connections as f64, "");
-    range(p, "network.header_timeout", n.header_timeout as f64, 1.0, 300.0, " s");
-    range(p, "network.idle_timeout", n.idle_timeout as f64, 5.0, 3600.0, " s");
+    range(
+        p,
+        "network.max_connections_per_address",
+        per_address,
+        1.0,
+        n.max_connections as f64,
+        "",
+    );
+    range(
+        p,
+        "network.header_timeout",
+        n.header_timeout as f64,
+        1.0,
+        300.0,
+        " s",
+    );
+    range(
+        p,
+        "network.idle_timeout",
+        n.idle_timeout as f64,
+        5.0,
+        3600.0,
+        " s",
+    );
     let s = &c.security;
     if !c.network.bind.is_loopback() {
         if !s.use_tls {

@@ -203,12 +203,14 @@ pub const DELETE_USER_LOCKS: &str = "DELETE FROM login_failures
     WHERE (kind = 'user' AND subject = :name)
     OR (kind = 'device' AND subject IN (SELECT token_hash FROM known_devices WHERE user = :name))";
 
-pub const INSERT_DEVICE: &str = "INSERT INTO known_devices (token_hash, user, created_ms, last_used_ms)
+pub const INSERT_DEVICE: &str =
+    "INSERT INTO known_devices (token_hash, user, created_ms, last_used_ms)
     VALUES (:token_hash, :user, :now_ms, :now_ms)";
 /// Keeps a user's `:keep` most recently used devices.
 pub const TRIM_DEVICES: &str = "DELETE FROM known_devices WHERE user = :user AND token_hash NOT IN
     (SELECT token_hash FROM known_devices WHERE user = :user ORDER BY last_used_ms DESC LIMIT :keep)";
-pub const SELECT_DEVICE_USER: &str = "SELECT user FROM known_devices WHERE token_hash = :token_hash";
+pub const SELECT_DEVICE_USER: &str =
+    "SELECT user FROM known_devices WHERE token_hash = :token_hash";
 pub const TOUCH_DEVICE: &str =
     "UPDATE known_devices SET last_used_ms = :now_ms WHERE token_hash = :token_hash";
 

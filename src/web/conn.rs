@@ -376,7 +376,9 @@ mod tests {
         // Later: `busy` has answered and was active just now, `old` never answered.
         let later_ms = old.shared.opened_ms + EVICT_IDLE_MS + 10;
         busy.shared.responded.store(true, Ordering::Relaxed);
-        busy.shared.last_active_ms.store(later_ms, Ordering::Relaxed);
+        busy.shared
+            .last_active_ms
+            .store(later_ms, Ordering::Relaxed);
         assert_eq!(evictable(&t.lock().open, later_ms), Some(old.id));
         // Nothing silent: the one idle longest goes.
         old.shared.responded.store(true, Ordering::Relaxed);

@@ -4,15 +4,15 @@
 
 use super::error::AppError;
 use super::{Admin, AppState, ClientIp};
-use crate::live::{LiveCamera, PictureError};
-use axum::body::Body;
 use crate::auth::Credential;
+use crate::live::{LiveCamera, PictureError};
 use axum::Extension;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use futures_util::StreamExt;
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

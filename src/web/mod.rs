@@ -230,7 +230,10 @@ impl Granted {
     fn set_cookies(&self, state: &AppState, headers: &mut HeaderMap) {
         let cookies = state.cookies();
         let max_age_s = state.auth.sessions_timeout_s();
-        let session = self.new_session.as_ref().and_then(|id| cookies.session(id, max_age_s));
+        let session = self
+            .new_session
+            .as_ref()
+            .and_then(|id| cookies.session(id, max_age_s));
         let device = self.new_device.as_ref().and_then(|t| cookies.device(t));
         for v in [session, device].into_iter().flatten() {
             headers.append(header::SET_COOKIE, v);
@@ -352,7 +355,9 @@ async fn basic_login(
     // (the login page's /auth/verify always gets one).
     if !(login.cached && path != "/auth/verify") {
         let id = state.auth.open_session(&login)?;
-        state.audit.log(Some(&login.principal.user), ip, "login", path);
+        state
+            .audit
+            .log(Some(&login.principal.user), ip, "login", path);
         req.extensions_mut().insert(Credential::Session(id.clone()));
         req.extensions_mut().insert(SessionId(id.clone()));
         granted.new_session = Some(id);

@@ -120,6 +120,8 @@ pub struct Server {
     pub cert_pem: Vec<u8>,
     pub clip_id: i64,
     pub clip_bytes: Vec<u8>,
+    /// The served state (authenticator counters, connection table).
+    pub state: Arc<AppState>,
     stop: Option<tokio_util::sync::CancellationToken>,
 }
 
@@ -161,6 +163,11 @@ pub fn state(store: &Store, clock: &Arc<AtomicI64>, dir: &std::path::Path) -> Ar
 }
 
 pub async fn start() -> Server {
+    start_with(Default::default()).await
+}
+
+/// The server with connection `limits` of the test's choosing.
+pub async fn start_with(limits: sentrix::web::conn::Limits) -> Server {
     init_secrets_and_log();
     let dir = crate::common::temp_dir();
     let (store, _) = Store::open(
@@ -204,12 +211,19 @@ pub async fn start() -> Server {
     }
     let tls = sentrix::tls::server_config(&cert, &key).unwrap();
     let clock = Arc::new(AtomicI64::new(now));
-    let app = app(state(&store, &clock, dir.path()));
+    let st = state(&store, &clock, dir.path());
+    let table = sentrix::web::conn::ConnTable::new(limits);
+    let st = Arc::new(
+        Arc::try_unwrap(st)
+            .ok()
+            .unwrap()
+            .with_connections(table.clone()),
+    );
+    let app = app(st.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let stop = tokio_util::sync::CancellationToken::new();
-    let table = sentrix::web::conn::ConnTable::new(Default::default());
     let serving = stop.clone();
     tokio::spawn(async move {
         sentrix::web::serve(app, listener, Some(tls), table, serving)
@@ -224,6 +238,7 @@ pub async fn start() -> Server {
         base: format!("https://localhost:{port}"),
         clip_id: rec.id,
         clip_bytes: mp4,
+        state: st,
         stop: Some(stop),
     }
 }

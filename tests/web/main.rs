@@ -9,5 +9,6 @@ mod common;
 
 mod auth;
 mod fixture;
+mod hostile;
 mod media;
 mod users;
