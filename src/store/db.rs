@@ -123,10 +123,24 @@ pub const INSERT_THUMBNAIL: &str =
     "INSERT INTO thumbnails (clip_id, path, file_bytes) VALUES (:clip_id, :path, :file_bytes)";
 pub const SELECT_CLIP: &str =
     "SELECT id, camera_id, path, start_ms, end_ms, duration_ms, frames, plain_bytes,
-    file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id FROM clips";
+    file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id, damage
+    FROM clips";
+pub const SET_CLIP_DAMAGE: &str = "UPDATE clips SET damage = :damage WHERE id = :id";
+/// A clip salvaged in place: what plays of it now.
+pub const SET_CLIP_SALVAGED: &str = "UPDATE clips SET end_ms = start_ms + :duration_ms,
+    duration_ms = :duration_ms, frames = :frames, plain_bytes = :plain_bytes,
+    file_bytes = :file_bytes, state = 'truncated', damage = '' WHERE id = :id";
+pub const SELECT_CLIP_CHECKS: &str = "SELECT id, path, file_bytes FROM clips WHERE damage = ''";
+pub const CLIP_ID_BY_PATH: &str = "SELECT id FROM clips WHERE path = :path";
+pub const INSERT_RESTORED_EVENT: &str = "INSERT INTO events (camera_id, label, start_ms, end_ms,
+    clip_id, snapshot_path, snapshot_bytes)
+    VALUES (:camera_id, :label, :start_ms, :start_ms,
+    (SELECT id FROM clips WHERE camera_id = :camera_id AND start_ms <= :start_ms
+     AND end_ms >= :start_ms ORDER BY start_ms DESC LIMIT 1), :path, :bytes)";
 pub const CLIP_BY_ID: &str = "WHERE id = :id";
 pub const CLIPS_IN_RANGE: &str = "WHERE (:camera IS NULL OR camera_id = :camera)
     AND start_ms >= :since_ms AND start_ms < :until_ms ORDER BY start_ms, id";
+pub const OLDEST_CLIPS: &str = "SELECT id FROM clips ORDER BY start_ms, id LIMIT :limit";
 pub const SELECT_CLIP_PATH: &str = "SELECT path FROM clips WHERE id = :id";
 pub const SELECT_CLIP_IDS_AND_PATHS: &str = "SELECT id, path FROM clips";
 pub const COUNT_CLIPS: &str = "SELECT COUNT(*) FROM clips";

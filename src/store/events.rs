@@ -152,16 +152,27 @@ impl Store {
         let mut tag = [0u8; 4];
         getrandom::getrandom(&mut tag)
             .map_err(|e| io_err(&dir)(std::io::Error::other(e.to_string())))?;
+        // The label is in the name so a lost index gets the event back (sweep.rs).
+        let label: String = ev
+            .label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(32)
+            .collect();
         let rel = format!(
-            "{rel_dir}/{}-event{id}-{:08x}.jpg.sntx",
+            "{rel_dir}/{}-event{id}-{label}-{:08x}.jpg.sntx",
             ev.start_ms,
             u32::from_be_bytes(tag)
         );
         let path = self.recordings_dir().join(&rel);
         let tmp = self.recordings_dir().join(format!("{rel}.partial"));
-        let mut sealer = create_sealed(self, &tmp)?;
-        sealer.write(jpeg).map_err(io_err(&tmp))?;
-        let bytes = seal_and_rename(self, sealer, &tmp, &path)?;
+        let written = create_sealed(self, &tmp).and_then(|mut sealer| {
+            sealer.write(jpeg).map_err(io_err(&tmp))?;
+            seal_and_rename(self, sealer, &tmp, &path)
+        });
+        let bytes = written.inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
         let old: Option<String> = {
             let mut conn = self.conn();
             let tx = conn.transaction()?;

@@ -24,6 +24,7 @@ pub mod keys;
 mod lock;
 pub mod mp4scan;
 mod recover;
+mod reserve;
 pub mod retention;
 mod sealed;
 mod sweep;
@@ -147,6 +148,9 @@ pub struct ClipRecord {
     pub post_roll_ms: i64,
     pub state: ClipState,
     pub key_id: String,
+    /// Why the file cannot be served ('' when it can): set by the start-up sweep or when
+    /// serving found it damaged; such a clip is answered 410 with this reason.
+    pub damage: String,
 }
 
 impl ClipRecord {
@@ -179,6 +183,7 @@ impl ClipRecord {
                 ClipState::Complete
             },
             key_id: r.get(16)?,
+            damage: r.get(17)?,
         })
     }
 }
@@ -193,6 +198,9 @@ pub(crate) struct Inner {
     pub(crate) dir_handles: Mutex<std::collections::HashMap<PathBuf, Arc<std::fs::File>>>,
 }
 
+/// Free bytes the index needs to open (WAL and shared-memory files, a few pages).
+const OPEN_ROOM_BYTES: u64 = 1 << 20;
+
 /// Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct Store {
@@ -206,6 +214,8 @@ impl Store {
         if let Some(parent) = config.database.parent() {
             keys::create_private_dir(parent).map_err(io_err(parent))?;
         }
+        // On a full disk SQLite cannot even create its WAL: make a little room first.
+        retention::reclaim_before_open(&config.recordings_dir, &config.database, OPEN_ROOM_BYTES);
         let conn = db::open(&config.database)?;
         let store = Self {
             inner: Arc::new(Inner {
@@ -424,6 +434,55 @@ impl Store {
         };
         r.id = id;
         Ok(r)
+    }
+
+    /// Marks clip `id` unservable for `reason` (its file is damaged and nothing in it could
+    /// be salvaged); it stays listed with the reason, and its file stays for inspection.
+    pub fn flag_damaged(&self, id: i64, reason: &str) -> Result<(), StoreError> {
+        tracing::warn!("clip {id} is damaged: {reason}");
+        self.conn().execute(
+            db::SET_CLIP_DAMAGE,
+            named_params! {":id": id, ":damage": reason},
+        )?;
+        Ok(())
+    }
+
+    /// Removes the row of clip `id` whose file is gone (deleted by hand, lost with a disk),
+    /// so it leaves the listing; its thumbnail and event snapshots go too.
+    pub fn forget_missing(&self, id: i64) -> Result<(), StoreError> {
+        tracing::warn!("clip {id} has no file any more; removing it from the index");
+        self.delete_clip(id).map(|_| ())
+    }
+
+    /// Unlinks a clip's files (clip, thumbnail, event snapshots) without touching its row:
+    /// retention's last resort when the index cannot be written (retention.rs). Returns
+    /// the bytes freed.
+    pub(crate) fn unlink_clip_files(&self, id: i64) -> Result<u64, StoreError> {
+        let paths: Vec<String> = {
+            let conn = self.conn();
+            let clip: String = conn
+                .query_row(db::SELECT_CLIP_PATH, named_params! {":id": id}, |r| {
+                    r.get(0)
+                })
+                .map_err(|e| not_found_as(id, e))?;
+            let mut paths = vec![clip];
+            paths.extend(db::thumbnail_path(&conn, id)?);
+            paths
+        };
+        let root = &self.inner.config.recordings_dir;
+        let mut freed = 0;
+        for rel in &paths {
+            let path = root.join(rel);
+            freed += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&path)(e)),
+                _ => {}
+            }
+            if let Some(dir) = path.parent() {
+                sealed::fsync_dir(self, dir)?;
+            }
+        }
+        Ok(freed)
     }
 
     /// Deletes a clip and its thumbnail in durability order.

@@ -1,7 +1,13 @@
-//! Salvaging an unfinished clip: a sealed `*.partial` whose last chunk may be missing is
-//! re-sealed under its final name up to its last complete fragment and indexed as
-//! `truncated`, or removed when nothing in it plays. The writer calls this for a clip it
-//! could not finish; the startup sweep for the partials a crash left.
+//! Salvaging what plays of a sealed clip file: its chunks are read in order while they
+//! authenticate, the MP4 inside is scanned for complete fragments, and exactly that prefix
+//! is re-sealed under the clip's name (through `<clip>.recover`, renamed over it). Used for
+//! - an unfinished clip (`*.partial`: the writer could not finish it, or a crash): indexed
+//!   as `truncated`, or removed when nothing in it plays;
+//! - a finished clip without a row whose tail is damaged (the index was lost);
+//! - an indexed clip the start-up sweep found damaged: its row is updated in place.
+//!
+//! A clip is never deleted for damage: what cannot be salvaged is flagged (and the sweep
+//! quarantines a file that is not a clip at all).
 
 use super::container::OpenReader;
 use super::mp4scan::Mp4Scan;
@@ -17,6 +23,46 @@ pub(crate) fn parse_rel(rel: &str) -> Option<(String, i64)> {
     let name = rel.rsplit('/').next()?;
     let start_ms = name.split('-').next()?.parse().ok()?;
     Some((camera, start_ms))
+}
+
+/// What plays of a sealed file: the scan of its authenticated chunks.
+fn scan_playable(store: &Store, path: &Path) -> Result<Mp4Scan, StoreError> {
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut scan = Mp4Scan::new();
+    OpenReader::recover_chunks(&file, &store.inner.key, |chunk| {
+        scan.feed(chunk);
+        Ok(scan.error.is_none())
+    })?;
+    Ok(scan)
+}
+
+/// Re-seals the first `scan.complete_end` plaintext bytes of `source` as `final_path`.
+/// Returns the new file's size.
+fn reseal_prefix(
+    store: &Store,
+    source: &Path,
+    final_path: &Path,
+    scan: &Mp4Scan,
+) -> Result<u64, StoreError> {
+    let file = std::fs::File::open(source).map_err(io_err(source))?;
+    let tmp = PathBuf::from(format!("{}.recover", final_path.display()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut sealer = create_sealed(store, &tmp)?;
+    let mut left = scan.complete_end;
+    let copied = OpenReader::recover_chunks(&file, &store.inner.key, |chunk| {
+        let n = (chunk.len() as u64).min(left) as usize;
+        sealer.write(&chunk[..n])?;
+        left -= n as u64;
+        Ok(left > 0)
+    });
+    if let Err(e) = copied {
+        drop(sealer);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    seal_and_rename(store, sealer, &tmp, final_path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// Recovers `partial` (a sealed file whose last chunk may be missing) into its final name
@@ -45,60 +91,107 @@ pub(crate) fn recover_partial(
             .query_row(db::CLIP_PATH_EXISTS, named_params! {":path": rel}, |r| {
                 r.get(0)
             })?;
-    let file = std::fs::File::open(partial).map_err(io_err(partial))?;
-    // Pass 1: how much of it plays.
-    let mut scan = Mp4Scan::new();
-    let read = OpenReader::recover_chunks(&file, &store.inner.key, |chunk| {
-        scan.feed(chunk);
-        Ok(scan.error.is_none())
-    });
-    if already || read.is_err() || scan.fragments == 0 || final_path.is_dir() {
-        if let Err(e) = read {
+    let scan = match scan_playable(store, partial) {
+        Ok(scan) => Some(scan),
+        Err(e) => {
             tracing::warn!("removing unfinished clip {rel}: {e}");
+            None
         }
+    };
+    let Some(scan) = scan.filter(|s| !already && s.fragments > 0 && !final_path.is_dir()) else {
         let _ = std::fs::remove_file(partial);
         fsync_dir(store, partial.parent().unwrap_or(root))?;
         return Ok(None);
-    }
-    // Pass 2: re-seal exactly the playable prefix under the final name.
-    let tmp = PathBuf::from(format!("{}.recover", final_path.display()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut sealer = create_sealed(store, &tmp)?;
-    let mut left = scan.complete_end;
-    OpenReader::recover_chunks(&file, &store.inner.key, |chunk| {
-        let n = (chunk.len() as u64).min(left) as usize;
-        sealer.write(&chunk[..n])?;
-        left -= n as u64;
-        Ok(left > 0)
-    })?;
-    let file_bytes = seal_and_rename(store, sealer, &tmp, &final_path)?;
-    let record = record_from_scan(
-        store,
-        camera,
-        rel,
-        start_ms,
-        &scan,
-        scan.complete_end,
-        file_bytes,
-        ClipState::Truncated,
-    );
+    };
+    let file_bytes = reseal_prefix(store, partial, &final_path, &scan)?;
+    let record = record_from_scan(store, camera, rel, start_ms, &scan, file_bytes);
     let record = store.insert_clip(record, None)?;
     std::fs::remove_file(partial).map_err(io_err(partial))?;
     fsync_dir(store, partial.parent().unwrap_or(root))?;
     Ok(Some(record))
 }
 
-/// The index row of a clip known only from its file: what the MP4 scan found.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn record_from_scan(
+/// Salvages a finished clip file that has no row and does not read to its end (the index
+/// was lost and the file damaged): re-sealed in place up to its last good fragment and
+/// indexed as truncated. None when nothing in it plays (the caller quarantines it).
+pub(crate) fn salvage_orphan(
+    store: &Store,
+    path: &Path,
+    rel: &str,
+) -> Result<Option<ClipRecord>, StoreError> {
+    let (camera, start_ms) =
+        parse_rel(rel).ok_or_else(|| StoreError::Invalid("not a clip path".into()))?;
+    let scan = scan_playable(store, path)?;
+    if scan.fragments == 0 {
+        return Ok(None);
+    }
+    let file_bytes = reseal_prefix(store, path, path, &scan)?;
+    let record = record_from_scan(store, camera, rel.to_string(), start_ms, &scan, file_bytes);
+    Ok(Some(store.insert_clip(record, None)?))
+}
+
+/// Salvages indexed clip `id` at `rel`, found damaged for `reason`: re-sealed in place up
+/// to its last good fragment with its row updated (truncated), or, when nothing plays,
+/// flagged damaged. Returns whether anything was kept playable.
+pub(crate) fn salvage_indexed(
+    store: &Store,
+    id: i64,
+    rel: &str,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let path = store.recordings_dir().join(rel);
+    let scan = match scan_playable(store, &path) {
+        Ok(scan) if scan.fragments > 0 => scan,
+        Ok(_) => {
+            store.flag_damaged(id, &format!("{reason}; nothing in it plays"))?;
+            return Ok(false);
+        }
+        Err(e) => {
+            store.flag_damaged(id, &format!("{reason}; {e}"))?;
+            return Ok(false);
+        }
+    };
+    let file_bytes = reseal_prefix(store, &path, &path, &scan)?;
+    store.conn().execute(
+        db::SET_CLIP_SALVAGED,
+        named_params! {
+            ":id": id,
+            ":duration_ms": scan.duration_ms() as i64,
+            ":frames": scan.samples as i64,
+            ":plain_bytes": scan.complete_end as i64,
+            ":file_bytes": file_bytes as i64,
+        },
+    )?;
+    tracing::warn!(
+        "clip {id} ({rel}) was damaged ({reason}): kept its first {} ms, marked truncated",
+        scan.duration_ms()
+    );
+    Ok(true)
+}
+
+/// The index row of a salvaged clip known only from its file: what the MP4 scan found.
+fn record_from_scan(
     store: &Store,
     camera_id: String,
     path: String,
     start_ms: i64,
     scan: &Mp4Scan,
-    plain_bytes: u64,
     file_bytes: u64,
-    state: ClipState,
+) -> ClipRecord {
+    let mut record = record_of_file(store, camera_id, path, start_ms, scan, file_bytes);
+    record.state = ClipState::Truncated;
+    record.plain_bytes = scan.complete_end as i64;
+    record
+}
+
+/// The index row of a clip known only from its file, as complete.
+pub(crate) fn record_of_file(
+    store: &Store,
+    camera_id: String,
+    path: String,
+    start_ms: i64,
+    scan: &Mp4Scan,
+    file_bytes: u64,
 ) -> ClipRecord {
     ClipRecord {
         id: 0,
@@ -108,7 +201,7 @@ pub(crate) fn record_from_scan(
         end_ms: start_ms + scan.duration_ms() as i64,
         duration_ms: scan.duration_ms() as i64,
         frames: scan.samples as i64,
-        plain_bytes: plain_bytes as i64,
+        plain_bytes: scan.complete_end as i64,
         file_bytes: file_bytes as i64,
         codec: scan.codec.clone(),
         width: scan.width,
@@ -116,7 +209,8 @@ pub(crate) fn record_from_scan(
         labels: Vec::new(),
         pre_roll_ms: 0,
         post_roll_ms: 0,
-        state,
+        state: ClipState::Complete,
         key_id: store.key_id().to_string(),
+        damage: String::new(),
     }
 }

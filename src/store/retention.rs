@@ -6,7 +6,7 @@
 
 use super::{Store, StoreError, db};
 use rusqlite::OptionalExtension;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetentionPolicy {
@@ -114,38 +114,166 @@ pub fn enforce(store: &Store, now_ms: i64) -> Result<RetentionReport, StoreError
         let Some((id, _)) = oldest(store)? else { break };
         delete(store, id, "free space below min_free_percent", &mut report)?;
     }
+    keep_reserve(store);
     Ok(report)
 }
 
 /// Called when a write hit ENOSPC: deletes the oldest clip(s) until 5 % of the
 /// filesystem (at least 1 MiB) is free. False when nothing could be deleted.
+///
+/// Order, so that a full disk never blocks its own cleanup:
+/// 1. release the space reserve (reserve.rs): SQLite can now record deletions;
+/// 2. delete the oldest clips in the usual durability order (row → unlink);
+/// 3. if the index still cannot be written, unlink the oldest clips' files first and
+///    drop their rows when it can: a row without its file is answered 410 and removed by
+///    the next pass or the start-up sweep, which is crash-safe.
 pub fn make_room(store: &Store) -> bool {
     let root = store.recordings_dir().to_path_buf();
+    super::reserve::release(&super::reserve::path(&store.inner.config.database));
     let mut deleted_any = false;
+    let mut unlinked: Vec<i64> = Vec::new();
     loop {
         let (total, free) = fs_space(&root).unwrap_or((0, 0));
         let want = (total / 20).max(1 << 20);
         if free >= want && deleted_any {
             return true;
         }
-        match oldest(store) {
-            Ok(Some((id, _))) => {
-                let mut report = RetentionReport::default();
-                if let Err(e) = delete(store, id, "the disk is full", &mut report) {
-                    tracing::error!("retention: could not delete clip {id} to make room: {e}");
+        let candidate = match oldest_excluding(store, &unlinked) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("retention: cannot read the index to make room: {e}");
+                return deleted_any;
+            }
+        };
+        let Some(id) = candidate else {
+            if !deleted_any {
+                tracing::error!(
+                    "the disk holding {} is full and sentrix has no clip left to delete: \
+                     free space by hand",
+                    root.display()
+                );
+            }
+            return deleted_any;
+        };
+        let mut report = RetentionReport::default();
+        match delete(store, id, "the disk is full", &mut report) {
+            Ok(()) => deleted_any = true,
+            Err(e) => match store.unlink_clip_files(id) {
+                Ok(freed) => {
+                    tracing::warn!(
+                        "retention: the index cannot be written ({e}); deleted the files of clip {id} first ({freed} bytes), its row goes when the index can be written"
+                    );
+                    unlinked.push(id);
+                    deleted_any = true;
+                }
+                Err(e2) => {
+                    tracing::error!(
+                        "retention: could not delete clip {id} to make room: {e}; {e2}"
+                    );
                     return deleted_any;
                 }
-                deleted_any = true;
-            }
-            _ => {
-                if !deleted_any {
-                    tracing::error!(
-                        "the disk holding {} is full and no clip is left to delete",
-                        root.display()
-                    );
-                }
-                return deleted_any;
+            },
+        }
+    }
+}
+
+/// The oldest clip not in `skip` (clips whose files are already gone).
+fn oldest_excluding(store: &Store, skip: &[i64]) -> Result<Option<i64>, StoreError> {
+    let conn = store.conn();
+    let mut stmt = conn.prepare(db::OLDEST_CLIPS)?;
+    let limit = skip.len() as i64 + 1;
+    let ids = stmt.query_map(rusqlite::named_params! {":limit": limit}, |r| {
+        r.get::<_, i64>(0)
+    })?;
+    for id in ids {
+        let id = id?;
+        if !skip.contains(&id) {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// Keeps the space reserve in place when there is room for it beyond `min_free_percent`.
+pub fn keep_reserve(store: &Store) {
+    let root = store.recordings_dir();
+    let db_dir = store.inner.config.database.parent().unwrap_or(root);
+    let Some((total, free)) = fs_space(db_dir) else {
+        return;
+    };
+    let keep_free = (total as f64 * store.inner.config.retention.min_free_percent / 100.0) as u64;
+    let path = super::reserve::path(&store.inner.config.database);
+    super::reserve::ensure(&path, total, free, keep_free);
+}
+
+/// Whether the filesystem of the recordings is below `min_free_percent` or the reserve is
+/// missing: then retention should run now rather than at its next period.
+pub fn needs_pass(store: &Store) -> bool {
+    let policy = store.inner.config.retention;
+    let low = fs_space(store.recordings_dir()).is_some_and(|(total, free)| {
+        total > 0 && (free as f64 * 100.0 / total as f64) < policy.min_free_percent
+    });
+    low || !super::reserve::path(&store.inner.config.database).exists()
+}
+
+/// Before the index is opened on a full disk (it could not even create its WAL): frees
+/// `want_bytes` by releasing the reserve, then by deleting the oldest clip files found by
+/// name (their rows are dropped by the sweep that follows: crash-safe). Thumbnails and
+/// snapshots of the same clip go with it.
+pub fn reclaim_before_open(root: &Path, database: &Path, want_bytes: u64) {
+    let free = |p: &Path| fs_space(p).map_or(u64::MAX, |(_, f)| f);
+    let db_dir = database.parent().unwrap_or(root);
+    if free(db_dir) >= want_bytes {
+        return;
+    }
+    super::reserve::release(&super::reserve::path(database));
+    if free(db_dir) >= want_bytes {
+        return;
+    }
+    let mut clips = clip_files_by_age(root);
+    clips.reverse();
+    while free(db_dir) < want_bytes {
+        let Some(clip) = clips.pop() else { break };
+        let stem = clip
+            .to_string_lossy()
+            .trim_end_matches(".mp4.sntx")
+            .to_string();
+        for p in [clip.clone(), PathBuf::from(format!("{stem}.jpg.sntx"))] {
+            if std::fs::remove_file(&p).is_ok() {
+                tracing::warn!(
+                    "the disk is full at start: deleted {} before opening the index",
+                    p.display()
+                );
             }
         }
     }
+}
+
+/// Every `*.mp4.sntx` under `root` (camera/date/), oldest first by the start in its name.
+fn clip_files_by_age(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<(i64, PathBuf)> = Vec::new();
+    let dirs = std::fs::read_dir(root).into_iter().flatten().flatten();
+    for day in dirs.flat_map(|cam| {
+        std::fs::read_dir(cam.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+    }) {
+        for f in std::fs::read_dir(day.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = f.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if !name.ends_with(".mp4.sntx") {
+                continue;
+            }
+            if let Some(start) = name.split('-').next().and_then(|s| s.parse().ok()) {
+                out.push((start, path));
+            }
+        }
+    }
+    out.sort();
+    out.into_iter().map(|(_, p)| p).collect()
 }

@@ -52,7 +52,11 @@ pub(crate) fn create_sealed(
         file,
         store: store.clone(),
     };
-    SealWriter::new(room, &store.inner.key, store.inner.config.chunk_size).map_err(io_err(path))
+    SealWriter::new(room, &store.inner.key, store.inner.config.chunk_size).map_err(|e| {
+        // Not even the header fits: leave no empty file behind.
+        let _ = std::fs::remove_file(path);
+        io_err(path)(e)
+    })
 }
 
 /// Seals the last chunk, fsyncs, renames `from` → `to` and fsyncs the directory.

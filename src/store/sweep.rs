@@ -1,17 +1,32 @@
-//! The startup sweep. At start, before any write:
-//! finish deletions left in `garbage`; recover each `*.partial` up to its last complete
-//! fragment (re-sealed, indexed as `truncated`) or remove it when nothing plays; remove
-//! `*.recover` leftovers of an interrupted recovery; index finished clips that lost their
-//! row in a crash (rename done, insert not) after checking they decrypt; drop rows whose
-//! file is gone. Every action is logged and counted.
+//! The start-up sweep, before any write. In order:
+//! 1. finish deletions left in `garbage`;
+//! 2. every file under recordings_dir without a row:
+//!    - `*.recover` (an interrupted salvage): removed;
+//!    - `*.partial`: recovered up to its last complete fragment (recover.rs) or removed
+//!      when nothing in it plays;
+//!    - a clip (`*.mp4.sntx`) that lost its row in a crash, or with the whole index: indexed
+//!      when it reads to the end, else salvaged up to its last good fragment;
+//!    - a thumbnail (`<clip>.jpg.sntx`) or event snapshot (`…-event<N>-….jpg.sntx`):
+//!      linked back to its clip; a snapshot gets its event row back (camera, time, label);
+//!    - one of these that cannot be read at all: moved to `.quarantine/` and named in the
+//!      log (files sentrix does not write are left alone);
+//! 3. every indexed clip, cheaply: its file must exist (else the row goes), have the size
+//!    the row says, and open (header, first and last chunk authenticate); a damaged one
+//!    is salvaged in place or flagged, and named in the log.
+//!
+//! One bad file never stops the sweep: it is named and quarantined, and start-up goes on.
+//! Only a stopped store (an fsync failed) ends it.
 
 use super::container::OpenReader;
 use super::mp4scan::Mp4Scan;
-use super::recover::{parse_rel, record_from_scan, recover_partial};
-use super::{ClipRecord, ClipState, Store, StoreError, db, io_err};
+use super::recover::{parse_rel, record_of_file, recover_partial, salvage_indexed, salvage_orphan};
+use super::{ClipRecord, Store, StoreError, db, io_err};
 use rusqlite::named_params;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+
+/// Where files that are not clips, or cannot be read at all, are moved (not deleted).
+pub const QUARANTINE_DIR: &str = ".quarantine";
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
@@ -19,12 +34,48 @@ pub struct SweepReport {
     pub partials_recovered: usize,
     pub partials_removed: usize,
     pub orphans_indexed: usize,
-    pub orphans_removed: usize,
+    pub orphans_salvaged: usize,
+    pub thumbnails_relinked: usize,
+    pub snapshots_relinked: usize,
+    pub quarantined: usize,
     pub rows_without_file: usize,
+    /// Indexed clips found damaged: salvaged (truncated) or flagged.
+    pub damaged: usize,
 }
 
 pub fn run(store: &Store) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport::default();
+    finish_garbage(store, &mut report)?;
+    let root = store.inner.config.recordings_dir.clone();
+    let mut files = Vec::new();
+    walk(&root, 0, &mut files).map_err(io_err(&root))?;
+    files.sort();
+    let mut known = indexed_paths(store)?;
+    // Clips before pictures, so thumbnails and snapshots find their clip's row.
+    let (pictures, others): (Vec<_>, Vec<_>) = files
+        .iter()
+        .partition(|p| p.to_string_lossy().ends_with(".jpg.sntx"));
+    for path in others.into_iter().chain(pictures) {
+        let Some(rel) = relative(&root, path) else {
+            continue;
+        };
+        if known.contains(&rel) {
+            continue;
+        }
+        match sweep_file(store, path, &rel, &mut report) {
+            Ok(Some(indexed)) => {
+                known.insert(indexed);
+            }
+            Ok(None) => {}
+            Err(e @ StoreError::Stopped(_)) => return Err(e),
+            Err(e) => quarantine(&root, path, &rel, &e.to_string(), &mut report),
+        }
+    }
+    check_indexed(store, &mut report)?;
+    Ok(report)
+}
+
+fn finish_garbage(store: &Store, report: &mut SweepReport) -> Result<(), StoreError> {
     let garbage: Vec<String> = {
         let conn = store.conn();
         let mut stmt = conn.prepare(db::SELECT_GARBAGE)?;
@@ -35,90 +86,230 @@ pub fn run(store: &Store) -> Result<SweepReport, StoreError> {
         store.collect_garbage(&garbage)?;
         report.garbage_removed = garbage.len();
     }
-
-    let root = store.inner.config.recordings_dir.clone();
-    let mut files = Vec::new();
-    walk(&root, 0, &mut files).map_err(io_err(&root))?;
-    let mut known: HashSet<String> = {
-        let conn = store.conn();
-        let mut stmt = conn.prepare(db::SELECT_ALL_PATHS)?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    files.sort();
-    for path in &files {
-        let Some(rel) = path
-            .strip_prefix(&root)
-            .ok()
-            .and_then(|p| p.to_str())
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        if rel.ends_with(".recover") {
-            tracing::warn!("sweep: removing leftover of an interrupted recovery {rel}");
-            let _ = std::fs::remove_file(path);
-        } else if rel.ends_with(".partial") {
-            match recover_partial(store, path)? {
-                Some(r) => {
-                    tracing::warn!(
-                        "sweep: recovered unfinished clip {} ({} ms, truncated)",
-                        r.path,
-                        r.duration_ms
-                    );
-                    known.insert(r.path);
-                    report.partials_recovered += 1;
-                }
-                None => report.partials_removed += 1,
-            }
-        } else if rel.ends_with(".mp4.sntx") && !known.contains(&rel) {
-            match index_orphan(store, path, &rel) {
-                Ok(r) => {
-                    tracing::warn!("sweep: indexed clip {rel}, whose row was lost in a crash");
-                    known.insert(r.path);
-                    report.orphans_indexed += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "sweep: removing {rel}, which has no row and does not read: {e}"
-                    );
-                    let _ = std::fs::remove_file(path);
-                    report.orphans_removed += 1;
-                }
-            }
-        } else if rel.ends_with(".jpg.sntx") && !known.contains(&rel) {
-            tracing::warn!("sweep: removing thumbnail {rel}, which has no row");
-            let _ = std::fs::remove_file(path);
-            report.orphans_removed += 1;
-        }
-    }
-    // Rows whose file is gone (deleted by hand, lost with a disk): forget them.
-    let present: HashSet<String> = files
-        .iter()
-        .filter_map(|p| p.strip_prefix(&root).ok()?.to_str().map(str::to_string))
-        .filter(|rel| !rel.ends_with(".partial"))
-        .collect();
-    let conn = store.conn();
-    let missing: Vec<(i64, String)> = {
-        let mut stmt = conn.prepare(db::SELECT_CLIP_IDS_AND_PATHS)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<Vec<(i64, String)>, _>>()?
-            .into_iter()
-            .filter(|(_, p)| !present.contains(p) && !known_recovered(&files, &root, p))
-            .collect()
-    };
-    for (id, p) in &missing {
-        tracing::warn!("sweep: clip {id} ({p}) has no file; removing its row");
-        conn.execute(db::DELETE_CLIP, named_params! {":id": id})?;
-    }
-    report.rows_without_file = missing.len();
-    Ok(report)
+    Ok(())
 }
 
-/// A clip recovered during this sweep exists on disk although it was not listed before.
-fn known_recovered(files: &[PathBuf], root: &Path, rel: &str) -> bool {
-    let partial = root.join(format!("{rel}.partial"));
-    files.contains(&partial) && root.join(rel).exists()
+fn indexed_paths(store: &Store) -> Result<HashSet<String>, StoreError> {
+    let conn = store.conn();
+    let mut stmt = conn.prepare(db::SELECT_ALL_PATHS)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    path.strip_prefix(root)
+        .ok()
+        .and_then(|p| p.to_str())
+        .map(str::to_string)
+}
+
+/// Handles one file without a row; Some(rel) when it is indexed now.
+fn sweep_file(
+    store: &Store,
+    path: &Path,
+    rel: &str,
+    report: &mut SweepReport,
+) -> Result<Option<String>, StoreError> {
+    if rel.ends_with(".recover") {
+        tracing::warn!("sweep: removing leftover of an interrupted recovery {rel}");
+        std::fs::remove_file(path).map_err(io_err(path))?;
+        Ok(None)
+    } else if rel.ends_with(".partial") {
+        let Some(r) = recover_partial(store, path)? else {
+            report.partials_removed += 1;
+            return Ok(None);
+        };
+        tracing::warn!(
+            "sweep: recovered unfinished clip {} ({} ms, truncated)",
+            r.path,
+            r.duration_ms
+        );
+        report.partials_recovered += 1;
+        Ok(Some(r.path))
+    } else if rel.ends_with(".mp4.sntx") {
+        index_orphan(store, path, rel, report).map(|r| Some(r.path))
+    } else if rel.ends_with(".jpg.sntx") {
+        relink_picture(store, path, rel, report).map(|()| Some(rel.to_string()))
+    } else {
+        // Not one of ours (the database may live here too): left alone.
+        Ok(None)
+    }
+}
+
+/// Indexes a finished clip file that has no row: as it is when it reads to the end, else
+/// salvaged up to its last good fragment.
+fn index_orphan(
+    store: &Store,
+    path: &Path,
+    rel: &str,
+    report: &mut SweepReport,
+) -> Result<ClipRecord, StoreError> {
+    let (camera, start_ms) =
+        parse_rel(rel).ok_or_else(|| StoreError::Invalid("not a clip path".into()))?;
+    match read_through(store, path) {
+        Ok(scan) => {
+            let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let record =
+                record_of_file(store, camera, rel.to_string(), start_ms, &scan, file_bytes);
+            let r = store.insert_clip(record, None)?;
+            tracing::warn!("sweep: indexed clip {rel}, whose row was lost");
+            report.orphans_indexed += 1;
+            Ok(r)
+        }
+        Err(why) => {
+            let r = salvage_orphan(store, path, rel)?.ok_or(why)?;
+            tracing::warn!(
+                "sweep: clip {rel} had no row and a damaged end: salvaged its first {} ms",
+                r.duration_ms
+            );
+            report.orphans_salvaged += 1;
+            Ok(r)
+        }
+    }
+}
+
+/// Reads a sealed clip through; its scan when it is a complete fragmented MP4.
+fn read_through(store: &Store, path: &Path) -> Result<Mp4Scan, StoreError> {
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let reader = OpenReader::open(file, &store.inner.key)?;
+    let mut scan = Mp4Scan::new();
+    reader.copy_to(&mut ScanSink(&mut scan), |_, _| {})?;
+    if scan.fragments == 0 || scan.complete_end != reader.plain_len() {
+        return Err(StoreError::Invalid("not a complete fragmented MP4".into()));
+    }
+    Ok(scan)
+}
+
+/// Links a thumbnail back to its clip, or gives an event snapshot its event row back.
+fn relink_picture(
+    store: &Store,
+    path: &Path,
+    rel: &str,
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
+    // It must at least open with our key (a foreign file is quarantined).
+    OpenReader::open(
+        std::fs::File::open(path).map_err(io_err(path))?,
+        &store.inner.key,
+    )?;
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as i64;
+    let conn = store.conn();
+    if let Some(snapshot) = SnapshotName::parse(rel) {
+        conn.execute(
+            db::INSERT_RESTORED_EVENT,
+            named_params! {
+                ":camera_id": snapshot.camera, ":label": snapshot.label,
+                ":start_ms": snapshot.start_ms, ":path": rel, ":bytes": bytes,
+            },
+        )?;
+        report.snapshots_relinked += 1;
+        return Ok(());
+    }
+    let clip_rel = rel.replace(".jpg.sntx", ".mp4.sntx");
+    let clip_id: i64 = conn
+        .query_row(
+            db::CLIP_ID_BY_PATH,
+            named_params! {":path": clip_rel},
+            |r| r.get(0),
+        )
+        .map_err(|_| StoreError::Invalid("a thumbnail whose clip is not indexed".into()))?;
+    conn.execute(
+        db::INSERT_THUMBNAIL,
+        named_params! {":clip_id": clip_id, ":path": rel, ":file_bytes": bytes},
+    )?;
+    report.thumbnails_relinked += 1;
+    Ok(())
+}
+
+/// `camera/date/<start_ms>-event<id>[-<label>]-<tag>.jpg.sntx`, an event's snapshot.
+struct SnapshotName {
+    camera: String,
+    start_ms: i64,
+    label: String,
+}
+
+impl SnapshotName {
+    fn parse(rel: &str) -> Option<Self> {
+        let (camera, start_ms) = parse_rel(rel)?;
+        let name = rel.rsplit('/').next()?.strip_suffix(".jpg.sntx")?;
+        let parts: Vec<&str> = name.split('-').collect();
+        if !parts.get(1)?.starts_with("event") {
+            return None;
+        }
+        // With a label: start, event<id>, label…, tag. Without (older files): start, event, tag.
+        let label = match parts.len() {
+            n if n > 3 => parts[2..n - 1].join("-"),
+            _ => "unknown".to_string(),
+        };
+        Some(Self {
+            camera,
+            start_ms,
+            label,
+        })
+    }
+}
+
+/// Step 3: every indexed clip's file against its row, cheaply.
+fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreError> {
+    let rows: Vec<(i64, String, i64)> = {
+        let conn = store.conn();
+        let mut stmt = conn.prepare(db::SELECT_CLIP_CHECKS)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let root = store.recordings_dir().to_path_buf();
+    for (id, rel, file_bytes) in rows {
+        let path = root.join(&rel);
+        let Some(problem) = clip_problem(store, &path, file_bytes) else {
+            continue;
+        };
+        if problem == MISSING {
+            store.forget_missing(id)?;
+            report.rows_without_file += 1;
+            continue;
+        }
+        tracing::warn!("sweep: clip {id} ({rel}) is damaged: {problem}");
+        report.damaged += 1;
+        match salvage_indexed(store, id, &rel, &problem) {
+            Ok(_) => {}
+            Err(e @ StoreError::Stopped(_)) => return Err(e),
+            Err(e) => store.flag_damaged(id, &format!("{problem}; salvage failed: {e}"))?,
+        }
+    }
+    Ok(())
+}
+
+const MISSING: &str = "its file is missing";
+
+/// What is wrong with a clip file that should be `file_bytes` long, if anything.
+fn clip_problem(store: &Store, path: &Path, file_bytes: i64) -> Option<String> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(MISSING.into()),
+        Err(e) => return Some(format!("it cannot be opened: {e}")),
+    };
+    let size = file.metadata().map(|m| m.len() as i64).unwrap_or(-1);
+    if size != file_bytes {
+        return Some(format!("it is {size} bytes, the index says {file_bytes}"));
+    }
+    OpenReader::open(file, &store.inner.key)
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// Moves a file the sweep cannot use into `.quarantine/`, named in the log.
+fn quarantine(root: &Path, path: &Path, rel: &str, why: &str, report: &mut SweepReport) {
+    let dir = root.join(QUARANTINE_DIR);
+    let target = dir.join(rel.replace('/', "_"));
+    let moved = super::keys::create_private_dir(&dir).and_then(|()| std::fs::rename(path, &target));
+    match moved {
+        Ok(()) => tracing::warn!(
+            "sweep: {rel} cannot be used ({why}); moved to {}",
+            target.display()
+        ),
+        Err(e) => tracing::error!("sweep: {rel} cannot be used ({why}) nor moved aside: {e}"),
+    }
+    report.quarantined += 1;
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -128,39 +319,14 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()>
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let ft = entry.file_type()?;
-        if ft.is_dir() {
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if ft.is_dir() && !hidden {
             walk(&entry.path(), depth + 1, out)?;
         } else if ft.is_file() {
             out.push(entry.path());
         }
     }
     Ok(())
-}
-
-/// Indexes a finished clip file that has no row, after reading it through.
-fn index_orphan(store: &Store, path: &Path, rel: &str) -> Result<ClipRecord, StoreError> {
-    let (camera, start_ms) =
-        parse_rel(rel).ok_or_else(|| StoreError::Invalid("not a clip path".into()))?;
-    let file = std::fs::File::open(path).map_err(io_err(path))?;
-    let reader = OpenReader::open(file, &store.inner.key)?;
-    let mut scan = Mp4Scan::new();
-    let mut sink = ScanSink(&mut scan);
-    reader.copy_to(&mut sink, |_, _| {})?;
-    if scan.fragments == 0 || scan.complete_end != reader.plain_len() {
-        return Err(StoreError::Invalid("not a complete fragmented MP4".into()));
-    }
-    let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let record = record_from_scan(
-        store,
-        camera,
-        rel.to_string(),
-        start_ms,
-        &scan,
-        reader.plain_len(),
-        file_bytes,
-        ClipState::Complete,
-    );
-    store.insert_clip(record, None)
 }
 
 struct ScanSink<'a>(&'a mut Mp4Scan);

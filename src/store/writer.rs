@@ -45,9 +45,16 @@ impl ClipWriter {
             .config
             .recordings_dir
             .join(format!("{rel_path}.partial"));
-        let sealer = create_sealed(&store, &partial)?;
-        // The partial must survive a crash to be recovered.
-        fsync_dir(&store, &dir)?;
+        let sealer = create_sealed(&store, &partial);
+        // The partial must survive a crash to be recovered. A clip that cannot start (a
+        // full disk with nothing left to delete) leaves no empty partial behind.
+        let sealer = match sealer.and_then(|s| fsync_dir(&store, &dir).map(|()| s)) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
         Ok(Self {
             store,
             meta,
@@ -114,17 +121,7 @@ impl ClipWriter {
         let root = self.store.inner.config.recordings_dir.clone();
         let final_path = root.join(&self.rel_path);
         let file_bytes = seal_and_rename(&self.store, sealer, &self.partial, &final_path)?;
-        let thumb = match thumbnail {
-            Some(jpeg) => {
-                let rel = self.rel_path.replace(".mp4.sntx", ".jpg.sntx");
-                let path = root.join(&rel);
-                let tmp = root.join(format!("{rel}.partial"));
-                let mut s = create_sealed(&self.store, &tmp)?;
-                s.write(jpeg).map_err(io_err(&tmp))?;
-                Some((rel, seal_and_rename(&self.store, s, &tmp, &path)?))
-            }
-            None => None,
-        };
+        let thumb = thumbnail.and_then(|jpeg| self.write_thumbnail(jpeg));
         let record = ClipRecord {
             id: 0,
             camera_id: self.meta.camera_id.clone(),
@@ -155,8 +152,29 @@ impl ClipWriter {
             post_roll_ms: self.meta.post_roll_ms,
             state: ClipState::Complete,
             key_id: self.store.key_id().to_string(),
+            damage: String::new(),
         };
         self.store.insert_clip(record, thumb)
+    }
+
+    /// Seals the clip's thumbnail beside it. A thumbnail that cannot be written (a full
+    /// disk) is left out rather than costing the clip its row.
+    fn write_thumbnail(&self, jpeg: &[u8]) -> Option<(String, u64)> {
+        let root = &self.store.inner.config.recordings_dir;
+        let rel = self.rel_path.replace(".mp4.sntx", ".jpg.sntx");
+        let tmp = root.join(format!("{rel}.partial"));
+        let written = create_sealed(&self.store, &tmp).and_then(|mut s| {
+            s.write(jpeg).map_err(io_err(&tmp))?;
+            seal_and_rename(&self.store, s, &tmp, &root.join(&rel))
+        });
+        match written {
+            Ok(bytes) => Some((rel, bytes)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!("clip {}: no thumbnail ({e})", self.rel_path);
+                None
+            }
+        }
     }
 
     /// Discards the clip (no row, no file).

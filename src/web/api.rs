@@ -191,6 +191,7 @@ fn clip_json(c: &ClipRecord) -> Value {
         "duration_ms": c.duration_ms, "frames": c.frames, "bytes": c.plain_bytes,
         "codec": c.codec, "width": c.width, "height": c.height, "labels": c.labels,
         "pre_roll_ms": c.pre_roll_ms, "post_roll_ms": c.post_roll_ms, "state": c.state.as_str(),
+        "damage": (!c.damage.is_empty()).then_some(&c.damage),
         "video": format!("/clips/{}.mp4", c.id), "thumbnail": format!("/clips/{}.jpg", c.id),
     })
 }

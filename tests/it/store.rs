@@ -412,7 +412,8 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
     let (store, report) = Store::open(config, MasterKey::from_bytes([9; 32])).unwrap();
     assert_eq!(report.garbage_removed, 1, "{report:?}");
     assert_eq!(report.orphans_indexed, 1, "{report:?}");
-    assert_eq!(report.orphans_removed, 1, "{report:?}");
+    // The unreadable "thumbnail" is moved aside, not deleted, and the sweep goes on.
+    assert_eq!(report.quarantined, 1, "{report:?}");
     assert_eq!(report.rows_without_file, 1, "{report:?}");
     assert!(!doomed.exists());
     let clips = store.clips(None, 0, i64::MAX).unwrap();
@@ -425,7 +426,122 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
         (orphan.frames, orphan.duration_ms)
     );
     let files = common::files_under(&d.join("rec"));
-    assert_eq!(files.len(), 2, "{files:?}");
+    let (aside, files): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|p| p.to_string_lossy().contains("/.quarantine/"));
+    assert_eq!((files.len(), aside.len()), (2, 1), "{files:?} {aside:?}");
+}
+
+/// A clip with a thumbnail and an event with a snapshot, as the recorder makes them.
+fn add_clip_with_pictures(store: &Store, mp4: &[u8], jpeg: &[u8], start_ms: i64) -> i64 {
+    let event = store
+        .insert_event("cam", "person", start_ms + 100, 0.9, &[0.1, 0.1, 0.2, 0.2])
+        .unwrap();
+    store.set_event_snapshot(event, jpeg).unwrap();
+    let mut w = store
+        .begin_clip(ClipMeta {
+            camera_id: "cam".into(),
+            start_ms,
+            ..Default::default()
+        })
+        .unwrap();
+    w.write(mp4).unwrap();
+    w.finish(Some(jpeg)).unwrap().id
+}
+
+#[test]
+fn a_lost_index_is_rebuilt_and_damaged_clips_are_salvaged_not_deleted() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let mp4 = common::synthetic_mp4(3);
+    let jpeg = std::fs::read(common::testdata_dir().join("coco_000000001000.jpg"))
+        .unwrap_or_else(|_| b"\xff\xd8\xff\xe0 not really a jpeg".to_vec());
+    let policy = sentrix::store::RetentionPolicy::KEEP_ALL;
+    let store = test_store(d, policy);
+    let now = sentrix::store::now_ms();
+    let ids: Vec<i64> = (0..4)
+        .map(|i| add_clip_with_pictures(&store, &mp4, &jpeg, now - 10_000 * (4 - i)))
+        .collect();
+    let clips = store.clips(None, 0, i64::MAX).unwrap();
+    let damaged_rel = clips[3].path.clone();
+    drop(store);
+
+    // The index is lost; one clip lost its last 100 bytes; a partial cannot be read at all.
+    std::fs::remove_file(d.join("index.db")).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(d.join(format!("index.db{suffix}")));
+    }
+    let damaged = d.join("rec").join(&damaged_rel);
+    let len = std::fs::metadata(&damaged).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&damaged)
+        .unwrap();
+    f.set_len(len - 100).unwrap();
+    drop(f);
+    let junk = d
+        .join("rec")
+        .join(damaged_rel.replace(".mp4.sntx", "-junk.mp4.sntx.partial"));
+    std::fs::write(&junk, b"not a sealed file at all").unwrap();
+
+    let (store, report) =
+        Store::open(test_config(d, policy), MasterKey::from_bytes([9; 32])).unwrap();
+    assert_eq!(report.orphans_indexed, 3, "{report:?}");
+    assert_eq!(report.orphans_salvaged, 1, "{report:?}");
+    assert_eq!(report.thumbnails_relinked, 4, "{report:?}");
+    assert_eq!(report.snapshots_relinked, 4, "{report:?}");
+    let clips = store.clips(None, 0, i64::MAX).unwrap();
+    assert_eq!(clips.len(), 4, "no clip is deleted for damage");
+    let salvaged = clips.iter().find(|c| c.path == damaged_rel).unwrap();
+    assert_eq!(salvaged.state.as_str(), "truncated");
+    assert!(salvaged.duration_ms > 0);
+    for c in &clips {
+        let thumb = store.open_thumbnail(c.id).unwrap();
+        assert_eq!(
+            thumb.read_at(0, 3).unwrap(),
+            jpeg[..3].to_vec(),
+            "thumbnail of {}",
+            c.id
+        );
+        assert!(store.open_clip(c.id).is_ok());
+    }
+    let events = store.events(&Default::default()).unwrap();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.label == "person" && e.clip_id.is_some()),
+        "{events:?}"
+    );
+    assert!(!junk.exists());
+    let _ = ids;
+
+    // Damage found in an indexed clip: named, salvaged in place (still listed, plays).
+    drop(store);
+    let victim = d.join("rec").join(&clips[0].path);
+    let len = std::fs::metadata(&victim).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap();
+    f.set_len(len - 100).unwrap();
+    drop(f);
+    let (store, report) =
+        Store::open(test_config(d, policy), MasterKey::from_bytes([9; 32])).unwrap();
+    assert_eq!(report.damaged, 1, "{report:?}");
+    let again = store.clip(clips[0].id).unwrap();
+    assert_eq!(again.state.as_str(), "truncated");
+    assert!(again.damage.is_empty());
+    assert!(store.open_clip(again.id).is_ok());
+}
+
+fn test_config(d: &Path, retention: sentrix::store::RetentionPolicy) -> StoreConfig {
+    StoreConfig {
+        recordings_dir: d.join("rec"),
+        database: d.join("index.db"),
+        chunk_size: 16 * 1024,
+        retention,
+    }
 }
 
 #[test]
