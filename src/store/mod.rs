@@ -63,6 +63,9 @@ pub enum StoreError {
     Clip(#[from] ClipError),
     #[error("invalid clip: {0}")]
     Invalid(String),
+    /// The clip's file is damaged beyond salvage, or gone (its row was removed then).
+    #[error("clip {id} cannot be served: {reason}")]
+    Unservable { id: i64, reason: String },
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -358,10 +361,26 @@ impl Store {
         Ok(OpenReader::open(file, &self.inner.key)?)
     }
 
-    /// A random-access reader of the clip's MP4 bytes.
+    /// A random-access reader of the clip's MP4 bytes. A clip flagged damaged, or whose
+    /// file turns out damaged now (it is flagged then), or gone (its row is removed then)
+    /// is `Unservable` with the reason.
     pub fn open_clip(&self, id: i64) -> Result<OpenReader, StoreError> {
         let rec = self.clip(id)?;
-        self.open_sealed(&rec.path)
+        let unservable = |reason: String| StoreError::Unservable { id, reason };
+        if !rec.damage.is_empty() {
+            return Err(unservable(rec.damage));
+        }
+        match self.open_sealed(&rec.path) {
+            Err(StoreError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+                self.forget_missing(id)?;
+                Err(unservable("its file is gone; it was removed from the list".into()))
+            }
+            Err(StoreError::Clip(e)) => {
+                self.flag_damaged(id, &e.to_string())?;
+                Err(unservable(e.to_string()))
+            }
+            other => other,
+        }
     }
 
     pub fn open_thumbnail(&self, id: i64) -> Result<OpenReader, StoreError> {

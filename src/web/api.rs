@@ -175,7 +175,7 @@ async fn event_snapshot(
         "file_access",
         &format!("event {id} snapshot"),
     );
-    media::serve(reader, "image/jpeg", &headers, None)
+    media::serve(reader, "image/jpeg", &headers, None, None).await
 }
 
 #[derive(serde::Deserialize)]
@@ -249,7 +249,13 @@ async fn clip_file(
     s.audit
         .log(Some(&p.user), ip, "file_access", &format!("/clips/{file}"));
     let name = (q.download == Some(1)).then(|| format!("sentrix-clip-{id}.{ext}"));
-    media::serve(reader, media::content_type(ext), &headers, name)
+    let store = s.store.clone();
+    let flag: media::OnDamage = Box::new(move |reason| {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.flag_damaged(id, &reason));
+    });
+    let on_damage = is_video.then_some(flag);
+    media::serve(reader, media::content_type(ext), &headers, name, on_damage).await
 }
 
 async fn recording(
@@ -271,7 +277,7 @@ async fn recording(
     let (file, content_type) = resolved?;
     let store = s.store.clone();
     let reader = blocking(move || Ok(store.open_sealed_path(&file)?)).await?;
-    media::serve(reader, content_type, &headers, None)
+    media::serve(reader, content_type, &headers, None, None).await
 }
 
 async fn verify(

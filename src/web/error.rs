@@ -41,6 +41,10 @@ impl AppError {
     pub fn not_found(m: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NotFound", m)
     }
+    /// 410: the thing existed but cannot be had any more (a damaged or vanished file).
+    pub fn gone(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "Gone", m)
+    }
     pub fn conflict(m: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "Conflict", m)
     }
@@ -75,6 +79,14 @@ impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::NotFound(id) => Self::not_found(format!("{id} not found")),
+            e @ crate::store::StoreError::Unservable { .. } => Self::gone(e.to_string()),
+            // The file's own words (no path): truncated, tampered, wrong key…
+            crate::store::StoreError::Clip(e) => Self::gone(format!("the file cannot be served: {e}")),
+            crate::store::StoreError::Io { error, .. }
+                if error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Self::gone("the file is gone")
+            }
             e => Self::internal(e),
         }
     }

@@ -15,6 +15,7 @@ use crate::store::OpenReader;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use futures_util::StreamExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -75,12 +76,18 @@ fn parse_range_inner(header: Option<&str>, total: u64) -> Result<Option<(u64, u6
     Ok(Some(range))
 }
 
-/// The decrypted bytes of `reader`, honouring `Range`.
-pub fn serve(
+/// Called with the reason when a file turns out damaged while its body is being sent.
+pub type OnDamage = Box<dyn Fn(String) + Send + Sync>;
+
+/// The decrypted bytes of `reader`, honouring `Range`. The first piece is read before the
+/// status is sent, so a file whose start is damaged gets 410 with the reason, not a 200
+/// that breaks; damage found later ends the body and is reported to `on_damage`.
+pub async fn serve(
     reader: OpenReader,
     content_type: &'static str,
     request: &HeaderMap,
     download_name: Option<String>,
+    on_damage: Option<OnDamage>,
 ) -> Result<Response, AppError> {
     let total = reader.plain_len();
     let range = parse_range(
@@ -93,22 +100,13 @@ pub fn serve(
         RangeRequest::Unsatisfiable => return Err(AppError::range_not_satisfiable(total)),
     };
     let reader = Arc::new(reader);
-    let stream = futures_util::stream::unfold(start, move |offset| {
-        let reader = reader.clone();
-        async move {
-            if offset >= end_excl {
-                return None;
-            }
-            let len = READ_STEP.min(end_excl - offset);
-            let read = tokio::task::spawn_blocking(move || reader.read_at(offset, len)).await;
-            match read {
-                Ok(Ok(bytes)) => Some((Ok::<_, std::io::Error>(bytes), offset + len)),
-                Ok(Err(e)) => Some((Err(std::io::Error::other(e.to_string())), end_excl)),
-                Err(e) => Some((Err(std::io::Error::other(e.to_string())), end_excl)),
-            }
-        }
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
+    let first_len = READ_STEP.min(end_excl - start);
+    let first = read_piece(reader.clone(), start, first_len)
+        .await
+        .map_err(|e| AppError::gone(format!("the file cannot be served: {e}")))?;
+    let rest = body_after(reader, start + first_len, end_excl, on_damage);
+    let body = futures_util::stream::once(async move { Ok(first) }).chain(rest);
+    let mut resp = Response::new(Body::from_stream(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -125,6 +123,42 @@ pub fn serve(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
+}
+
+async fn read_piece(reader: Arc<OpenReader>, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+    match tokio::task::spawn_blocking(move || reader.read_at(offset, len)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The body from `from` to `end_excl`, a piece at a time.
+fn body_after(
+    reader: Arc<OpenReader>,
+    from: u64,
+    end_excl: u64,
+    on_damage: Option<OnDamage>,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> {
+    let on_damage = Arc::new(on_damage);
+    futures_util::stream::unfold(from, move |offset| {
+        let (reader, on_damage) = (reader.clone(), on_damage.clone());
+        async move {
+            if offset >= end_excl {
+                return None;
+            }
+            let len = READ_STEP.min(end_excl - offset);
+            match read_piece(reader, offset, len).await {
+                Ok(bytes) => Some((Ok(bytes), offset + len)),
+                Err(e) => {
+                    if let Some(report) = on_damage.as_ref() {
+                        report(e.clone());
+                    }
+                    Some((Err(std::io::Error::other(e)), end_excl))
+                }
+            }
+        }
+    })
 }
 
 pub fn content_type(ext: &str) -> &'static str {
