@@ -14,7 +14,7 @@
 
 mod cameras;
 mod services;
-mod signals;
+pub mod signals;
 mod status;
 
 use crate::config::Config;

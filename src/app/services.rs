@@ -20,6 +20,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// How often the disk is checked for a retention pass due before its time.
+const RETENTION_CHECK: Duration = Duration::from_secs(10);
 /// How often retention runs (it also runs at once when a write hits a full disk).
 const RETENTION_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -193,27 +195,38 @@ fn start_health(
     Ok(threads)
 }
 
-/// Retention every 10 minutes until shutdown.
+/// Retention every 10 minutes until shutdown, and at once whenever a 10-second check finds
+/// the disk below `min_free_percent` or the space reserve missing: a small card fills in
+/// far less than 10 minutes.
 fn spawn_retention(store: Store, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(RETENTION_INTERVAL);
+        let mut check = tokio::time::interval(RETENTION_CHECK);
+        let mut last_pass: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
-                _ = every.tick() => {}
+                _ = check.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
+            let due = last_pass.is_none_or(|t| t.elapsed() >= RETENTION_INTERVAL);
             let store = store.clone();
-            let now_ms = crate::store::now_ms();
-            match tokio::task::spawn_blocking(move || retention::enforce(&store, now_ms)).await {
-                Ok(Ok(r)) if r.deleted > 0 => tracing::info!(
+            let pass = tokio::task::spawn_blocking(move || {
+                if !due && !retention::needs_pass(&store) {
+                    return Ok(None);
+                }
+                retention::enforce(&store, crate::store::now_ms()).map(Some)
+            });
+            match pass.await {
+                Ok(Ok(None)) => continue,
+                Ok(Ok(Some(r))) if r.deleted > 0 => tracing::info!(
                     "retention: deleted {} clips, freed {} bytes",
                     r.deleted,
                     r.freed_bytes
                 ),
-                Ok(Ok(_)) => {}
+                Ok(Ok(Some(_))) => {}
                 Ok(Err(e)) => tracing::error!("retention failed: {e}"),
                 Err(e) => tracing::error!("retention task failed: {e}"),
             }
+            last_pass = Some(tokio::time::Instant::now());
         }
     })
 }
