@@ -20,6 +20,7 @@ pub mod health;
 pub mod ingest;
 pub mod live;
 pub mod logging;
+pub mod memory;
 pub mod record;
 pub mod redact;
 pub mod selftest;

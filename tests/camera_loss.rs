@@ -1,6 +1,7 @@
 //! Camera loss: the RTSP server goes away and comes back on the same port. The supervisor
-//! must go to backoff while it is gone, stream again within 3 s of its return, and 20 such
-//! cycles must not leak file descriptors or threads. Alone in its own test binary so that
+//! must go to backoff while it is gone, stream again within 3 s of its return, and 50 such
+//! cycles must not leak file descriptors or threads, nor grow RSS by more than 2 % after
+//! a warm-up (with the allocator pools bounded as `sentrix run` bounds them). Alone in its own test binary so that
 //! no other test's threads and sockets disturb the counts.
 
 #[path = "it/common/mod.rs"]
@@ -10,8 +11,31 @@ use common::{RtspFixture, open_fds, threads, wait_until};
 use sentrix::ingest::{CameraState, CameraSupervisor, Codec};
 use std::time::Duration;
 
+/// Resident memory of this process in KiB: the median of 9 readings over 1.8 s while
+/// streaming (one reading swings a few % with the buffers in flight).
+fn rss_kib() -> u64 {
+    let mut readings: Vec<u64> = (0..9)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(200));
+            rss_now_kib()
+        })
+        .collect();
+    readings.sort();
+    readings[4]
+}
+
+fn rss_now_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
 #[test]
 fn camera_loss_backoff_recovery_and_no_leaks() {
+    sentrix::memory::bound_arenas();
     let mut fixture = RtspFixture::start(Codec::H264);
     let config = common::camera_config(&fixture.url(), true);
     let (sup, mut out) = CameraSupervisor::spawn(config).unwrap();
@@ -48,9 +72,9 @@ fn camera_loss_backoff_recovery_and_no_leaks() {
     })
     .expect("frames flow after recovery");
 
-    // 20 short outages; resources measured in the same phase (streaming) before and after.
-    let (fds_before, threads_before) = (open_fds(), threads());
-    for cycle in 0..20 {
+    // 50 short outages: 10 to warm up, then resources measured in the same phase
+    // (streaming) after the warm-up and at the end.
+    let flap = |cycle: usize| {
         fixture.stop();
         wait_until(Duration::from_secs(5), || {
             st.state() != CameraState::Streaming
@@ -64,24 +88,40 @@ fn camera_loss_backoff_recovery_and_no_leaks() {
                 st.snapshot().summary()
             )
         });
+    };
+    let mut fixture_flap = flap;
+    for cycle in 0..10 {
+        fixture_flap(cycle);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let (fds_after, threads_after) = (open_fds(), threads());
+    let (fds_before, threads_before, rss_before) = (open_fds(), threads(), rss_kib());
+    for cycle in 10..50 {
+        fixture_flap(cycle);
+        if std::env::var_os("SENTRIX_TRACE_RSS").is_some() {
+            eprintln!("cycle {cycle}: RSS {} KiB", rss_kib());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (fds_after, threads_after, rss_after) = (open_fds(), threads(), rss_kib());
     eprintln!(
-        "fds {fds_before} -> {fds_after}, threads {threads_before} -> {threads_after}; {}",
+        "after warm-up -> after 40 more flaps: fds {fds_before} -> {fds_after}, threads {threads_before} -> {threads_after}, RSS {rss_before} -> {rss_after} KiB; {}",
         st.snapshot().summary()
     );
-    // A leak of one per cycle would show as +20; allow a few for pooled threads and sockets
+    // A leak of one per cycle would show as +40; allow a few for pooled threads and sockets
     // in TIME_WAIT-related churn.
     assert!(
         fds_after <= fds_before + 4,
-        "fds {fds_before} -> {fds_after} after 20 cycles"
+        "fds {fds_before} -> {fds_after} after 40 cycles"
     );
     assert!(
         threads_after <= threads_before + 4,
-        "threads {threads_before} -> {threads_after} after 20 cycles"
+        "threads {threads_before} -> {threads_after} after 40 cycles"
     );
-    assert!(st.snapshot().reconnects >= 21);
+    assert!(
+        rss_after as f64 <= rss_before as f64 * 1.02,
+        "RSS {rss_before} -> {rss_after} KiB after 40 cycles"
+    );
+    assert!(st.snapshot().reconnects >= 51);
     sup.stop();
     drain.join().unwrap();
 }

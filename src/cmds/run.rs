@@ -19,7 +19,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     crate::app::signals::hold();
-    bound_malloc_arenas();
+    crate::memory::bound_arenas();
     let file = match find_config(args.config.as_deref()) {
         Ok(f) => f,
         Err(e) => {
@@ -59,18 +59,4 @@ pub fn run(args: Args) -> ExitCode {
     // A thread left behind by the stop deadline must not hold the exit.
     runtime.shutdown_timeout(Duration::from_secs(1));
     code
-}
-
-/// glibc gives each new thread that allocates a memory pool of its own (up to 8 per core);
-/// every camera reconnect starts new GStreamer streaming threads, so RSS drifts up by
-/// tens of MiB over flaps without any leak. Two pools serve our few busy threads as well.
-/// `MALLOC_ARENA_MAX` in the environment (the unit sets it) wins.
-fn bound_malloc_arenas() {
-    #[cfg(target_env = "gnu")]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets an allocator parameter; called before other threads.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
 }

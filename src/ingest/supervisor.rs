@@ -183,6 +183,8 @@ impl Worker {
             match self.run_once(session, &explain) {
                 Outcome::Stopped => break,
                 Outcome::Failed { reason, streamed } => {
+                    // The ended pipeline's buffers are free now: give the pages back.
+                    crate::memory::release_free();
                     if streamed > Duration::ZERO {
                         backoff = self.config.backoff_min;
                         failures_in_row = 0;
