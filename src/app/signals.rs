@@ -26,7 +26,11 @@ fn mask(block: bool) {
         for s in HANDLED {
             libc::sigaddset(&mut set, s);
         }
-        let how = if block { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK };
+        let how = if block {
+            libc::SIG_BLOCK
+        } else {
+            libc::SIG_UNBLOCK
+        };
         libc::pthread_sigmask(how, &set, std::ptr::null_mut());
     }
 }

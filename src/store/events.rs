@@ -77,22 +77,23 @@ impl Store {
         bbox: &[f32; 4],
     ) -> Result<i64, StoreError> {
         self.check_running()?;
-        let conn = self.conn();
-        conn.execute(
-            db::INSERT_CAMERA_IF_MISSING,
-            named_params! {":id": camera_id},
-        )?;
-        conn.execute(
-            db::INSERT_EVENT,
-            named_params! {
-                ":camera_id": camera_id,
-                ":label": label,
-                ":start_ms": start_ms,
-                ":max_score": score as f64,
-                ":box": box_text(bbox),
-            },
-        )?;
-        Ok(conn.last_insert_rowid())
+        self.with_room(|conn| {
+            conn.execute(
+                db::INSERT_CAMERA_IF_MISSING,
+                named_params! {":id": camera_id},
+            )?;
+            conn.execute(
+                db::INSERT_EVENT,
+                named_params! {
+                    ":camera_id": camera_id,
+                    ":label": label,
+                    ":start_ms": start_ms,
+                    ":max_score": score as f64,
+                    ":box": box_text(bbox),
+                },
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
     }
 
     /// New best score and box, and the end time (None: open again).
@@ -103,15 +104,17 @@ impl Store {
         score: f32,
         bbox: &[f32; 4],
     ) -> Result<(), StoreError> {
-        let n = self.conn().execute(
-            db::UPDATE_EVENT,
-            named_params! {
-                ":id": id,
-                ":end_ms": end_ms,
-                ":max_score": score as f64,
-                ":box": box_text(bbox),
-            },
-        )?;
+        let n = self.with_room(|conn| {
+            conn.execute(
+                db::UPDATE_EVENT,
+                named_params! {
+                    ":id": id,
+                    ":end_ms": end_ms,
+                    ":max_score": score as f64,
+                    ":box": box_text(bbox),
+                },
+            )
+        })?;
         if n == 0 {
             return Err(StoreError::NotFound(id));
         }

@@ -68,6 +68,19 @@ pub enum StoreError {
     Unservable { id: i64, reason: String },
 }
 
+impl StoreError {
+    /// A full disk (the filesystem or SQLite said so), not a problem of the data.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::DiskFull => true,
+            Self::Db(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |error| {
         if error.raw_os_error() == Some(libc::ENOSPC) {
@@ -199,6 +212,21 @@ pub(crate) struct Inner {
     stopped: Mutex<Option<String>>,
     /// Directories kept open for fsync (sealed.rs), so syncing needs no new descriptor.
     pub(crate) dir_handles: Mutex<std::collections::HashMap<PathBuf, Arc<std::fs::File>>>,
+}
+
+/// Runs `write`; on SQLITE_FULL, makes room (retention.rs) and runs it once more.
+fn retry_with_room<T>(
+    store: &Store,
+    write: impl Fn() -> rusqlite::Result<T>,
+) -> Result<T, StoreError> {
+    match write() {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DiskFull && retention::make_room(store) =>
+        {
+            Ok(write()?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// Free bytes the index needs to open (WAL and shared-memory files, a few pages).
@@ -373,7 +401,9 @@ impl Store {
         match self.open_sealed(&rec.path) {
             Err(StoreError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
                 self.forget_missing(id)?;
-                Err(unservable("its file is gone; it was removed from the list".into()))
+                Err(unservable(
+                    "its file is gone; it was removed from the list".into(),
+                ))
             }
             Err(StoreError::Clip(e)) => {
                 self.flag_damaged(id, &e.to_string())?;
@@ -386,6 +416,14 @@ impl Store {
     pub fn open_thumbnail(&self, id: i64) -> Result<OpenReader, StoreError> {
         let rel = db::thumbnail_path(&self.conn(), id)?.ok_or(StoreError::NotFound(id))?;
         self.open_sealed(&rel)
+    }
+
+    /// Runs `write` on the index; when the disk is full, makes room once and runs it again.
+    pub(crate) fn with_room<T>(
+        &self,
+        write: impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        retry_with_room(self, || write(&self.conn()))
     }
 
     /// Inserts the clip row (and thumbnail row) in one transaction; on a full disk, makes room
@@ -442,15 +480,7 @@ impl Store {
             tx.commit()?;
             Ok(id)
         };
-        let id = match attempt(&r) {
-            Ok(id) => id,
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DiskFull && retention::make_room(self) =>
-            {
-                attempt(&r)?
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let id = retry_with_room(self, || attempt(&r))?;
         r.id = id;
         Ok(r)
     }

@@ -68,6 +68,8 @@ pub fn run(store: &Store) -> Result<SweepReport, StoreError> {
             }
             Ok(None) => {}
             Err(e @ StoreError::Stopped(_)) => return Err(e),
+            // Not the file's fault: it stays for the next start (nothing else to delete).
+            Err(e) if e.is_disk_full() => tracing::error!("sweep: {rel} left as it is: {e}"),
             Err(e) => quarantine(&root, path, &rel, &e.to_string(), &mut report),
         }
     }

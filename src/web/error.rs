@@ -81,7 +81,9 @@ impl From<crate::store::StoreError> for AppError {
             crate::store::StoreError::NotFound(id) => Self::not_found(format!("{id} not found")),
             e @ crate::store::StoreError::Unservable { .. } => Self::gone(e.to_string()),
             // The file's own words (no path): truncated, tampered, wrong key…
-            crate::store::StoreError::Clip(e) => Self::gone(format!("the file cannot be served: {e}")),
+            crate::store::StoreError::Clip(e) => {
+                Self::gone(format!("the file cannot be served: {e}"))
+            }
             crate::store::StoreError::Io { error, .. }
                 if error.kind() == std::io::ErrorKind::NotFound =>
             {

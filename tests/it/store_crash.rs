@@ -39,7 +39,7 @@ fn kill9(child: &mut Child) {
 }
 
 /// Opens the store (running the sweep) and checks every listed clip decrypts and plays.
-fn verify_store(cfg: &Path, recordings: &Path, scratch: &Path) -> usize {
+pub(crate) fn verify_store(cfg: &Path, recordings: &Path, scratch: &Path) -> usize {
     let config = Config::load(cfg).unwrap();
     let (store, sweep) = Store::open(
         StoreConfig::from_config(&config),
@@ -139,7 +139,7 @@ fn sigkill_at_random_points_loses_at_most_the_open_fragment() {
     common::assert_no_plaintext(&recordings);
 }
 
-fn mount_tmpfs(at: &Path, size: &str) -> Result<(), String> {
+pub(crate) fn mount_tmpfs(at: &Path, size: &str) -> Result<(), String> {
     std::fs::create_dir_all(at).unwrap();
     let out = Command::new("mount")
         .args([

@@ -155,7 +155,11 @@ async fn recordings_route_refuses_traversal() {
 async fn damaged_and_vanished_files_get_410_before_any_byte() {
     let s = start().await;
     let c = s.client();
-    let get = |path: String| c.get(s.url(&path)).basic_auth("bob", Some(VIEWER_PW)).send();
+    let get = |path: String| {
+        c.get(s.url(&path))
+            .basic_auth("bob", Some(VIEWER_PW))
+            .send()
+    };
     let rec = s.store.clip(s.clip_id).unwrap();
     let file = s.dir.path().join("rec").join(&rec.path);
     // Cut the file's end: the last chunk no longer authenticates.
@@ -173,7 +177,12 @@ async fn damaged_and_vanished_files_get_410_before_any_byte() {
     let v: serde_json::Value = r.json().await.unwrap();
     assert!(v["message"].as_str().unwrap().contains("cut short"), "{v}");
     // Flagged in the index: listed with the reason, and answered 410 at once from now on.
-    let clips: serde_json::Value = get("/api/clips".into()).await.unwrap().json().await.unwrap();
+    let clips: serde_json::Value = get("/api/clips".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(clips["clips"][0]["damage"].as_str().is_some(), "{clips}");
 
     // A second clip whose file is deleted behind the store's back leaves the listing.
@@ -191,7 +200,21 @@ async fn damaged_and_vanished_files_get_410_before_any_byte() {
     std::fs::remove_file(s.dir.path().join("rec").join(&gone.path)).unwrap();
     let r = get(format!("/clips/{}.mp4", gone.id)).await.unwrap();
     assert_eq!(r.status(), 410);
-    let clips: serde_json::Value = get("/api/clips".into()).await.unwrap().json().await.unwrap();
-    let ids: Vec<i64> = clips["clips"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect();
-    assert_eq!(ids, vec![s.clip_id], "the clip without a file is still listed");
+    let clips: serde_json::Value = get("/api/clips".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = clips["clips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![s.clip_id],
+        "the clip without a file is still listed"
+    );
 }
