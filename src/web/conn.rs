@@ -155,7 +155,7 @@ impl ConnTable {
             return refuse(Refusal::PerAddress);
         }
         if inner.open.len() >= self.limits.max_total {
-            match evictable(&inner.open, now) {
+            match evictable(&inner, now, ip) {
                 Some(victim) => {
                     forget(&mut inner, victim);
                     self.evicted.fetch_add(1, Ordering::Relaxed);
@@ -182,13 +182,20 @@ impl ConnTable {
     }
 }
 
-/// The connection to evict at `now_ms`, if any looks abandoned.
-fn evictable(open: &HashMap<u64, Arc<ConnShared>>, now_ms: u64) -> Option<u64> {
-    let silent = open
+/// The connection to evict at `now_ms` for a newcomer from `for_ip`, if any:
+/// 1. one that never answered and is older than `EVICT_SILENT_MS`, oldest first;
+/// 2. else the one idle longest past `EVICT_IDLE_MS`;
+/// 3. else, for fairness, a silent one of the address holding the most connections, when
+///    it holds at least two more than the newcomer's (a flood from a few addresses
+///    cannot keep out a browser, however fast it churns).
+fn evictable(inner: &Inner, now_ms: u64, for_ip: IpAddr) -> Option<u64> {
+    let open = &inner.open;
+    let silent = |c: &ConnShared| !c.responded.load(Ordering::Relaxed);
+    let old_silent = open
         .iter()
-        .filter(|(_, c)| !c.responded.load(Ordering::Relaxed))
-        .filter(|(_, c)| now_ms.saturating_sub(c.opened_ms) >= EVICT_SILENT_MS)
-        .min_by_key(|(_, c)| c.opened_ms);
+        .filter(|(_, c)| silent(c) && now_ms.saturating_sub(c.opened_ms) >= EVICT_SILENT_MS)
+        .min_by_key(|(_, c)| c.opened_ms)
+        .map(|(id, _)| *id);
     let idle = || {
         open.iter()
             .map(|(id, c)| (id, c.last_active_ms.load(Ordering::Relaxed)))
@@ -196,7 +203,18 @@ fn evictable(open: &HashMap<u64, Arc<ConnShared>>, now_ms: u64) -> Option<u64> {
             .min_by_key(|(_, last)| *last)
             .map(|(id, _)| *id)
     };
-    silent.map(|(id, _)| *id).or_else(idle)
+    let fair_share = || {
+        let mine = inner.per_address.get(&for_ip).copied().unwrap_or(0);
+        let (heavy, n) = inner.per_address.iter().max_by_key(|(_, n)| **n)?;
+        if *n < mine + 2 {
+            return None;
+        }
+        open.iter()
+            .filter(|(_, c)| c.ip == *heavy && silent(c))
+            .min_by_key(|(_, c)| c.opened_ms)
+            .map(|(id, _)| *id)
+    };
+    old_silent.or_else(idle).or_else(fair_share)
 }
 
 /// Removes connection `id` from the table and tells its task to close.
@@ -379,11 +397,31 @@ mod tests {
         busy.shared
             .last_active_ms
             .store(later_ms, Ordering::Relaxed);
-        assert_eq!(evictable(&t.lock().open, later_ms), Some(old.id));
+        let newcomer: IpAddr = [10, 0, 0, 3].into();
+        assert_eq!(evictable(&t.lock(), later_ms, newcomer), Some(old.id));
         // Nothing silent: the one idle longest goes.
         old.shared.responded.store(true, Ordering::Relaxed);
-        assert_eq!(evictable(&t.lock().open, later_ms), Some(old.id));
+        assert_eq!(evictable(&t.lock(), later_ms, newcomer), Some(old.id));
         old.shared.last_active_ms.store(later_ms, Ordering::Relaxed);
-        assert_eq!(evictable(&t.lock().open, later_ms), None);
+        assert_eq!(evictable(&t.lock(), later_ms, newcomer), None);
+    }
+
+    #[test]
+    fn a_young_flood_from_one_address_yields_to_a_newcomer() {
+        let t = table(4, 10);
+        let flood: Vec<_> = (0..4)
+            .map(|_| t.admit([10, 0, 0, 7].into()).unwrap())
+            .collect();
+        // All young and silent: the heaviest address gives one up to a new address.
+        let browser = t.admit([10, 0, 0, 1].into()).unwrap();
+        assert_eq!(t.stats().evicted, 1);
+        let closed = flood
+            .iter()
+            .filter(|a| a.shared.close.is_cancelled())
+            .count();
+        assert_eq!(closed, 1);
+        // The flooder itself gets nothing by churning.
+        assert_eq!(t.admit([10, 0, 0, 7].into()).err(), Some(Refusal::Total));
+        drop(browser);
     }
 }

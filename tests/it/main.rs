@@ -14,6 +14,7 @@ mod container;
 mod dashboard_run;
 mod detect;
 mod detect_events;
+mod flood;
 mod full_disk;
 mod ingest;
 mod record;
