@@ -41,6 +41,7 @@ bench: build
 	$(BIN) bench gate --model tests/data/yolox_nano.onnx --video $(TESTDATA_CACHE)/vtest.avi
 	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	SENTRIX_BIN=$(BIN) scripts/bench-http.sh
+	SENTRIX_BIN=$(BIN) scripts/bench-hostile.sh
 
 cross:
 	@scripts/deps.sh run cross

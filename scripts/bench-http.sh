@@ -44,19 +44,19 @@ curl -sk -u "bench:$pw" -H "Origin: $base" -X POST "$base/api/cameras/demo/trigg
 sleep 28
 # /auth/verify always opens a session (other Basic requests within a minute are served
 # from the credential cache without one).
-cookie=$(curl -sk -u "bench:$pw" -H "Origin: $base" -X POST -c - -o /dev/null "$base/auth/verify" | awk '/sentrix_session/ {print $7}')
+cookie=$(curl -sk -u "bench:$pw" -H "Origin: $base" -X POST -c - -o /dev/null "$base/auth/verify" | awk '/__Host-sentrix_session/ {print $7}')
 [ -n "$cookie" ] || { echo "no session cookie" >&2; exit 1; }
 basic=$(printf 'bench:%s' "$pw" | base64 -w0)
 echo "== /api/events, session cookie, 2 threads, 16 connections, ${secs} s"
-wrk -t2 -c16 -d"${secs}s" --latency -H "Cookie: sentrix_session=$cookie" "$base/api/events" | grep -E 'Requests/sec|50%|99%|Non-2xx' || true
+wrk -t2 -c16 -d"${secs}s" --latency -H "Cookie: __Host-sentrix_session=$cookie" "$base/api/events" | grep -E 'Requests/sec|50%|99%|Non-2xx' || true
 echo "== /api/events, Basic on every request"
 wrk -t2 -c16 -d"${secs}s" --latency -H "Authorization: Basic $basic" "$base/api/events" | grep -E 'Requests/sec|50%|99%|Non-2xx' || true
-clip=$(curl -sk -b "sentrix_session=$cookie" "$base/api/clips" | python3 -c 'import json,sys; c=max(json.load(sys.stdin)["clips"], key=lambda c: c["bytes"]); print(c["id"], c["bytes"])')
+clip=$(curl -sk -b "__Host-sentrix_session=$cookie" "$base/api/clips" | python3 -c 'import json,sys; c=max(json.load(sys.stdin)["clips"], key=lambda c: c["bytes"]); print(c["id"], c["bytes"])')
 read -r id bytes <<<"$clip"
 echo "== clip $id: $bytes bytes"
-curl -sk -b "sentrix_session=$cookie" -o /dev/null -w 'full download: %{speed_download} B/s, %{time_total} s\n' "$base/clips/$id.mp4"
+curl -sk -b "__Host-sentrix_session=$cookie" -o /dev/null -w 'full download: %{speed_download} B/s, %{time_total} s\n' "$base/clips/$id.mp4"
 mid=$((bytes / 2))
 for _ in 1 2 3; do
-  curl -sk -b "sentrix_session=$cookie" -H "Range: bytes=$mid-$((mid + 65535))" -o /dev/null \
+  curl -sk -b "__Host-sentrix_session=$cookie" -H "Range: bytes=$mid-$((mid + 65535))" -o /dev/null \
     -w 'Range 64 KiB at the middle: first byte after %{time_starttransfer} s (connect+TLS %{time_appconnect} s)\n' "$base/clips/$id.mp4"
 done

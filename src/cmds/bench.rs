@@ -93,6 +93,24 @@ pub enum Bench {
         #[arg(long, default_value_t = 1024)]
         mb: u64,
     },
+    /// A hostile LAN against a running sentrix (scripts/bench-hostile.sh): legitimate
+    /// latency under 1,000 idle connections and 500 slow-header senders, then 10,000
+    /// guesses from 16 addresses. The password comes from $SENTRIX_BENCH_PASSWORD.
+    Hostile {
+        #[arg(long)]
+        port: u16,
+        /// The dashboard's certificate.
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        user: String,
+        /// The server's process id (for its CPU time).
+        #[arg(long)]
+        pid: u32,
+        /// Seconds of legitimate requests per phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// The measured child of `bench ingest`.
     #[command(hide = true)]
     IngestClient {
@@ -158,6 +176,24 @@ pub fn run(bench: Bench) -> ExitCode {
             Ok(c) => report(crate::bench::make_clip(&c, &camera, mb)),
             Err(code) => code,
         },
+        Bench::Hostile {
+            port,
+            cert,
+            user,
+            pid,
+            seconds,
+        } => {
+            let password = std::env::var("SENTRIX_BENCH_PASSWORD").unwrap_or_default();
+            let b = crate::bench::HostileBench {
+                port,
+                cert,
+                user,
+                password,
+                pid,
+                seconds,
+            };
+            report(crate::bench::hostile(&b))
+        }
         Bench::Crypto { mb, clip_mb, dir } => {
             let dir = dir.unwrap_or_else(std::env::temp_dir);
             report(crate::bench::crypto(mb, clip_mb, &dir))

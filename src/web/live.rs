@@ -265,6 +265,11 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
             })
             .collect(),
     );
+    gauge(
+        "sentrix_password_checks_total",
+        "PBKDF2 password checks run since start (real and dummy).",
+        vec![(String::new(), s.auth.password_checks() as f64)],
+    );
     let conns = s.connections.stats();
     gauge(
         "sentrix_http_connections",
