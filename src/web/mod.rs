@@ -1,13 +1,18 @@
 //! The HTTPS dashboard and API: `router(state)` (tests call it in-process) and `serve`
-//! (axum-server with rustls). One middleware, `guard`, runs in front of every route:
+//! (listen.rs: our accept loop with connection caps and timeouts, conn.rs). One
+//! middleware, `guard`, runs in front of every route:
 //!
 //! 1. `/healthz` passes untouched.
-//! 2. `/auth/verify` is limited to 5 attempts a minute per client address.
+//! 2. `/auth/verify` (with or without a trailing slash) is limited to 5 requests a minute
+//!    per client address; every password check on any route also passes auth's gate
+//!    (auth/attempts.rs: a per-address rate limit and the lockout, reserved atomically).
 //! 3. Unsafe methods (POST, PUT, PATCH, DELETE) need a same-origin `Origin` (or `Referer`),
 //!    or an `X-CSRF-Token` bound to the session, else 403.
 //! 4. Authentication: a valid session cookie, else HTTP Basic checked by `auth` (lockout
-//!    before hashing, 429 + Retry-After when locked). A Basic success opens a session and
-//!    sets its cookie (HttpOnly, Secure, SameSite=Strict).
+//!    before hashing, 429 + Retry-After when locked; a known-device cookie exempts its
+//!    browser from its user's lock). A Basic success opens a session and sets its cookie,
+//!    and the known-device cookie for a new browser (cookies.rs). Browsers never get a
+//!    `WWW-Authenticate` challenge (it would make them cache Basic past a logout).
 //! 5. Every response gets the security headers (CSP without inline script, HSTS under TLS,
 //!    nosniff, frame-ancestors 'none', same-origin referrers, no-store), and CORS headers
 //!    only for an origin listed in `security.allowed_origins`.
