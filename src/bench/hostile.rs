@@ -76,14 +76,20 @@ async fn phases(b: &HostileBench, t: Arc<Target>) -> anyhow::Result<()> {
     report("quiet", &legit_latencies(&t, window).await?);
     let idle = hold_idle(&t, 1000).await;
     println!("idle: {} of 1000 connections admitted", idle.len());
-    report("1,000 idle connections", &legit_latencies(&t, window).await?);
+    report(
+        "1,000 idle connections",
+        &legit_latencies(&t, window).await?,
+    );
     drop(idle);
     let stop = Arc::new(AtomicBool::new(false));
     let senders: Vec<_> = (0..500)
         .map(|i| tokio::spawn(slow_header_sender(t.clone(), address(i), stop.clone())))
         .collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    report("500 slow-header senders", &legit_latencies(&t, window).await?);
+    report(
+        "500 slow-header senders",
+        &legit_latencies(&t, window).await?,
+    );
     stop.store(true, Ordering::Relaxed);
     for s in senders {
         let _ = s.await;
@@ -264,7 +270,12 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after_name = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // SAFETY: sysconf only reads a system constant.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Ok((ticks(11) + ticks(12)) / hz)

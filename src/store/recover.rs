@@ -104,7 +104,15 @@ pub(crate) fn recover_partial(
         return Ok(None);
     };
     let file_bytes = reseal_prefix(store, partial, &final_path, &scan)?;
-    let record = record_from_scan(store, camera, rel, start_ms, &scan, file_bytes);
+    let record = record_of_file(
+        store,
+        camera,
+        rel,
+        start_ms,
+        &scan,
+        file_bytes,
+        ClipState::Truncated,
+    );
     let record = store.insert_clip(record, None)?;
     std::fs::remove_file(partial).map_err(io_err(partial))?;
     fsync_dir(store, partial.parent().unwrap_or(root))?;
@@ -126,7 +134,15 @@ pub(crate) fn salvage_orphan(
         return Ok(None);
     }
     let file_bytes = reseal_prefix(store, path, path, &scan)?;
-    let record = record_from_scan(store, camera, rel.to_string(), start_ms, &scan, file_bytes);
+    let record = record_of_file(
+        store,
+        camera,
+        rel.to_string(),
+        start_ms,
+        &scan,
+        file_bytes,
+        ClipState::Truncated,
+    );
     Ok(Some(store.insert_clip(record, None)?))
 }
 
@@ -169,22 +185,7 @@ pub(crate) fn salvage_indexed(
     Ok(true)
 }
 
-/// The index row of a salvaged clip known only from its file: what the MP4 scan found.
-fn record_from_scan(
-    store: &Store,
-    camera_id: String,
-    path: String,
-    start_ms: i64,
-    scan: &Mp4Scan,
-    file_bytes: u64,
-) -> ClipRecord {
-    let mut record = record_of_file(store, camera_id, path, start_ms, scan, file_bytes);
-    record.state = ClipState::Truncated;
-    record.plain_bytes = scan.complete_end as i64;
-    record
-}
-
-/// The index row of a clip known only from its file, as complete.
+/// The index row of a clip known only from its file: what the MP4 scan found.
 pub(crate) fn record_of_file(
     store: &Store,
     camera_id: String,
@@ -192,6 +193,7 @@ pub(crate) fn record_of_file(
     start_ms: i64,
     scan: &Mp4Scan,
     file_bytes: u64,
+    state: ClipState,
 ) -> ClipRecord {
     ClipRecord {
         id: 0,
@@ -209,7 +211,7 @@ pub(crate) fn record_of_file(
         labels: Vec::new(),
         pre_roll_ms: 0,
         post_roll_ms: 0,
-        state: ClipState::Complete,
+        state,
         key_id: store.key_id().to_string(),
         damage: String::new(),
     }

@@ -151,8 +151,15 @@ fn index_orphan(
     match read_through(store, path) {
         Ok(scan) => {
             let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            let record =
-                record_of_file(store, camera, rel.to_string(), start_ms, &scan, file_bytes);
+            let record = record_of_file(
+                store,
+                camera,
+                rel.to_string(),
+                start_ms,
+                &scan,
+                file_bytes,
+                super::ClipState::Complete,
+            );
             let r = store.insert_clip(record, None)?;
             tracing::warn!("sweep: indexed clip {rel}, whose row was lost");
             report.orphans_indexed += 1;

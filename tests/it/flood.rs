@@ -8,7 +8,6 @@ use crate::common;
 use crate::common::run::{
     ADMIN_PASSWORD, SENTRIX, add_admin, dashboard_port, https_client, stop, wait_for, write_config,
 };
-use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -61,34 +60,12 @@ async fn attacker_connection(
     port: u16,
     local: [u8; 4],
     tls: &tokio_rustls::TlsConnector,
-) -> Option<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let socket = tokio::net::TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::from((local, 0))).ok()?;
-    let tcp = socket
-        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .ok()?;
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    tokio::time::timeout(Duration::from_secs(3), tls.connect(name, tcp))
+) -> Option<common::tls::Stream> {
+    let connect = common::tls::connect_from(tls, port, local);
+    tokio::time::timeout(Duration::from_secs(3), connect)
         .await
         .ok()?
         .ok()
-}
-
-fn connector(cert: &[u8]) -> tokio_rustls::TlsConnector {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(cert).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
 #[test]
@@ -128,7 +105,7 @@ fn a_connection_flood_under_a_low_descriptor_limit_does_not_stop_recording() {
     let log_before = log_bytes(&log);
 
     // The flood: every address opens connections until it is refused, and holds them.
-    let tls = connector(&cert);
+    let tls = common::tls::connector(&cert);
     let (held, refused) = rt.block_on(async {
         let mut held = Vec::new();
         let mut refused = 0;

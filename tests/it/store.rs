@@ -302,6 +302,15 @@ fn test_store(d: &Path, retention: sentrix::store::RetentionPolicy) -> Store {
 }
 
 fn add_clip(store: &Store, mp4: &[u8], start_ms: i64) -> sentrix::store::ClipRecord {
+    add_clip_with_thumbnail(store, mp4, start_ms, None)
+}
+
+fn add_clip_with_thumbnail(
+    store: &Store,
+    mp4: &[u8],
+    start_ms: i64,
+    jpeg: Option<&[u8]>,
+) -> sentrix::store::ClipRecord {
     let mut w = store
         .begin_clip(ClipMeta {
             camera_id: "cam".into(),
@@ -310,7 +319,7 @@ fn add_clip(store: &Store, mp4: &[u8], start_ms: i64) -> sentrix::store::ClipRec
         })
         .unwrap();
     w.write(mp4).unwrap();
-    w.finish(None).unwrap()
+    w.finish(jpeg).unwrap()
 }
 
 #[test]
@@ -438,15 +447,7 @@ fn add_clip_with_pictures(store: &Store, mp4: &[u8], jpeg: &[u8], start_ms: i64)
         .insert_event("cam", "person", start_ms + 100, 0.9, &[0.1, 0.1, 0.2, 0.2])
         .unwrap();
     store.set_event_snapshot(event, jpeg).unwrap();
-    let mut w = store
-        .begin_clip(ClipMeta {
-            camera_id: "cam".into(),
-            start_ms,
-            ..Default::default()
-        })
-        .unwrap();
-    w.write(mp4).unwrap();
-    w.finish(Some(jpeg)).unwrap().id
+    add_clip_with_thumbnail(store, mp4, start_ms, Some(jpeg)).id
 }
 
 #[test]
@@ -471,14 +472,7 @@ fn a_lost_index_is_rebuilt_and_damaged_clips_are_salvaged_not_deleted() {
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(d.join(format!("index.db{suffix}")));
     }
-    let damaged = d.join("rec").join(&damaged_rel);
-    let len = std::fs::metadata(&damaged).unwrap().len();
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&damaged)
-        .unwrap();
-    f.set_len(len - 100).unwrap();
-    drop(f);
+    common::cut_tail(&d.join("rec").join(&damaged_rel), 100);
     let junk = d
         .join("rec")
         .join(damaged_rel.replace(".mp4.sntx", "-junk.mp4.sntx.partial"));
@@ -518,14 +512,7 @@ fn a_lost_index_is_rebuilt_and_damaged_clips_are_salvaged_not_deleted() {
 
     // Damage found in an indexed clip: named, salvaged in place (still listed, plays).
     drop(store);
-    let victim = d.join("rec").join(&clips[0].path);
-    let len = std::fs::metadata(&victim).unwrap().len();
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&victim)
-        .unwrap();
-    f.set_len(len - 100).unwrap();
-    drop(f);
+    common::cut_tail(&d.join("rec").join(&clips[0].path), 100);
     let (store, report) =
         Store::open(test_config(d, policy), MasterKey::from_bytes([9; 32])).unwrap();
     assert_eq!(report.damaged, 1, "{report:?}");

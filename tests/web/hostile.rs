@@ -10,7 +10,6 @@ use axum::http::Request;
 use base64::Engine;
 use sentrix::web::conn::Limits;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -287,32 +286,10 @@ async fn huge_user_names_do_not_grow_the_audit_log() {
 }
 
 /// A TLS connection to the test server from `local` (any 127.x address).
-async fn tls_connect(
-    s: &Server,
-    local: [u8; 4],
-) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from((local, 0)))?;
+async fn tls_connect(s: &Server, local: [u8; 4]) -> std::io::Result<crate::common::tls::Stream> {
     let port: u16 = s.base.rsplit(':').next().unwrap().parse().unwrap();
-    let tcp = socket
-        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await?;
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject;
-    roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(&s.cert_pem).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
+    let tls = crate::common::tls::connector(&s.cert_pem);
+    crate::common::tls::connect_from(&tls, port, local).await
 }
 
 /// Whether the server has closed `stream` (EOF or error) within `wait`.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod run;
+pub mod tls;
 
 use sentrix::ingest::Codec;
 use sentrix::ingest::demo::{DemoSpec, Mount, RtspServer};
@@ -282,4 +283,11 @@ pub fn notify_messages(sock: &std::os::unix::net::UnixDatagram, d: Duration) -> 
         }
     }
     out
+}
+
+/// Cuts the last `bytes` off `path` (a file damaged by a failing card or a cut copy).
+pub fn cut_tail(path: &std::path::Path, bytes: u64) {
+    let len = std::fs::metadata(path).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.set_len(len - bytes).unwrap();
 }
