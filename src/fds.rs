@@ -33,7 +33,9 @@ pub fn raise_soft_limit() -> u64 {
             }
         }
     }
-    lim.rlim_cur as u64
+    // rlim_t is 32-bit on armhf: widen there, a no-op here.
+    #[allow(clippy::useless_conversion)]
+    u64::from(lim.rlim_cur)
 }
 
 /// The most dashboard connections that fit a soft limit of `nofile` with `cameras`.
