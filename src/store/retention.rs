@@ -1,8 +1,10 @@
 //! Retention: deletes the oldest clips when they are older than `max_age_days`, when all
-//! clips together exceed `max_size_gb`, or when the filesystem has less than
+//! clips together (with the audit log, bounded by its rotation) exceed `max_size_gb`, or
+//! when the filesystem has less than
 //! `min_free_percent` free. Runs periodically and, through `make_room`, at once when a
 //! write hits a full disk. Clips being written are `*.partial` files without rows, so they
-//! are never candidates. Every deletion is logged with its reason.
+//! are never candidates. Every deletion is logged with its reason. On a full disk the
+//! space reserve and the rotated audit log go before any clip: clips take priority.
 
 use super::{Store, StoreError, db};
 use rusqlite::OptionalExtension;
@@ -100,7 +102,7 @@ pub fn enforce(store: &Store, now_ms: i64) -> Result<RetentionReport, StoreError
         let total: i64 = store
             .conn()
             .query_row(db::TOTAL_FILE_BYTES, [], |r| r.get(0))?;
-        if (total as u64) <= policy.max_size_bytes {
+        if total as u64 + audit_log_bytes(store) <= policy.max_size_bytes {
             break;
         }
         let Some((id, _)) = oldest(store)? else { break };
@@ -130,6 +132,7 @@ pub fn enforce(store: &Store, now_ms: i64) -> Result<RetentionReport, StoreError
 pub fn make_room(store: &Store) -> bool {
     let root = store.recordings_dir().to_path_buf();
     super::reserve::release(&super::reserve::path(&store.inner.config.database));
+    drop_old_audit_log(store);
     let mut deleted_any = false;
     let mut unlinked: Vec<i64> = Vec::new();
     loop {
@@ -174,6 +177,33 @@ pub fn make_room(store: &Store) -> bool {
                 }
             },
         }
+    }
+}
+
+/// The audit log beside the index (audit.rs writes it there) and its rotated older half.
+fn audit_logs(store: &Store) -> [PathBuf; 2] {
+    let current = store.inner.config.database.with_file_name("audit.log");
+    let old = crate::audit::rotated(&current);
+    [current, old]
+}
+
+/// Bytes of the audit logs: they count towards `max_size_gb` with the clips.
+fn audit_log_bytes(store: &Store) -> u64 {
+    audit_logs(store)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Clips take priority over logs: on a full disk the rotated audit log goes first.
+fn drop_old_audit_log(store: &Store) {
+    let [_, old] = audit_logs(store);
+    if std::fs::remove_file(&old).is_ok() {
+        tracing::warn!(
+            "the disk is full: deleted {} to keep recording",
+            old.display()
+        );
     }
 }
 

@@ -2,7 +2,9 @@
 //! reload restarts only the camera whose entry changed (the other keeps its frame counter
 //! and pre-roll); a second `run` on the same data directory is refused while account
 //! commands still work; the dashboard's trigger and SIGUSR1 both store a "manual" event
-//! with a clip; and (with the `test-faults` feature) health names a panicked recorder, a
+//! with a clip; a SIGUSR1 20 ms after start is held until handled; live MJPEG and event
+//! streams end within a second of a logout or of their user's removal; and (with the
+//! `test-faults` feature) health names a panicked recorder, a
 //! stuck detector and an fsync failure, and the watchdog stops.
 
 use crate::common;
@@ -209,6 +211,116 @@ fn the_http_trigger_and_sigusr1_both_store_a_manual_event_with_a_clip() {
         assert!(clip["labels"].to_string().contains("manual"), "{clip}");
     }
     assert_ne!(events[0]["clip_id"], events[1]["clip_id"]);
+    assert!(stop(child), "no clean stop:\n{}", log.join("\n"));
+}
+
+#[test]
+fn a_signal_right_after_start_is_held_until_handled() {
+    let dir = common::temp_dir();
+    let config = write_config(dir.path());
+    let (child, rx) = spawn_run(&config);
+    std::thread::sleep(Duration::from_millis(20));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
+    let mut log = Vec::new();
+    wait_for(&rx, "manual event", &mut log)
+        .unwrap_or_else(|| panic!("the early SIGUSR1 was lost or fatal:\n{}", log.join("\n")));
+    assert!(stop(child), "no clean stop:\n{}", log.join("\n"));
+}
+
+/// Reads `stream` until it ends; how long after `since` that was (None: still open after
+/// 3 s).
+async fn ended_after(stream: &mut reqwest::Response, since: Instant) -> Option<Duration> {
+    let open = async { while let Ok(Some(_)) = stream.chunk().await {} };
+    tokio::time::timeout(Duration::from_secs(3), open)
+        .await
+        .ok()?;
+    Some(since.elapsed())
+}
+
+#[test]
+fn live_streams_end_within_a_second_of_logout_and_removal() {
+    let dir = common::temp_dir();
+    let config = write_config(dir.path());
+    assert!(add_admin(&config).status.success());
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let line = wait_for(&rx, "dashboard on https://", &mut log)
+        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
+    let base = format!("https://localhost:{}", dashboard_port(&line));
+    wait_for(&rx, "streaming (connection 1)", &mut log).expect("the demo streams");
+    let client = https_client(&std::fs::read(dir.path().join("certs/server.crt")).unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let bob_pw = "bob's viewer password";
+        let add = format!(r#"{{"username":"bob","role":"viewer","password":"{bob_pw}"}}"#);
+        let r = client
+            .post(format!("{base}/api/users"))
+            .header("origin", &base)
+            .basic_auth("alice", Some(ADMIN_PASSWORD))
+            .header("content-type", "application/json")
+            .body(add)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        for (user, pw, end) in [
+            ("alice", ADMIN_PASSWORD, "logout"),
+            ("bob", bob_pw, "removal"),
+        ] {
+            let r = client
+                .post(format!("{base}/auth/verify"))
+                .header("origin", &base)
+                .basic_auth(user, Some(pw))
+                .send()
+                .await
+                .unwrap();
+            let cookie = r
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+                .find(|c| c.contains("sentrix_session="))
+                .expect("a session cookie");
+            let open = |path: &str| {
+                client
+                    .get(format!("{base}{path}"))
+                    .header("cookie", &cookie)
+                    .send()
+            };
+            let mut mjpeg = open("/api/cameras/demo/live.mjpeg").await.unwrap();
+            let mut sse = open("/api/events/stream").await.unwrap();
+            assert!(
+                mjpeg.chunk().await.unwrap().is_some(),
+                "{end}: no MJPEG frame"
+            );
+            let revoked = Instant::now();
+            let r = match end {
+                "logout" => client
+                    .post(format!("{base}/auth/logout"))
+                    .header("origin", &base)
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .unwrap(),
+                _ => client
+                    .delete(format!("{base}/api/users/bob"))
+                    .header("origin", &base)
+                    .basic_auth("alice", Some(ADMIN_PASSWORD))
+                    .send()
+                    .await
+                    .unwrap(),
+            };
+            assert_eq!(r.status(), 200, "{end}");
+            for (name, stream) in [("MJPEG", &mut mjpeg), ("SSE", &mut sse)] {
+                let took = ended_after(stream, revoked).await;
+                assert!(
+                    took.is_some_and(|t| t < Duration::from_secs(1)),
+                    "{name} after {end}: {took:?}"
+                );
+            }
+        }
+    });
     assert!(stop(child), "no clean stop:\n{}", log.join("\n"));
 }
 

@@ -175,6 +175,30 @@ async fn a_stranger_cannot_lock_the_admin_out_of_a_known_device() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_never_get_a_basic_challenge() {
+    let s = start().await;
+    let app = app(s.state.clone());
+    let challenge = |browser: bool| {
+        let mut req = get("/api/events");
+        if browser {
+            req = req.header("sec-fetch-mode", "cors");
+        }
+        let app = app.clone();
+        let req = from([10, 3, 3, 3], req);
+        async move {
+            let r = app.oneshot(req).await.unwrap();
+            assert_eq!(r.status(), 401);
+            r.headers().contains_key("www-authenticate")
+        }
+    };
+    assert!(challenge(false).await, "curl and scripts are challenged");
+    assert!(
+        !challenge(true).await,
+        "a browser would cache Basic past a logout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_that_checks_credentials_is_rate_limited() {
     let s = start().await;
     let st = s.state.clone();
