@@ -47,6 +47,8 @@ impl Parts {
         if let Some(server) = self.demo {
             server.stop();
         }
+        // Its pipelines, rings and frames are freed now: hand the pages back (memory.rs).
+        crate::memory::release_free();
     }
 }
 
