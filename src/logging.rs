@@ -162,6 +162,41 @@ mod tests {
         assert_eq!(bounded("\u{1b}[2J", 64), "\\u{1b}[2J");
     }
 
+    /// Counts the events a subscriber sees.
+    struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl tracing::Subscriber for Count {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn a_storm_of_gstreamer_criticals_becomes_one_line() {
+        route_glib_log();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        tracing::subscriber::with_default(Count(seen.clone()), || {
+            for _ in 0..10_000 {
+                // A domain of its own: the throttle is per domain, shared by the process.
+                gstreamer::glib::g_critical!(
+                    "GStreamer-test",
+                    "gst_bus_timed_pop_filtered: assertion 'timeout == 0 || bus->priv->poll != NULL' failed"
+                );
+            }
+        });
+        assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
     #[test]
     fn throttle_counts_what_it_held_back() {
         let mut t = Throttle::new(Duration::from_secs(3600));
