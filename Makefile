@@ -42,6 +42,7 @@ bench: build
 	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	SENTRIX_BIN=$(BIN) scripts/bench-http.sh
 	SENTRIX_BIN=$(BIN) scripts/bench-hostile.sh
+	SENTRIX_BIN=$(BIN) scripts/bench-memory.sh 120
 
 cross:
 	@scripts/deps.sh run cross
