@@ -39,7 +39,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/cameras/{id}/snapshot.jpg", get(super::live::snapshot))
         .route("/api/cameras/{id}/live.mjpeg", get(super::live::mjpeg))
         .route("/api/events/stream", get(super::live::events_stream))
-        .route("/metrics", get(super::live::metrics))
+        .route("/metrics", get(super::metrics::metrics))
         .route("/api/events", get(events))
         .route("/api/events/{id}", get(event))
         .route("/api/events/{id}/ack", post(ack))

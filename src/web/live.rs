@@ -1,6 +1,6 @@
 //! Live data: the manual trigger, a camera's newest picture as JPEG, an MJPEG stream of it
 //! (encoded only while someone watches, with the detector's latest boxes drawn), Server-Sent Events of
-//! event changes and camera state changes, and Prometheus metrics.
+//! event changes and camera state changes (Prometheus metrics: metrics.rs).
 
 use super::error::AppError;
 use super::{Admin, AppState, ClientIp};
@@ -17,8 +17,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Locked addresses listed in /metrics at most.
-const METRICS_LOCKED_ADDRESSES: usize = 32;
 /// MJPEG frames per second.
 const MJPEG_FPS: u64 = 4;
 const BOUNDARY: &str = "sentrixframe";
@@ -168,128 +166,4 @@ pub async fn events_stream(
     Ok(Sse::new(stream.take_until(ended))
         .keep_alive(KeepAlive::default())
         .into_response())
-}
-
-/// Prometheus text exposition.
-pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppError> {
-    use std::fmt::Write;
-    let store = s.store.clone();
-    let now = s.auth.now_ms();
-    let (clips, bytes, lockouts, locked_addresses) = tokio::task::spawn_blocking(move || {
-        let (clips, bytes) = store.totals()?;
-        let locked = store.locked_addresses(now, METRICS_LOCKED_ADDRESSES)?;
-        Ok::<_, crate::store::StoreError>((clips, bytes, store.active_lockouts(now)?, locked))
-    })
-    .await
-    .map_err(AppError::internal)??;
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, rows: Vec<(String, f64)>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (labels, v) in rows {
-            let _ = writeln!(out, "{name}{labels} {v}");
-        }
-    };
-    let cameras = s.live.cameras();
-    let per = |f: &dyn Fn(&LiveCamera) -> Option<f64>| -> Vec<(String, f64)> {
-        cameras
-            .iter()
-            .filter_map(|(id, c)| f(c).map(|v| (format!("{{camera=\"{id}\"}}"), v)))
-            .collect()
-    };
-    gauge(
-        "sentrix_camera_fps",
-        "Access units per second.",
-        per(&|c| Some(c.status().snapshot().fps)),
-    );
-    gauge(
-        "sentrix_camera_kbit_s",
-        "Stream bitrate in kbit/s.",
-        per(&|c| Some(c.status().snapshot().kbit_s)),
-    );
-    gauge(
-        "sentrix_camera_reconnects",
-        "Reconnects since start.",
-        per(&|c| Some(c.status().snapshot().reconnects as f64)),
-    );
-    gauge(
-        "sentrix_camera_streaming",
-        "1 while the camera streams.",
-        per(&|c| {
-            Some(
-                if c.status().state() == crate::ingest::CameraState::Streaming {
-                    1.0
-                } else {
-                    0.0
-                },
-            )
-        }),
-    );
-    gauge(
-        "sentrix_detector_infer_ms",
-        "Mean inference time in ms.",
-        per(&|c| c.detector_stats().map(|d| d.mean_infer_ms)),
-    );
-    gauge(
-        "sentrix_detector_fps",
-        "Model runs per second.",
-        per(&|c| c.detector_stats().map(|d| d.effective_fps)),
-    );
-    gauge(
-        "sentrix_detector_gated_ratio",
-        "Share of frames the motion gate kept from the model.",
-        per(&|c| c.detector_stats().map(|d| d.gated_share)),
-    );
-    gauge(
-        "sentrix_storage_bytes",
-        "Bytes of sealed clips, thumbnails and snapshots on disk.",
-        vec![(String::new(), bytes as f64)],
-    );
-    gauge(
-        "sentrix_clips",
-        "Clips in the index.",
-        vec![(String::new(), clips as f64)],
-    );
-    gauge(
-        "sentrix_lockouts",
-        "User names, addresses and devices locked now.",
-        vec![(String::new(), lockouts as f64)],
-    );
-    gauge(
-        "sentrix_locked_address_seconds",
-        "Seconds left of each locked client address's lockout (the latest 32).",
-        locked_addresses
-            .into_iter()
-            .map(|(addr, until)| {
-                let label = format!("{{address=\"{}\"}}", crate::logging::bounded(&addr, 64));
-                (label, ((until - now).max(0) / 1000) as f64)
-            })
-            .collect(),
-    );
-    gauge(
-        "sentrix_password_checks_total",
-        "PBKDF2 password checks run since start (real and dummy).",
-        vec![(String::new(), s.auth.password_checks() as f64)],
-    );
-    let conns = s.connections.stats();
-    gauge(
-        "sentrix_http_connections",
-        "Dashboard connections open now.",
-        vec![(String::new(), conns.open as f64)],
-    );
-    gauge(
-        "sentrix_http_connections_refused",
-        "Dashboard connections refused (caps) since start.",
-        vec![(String::new(), conns.refused as f64)],
-    );
-    gauge(
-        "sentrix_http_connections_evicted",
-        "Idle dashboard connections closed to admit others since start.",
-        vec![(String::new(), conns.evicted as f64)],
-    );
-    gauge(
-        "sentrix_open_fds",
-        "File descriptors open in the process.",
-        vec![(String::new(), crate::fds::open_count() as f64)],
-    );
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

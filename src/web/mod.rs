@@ -26,6 +26,7 @@ mod extract;
 pub mod listen;
 pub mod live;
 pub mod media;
+pub mod metrics;
 pub mod pages;
 mod server;
 

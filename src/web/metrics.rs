@@ -1,0 +1,155 @@
+//! `/metrics`: Prometheus text exposition of the cameras (fps, bitrate, reconnects,
+//! streaming, detector timings), the store (bytes, clips) and the guard (lockouts, locked
+//! addresses, password checks, dashboard connections, open descriptors).
+
+use super::AppState;
+use super::error::AppError;
+use crate::live::{Live, LiveCamera};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// Locked addresses listed at most.
+const LOCKED_ADDRESSES_LISTED: usize = 32;
+
+/// The exposition being written: one gauge after another.
+#[derive(Default)]
+struct Gauges(String);
+
+impl Gauges {
+    fn add(&mut self, name: &str, help: &str, rows: Vec<(String, f64)>) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, v) in rows {
+            let _ = writeln!(self.0, "{name}{labels} {v}");
+        }
+    }
+
+    fn one(&mut self, name: &str, help: &str, value: f64) {
+        self.add(name, help, vec![(String::new(), value)]);
+    }
+}
+
+/// What /metrics reads from the index.
+struct Indexed {
+    clips: i64,
+    bytes: i64,
+    lockouts: i64,
+    locked_addresses: Vec<(String, i64)>,
+}
+
+pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppError> {
+    let store = s.store.clone();
+    let now = s.auth.now_ms();
+    let indexed = tokio::task::spawn_blocking(move || {
+        let (clips, bytes) = store.totals()?;
+        Ok::<_, crate::store::StoreError>(Indexed {
+            clips,
+            bytes,
+            lockouts: store.active_lockouts(now)?,
+            locked_addresses: store.locked_addresses(now, LOCKED_ADDRESSES_LISTED)?,
+        })
+    })
+    .await
+    .map_err(AppError::internal)??;
+    let mut g = Gauges::default();
+    camera_gauges(&mut g, &s.live);
+    g.one(
+        "sentrix_storage_bytes",
+        "Bytes of sealed clips, thumbnails and snapshots on disk.",
+        indexed.bytes as f64,
+    );
+    g.one("sentrix_clips", "Clips in the index.", indexed.clips as f64);
+    guard_gauges(&mut g, &s, &indexed, now);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], g.0).into_response())
+}
+
+fn camera_gauges(g: &mut Gauges, live: &Live) {
+    let cameras = live.cameras();
+    let per = |f: &dyn Fn(&LiveCamera) -> Option<f64>| -> Vec<(String, f64)> {
+        cameras
+            .iter()
+            .filter_map(|(id, c)| f(c).map(|v| (format!("{{camera=\"{id}\"}}"), v)))
+            .collect()
+    };
+    let streaming = |c: &LiveCamera| c.status().state() == crate::ingest::CameraState::Streaming;
+    g.add(
+        "sentrix_camera_fps",
+        "Access units per second.",
+        per(&|c| Some(c.status().snapshot().fps)),
+    );
+    g.add(
+        "sentrix_camera_kbit_s",
+        "Stream bitrate in kbit/s.",
+        per(&|c| Some(c.status().snapshot().kbit_s)),
+    );
+    g.add(
+        "sentrix_camera_reconnects",
+        "Reconnects since start.",
+        per(&|c| Some(c.status().snapshot().reconnects as f64)),
+    );
+    g.add(
+        "sentrix_camera_streaming",
+        "1 while the camera streams.",
+        per(&|c| Some(f64::from(u8::from(streaming(c))))),
+    );
+    g.add(
+        "sentrix_detector_infer_ms",
+        "Mean inference time in ms.",
+        per(&|c| c.detector_stats().map(|d| d.mean_infer_ms)),
+    );
+    g.add(
+        "sentrix_detector_fps",
+        "Model runs per second.",
+        per(&|c| c.detector_stats().map(|d| d.effective_fps)),
+    );
+    g.add(
+        "sentrix_detector_gated_ratio",
+        "Share of frames the motion gate kept from the model.",
+        per(&|c| c.detector_stats().map(|d| d.gated_share)),
+    );
+}
+
+fn guard_gauges(g: &mut Gauges, s: &AppState, indexed: &Indexed, now_ms: i64) {
+    g.one(
+        "sentrix_lockouts",
+        "User names, addresses and devices locked now.",
+        indexed.lockouts as f64,
+    );
+    let locked = indexed.locked_addresses.iter().map(|(addr, until)| {
+        let label = format!("{{address=\"{}\"}}", crate::logging::bounded(addr, 64));
+        (label, ((until - now_ms).max(0) / 1000) as f64)
+    });
+    g.add(
+        "sentrix_locked_address_seconds",
+        "Seconds left of each locked client address's lockout (the latest 32).",
+        locked.collect(),
+    );
+    g.one(
+        "sentrix_password_checks_total",
+        "PBKDF2 password checks run since start (real and dummy).",
+        s.auth.password_checks() as f64,
+    );
+    let conns = s.connections.stats();
+    g.one(
+        "sentrix_http_connections",
+        "Dashboard connections open now.",
+        conns.open as f64,
+    );
+    g.one(
+        "sentrix_http_connections_refused",
+        "Dashboard connections refused (caps) since start.",
+        conns.refused as f64,
+    );
+    g.one(
+        "sentrix_http_connections_evicted",
+        "Idle dashboard connections closed to admit others since start.",
+        conns.evicted as f64,
+    );
+    g.one(
+        "sentrix_open_fds",
+        "File descriptors open in the process.",
+        crate::fds::open_count() as f64,
+    );
+}
