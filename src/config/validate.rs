@@ -29,7 +29,8 @@ fn range(p: &mut Problems, key: &str, value: f64, min: f64, max: f64, unit: &str
     }
 }
 
-fn check_network_security(c: &Config, p: &mut Problems) {
+/// `network`: the port, the connection caps and the timeouts.
+fn check_network(c: &Config, p: &mut Problems) {
     if c.network.api_port == 0 {
         p.push((
             "network.api_port".into(),
@@ -70,6 +71,10 @@ fn check_network_security(c: &Config, p: &mut Problems) {
         3600.0,
         " s",
     );
+}
+
+fn check_network_security(c: &Config, p: &mut Problems) {
+    check_network(c, p);
     let s = &c.security;
     if !c.network.bind.is_loopback() {
         if !s.use_tls {
