@@ -332,15 +332,19 @@ async fn basic_login(
 ) -> Result<Granted, AppError> {
     let auth = state.auth.clone();
     let u = user.clone();
+    // Only the login page's /auth/verify makes a known device (it is how browsers log
+    // in): scripts sending Basic with each request never push a browser's device out of
+    // its user's 16.
+    let opens_session = path == "/auth/verify";
     let result = tokio::task::spawn_blocking(move || {
         let from = Origin {
             ip,
             device_token: device.as_deref(),
         };
         let login = auth.login_cached(&u, &password, from)?;
-        let new_device = match login.device_known {
-            true => None,
-            false => Some(auth.remember_device(&u)?),
+        let new_device = match opens_session && !login.device_known {
+            true => Some(auth.remember_device(&u)?),
+            false => None,
         };
         Ok::<_, LoginError>((login, new_device))
     })
@@ -359,7 +363,7 @@ async fn basic_login(
     };
     // Verified from the cache: a client sending Basic each time needs no new session
     // (the login page's /auth/verify always gets one).
-    if !(login.cached && path != "/auth/verify") {
+    if !login.cached || opens_session {
         let id = state.auth.open_session(&login)?;
         state
             .audit
@@ -386,7 +390,9 @@ fn audit_refusal(state: &AppState, user: &str, ip: IpAddr, path: &str, e: &Login
         LoginError::Refused => "login_failed",
         LoginError::Internal(_) => return,
     };
-    let known = state.store.user_credentials(user).ok().flatten().is_some();
+    // No user has a name over 64 bytes: no lookup for those.
+    let known = user.len() <= crate::audit::MAX_USER_BYTES
+        && state.store.user_credentials(user).ok().flatten().is_some();
     match known {
         true => state.audit.log(Some(user), ip, event, path),
         false => state.audit.log_unknown_user(user, ip, event, path),

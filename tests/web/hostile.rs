@@ -126,6 +126,21 @@ async fn a_stranger_cannot_lock_the_admin_out_of_a_known_device() {
         "{cookies:?}"
     );
 
+    // A script sending Basic with each request makes no device (only the login page does).
+    let (status, cookies) = send(
+        &app,
+        from(
+            [192, 168, 1, 30],
+            get("/api/events").header("authorization", basic("bob", VIEWER_PW)),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        !cookies.iter().any(|c| c.contains("sentrix_device")),
+        "{cookies:?}"
+    );
+
     // A stranger guesses at alice until the name is locked, also with a made-up device.
     let fake_device = format!("__Host-sentrix_device={}", "ab".repeat(32));
     for i in 0..8 {
