@@ -297,6 +297,13 @@ impl Authenticator {
         ])
     }
 
+    /// Whether `user` names an account (for the audit log, which hashes names that do
+    /// not). No lookup for a name longer than any user can have.
+    pub fn user_exists(&self, user: &str) -> bool {
+        user.len() <= MAX_USER_NAME_BYTES
+            && self.store.user_credentials(user).ok().flatten().is_some()
+    }
+
     /// Remembers the browser that just logged in as `user`; returns the token for its
     /// cookie (only its hash is stored).
     pub fn remember_device(&self, user: &str) -> Result<String, LoginError> {
@@ -389,15 +396,6 @@ impl Authenticator {
             }
         }
         Ok(())
-    }
-
-    /// Checks a username and password from `ip` (no device: CLI and tests).
-    pub fn login(&self, user: &str, password: &str, ip: IpAddr) -> Result<Principal, LoginError> {
-        let from = Origin {
-            ip,
-            device_token: None,
-        };
-        self.login_cached(user, password, from).map(|l| l.principal)
     }
 
     /// One password check through the gate: reserve, hash, record the outcome, release.

@@ -341,19 +341,21 @@ async fn basic_login(
             ip,
             device_token: device.as_deref(),
         };
-        let login = auth.login_cached(&u, &password, from)?;
+        let login = auth
+            .login_cached(&u, &password, from)
+            .map_err(|e| (e, auth.user_exists(&u)))?;
         let new_device = match opens_session && !login.device_known {
-            true => Some(auth.remember_device(&u)?),
+            true => Some(auth.remember_device(&u).map_err(|e| (e, true))?),
             false => None,
         };
-        Ok::<_, LoginError>((login, new_device))
+        Ok((login, new_device))
     })
     .await
     .map_err(AppError::internal)?;
     let (login, new_device) = match result {
         Ok(done) => done,
-        Err(e) => {
-            audit_refusal(state, &user, ip, path, &e);
+        Err((e, known)) => {
+            audit_refusal(state, (&user, known), ip, path, &e);
             return Err(e.into());
         }
     };
@@ -383,16 +385,19 @@ async fn basic_login(
 
 /// Audits a refused login. A user name that does not exist is not written as typed (it
 /// may be a password typed into the wrong field): the audit log hashes it.
-fn audit_refusal(state: &AppState, user: &str, ip: IpAddr, path: &str, e: &LoginError) {
+fn audit_refusal(
+    state: &AppState,
+    (user, known): (&str, bool),
+    ip: IpAddr,
+    path: &str,
+    e: &LoginError,
+) {
     let event = match e {
         LoginError::Locked { .. } => "locked_out",
         LoginError::Throttled { .. } => "rate_limited",
         LoginError::Refused => "login_failed",
         LoginError::Internal(_) => return,
     };
-    // No user has a name over 64 bytes: no lookup for those.
-    let known = user.len() <= crate::audit::MAX_USER_BYTES
-        && state.store.user_credentials(user).ok().flatten().is_some();
     match known {
         true => state.audit.log(Some(user), ip, event, path),
         false => state.audit.log_unknown_user(user, ip, event, path),

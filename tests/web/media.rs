@@ -160,6 +160,10 @@ async fn damaged_and_vanished_files_get_410_before_any_byte() {
             .basic_auth("bob", Some(VIEWER_PW))
             .send()
     };
+    let list = || async {
+        let r = get("/api/clips".into()).await.unwrap();
+        r.json::<serde_json::Value>().await.unwrap()
+    };
     let rec = s.store.clip(s.clip_id).unwrap();
     let file = s.dir.path().join("rec").join(&rec.path);
     // Cut the file's end: the last chunk no longer authenticates.
@@ -174,12 +178,7 @@ async fn damaged_and_vanished_files_get_410_before_any_byte() {
     let v: serde_json::Value = r.json().await.unwrap();
     assert!(v["message"].as_str().unwrap().contains("cut short"), "{v}");
     // Flagged in the index: listed with the reason, and answered 410 at once from now on.
-    let clips: serde_json::Value = get("/api/clips".into())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let clips = list().await;
     assert!(clips["clips"][0]["damage"].as_str().is_some(), "{clips}");
 
     // A second clip whose file is deleted behind the store's back leaves the listing.
@@ -197,12 +196,7 @@ async fn damaged_and_vanished_files_get_410_before_any_byte() {
     std::fs::remove_file(s.dir.path().join("rec").join(&gone.path)).unwrap();
     let r = get(format!("/clips/{}.mp4", gone.id)).await.unwrap();
     assert_eq!(r.status(), 410);
-    let clips: serde_json::Value = get("/api/clips".into())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let clips = list().await;
     let ids: Vec<i64> = clips["clips"]
         .as_array()
         .unwrap()
