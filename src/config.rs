@@ -117,6 +117,31 @@ pub struct Record {
     /// Memory bound of each camera's pre-roll ring in MiB; unset derives it from the
     /// bitrate (2 x bitrate x (pre-roll + 4 s), 4..64 MiB).
     pub ring_max_mb: Option<f64>,
+    /// `events`: clips around detections only. `continuous`: every second, in segments,
+    /// with events marked on top. Each camera may override it (`record_mode`).
+    pub mode: RecordMode,
+    /// Length of a continuous-recording segment in seconds (cut at the next keyframe).
+    pub segment_seconds: f64,
+}
+
+/// What a camera records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordMode {
+    /// Clips around detections and manual triggers, with pre- and post-roll.
+    #[default]
+    Events,
+    /// Everything, as gapless segments; events are marked time ranges over them.
+    Continuous,
+}
+
+impl RecordMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Continuous => "continuous",
+        }
+    }
 }
 
 impl Default for Record {
@@ -127,6 +152,8 @@ impl Default for Record {
             min_confidence: 0.5,
             max_clip_length: 300.0,
             ring_max_mb: None,
+            mode: RecordMode::Events,
+            segment_seconds: 60.0,
         }
     }
 }
@@ -281,7 +308,12 @@ impl Default for Encryption {
 #[serde(deny_unknown_fields, default)]
 pub struct Retention {
     pub max_size_gb: f64,
-    pub max_age_days: f64,
+    /// Days kept of event clips and of continuous footage that overlaps an event (0 = no
+    /// age limit). `max_age_days`, its name before continuous recording, still works.
+    #[serde(alias = "max_age_days")]
+    pub event_days: f64,
+    /// Days kept of continuous footage that overlaps no event (0 = no age limit).
+    pub continuous_days: f64,
     pub min_free_percent: f64,
 }
 
@@ -289,7 +321,8 @@ impl Default for Retention {
     fn default() -> Self {
         Self {
             max_size_gb: 100.0,
-            max_age_days: 30.0,
+            event_days: 30.0,
+            continuous_days: 7.0,
             min_free_percent: 10.0,
         }
     }
@@ -323,6 +356,9 @@ pub struct Camera {
     /// Areas ignored by motion and detection (a busy road, a tree, a TV).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masks: Vec<Area>,
+    /// Overrides `record.mode` for this camera.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_mode: Option<RecordMode>,
 }
 
 fn yes() -> bool {
@@ -484,6 +520,11 @@ impl Config {
 
     pub fn enabled_cameras(&self) -> impl Iterator<Item = &Camera> {
         self.cameras.iter().filter(|c| c.enabled)
+    }
+
+    /// What camera `cam` records: its own `record_mode`, else `record.mode`.
+    pub fn record_mode(&self, cam: &Camera) -> RecordMode {
+        cam.record_mode.unwrap_or(self.record.mode)
     }
 }
 

@@ -146,7 +146,7 @@ fn start_parts(cam: &Camera, config: &Config, services: &Services) -> anyhow::Re
     };
     let recorder = RecorderRunner::spawn(
         &cam.id,
-        RecordSettings::from_config(&config.record),
+        RecordSettings::from_config(&config.record, config.record_mode(cam)),
         services.store.clone(),
         outputs.units,
         frames.clone(),

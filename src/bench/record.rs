@@ -119,6 +119,7 @@ pub fn record_client(url: &str, seconds: u64, dir: &Path) -> anyhow::Result<()> 
         max_clip_ns: 10_000_000_000,
         ring_max_bytes: None,
         fragment_ms: 1000,
+        segment_ns: None,
     };
     let runner = RecorderRunner::spawn("bench", settings, store.clone(), rx, out.frames)?;
     let end = Instant::now() + Duration::from_secs(seconds);

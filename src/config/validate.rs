@@ -185,6 +185,14 @@ fn check_record(c: &Config, p: &mut Problems) {
         86400.0,
         " s",
     );
+    range(
+        p,
+        "record.segment_seconds",
+        r.segment_seconds,
+        10.0,
+        600.0,
+        " s",
+    );
 }
 
 fn check_detect(c: &Config, p: &mut Problems) {
@@ -308,14 +316,12 @@ fn check_storage(c: &Config, p: &mut Problems) {
         1.0e6,
         " GB",
     );
-    range(
-        p,
-        "storage.retention.max_age_days",
-        r.max_age_days,
-        0.0,
-        36500.0,
-        " days (0 = no age limit)",
-    );
+    for (key, days) in [
+        ("storage.retention.event_days", r.event_days),
+        ("storage.retention.continuous_days", r.continuous_days),
+    ] {
+        range(p, key, days, 0.0, 36500.0, " days (0 = no age limit)");
+    }
     range(
         p,
         "storage.retention.min_free_percent",

@@ -582,6 +582,7 @@ impl Worker {
             clip_id: None,
             has_snapshot: false,
             acknowledged: false,
+            keep: false,
         });
         let _ = self.bus.send(EventNotice { kind, event });
     }

@@ -37,16 +37,20 @@ pub struct RecordSettings {
     /// mp4mux fragment duration; fragments are cut at keyframes, so with a 1 s GOP this
     /// is one fragment per GOP.
     pub fragment_ms: u32,
+    /// Continuous recording in segments of this length; None records events only.
+    pub segment_ns: Option<u64>,
 }
 
 impl RecordSettings {
-    pub fn from_config(r: &crate::config::Record) -> Self {
+    pub fn from_config(r: &crate::config::Record, mode: crate::config::RecordMode) -> Self {
         Self {
             pre_ns: (r.pre_detection_buffer * 1e9) as u64,
             post_ns: (r.post_detection_buffer * 1e9) as u64,
             max_clip_ns: (r.max_clip_length * 1e9) as u64,
             ring_max_bytes: r.ring_max_mb.map(|mb| (mb * 1024.0 * 1024.0) as usize),
             fragment_ms: 1000,
+            segment_ns: (mode == crate::config::RecordMode::Continuous)
+                .then_some((r.segment_seconds * 1e9) as u64),
         }
     }
 }
@@ -264,6 +268,7 @@ impl Recorder {
                 .map(|t| (t.saturating_sub(first.pts_ns) / 1_000_000) as i64)
                 .unwrap_or(0),
             post_roll_ms: (self.settings.post_ns / 1_000_000) as i64,
+            run_start_ms: None,
         };
         let writer = self.store.begin_clip(meta)?;
         let mux = Muxer::new(first.stream.clone(), self.settings.fragment_ms)?;

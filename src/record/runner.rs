@@ -1,11 +1,15 @@
-//! One recording thread per camera: consumes the camera's access units, keeps its ring,
-//! and runs its `Recorder` on triggers (detection events, the manual trigger). It has its
-//! own single-threaded runtime so muxing and fsyncs never stall the rest of the program.
-//! A clip whose camera stops sending is finished after 3 s; when ingest stops (the units
-//! channel closes) the open clip is finished before the thread ends. The loop beats its
-//! `Heartbeat` at least once a second, so health sees a recorder that died or hangs.
+//! One recording thread per camera: consumes the camera's access units and, in events
+//! mode, keeps its ring and runs its `Recorder` on triggers (detection events, the manual
+//! trigger); in continuous mode, its `Segmenter` records everything and triggers change
+//! nothing (events are marked over the segments by the detector's rows). It has its own
+//! single-threaded runtime so muxing and fsyncs never stall the rest of the program.
+//! A clip or segment whose camera stops sending is finished after 3 s; when ingest stops
+//! (the units channel closes) the open one is finished before the thread ends. The loop
+//! beats its `Heartbeat` at least once a second, so health sees a recorder that died or
+//! hangs.
 
-use super::recorder::{RecordError, RecordSettings, Recorder, SystemClock};
+use super::recorder::{FinishedClip, RecordError, RecordSettings, Recorder, SystemClock};
+use super::segmenter::Segmenter;
 use crate::health::Heartbeat;
 use crate::ingest::{AccessUnit, Frame};
 use crate::store::Store;
@@ -77,9 +81,24 @@ impl RecorderRunner {
         let (triggers, trigger_rx) = mpsc::unbounded_channel::<Trigger>();
         let status = Arc::new(Mutex::new(RecorderStatus::default()));
         let heartbeat = Heartbeat::default();
+        let recording = match settings.segment_ns {
+            Some(segment_ns) => Recording::Continuous(Segmenter::new(
+                camera_id,
+                segment_ns,
+                settings.fragment_ms,
+                store,
+                Arc::new(SystemClock),
+            )),
+            None => Recording::Events(Recorder::new(
+                camera_id,
+                settings,
+                store,
+                Arc::new(SystemClock),
+            )),
+        };
         let thread_loop = RecordLoop {
             id: camera_id.to_string(),
-            recorder: Recorder::new(camera_id, settings, store, Arc::new(SystemClock)),
+            recorder: recording,
             frames,
             status: status.clone(),
             beat: heartbeat.clone(),
@@ -133,11 +152,63 @@ impl RecorderRunner {
     }
 }
 
+/// What a camera's recording thread runs, by its record mode.
+enum Recording {
+    Events(Recorder),
+    Continuous(Segmenter),
+}
+
+impl Recording {
+    fn on_unit(&mut self, unit: AccessUnit) -> Result<(), RecordError> {
+        match self {
+            Self::Events(r) => r.on_unit(unit),
+            Self::Continuous(s) => s.on_unit(unit),
+        }
+    }
+
+    fn is_recording(&self) -> bool {
+        match self {
+            Self::Events(r) => r.is_recording(),
+            Self::Continuous(s) => s.is_recording(),
+        }
+    }
+
+    /// Finishes the open clip, or seals the open segment and ends the run.
+    fn finish_active(&mut self) -> Result<(), RecordError> {
+        match self {
+            Self::Events(r) => r.finish_active(),
+            Self::Continuous(s) => s.end_run(),
+        }
+    }
+
+    fn abandon_active(&mut self) {
+        match self {
+            Self::Events(r) => r.abandon_active(),
+            Self::Continuous(s) => s.abandon(),
+        }
+    }
+
+    fn take_finished(&mut self) -> Vec<FinishedClip> {
+        match self {
+            Self::Events(r) => std::mem::take(&mut r.finished),
+            Self::Continuous(s) => std::mem::take(&mut s.finished),
+        }
+    }
+
+    /// (bytes, seconds) of the pre-roll ring; continuous recording keeps none.
+    fn ring(&self) -> (usize, f64) {
+        match self {
+            Self::Events(r) => (r.ring().bytes(), r.ring().span_s()),
+            Self::Continuous(_) => (0, 0.0),
+        }
+    }
+}
+
 /// The recording thread: one recorder fed by the units channel, the triggers and a 1 s
 /// tick, on its own single-threaded runtime.
 struct RecordLoop {
     id: String,
-    recorder: Recorder,
+    recorder: Recording,
     frames: watch::Receiver<Option<Arc<Frame>>>,
     status: Arc<Mutex<RecorderStatus>>,
     beat: Heartbeat,
@@ -185,9 +256,12 @@ impl RecordLoop {
     }
 
     fn on_trigger(&mut self, t: Trigger) -> Result<(), RecordError> {
+        let Recording::Events(recorder) = &mut self.recorder else {
+            return Ok(()); // continuous: already recording
+        };
         let frame = self.frames.borrow().clone();
-        let at = t.at_wall_ms.and_then(|ms| self.recorder.pts_at_wall_ms(ms));
-        self.recorder.trigger(&t.label, at, frame.as_deref())
+        let at = t.at_wall_ms.and_then(|ms| recorder.pts_at_wall_ms(ms));
+        recorder.trigger(&t.label, at, frame.as_deref())
     }
 
     /// Finishes a clip whose camera went silent.
@@ -195,7 +269,7 @@ impl RecordLoop {
         if !self.recorder.is_recording() || self.last_unit.elapsed() <= CAMERA_GONE {
             return Ok(());
         }
-        tracing::warn!(camera = %self.id, "no video for {} s: finishing the open clip", CAMERA_GONE.as_secs());
+        tracing::warn!(camera = %self.id, "no video for {} s: finishing the open recording", CAMERA_GONE.as_secs());
         self.recorder.finish_active()
     }
 
@@ -218,10 +292,9 @@ impl RecordLoop {
 
     fn report(&mut self, err: Option<String>) {
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        st.clips += self.recorder.finished.drain(..).count() as u64;
+        st.clips += self.recorder.take_finished().len() as u64;
         st.recording = self.recorder.is_recording();
-        st.ring_bytes = self.recorder.ring().bytes();
-        st.ring_span_s = self.recorder.ring().span_s();
+        (st.ring_bytes, st.ring_span_s) = self.recorder.ring();
         if err.is_some() {
             st.last_error = err;
         }

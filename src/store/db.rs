@@ -103,6 +103,24 @@ CREATE INDEX known_devices_by_user ON known_devices (user, last_used_ms);
 -- Why a clip's file cannot be served whole ('' when it can).
 ALTER TABLE clips ADD COLUMN damage TEXT NOT NULL DEFAULT '';
 "#,
+    r#"
+-- Continuous recording: a clip is an event clip or a segment of a run (a span of wall time
+-- recorded without a gap, named by the wall ms it started at).
+ALTER TABLE clips ADD COLUMN kind TEXT NOT NULL DEFAULT 'event'
+    CHECK (kind IN ('event', 'segment'));
+ALTER TABLE clips ADD COLUMN run_start_ms INTEGER;
+-- From the MP4: the track's timescale, its media duration in ticks, and where the
+-- fragments start (after ftyp and moov). 0 when unknown (clips before this migration).
+ALTER TABLE clips ADD COLUMN timescale INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clips ADD COLUMN media_ticks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clips ADD COLUMN init_bytes INTEGER NOT NULL DEFAULT 0;
+-- Retention tier: 0 footage without an event, 1 with an event, 2 with an acknowledged
+-- event, 3 with an event marked keep. Lower tiers go first under pressure.
+ALTER TABLE clips ADD COLUMN tier INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX clips_by_camera_end ON clips (camera_id, end_ms);
+CREATE INDEX clips_by_tier_start ON clips (tier, start_ms);
+"#,
 ];
 
 // Every statement of the store, with named parameters (`:name`), bound with
@@ -116,20 +134,24 @@ pub const INSERT_CAMERA_IF_MISSING: &str = "INSERT OR IGNORE INTO cameras (id) V
 
 pub const INSERT_CLIP: &str =
     "INSERT INTO clips (camera_id, path, start_ms, end_ms, duration_ms, frames,
-    plain_bytes, file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id)
+    plain_bytes, file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id,
+    kind, run_start_ms, timescale, media_ticks, init_bytes)
     VALUES (:camera_id, :path, :start_ms, :end_ms, :duration_ms, :frames, :plain_bytes,
-    :file_bytes, :codec, :width, :height, :labels, :pre_roll_ms, :post_roll_ms, :state, :key_id)";
+    :file_bytes, :codec, :width, :height, :labels, :pre_roll_ms, :post_roll_ms, :state, :key_id,
+    :kind, :run_start_ms, :timescale, :media_ticks, :init_bytes)";
 pub const INSERT_THUMBNAIL: &str =
     "INSERT INTO thumbnails (clip_id, path, file_bytes) VALUES (:clip_id, :path, :file_bytes)";
 pub const SELECT_CLIP: &str =
     "SELECT id, camera_id, path, start_ms, end_ms, duration_ms, frames, plain_bytes,
-    file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id, damage
+    file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id, damage,
+    kind, run_start_ms, timescale, media_ticks, init_bytes, tier
     FROM clips";
 pub const SET_CLIP_DAMAGE: &str = "UPDATE clips SET damage = :damage WHERE id = :id";
 /// A clip salvaged in place: what plays of it now.
 pub const SET_CLIP_SALVAGED: &str = "UPDATE clips SET end_ms = start_ms + :duration_ms,
     duration_ms = :duration_ms, frames = :frames, plain_bytes = :plain_bytes,
-    file_bytes = :file_bytes, state = 'truncated', damage = '' WHERE id = :id";
+    file_bytes = :file_bytes, media_ticks = :media_ticks, state = 'truncated', damage = ''
+    WHERE id = :id";
 pub const SELECT_CLIP_CHECKS: &str = "SELECT id, path, file_bytes FROM clips WHERE damage = ''";
 pub const CLIP_ID_BY_PATH: &str = "SELECT id FROM clips WHERE path = :path";
 pub const INSERT_RESTORED_EVENT: &str = "INSERT INTO events (camera_id, label, start_ms, end_ms,
@@ -138,16 +160,41 @@ pub const INSERT_RESTORED_EVENT: &str = "INSERT INTO events (camera_id, label, s
     (SELECT id FROM clips WHERE camera_id = :camera_id AND start_ms <= :start_ms
      AND end_ms >= :start_ms ORDER BY start_ms DESC LIMIT 1), :path, :bytes)";
 pub const CLIP_BY_ID: &str = "WHERE id = :id";
-pub const CLIPS_IN_RANGE: &str = "WHERE (:camera IS NULL OR camera_id = :camera)
+/// Event clips only: segments are reached through the timeline and recordings.
+pub const CLIPS_IN_RANGE: &str = "WHERE kind = 'event' AND (:camera IS NULL OR camera_id = :camera)
     AND start_ms >= :since_ms AND start_ms < :until_ms ORDER BY start_ms, id";
-pub const OLDEST_CLIPS: &str = "SELECT id FROM clips ORDER BY start_ms, id LIMIT :limit";
+/// Every clip and segment of a camera that overlaps [from_ms, to_ms), in time order.
+/// (No clip is longer than a day: record.max_clip_length and segment_seconds say so.)
+pub const MEDIA_OVERLAPPING: &str = "WHERE camera_id = :camera AND damage = ''
+    AND start_ms < :to_ms AND start_ms > :from_ms - 86400000 AND end_ms > :from_ms
+    ORDER BY start_ms, id";
+/// A segment's tier from the events over it (with their pre- and post-roll); events are
+/// taken to last at most a day when looking back, and an open event to last until now.
+pub const RETIER_SEGMENTS: &str = "UPDATE clips SET tier = (SELECT COALESCE(MAX(
+        CASE WHEN e.keep != 0 THEN 3 WHEN e.acknowledged != 0 THEN 2 ELSE 1 END), 0)
+        FROM events e WHERE e.camera_id = clips.camera_id
+        AND e.start_ms <= clips.end_ms + :pre_ms
+        AND e.start_ms >= clips.start_ms - :post_ms - 86400000
+        AND COALESCE(e.end_ms, 9000000000000000) + :post_ms >= clips.start_ms)
+    WHERE kind = 'segment' AND camera_id = :camera AND end_ms >= :from_ms AND start_ms <= :to_ms";
+/// An event clip's tier from the events it holds.
+pub const RETIER_EVENT_CLIP: &str = "UPDATE clips SET tier = (SELECT COALESCE(MAX(
+        CASE WHEN e.keep != 0 THEN 3 WHEN e.acknowledged != 0 THEN 2 ELSE 1 END), 1)
+        FROM events e WHERE e.clip_id = clips.id)
+    WHERE kind = 'event' AND id = :clip_id";
+/// The clips to go under pressure, in order: lowest tier first, then oldest.
+pub const PRESSURE_ORDER: &str = "SELECT id FROM clips ORDER BY tier, start_ms, id LIMIT :limit";
+pub const NEXT_UNDER_PRESSURE: &str = "SELECT id FROM clips ORDER BY tier, start_ms, id LIMIT 1";
+/// The oldest clip of a tier set that ended before a cutoff (retention by age).
+pub const OLDEST_ENDED_BEFORE: &str = "SELECT id FROM clips
+    WHERE tier BETWEEN :min_tier AND :max_tier AND end_ms < :before_ms
+    ORDER BY start_ms, id LIMIT 1";
 pub const SELECT_CLIP_PATH: &str = "SELECT path FROM clips WHERE id = :id";
 pub const SELECT_CLIP_IDS_AND_PATHS: &str = "SELECT id, path FROM clips";
 pub const COUNT_CLIPS: &str = "SELECT COUNT(*) FROM clips";
 pub const CLIP_PATH_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM clips WHERE path = :path)";
 pub const DELETE_CLIP: &str = "DELETE FROM clips WHERE id = :id";
 pub const SELECT_THUMBNAIL_PATH: &str = "SELECT path FROM thumbnails WHERE clip_id = :clip_id";
-pub const OLDEST_CLIP: &str = "SELECT id, start_ms FROM clips ORDER BY start_ms, id LIMIT 1";
 
 pub const INSERT_GARBAGE: &str = "INSERT OR IGNORE INTO garbage (path) VALUES (:path)";
 pub const DELETE_GARBAGE: &str = "DELETE FROM garbage WHERE path = :path";
@@ -164,7 +211,19 @@ pub const INSERT_EVENT: &str =
 pub const UPDATE_EVENT: &str =
     "UPDATE events SET end_ms = :end_ms, max_score = :max_score, box = :box WHERE id = :id";
 pub const SELECT_EVENT: &str = "SELECT id, camera_id, label, start_ms, end_ms, max_score, box,
-    clip_id, snapshot_path IS NOT NULL, acknowledged FROM events";
+    clip_id, snapshot_path IS NOT NULL, acknowledged, keep FROM events";
+/// Events of a camera whose time overlaps [from_ms, to_ms), oldest first.
+pub const EVENTS_OVERLAPPING: &str = "WHERE camera_id = :camera AND start_ms < :to_ms
+    AND COALESCE(end_ms, 9000000000000000) >= :from_ms AND start_ms >= :from_ms - 86400000
+    ORDER BY start_ms, id LIMIT :limit";
+pub const SET_EVENT_KEEP: &str = "UPDATE events SET keep = :keep WHERE id = :id";
+/// Events of a camera without a clip, ended, whose footage (with pre- and post-roll) is
+/// all gone: older than the camera's oldest segment.
+pub const DELETE_EVENTS_WITHOUT_FOOTAGE: &str = "DELETE FROM events WHERE clip_id IS NULL
+    AND end_ms IS NOT NULL AND keep = 0
+    AND end_ms + :post_ms < (SELECT MIN(s.start_ms) FROM clips s
+        WHERE s.kind = 'segment' AND s.camera_id = events.camera_id)
+    RETURNING snapshot_path";
 pub const EVENT_BY_ID: &str = "WHERE id = :id";
 pub const EVENTS_MATCHING: &str = "WHERE (:camera IS NULL OR camera_id = :camera)
     AND (:label IS NULL OR label = :label) AND start_ms >= :since_ms AND start_ms < :until_ms

@@ -23,6 +23,8 @@ pub struct EventRecord {
     pub clip_id: Option<i64>,
     pub has_snapshot: bool,
     pub acknowledged: bool,
+    /// Marked keep: its footage is never deleted for its age, and goes last under pressure.
+    pub keep: bool,
 }
 
 impl EventRecord {
@@ -39,6 +41,7 @@ impl EventRecord {
             clip_id: r.get(7)?,
             has_snapshot: r.get(8)?,
             acknowledged: r.get::<_, i64>(9)? != 0,
+            keep: r.get::<_, i64>(10)? != 0,
         })
     }
 }
@@ -92,7 +95,9 @@ impl Store {
                     ":box": box_text(bbox),
                 },
             )?;
-            Ok(conn.last_insert_rowid())
+            let id = conn.last_insert_rowid();
+            retier_for(conn, &self.retention(), camera_id, start_ms, None, None)?;
+            Ok(id)
         })
     }
 
@@ -118,7 +123,81 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound(id));
         }
-        Ok(())
+        self.retier_event(id)
+    }
+
+    /// Recomputes the retention tier of the footage of event `id` (its segments, or its
+    /// clip) after the event changed.
+    fn retier_event(&self, id: i64) -> Result<(), StoreError> {
+        let ev = self.event(id)?;
+        let policy = self.retention();
+        self.with_room(|conn| {
+            retier_for(
+                conn,
+                &policy,
+                &ev.camera_id,
+                ev.start_ms,
+                ev.end_ms,
+                ev.clip_id,
+            )
+        })
+    }
+
+    /// Marks event `id` keep (or not): its footage then outlives the age limits.
+    pub fn set_event_keep(&self, id: i64, keep: bool) -> Result<(), StoreError> {
+        let n = self.conn().execute(
+            db::SET_EVENT_KEEP,
+            named_params! {":id": id, ":keep": keep as i64},
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        self.retier_event(id)
+    }
+
+    /// Events of `camera` that overlap [from_ms, to_ms), oldest first, at most `limit`.
+    pub fn events_overlapping(
+        &self,
+        camera: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let sql = format!("{} {}", db::SELECT_EVENT, db::EVENTS_OVERLAPPING);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            named_params! {":camera": camera, ":from_ms": from_ms, ":to_ms": to_ms, ":limit": limit},
+            EventRecord::from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes the ended events (not marked keep) of continuous cameras whose footage is
+    /// all gone, with their snapshots. Returns how many.
+    pub(crate) fn prune_events_without_footage(&self) -> Result<usize, StoreError> {
+        let (_, post_ms) = self.retention().event_margin_ms;
+        let paths = {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let mut paths: Vec<Option<String>> = Vec::new();
+            {
+                let mut stmt = tx.prepare(db::DELETE_EVENTS_WITHOUT_FOOTAGE)?;
+                let rows = stmt.query_map(named_params! {":post_ms": post_ms}, |r| r.get(0))?;
+                for p in rows {
+                    paths.push(p?);
+                }
+            }
+            let paths: Vec<String> = paths.into_iter().flatten().collect();
+            for p in &paths {
+                tx.execute(db::INSERT_GARBAGE, named_params! {":path": p})?;
+            }
+            tx.commit()?;
+            paths
+        };
+        let n = paths.len();
+        self.collect_garbage(&paths)?;
+        Ok(n)
     }
 
     pub fn event(&self, id: i64) -> Result<EventRecord, StoreError> {
@@ -220,7 +299,7 @@ impl Store {
         if n == 0 {
             return Err(StoreError::NotFound(id));
         }
-        Ok(())
+        self.retier_event(id)
     }
 
     /// Deletes events without a clip that started before `before_ms` (retention's age
@@ -249,4 +328,29 @@ impl Store {
         self.collect_garbage(&paths)?;
         Ok(deleted)
     }
+}
+
+/// Recomputes the tiers of the footage an event over [start_ms, end_ms] (None: still
+/// open) touches: the segments within its pre- and post-roll, and its clip.
+fn retier_for(
+    conn: &rusqlite::Connection,
+    policy: &super::RetentionPolicy,
+    camera_id: &str,
+    start_ms: i64,
+    end_ms: Option<i64>,
+    clip_id: Option<i64>,
+) -> rusqlite::Result<()> {
+    let (pre_ms, post_ms) = policy.event_margin_ms;
+    conn.prepare_cached(db::RETIER_SEGMENTS)?
+        .execute(named_params! {
+            ":camera": camera_id,
+            ":from_ms": start_ms - pre_ms,
+            ":to_ms": end_ms.map_or(i64::MAX, |e| e + post_ms),
+            ":pre_ms": pre_ms,
+            ":post_ms": post_ms,
+        })?;
+    if let Some(clip_id) = clip_id {
+        conn.execute(db::RETIER_EVENT_CLIP, named_params! {":clip_id": clip_id})?;
+    }
+    Ok(())
 }

@@ -27,6 +27,7 @@ mod recover;
 mod reserve;
 pub mod retention;
 mod sealed;
+mod segments;
 mod sweep;
 mod users;
 mod writer;
@@ -36,6 +37,7 @@ pub use events::{EventQuery, EventRecord};
 pub use keys::{KeyId, MasterKey};
 pub use lock::DataLock;
 pub use retention::{RetentionPolicy, RetentionReport};
+pub use segments::{Span, Timeline};
 pub use sweep::SweepReport;
 pub use users::{FailureCount, LockKind, UserRow};
 pub use writer::ClipWriter;
@@ -109,7 +111,7 @@ impl StoreConfig {
             recordings_dir: c.paths.recordings.clone(),
             database: c.paths.database.clone(),
             chunk_size: container::DEFAULT_CHUNK_SIZE,
-            retention: RetentionPolicy::from_config(&c.storage.retention),
+            retention: RetentionPolicy::from_config(&c.storage.retention, &c.record),
         }
     }
 }
@@ -126,6 +128,28 @@ pub struct ClipMeta {
     pub labels: Vec<String>,
     pub pre_roll_ms: i64,
     pub post_roll_ms: i64,
+    /// Continuous recording: the wall ms the segment's run started at (the segment is
+    /// named after it, so a crash-cut one is recovered into its run). None: an event clip.
+    pub run_start_ms: Option<i64>,
+}
+
+/// What a clip file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipKind {
+    /// Footage around an event (events mode).
+    Event,
+    /// A piece of continuous recording.
+    Segment,
+}
+
+impl ClipKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Segment => "segment",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,12 +191,24 @@ pub struct ClipRecord {
     /// Why the file cannot be served ('' when it can): set by the start-up sweep or when
     /// serving found it damaged; such a clip is answered 410 with this reason.
     pub damage: String,
+    pub kind: ClipKind,
+    /// Segments: the wall ms their run (gapless span) started at.
+    pub run_start_ms: Option<i64>,
+    /// The video track's timescale (ticks per second), 0 when unknown.
+    pub timescale: u32,
+    /// Media duration in ticks of the timescale.
+    pub media_ticks: i64,
+    /// Bytes of ftyp and moov before the first fragment, 0 when unknown.
+    pub init_bytes: i64,
+    /// Retention tier (0 no event .. 3 an event marked keep).
+    pub tier: i64,
 }
 
 impl ClipRecord {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let labels: String = r.get(12)?;
         let state: String = r.get(15)?;
+        let kind: String = r.get(18)?;
         Ok(Self {
             id: r.get(0)?,
             camera_id: r.get(1)?,
@@ -200,6 +236,16 @@ impl ClipRecord {
             },
             key_id: r.get(16)?,
             damage: r.get(17)?,
+            kind: if kind == "segment" {
+                ClipKind::Segment
+            } else {
+                ClipKind::Event
+            },
+            run_start_ms: r.get(19)?,
+            timescale: r.get(20)?,
+            media_ticks: r.get(21)?,
+            init_bytes: r.get(22)?,
+            tier: r.get(23)?,
         })
     }
 }
@@ -459,9 +505,27 @@ impl Store {
                     ":post_roll_ms": r.post_roll_ms,
                     ":state": r.state.as_str(),
                     ":key_id": r.key_id,
+                    ":kind": r.kind.as_str(),
+                    ":run_start_ms": r.run_start_ms,
+                    ":timescale": r.timescale,
+                    ":media_ticks": r.media_ticks,
+                    ":init_bytes": r.init_bytes,
                 },
             )?;
             let id = tx.last_insert_rowid();
+            if r.kind == ClipKind::Segment {
+                // Footage is marked by the events over it, never linked to them.
+                let (pre_ms, post_ms) = self.inner.config.retention.event_margin_ms;
+                tx.execute(
+                    db::RETIER_SEGMENTS,
+                    named_params! {
+                        ":camera": r.camera_id, ":from_ms": r.start_ms, ":to_ms": r.end_ms,
+                        ":pre_ms": pre_ms, ":post_ms": post_ms,
+                    },
+                )?;
+                tx.commit()?;
+                return Ok(id);
+            }
             if let Some((path, bytes)) = &thumb {
                 tx.execute(
                     db::INSERT_THUMBNAIL,
@@ -477,6 +541,7 @@ impl Store {
                     ":end_ms": r.end_ms,
                 },
             )?;
+            tx.execute(db::RETIER_EVENT_CLIP, named_params! {":clip_id": id})?;
             tx.commit()?;
             Ok(id)
         };

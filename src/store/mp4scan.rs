@@ -15,7 +15,10 @@ pub struct Mp4Scan {
     /// Partial box being collected (header, or a whole moov/moof).
     pending: Vec<u8>,
     seen_moov: bool,
-    timescale: u32,
+    /// The first track's timescale (ticks per second), from its `mdhd`.
+    pub timescale: u32,
+    /// Where the fragments start: the end of `moov`.
+    pub init_end: u64,
     trex_default_duration: u32,
     /// Duration and samples of the moof waiting for its mdat.
     open_fragment: Option<(u64, u64)>,
@@ -159,6 +162,7 @@ impl Mp4Scan {
             b"moov" => {
                 self.seen_moov = true;
                 self.complete_end = self.pos;
+                self.init_end = self.pos;
                 if let Some(mdhd) = find(body, &[b"trak", b"mdia", b"mdhd"]) {
                     let at = if mdhd.first() == Some(&1) { 20 } else { 12 };
                     self.timescale = be32(mdhd, at).unwrap_or(0);

@@ -12,7 +12,7 @@
 use super::container::OpenReader;
 use super::mp4scan::Mp4Scan;
 use super::sealed::{create_sealed, fsync_dir, seal_and_rename};
-use super::{ClipRecord, ClipState, Store, StoreError, db, io_err};
+use super::{ClipKind, ClipRecord, ClipState, Store, StoreError, db, io_err};
 use rusqlite::named_params;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +23,13 @@ pub(crate) fn parse_rel(rel: &str) -> Option<(String, i64)> {
     let name = rel.rsplit('/').next()?;
     let start_ms = name.split('-').next()?.parse().ok()?;
     Some((camera, start_ms))
+}
+
+/// The run of a segment's file name, `<start_ms>-run<run_start_ms>-<tag>.mp4.sntx`; None
+/// for an event clip.
+pub(crate) fn run_of_rel(rel: &str) -> Option<i64> {
+    let name = rel.rsplit('/').next()?;
+    name.split('-').nth(1)?.strip_prefix("run")?.parse().ok()
 }
 
 /// What plays of a sealed file: the scan of its authenticated chunks.
@@ -176,6 +183,7 @@ pub(crate) fn salvage_indexed(
             ":frames": scan.samples as i64,
             ":plain_bytes": scan.complete_end as i64,
             ":file_bytes": file_bytes as i64,
+            ":media_ticks": scan.duration_ticks as i64,
         },
     )?;
     tracing::warn!(
@@ -198,7 +206,6 @@ pub(crate) fn record_of_file(
     ClipRecord {
         id: 0,
         camera_id,
-        path,
         start_ms,
         end_ms: start_ms + scan.duration_ms() as i64,
         duration_ms: scan.duration_ms() as i64,
@@ -214,5 +221,16 @@ pub(crate) fn record_of_file(
         state,
         key_id: store.key_id().to_string(),
         damage: String::new(),
+        kind: if run_of_rel(&path).is_some() {
+            ClipKind::Segment
+        } else {
+            ClipKind::Event
+        },
+        run_start_ms: run_of_rel(&path),
+        timescale: scan.timescale,
+        media_ticks: scan.duration_ticks as i64,
+        init_bytes: scan.init_end as i64,
+        tier: 0,
+        path,
     }
 }

@@ -1,36 +1,54 @@
-//! Retention: deletes the oldest clips when they are older than `max_age_days`, when all
-//! clips together (with the audit log, bounded by its rotation) exceed `max_size_gb`, or
-//! when the filesystem has less than
-//! `min_free_percent` free. Runs periodically and, through `make_room`, at once when a
-//! write hits a full disk. Clips being written are `*.partial` files without rows, so they
-//! are never candidates. Every deletion is logged with its reason. On a full disk the
-//! space reserve and the rotated audit log go before any clip: clips take priority.
+//! Retention in tiers. Every clip and segment has a tier from the events over it (db.rs
+//! `RETIER_*`): 0 footage without an event, 1 with an event, 2 with an acknowledged event,
+//! 3 with an event marked keep. A pass deletes
+//! - by age: tier 0 older than `continuous_days`; tiers 1 and 2 older than `event_days`;
+//!   tier 3 never for its age;
+//! - under pressure (all clips together, with the audit log bounded by its rotation, over
+//!   `max_size_gb`, or the filesystem below `min_free_percent` free): lowest tier first,
+//!   oldest first within a tier;
+//! then drops the events whose footage is all gone. It runs periodically and, through
+//! `make_room`, at once when a write hits a full disk. Clips and segments being written
+//! are `*.partial` files without rows, so an open one is never cut. Every deletion is
+//! logged with its reason. On a full disk the space reserve and the rotated audit log go
+//! before any clip: clips take priority.
 
 use super::{Store, StoreError, db};
-use rusqlite::OptionalExtension;
+use rusqlite::{OptionalExtension, named_params};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetentionPolicy {
     pub max_size_bytes: u64,
-    /// 0 = no age limit.
-    pub max_age_ms: i64,
+    /// Age limit of event footage (tiers 1 and 2); 0 = none.
+    pub event_ms: i64,
+    /// Age limit of footage without an event (tier 0); 0 = none.
+    pub continuous_ms: i64,
     pub min_free_percent: f64,
+    /// (pre-roll, post-roll) in ms: footage this close to an event counts as its footage.
+    pub event_margin_ms: (i64, i64),
 }
 
 impl RetentionPolicy {
     /// Deletes nothing: for temporary stores (selftest, benchmarks, tests).
     pub const KEEP_ALL: Self = Self {
         max_size_bytes: u64::MAX,
-        max_age_ms: 0,
+        event_ms: 0,
+        continuous_ms: 0,
         min_free_percent: 0.0,
+        event_margin_ms: (5_000, 10_000),
     };
 
-    pub fn from_config(r: &crate::config::Retention) -> Self {
+    pub fn from_config(r: &crate::config::Retention, rec: &crate::config::Record) -> Self {
+        let days_ms = |d: f64| (d * 86_400_000.0) as i64;
         Self {
             max_size_bytes: (r.max_size_gb * 1e9) as u64,
-            max_age_ms: (r.max_age_days * 86_400_000.0) as i64,
+            event_ms: days_ms(r.event_days),
+            continuous_ms: days_ms(r.continuous_days),
             min_free_percent: r.min_free_percent,
+            event_margin_ms: (
+                (rec.pre_detection_buffer * 1000.0) as i64,
+                (rec.post_detection_buffer * 1000.0) as i64,
+            ),
         }
     }
 }
@@ -54,10 +72,27 @@ pub fn fs_space(path: &Path) -> Option<(u64, u64)> {
     Some((st.f_blocks as u64 * frsize, st.f_bavail as u64 * frsize))
 }
 
-fn oldest(store: &Store) -> Result<Option<(i64, i64)>, StoreError> {
+/// The clip to delete next under pressure: lowest tier, then oldest.
+fn next_under_pressure(store: &Store) -> Result<Option<i64>, StoreError> {
     Ok(store
         .conn()
-        .query_row(db::OLDEST_CLIP, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(db::NEXT_UNDER_PRESSURE, [], |r| r.get(0))
+        .optional()?)
+}
+
+/// The oldest clip of tiers `tiers` that ended before `before_ms`.
+fn oldest_ended_before(
+    store: &Store,
+    tiers: (i64, i64),
+    before_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(store
+        .conn()
+        .query_row(
+            db::OLDEST_ENDED_BEFORE,
+            named_params! {":min_tier": tiers.0, ":max_tier": tiers.1, ":before_ms": before_ms},
+            |r| r.get(0),
+        )
         .optional()?)
 }
 
@@ -70,9 +105,11 @@ fn delete(
     let rec = store.clip(id)?;
     let freed = store.delete_clip(id)?;
     tracing::info!(
-        "retention: deleted clip {id} ({}, {}, {} bytes): {reason}",
+        "retention: deleted {} {id} ({}, {}, tier {}, {} bytes): {reason}",
+        rec.kind.as_str(),
         rec.camera_id,
         rec.path,
+        rec.tier,
         freed
     );
     report.deleted += 1;
@@ -84,20 +121,7 @@ fn delete(
 pub fn enforce(store: &Store, now_ms: i64) -> Result<RetentionReport, StoreError> {
     let policy = store.inner.config.retention;
     let mut report = RetentionReport::default();
-    if policy.max_age_ms > 0 {
-        while let Some((id, start_ms)) = oldest(store)? {
-            if start_ms >= now_ms - policy.max_age_ms {
-                break;
-            }
-            delete(store, id, "older than max_age_days", &mut report)?;
-        }
-        let pruned = store.prune_unlinked_events(now_ms - policy.max_age_ms)?;
-        if pruned > 0 {
-            tracing::info!(
-                "retention: deleted {pruned} events without a clip, older than max_age_days"
-            );
-        }
-    }
+    by_age(store, &policy, now_ms, &mut report)?;
     loop {
         let total: i64 = store
             .conn()
@@ -105,7 +129,9 @@ pub fn enforce(store: &Store, now_ms: i64) -> Result<RetentionReport, StoreError
         if total as u64 + audit_log_bytes(store) <= policy.max_size_bytes {
             break;
         }
-        let Some((id, _)) = oldest(store)? else { break };
+        let Some(id) = next_under_pressure(store)? else {
+            break;
+        };
         delete(store, id, "recordings exceed max_size_gb", &mut report)?;
     }
     let root = store.recordings_dir().to_path_buf();
@@ -113,11 +139,52 @@ pub fn enforce(store: &Store, now_ms: i64) -> Result<RetentionReport, StoreError
         if total == 0 || free as f64 * 100.0 / total as f64 >= policy.min_free_percent {
             break;
         }
-        let Some((id, _)) = oldest(store)? else { break };
+        let Some(id) = next_under_pressure(store)? else {
+            break;
+        };
         delete(store, id, "free space below min_free_percent", &mut report)?;
+    }
+    let gone = store.prune_events_without_footage()?;
+    if gone > 0 {
+        tracing::info!("retention: deleted {gone} events whose footage is gone");
     }
     keep_reserve(store);
     Ok(report)
+}
+
+/// The age limits: footage without events after `continuous_days`, event footage (not
+/// marked keep) after `event_days`, and events without a clip after `event_days`.
+fn by_age(
+    store: &Store,
+    policy: &RetentionPolicy,
+    now_ms: i64,
+    report: &mut RetentionReport,
+) -> Result<(), StoreError> {
+    let limits = [
+        (
+            (0, 0),
+            policy.continuous_ms,
+            "no event in it, older than continuous_days",
+        ),
+        ((1, 2), policy.event_ms, "older than event_days"),
+    ];
+    for (tiers, age_ms, reason) in limits {
+        if age_ms <= 0 {
+            continue;
+        }
+        while let Some(id) = oldest_ended_before(store, tiers, now_ms - age_ms)? {
+            delete(store, id, reason, report)?;
+        }
+    }
+    if policy.event_ms > 0 {
+        let pruned = store.prune_unlinked_events(now_ms - policy.event_ms)?;
+        if pruned > 0 {
+            tracing::info!(
+                "retention: deleted {pruned} events without footage, older than event_days"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Called when a write hit ENOSPC: deletes the oldest clip(s) until 5 % of the
@@ -207,10 +274,11 @@ fn drop_old_audit_log(store: &Store) {
     }
 }
 
-/// The oldest clip not in `skip` (clips whose files are already gone).
+/// The next clip under pressure (lowest tier, oldest) not in `skip` (clips whose files
+/// are already gone).
 fn oldest_excluding(store: &Store, skip: &[i64]) -> Result<Option<i64>, StoreError> {
     let conn = store.conn();
-    let mut stmt = conn.prepare(db::OLDEST_CLIPS)?;
+    let mut stmt = conn.prepare(db::PRESSURE_ORDER)?;
     let limit = skip.len() as i64 + 1;
     let ids = stmt.query_map(rusqlite::named_params! {":limit": limit}, |r| {
         r.get::<_, i64>(0)

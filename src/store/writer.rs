@@ -8,7 +8,7 @@ use super::container::SealWriter;
 use super::mp4scan::Mp4Scan;
 use super::recover::recover_partial;
 use super::sealed::{RoomFile, create_sealed, fsync_dir, fsync_file, seal_and_rename};
-use super::{ClipMeta, ClipRecord, ClipState, Store, StoreError, io_err, keys};
+use super::{ClipKind, ClipMeta, ClipRecord, ClipState, Store, StoreError, io_err, keys};
 use std::io;
 use std::path::PathBuf;
 
@@ -35,8 +35,13 @@ impl ClipWriter {
         keys::create_private_dir(&dir).map_err(io_err(&dir))?;
         let mut tag = [0u8; 4];
         getrandom::getrandom(&mut tag).map_err(|e| io_err(&dir)(io::Error::other(e)))?;
+        // A segment carries its run in its name, so a crash-cut one rejoins it (recover.rs).
+        let run = meta
+            .run_start_ms
+            .map(|r| format!("-run{r}"))
+            .unwrap_or_default();
         let rel_path = format!(
-            "{rel_dir}/{}-{:08x}.mp4.sntx",
+            "{rel_dir}/{}{run}-{:08x}.mp4.sntx",
             meta.start_ms,
             u32::from_be_bytes(tag)
         );
@@ -153,6 +158,16 @@ impl ClipWriter {
             state: ClipState::Complete,
             key_id: self.store.key_id().to_string(),
             damage: String::new(),
+            kind: if self.meta.run_start_ms.is_some() {
+                ClipKind::Segment
+            } else {
+                ClipKind::Event
+            },
+            run_start_ms: self.meta.run_start_ms,
+            timescale: self.scan.timescale,
+            media_ticks: self.scan.duration_ticks as i64,
+            init_bytes: self.scan.init_end as i64,
+            tier: 0,
         };
         self.store.insert_clip(record, thumb)
     }

@@ -94,7 +94,8 @@ async fn health(State(s): St) -> Result<Json<Value>, AppError> {
         "model": s.live.model,
         "retention": {
             "max_size_bytes": (retention.max_size_bytes != u64::MAX).then_some(retention.max_size_bytes),
-            "max_age_days": (retention.max_age_ms > 0).then(|| retention.max_age_ms as f64 / 86_400_000.0),
+            "event_days": (retention.event_ms > 0).then(|| retention.event_ms as f64 / 86_400_000.0),
+            "continuous_days": (retention.continuous_ms > 0).then(|| retention.continuous_ms as f64 / 86_400_000.0),
             "min_free_percent": retention.min_free_percent,
         },
         "uptime_s": s.started.elapsed().as_secs(),

@@ -156,7 +156,7 @@ fn run_camera(launch: &str, seconds: f64, detector: DetectorSettings) -> Run {
         RecordSettings {
             pre_ns: 1_000_000_000,
             post_ns: 2_000_000_000,
-            ..RecordSettings::from_config(&Default::default())
+            ..RecordSettings::from_config(&Default::default(), Default::default())
         },
         store.clone(),
         out.units,

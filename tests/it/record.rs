@@ -43,6 +43,7 @@ fn settings(pre_s: u64, post_s: u64, max_s: u64) -> RecordSettings {
         max_clip_ns: max_s * SECOND,
         ring_max_bytes: None,
         fragment_ms: 1000,
+        segment_ns: None,
     }
 }
 

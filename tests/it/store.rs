@@ -330,8 +330,10 @@ fn retention_by_age_and_size_deletes_oldest_first() {
     let now = sentrix::store::now_ms();
     let policy = sentrix::store::RetentionPolicy {
         max_size_bytes: u64::MAX,
-        max_age_ms: 30 * day,
+        event_ms: 30 * day,
+        continuous_ms: 0,
         min_free_percent: 0.0,
+        event_margin_ms: (5_000, 10_000),
     };
     let store = test_store(dir.path(), policy);
     let old = add_clip(&store, &mp4, now - 40 * day);

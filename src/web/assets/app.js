@@ -103,7 +103,8 @@ async function pageSystem() {
   const h = await api("/api/health");
   const gb = (b) => (b >= 1e9 ? (b / 1e9).toFixed(2) + " GB" : (b / 1e6).toFixed(1) + " MB");
   const r = h.retention;
-  const keep = [r.max_size_bytes ? "up to " + gb(r.max_size_bytes) : null, r.max_age_days ? r.max_age_days + " days" : null,
+  const keep = [r.max_size_bytes ? "up to " + gb(r.max_size_bytes) : null, r.event_days ? "events " + r.event_days + " days" : null,
+    r.continuous_days ? "continuous " + r.continuous_days + " days" : null,
     r.min_free_percent ? r.min_free_percent + "% disk kept free" : null].filter(Boolean).join(", ") || "everything";
   const rows = [["Version", "sentrix " + h.versions.sentrix + ", " + h.versions.gstreamer],
     ["Uptime", Math.round(h.uptime_s / 60) + " min"], ["Retention", keep], ["Model", h.model || "none (motion only)"],
