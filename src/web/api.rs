@@ -3,10 +3,10 @@
 //! authenticated `Principal` the guard put in the request; file access is audited.
 
 use super::error::AppError;
-use super::{Admin, AppState, ClientIp, SessionId, csrf_token, media};
+use super::{Admin, AppState, ClientIp, JsonQuery, SessionId, csrf_token, media};
 use crate::auth::Principal;
 use crate::store::{ClipRecord, EventQuery};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -44,6 +44,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/events/{id}", get(event))
         .route("/api/events/{id}/ack", post(ack))
         .route("/api/events/{id}/snapshot.jpg", get(event_snapshot))
+        .route("/api/events/{id}/keep", post(super::recordings::keep))
+        .route("/api/timeline", get(super::recordings::timeline))
+        .route("/api/recordings/{file}", get(super::recordings::export))
         .route("/api/clips", get(clips))
         .route("/api/clips/{id}", get(clip))
         .route("/clips/{file}", get(clip_file))
@@ -131,7 +134,10 @@ struct EventParams {
     limit: Option<u32>,
 }
 
-async fn events(State(s): St, Query(q): Query<EventParams>) -> Result<Json<Value>, AppError> {
+async fn events(
+    State(s): St,
+    JsonQuery(q): JsonQuery<EventParams>,
+) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
     let query = EventQuery {
         camera: q.camera,
@@ -197,7 +203,7 @@ fn clip_json(c: &ClipRecord) -> Value {
     })
 }
 
-async fn clips(State(s): St, Query(q): Query<ClipParams>) -> Result<Json<Value>, AppError> {
+async fn clips(State(s): St, JsonQuery(q): JsonQuery<ClipParams>) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
     let list = blocking(move || {
         Ok(store.clips(
@@ -227,7 +233,7 @@ struct FileParams {
 async fn clip_file(
     State(s): St,
     Path(file): Path<String>,
-    Query(q): Query<FileParams>,
+    JsonQuery(q): JsonQuery<FileParams>,
     headers: HeaderMap,
     Extension(p): Extension<Principal>,
     ClientIp(ip): ClientIp,

@@ -1,6 +1,7 @@
 //! Request extractors shared by the handlers: `ClientIp` (the peer's address, for audit
-//! lines and rate limits) and `Admin` (the authenticated principal, refused with 403
-//! unless an admin), so no handler repeats either check.
+//! lines and rate limits), `Admin` (the authenticated principal, refused with 403
+//! unless an admin) and `JsonQuery` (query parameters, refused with a JSON 400 that names
+//! the bad one), so no handler repeats these checks.
 
 use super::error::AppError;
 use crate::auth::{Principal, Role};
@@ -40,6 +41,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
             Some(p) if p.role == Role::Admin => Ok(Self(p.clone())),
             Some(_) => Err(AppError::forbidden("this needs an admin")),
             None => Err(AppError::unauthorized()),
+        }
+    }
+}
+
+/// Query parameters; a malformed one is a JSON 400 naming it (axum's own rejection is
+/// plain text).
+pub struct JsonQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for JsonQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(q)) => Ok(Self(q)),
+            Err(e) => Err(AppError::bad_request(e.body_text())),
         }
     }
 }

@@ -79,17 +79,33 @@ fn parse_range_inner(header: Option<&str>, total: u64) -> Result<Option<(u64, u6
 /// Called with the reason when a file turns out damaged while its body is being sent.
 pub type OnDamage = Box<dyn Fn(String) + Send + Sync>;
 
+/// Something `serve` can answer from: a length and any byte range of it (read blocking).
+pub trait RandomAccess: Send + Sync + 'static {
+    fn total_len(&self) -> u64;
+    fn read_range(&self, offset: u64, len: u64) -> Result<Vec<u8>, String>;
+}
+
+impl RandomAccess for OpenReader {
+    fn total_len(&self) -> u64 {
+        self.plain_len()
+    }
+
+    fn read_range(&self, offset: u64, len: u64) -> Result<Vec<u8>, String> {
+        self.read_at(offset, len).map_err(|e| e.to_string())
+    }
+}
+
 /// The decrypted bytes of `reader`, honouring `Range`. The first piece is read before the
 /// status is sent, so a file whose start is damaged gets 410 with the reason, not a 200
 /// that breaks; damage found later ends the body and is reported to `on_damage`.
-pub async fn serve(
-    reader: OpenReader,
+pub async fn serve<R: RandomAccess>(
+    reader: R,
     content_type: &'static str,
     request: &HeaderMap,
     download_name: Option<String>,
     on_damage: Option<OnDamage>,
 ) -> Result<Response, AppError> {
-    let total = reader.plain_len();
+    let total = reader.total_len();
     let range = parse_range(
         request.get(header::RANGE).and_then(|v| v.to_str().ok()),
         total,
@@ -125,17 +141,20 @@ pub async fn serve(
     Ok(resp)
 }
 
-async fn read_piece(reader: Arc<OpenReader>, offset: u64, len: u64) -> Result<Vec<u8>, String> {
-    match tokio::task::spawn_blocking(move || reader.read_at(offset, len)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => Err(e.to_string()),
+async fn read_piece<R: RandomAccess>(
+    reader: Arc<R>,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<u8>, String> {
+    match tokio::task::spawn_blocking(move || reader.read_range(offset, len)).await {
+        Ok(result) => result,
         Err(e) => Err(e.to_string()),
     }
 }
 
 /// The body from `from` to `end_excl`, a piece at a time.
-fn body_after(
-    reader: Arc<OpenReader>,
+fn body_after<R: RandomAccess>(
+    reader: Arc<R>,
     from: u64,
     end_excl: u64,
     on_damage: Option<OnDamage>,

@@ -28,6 +28,7 @@ pub mod live;
 pub mod media;
 pub mod metrics;
 pub mod pages;
+mod recordings;
 mod server;
 
 use crate::audit::Audit;
@@ -40,7 +41,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use error::AppError;
-pub use extract::{Admin, ClientIp};
+pub use extract::{Admin, ClientIp, JsonQuery};
 pub use listen::serve;
 pub use server::start;
 use sha2::{Digest, Sha256};
