@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod config;
 mod container;
+mod continuous;
 mod dashboard_run;
 mod detect;
 mod detect_events;
