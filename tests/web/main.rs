@@ -11,4 +11,5 @@ mod auth;
 mod fixture;
 mod hostile;
 mod media;
+mod recordings;
 mod users;
