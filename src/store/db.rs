@@ -240,9 +240,9 @@ pub const SELECT_EVENT_SNAPSHOTS_OF_CLIP: &str =
     "SELECT snapshot_path FROM events WHERE clip_id = :clip_id AND snapshot_path IS NOT NULL";
 pub const DELETE_EVENTS_OF_CLIP: &str = "DELETE FROM events WHERE clip_id = :clip_id";
 pub const SELECT_UNLINKED_SNAPSHOTS_BEFORE: &str = "SELECT snapshot_path FROM events
-    WHERE clip_id IS NULL AND start_ms < :before_ms AND snapshot_path IS NOT NULL";
+    WHERE clip_id IS NULL AND keep = 0 AND start_ms < :before_ms AND snapshot_path IS NOT NULL";
 pub const DELETE_UNLINKED_EVENTS_BEFORE: &str =
-    "DELETE FROM events WHERE clip_id IS NULL AND start_ms < :before_ms";
+    "DELETE FROM events WHERE clip_id IS NULL AND keep = 0 AND start_ms < :before_ms";
 
 pub const INSERT_USER: &str = "INSERT OR IGNORE INTO users (name, role, phc, created_ms)
     VALUES (:name, :role, :phc, :created_ms)";

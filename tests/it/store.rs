@@ -373,6 +373,121 @@ fn retention_by_age_and_size_deletes_oldest_first() {
     );
 }
 
+fn add_segment(store: &Store, mp4: &[u8], start_ms: i64) -> sentrix::store::ClipRecord {
+    let mut w = store
+        .begin_clip(ClipMeta {
+            camera_id: "cam".into(),
+            start_ms,
+            run_start_ms: Some(start_ms),
+            ..Default::default()
+        })
+        .unwrap();
+    w.write(mp4).unwrap();
+    w.finish(None).unwrap()
+}
+
+/// An ended event over `seg`'s first half second.
+fn event_over(store: &Store, seg: &sentrix::store::ClipRecord) -> i64 {
+    let id = store
+        .insert_event("cam", "person", seg.start_ms + 100, 0.9, &[0.0; 4])
+        .unwrap();
+    store
+        .update_event(id, Some(seg.start_ms + 500), 0.9, &[0.0; 4])
+        .unwrap();
+    id
+}
+
+/// Ids of the segments left, oldest first.
+fn segments_left(store: &Store) -> Vec<i64> {
+    store
+        .media_overlapping("cam", 0, i64::MAX / 2)
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+#[test]
+fn retention_tiers_by_age_then_by_pressure() {
+    let dir = common::temp_dir();
+    let mp4 = common::synthetic_mp4(1);
+    let day = 86_400_000;
+    let now = 1_800_000_000_000; // a simulated clock
+    let policy = sentrix::store::RetentionPolicy {
+        max_size_bytes: u64::MAX,
+        event_ms: 30 * day,
+        continuous_ms: 7 * day,
+        min_free_percent: 0.0,
+        event_margin_ms: (5_000, 10_000),
+    };
+    let store = test_store(dir.path(), policy);
+    let kept_45d = add_segment(&store, &mp4, now - 45 * day);
+    let old_event_40d = add_segment(&store, &mp4, now - 40 * day);
+    let quiet_10d = add_segment(&store, &mp4, now - 10 * day);
+    let event_10d = add_segment(&store, &mp4, now - 10 * day + 60_000);
+    let acked_5d = add_segment(&store, &mp4, now - 5 * day);
+    let quiet_2d = add_segment(&store, &mp4, now - 2 * day);
+    let keep = event_over(&store, &kept_45d);
+    store.set_event_keep(keep, true).unwrap();
+    let old = event_over(&store, &old_event_40d);
+    event_over(&store, &event_10d);
+    let acked = event_over(&store, &acked_5d);
+    store.acknowledge_event(acked).unwrap();
+    // A segment written after its event is tiered at once.
+    let late_event = store
+        .insert_event("cam", "car", now - day, 0.8, &[0.0; 4])
+        .unwrap();
+    store
+        .update_event(late_event, Some(now - day + 400), 0.8, &[0.0; 4])
+        .unwrap();
+    let late = add_segment(&store, &mp4, now - day + 1000);
+    let tiers: Vec<i64> = [
+        &kept_45d,
+        &old_event_40d,
+        &quiet_10d,
+        &event_10d,
+        &acked_5d,
+        &quiet_2d,
+        &late,
+    ]
+    .iter()
+    .map(|c| store.clip(c.id).unwrap().tier)
+    .collect();
+    assert_eq!(tiers, vec![3, 1, 0, 1, 2, 0, 1]);
+
+    // By age: quiet footage after 7 days, event footage after 30, keep never.
+    sentrix::store::retention::enforce(&store, now).unwrap();
+    assert_eq!(
+        segments_left(&store),
+        vec![kept_45d.id, event_10d.id, acked_5d.id, quiet_2d.id, late.id]
+    );
+    assert!(store.event(keep).is_ok(), "a kept event stays");
+    assert!(
+        store.event(old).is_err(),
+        "an event whose footage is gone goes"
+    );
+    drop(store);
+
+    // Under pressure: no event first (even the newest), then events (oldest first), then
+    // acknowledged, then keep.
+    let one = std::fs::metadata(dir.path().join("rec").join(&quiet_2d.path))
+        .unwrap()
+        .len();
+    for (left, expected) in [
+        (3, vec![kept_45d.id, acked_5d.id, late.id]),
+        (2, vec![kept_45d.id, acked_5d.id]),
+        (1, vec![kept_45d.id]),
+    ] {
+        let cap = sentrix::store::RetentionPolicy {
+            max_size_bytes: one * left + one / 2,
+            ..policy
+        };
+        let store = test_store(dir.path(), cap);
+        sentrix::store::retention::enforce(&store, now).unwrap();
+        assert_eq!(segments_left(&store), expected, "room for {left}");
+    }
+}
+
 #[test]
 fn sweep_reconciles_orphans_missing_files_and_garbage() {
     let dir = common::temp_dir();
