@@ -185,6 +185,10 @@ impl Mp4Scan {
                     self.trex_default_duration = be32(trex, 12).unwrap_or(0);
                 }
             }
+            // Padding between fragments (writer.rs) is part of the playable prefix.
+            b"free" | b"skip" if self.open_fragment.is_none() && self.seen_moov => {
+                self.complete_end = self.pos;
+            }
             b"moof" => {
                 if !self.seen_moov {
                     self.error = Some("moof before moov".into());

@@ -3,6 +3,12 @@
 //! durability order (seal, fsync, rename, fsync dir, insert row). A write that hits a full
 //! disk asks retention to delete the oldest clips and tries again. A writer dropped
 //! without `finish` is recovered up to its last complete fragment (state `truncated`).
+//!
+//! Chunks are sealed when full, so a slow stream (a still night scene) could keep whole
+//! fragments in memory, unsealed. When a fragment completes and the open chunk holds data
+//! older than `TAIL_MAX_AGE`, a `free` box pads it to the chunk's end and the chunk is
+//! sealed and synced: a crash then loses only the open fragment (and under `TAIL_MAX_AGE`
+//! of the one before). A fast stream fills chunks sooner than that and is never padded.
 
 use super::container::SealWriter;
 use super::mp4scan::Mp4Scan;
@@ -11,6 +17,10 @@ use super::sealed::{RoomFile, create_sealed, fsync_dir, fsync_file, seal_and_ren
 use super::{ClipKind, ClipMeta, ClipRecord, ClipState, Store, StoreError, io_err, keys};
 use std::io;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The oldest unsealed data a completed fragment may leave in memory.
+const TAIL_MAX_AGE: Duration = Duration::from_millis(250);
 
 pub struct ClipWriter {
     store: Store,
@@ -20,6 +30,8 @@ pub struct ClipWriter {
     partial: PathBuf,
     sealer: Option<SealWriter<RoomFile>>,
     scan: Mp4Scan,
+    /// When the oldest byte of the open chunk arrived.
+    tail_since: Option<Instant>,
 }
 
 impl ClipWriter {
@@ -67,6 +79,7 @@ impl ClipWriter {
             partial,
             sealer: Some(sealer),
             scan: Mp4Scan::new(),
+            tail_since: None,
         })
     }
 
@@ -81,12 +94,47 @@ impl ClipWriter {
         let Some(sealer) = self.sealer.as_mut() else {
             return Err(StoreError::Invalid("clip already finished".into()));
         };
-        let fragments = self.scan.fragments;
+        let (fragments, sealed) = (self.scan.fragments, sealer.sealed_plain_bytes());
         self.scan.feed(bytes);
         sealer.write(bytes).map_err(io_err(&self.partial))?;
+        if sealer.buffered() == 0 {
+            self.tail_since = None;
+        } else if self.tail_since.is_none() || sealer.sealed_plain_bytes() > sealed {
+            self.tail_since = Some(Instant::now());
+        }
         if self.scan.fragments > fragments {
+            self.pad_old_tail()?;
+            let Some(sealer) = self.sealer.as_ref() else {
+                return Ok(());
+            };
             fsync_file(&self.store, &sealer.get_ref().file, &self.partial, true)?;
         }
+        Ok(())
+    }
+
+    /// At a fragment's end: seals the open chunk, padded with a `free` box, when its data
+    /// is older than `TAIL_MAX_AGE`.
+    fn pad_old_tail(&mut self) -> Result<(), StoreError> {
+        let Some(sealer) = self.sealer.as_mut() else {
+            return Ok(());
+        };
+        let at_boundary = self.scan.complete_end == sealer.plain_bytes();
+        let old = self.tail_since.is_some_and(|t| t.elapsed() >= TAIL_MAX_AGE);
+        if !at_boundary || !old || sealer.buffered() == 0 {
+            return Ok(());
+        }
+        let chunk = sealer.chunk_size() as usize;
+        let mut pad = chunk - sealer.buffered();
+        if pad < 8 {
+            pad += chunk; // a box header needs 8 bytes
+        }
+        let mut free = vec![0u8; pad];
+        free[..4].copy_from_slice(&(pad as u32).to_be_bytes());
+        free[4..8].copy_from_slice(b"free");
+        self.scan.feed(&free);
+        sealer.write(&free).map_err(io_err(&self.partial))?;
+        sealer.seal_full_chunk().map_err(io_err(&self.partial))?;
+        self.tail_since = None;
         Ok(())
     }
 

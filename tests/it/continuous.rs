@@ -248,3 +248,80 @@ fn check_export(store: &Store, segments: &[FinishedClip], gap_at: usize, dir: &P
         );
     }
 }
+
+/// `sentrix run` recording the demo camera continuously in 10-second segments.
+fn continuous_config(d: &Path) -> std::path::PathBuf {
+    let cfg = d.join("surveillance.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "network:\n  api_port: {}\ndetect:\n  enabled: false\nrecord:\n  mode: continuous\n  segment_seconds: 10\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: {}\ncameras:\n  - id: demo\n    url: demo://?width=640&height=360&fps=15\n",
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port(),
+            d.join("clip.key").display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// Starts `sentrix run` and waits for the camera to stream; returns the child and the
+/// wall ms it started streaming.
+fn run_until_streaming(cfg: &Path) -> (std::process::Child, i64) {
+    let (child, lines) = common::run::spawn_run(cfg);
+    let mut log = Vec::new();
+    common::run::wait_for(&lines, "streaming (connection", &mut log)
+        .unwrap_or_else(|| panic!("no stream: {log:#?}"));
+    let at = sentrix::store::now_ms();
+    std::thread::spawn(move || for _ in lines {}); // keep draining the log
+    (child, at)
+}
+
+#[test]
+fn a_crash_costs_the_downtime_and_at_most_one_fragment() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let cfg = continuous_config(d);
+    let (mut first, _) = run_until_streaming(&cfg);
+    std::thread::sleep(Duration::from_secs(25));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
+    first.wait().unwrap();
+    let killed_ms = sentrix::store::now_ms();
+    let (second, streaming_ms) = run_until_streaming(&cfg);
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(common::run::stop(second), "a clean stop");
+
+    let config = sentrix::config::Config::load(&cfg).unwrap();
+    let (store, _) = Store::open(
+        StoreConfig::from_config(&config),
+        sentrix::store::keys::load(&config).unwrap(),
+    )
+    .unwrap();
+    let now = sentrix::store::now_ms();
+    let t = store.timeline("demo", now - 600_000, now, now).unwrap();
+    assert_eq!(t.spans.len(), 2, "{:#?}", t.spans);
+    let (before, after) = (&t.spans[0], &t.spans[1]);
+    assert!(
+        before.end_ms >= killed_ms - 1_500,
+        "the first run keeps all but the open fragment: ends {} ms before the kill",
+        killed_ms - before.end_ms
+    );
+    assert!(
+        after.start_ms <= streaming_ms + 1_500,
+        "the second run starts with the stream: {} ms after it came",
+        after.start_ms - streaming_ms
+    );
+    // The segment the crash cut was recovered, truncated, and plays, alone and exported.
+    let clips = store.media_overlapping("demo", 0, now).unwrap();
+    let cut = clips
+        .iter()
+        .find(|c| c.state == sentrix::store::ClipState::Truncated)
+        .expect("the recovered segment");
+    assert_eq!(cut.end_ms, before.end_ms);
+    assert_decodes_cleanly(&decrypt(&store, cut.id, d));
+    let export = Export::plan(&store, "demo", before.start_ms, after.end_ms).unwrap();
+    let path = d.join("across-the-crash.mp4");
+    std::fs::write(&path, export.read_at(0, export.len()).unwrap()).unwrap();
+    assert_decodes_cleanly(&path);
+    assert_eq!(export.gaps.len(), 1, "{:?}", export.gaps);
+}
