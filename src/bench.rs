@@ -4,8 +4,8 @@
 //! time, `sentrix bench ingest-client` (remux-only ingest: rtspsrc → depay → parse →
 //! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
 //! RSS come from wait4(2), so the server's encoding cost is counted for neither.
-//! `bench crypto`, `bench record`, `bench detect`, `bench gate`, `bench hostile` and
-//! `bench make-clip`
+//! `bench crypto`, `bench record`, `bench timeline`, `bench detect`, `bench gate`,
+//! `bench hostile` and `bench make-clip`
 //! live in bench/.
 
 mod bigclip;
@@ -14,12 +14,14 @@ mod detect;
 mod gate;
 mod hostile;
 mod record;
+mod timeline;
 pub use bigclip::make_clip;
 pub use crypto::crypto;
 pub use detect::detect;
 pub use gate::gate;
 pub use hostile::{HostileBench, hostile};
 pub use record::{record, record_client};
+pub use timeline::timeline;
 
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::Source;

@@ -17,15 +17,10 @@ const FPS: u32 = 15;
 
 /// Encodes at least `min_units` units of synthetic video, cut so the stretch starts on a
 /// keyframe and ends just before one (so it can be repeated back to back).
-fn encoded_stretch(min_units: usize) -> anyhow::Result<Vec<AccessUnit>> {
-    let spec = SyntheticSpec {
-        codec: Codec::H264,
-        width: 1280,
-        height: 720,
-        fps: FPS,
-        bitrate_kbps: 20_000,
-        pattern: "snow",
-    };
+pub(super) fn encoded_stretch(
+    spec: SyntheticSpec,
+    min_units: usize,
+) -> anyhow::Result<Vec<AccessUnit>> {
     let (sup, mut out) =
         CameraSupervisor::spawn(SupervisorConfig::new("make-clip", Source::Synthetic(spec)))
             .context("cannot start the synthetic encoder")?;
@@ -59,7 +54,15 @@ pub fn make_clip(config: &Config, camera: &str, megabytes: u64) -> anyhow::Resul
     let (store, _) = Store::open(StoreConfig::from_config(config), key)
         .context("while opening the clip store")?;
     store.ensure_camera(&cam.id, &cam.name)?;
-    let stretch = encoded_stretch(3 * FPS as usize)?;
+    let spec = SyntheticSpec {
+        codec: Codec::H264,
+        width: 1280,
+        height: 720,
+        fps: FPS,
+        bitrate_kbps: 20_000,
+        pattern: "snow",
+    };
+    let stretch = encoded_stretch(spec, 3 * FPS as usize)?;
     let frame_ns = 1_000_000_000 / FPS as u64;
     let stretch_ns = stretch.len() as u64 * frame_ns;
     let base_pts = stretch[0].pts_ns;

@@ -1,9 +1,11 @@
-//! `sentrix bench record`: what recording costs on top of ingest. Two children consume the
-//! same synthetic camera at the same time: `bench ingest-client` (remux-only ingest) and
-//! `bench record-client` (ingest + ring + recorder, triggered every 5 s so it records
-//! continuously in 10 s clips, muxed, sealed and indexed in a temp store on the real
-//! disk). Each child's CPU seconds, peak RSS and bytes written to storage come from
-//! wait4(2); bytes written per byte of video includes the clips, SQLite and its WAL.
+//! `sentrix bench record [--mode events|continuous]`: what recording costs. Children
+//! consume the same synthetic camera at the same time: `bench ingest-client` (remux-only
+//! ingest) and `bench record-client` (in events mode ingest + ring + recorder, triggered
+//! every 5 s so it records back to back in 10 s clips; in continuous mode the segmenter
+//! in 60 s segments), muxed, sealed and indexed in a temp store on the real disk; in
+//! continuous mode also `ffmpeg -c copy -f segment -segment_time 60`, the peer. Each
+//! child's CPU seconds, peak RSS and bytes written to storage come from wait4(2); bytes
+//! written per byte of video include the files, SQLite and its WAL.
 
 use super::{IngestBench, serve, wait_usage};
 use crate::ingest::pipeline::Source;
@@ -17,11 +19,34 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn record(b: &IngestBench, dir: &Path) -> anyhow::Result<()> {
+/// ffmpeg's copy of the stream into 60 s MP4 segments in `out`, the peer of continuous
+/// recording.
+fn spawn_ffmpeg(url: &str, seconds: u64, out: &Path) -> std::io::Result<std::process::Child> {
+    std::fs::create_dir_all(out)?;
+    Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            url,
+        ])
+        .args(["-t", &seconds.to_string(), "-c", "copy", "-f", "segment"])
+        .args(["-segment_time", "60"])
+        .arg(out.join("out%03d.mp4"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+}
+
+pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> anyhow::Result<()> {
     let (server, _mount, url) = serve(b)?;
     let work = dir.join(format!("sentrix-bench-record-{}", std::process::id()));
     println!(
-        "bench record: {}x{} {} fps H.264 {} kbit/s, {} s, store in {}",
+        "bench record --mode {}: {}x{} {} fps H.264 {} kbit/s, {} s, store in {}",
+        mode.as_str(),
         b.width,
         b.height,
         b.fps,
@@ -29,6 +54,7 @@ pub fn record(b: &IngestBench, dir: &Path) -> anyhow::Result<()> {
         b.seconds,
         work.display()
     );
+    let continuous = mode == crate::config::RecordMode::Continuous;
     let exe = std::env::current_exe().context("while finding the sentrix binary")?;
     let secs = b.seconds.to_string();
     let spawn = |args: &[&str]| Command::new(&exe).args(args).stdout(Stdio::piped()).spawn();
@@ -43,7 +69,17 @@ pub fn record(b: &IngestBench, dir: &Path) -> anyhow::Result<()> {
         &secs,
         "--dir",
         &work_s,
+        "--mode",
+        mode.as_str(),
     ])?;
+    let ffmpeg = match continuous.then(|| spawn_ffmpeg(&url, b.seconds, &work.join("ffmpeg"))) {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            println!("ffmpeg: not run ({e}); install ffmpeg for the side-by-side figure");
+            None
+        }
+        None => None,
+    };
     let read = |c: std::process::Child| -> anyhow::Result<(super::ChildUsage, String)> {
         let usage = wait_usage(&c)?;
         let mut text = String::new();
@@ -55,16 +91,21 @@ pub fn record(b: &IngestBench, dir: &Path) -> anyhow::Result<()> {
     };
     let (remux_u, remux_note) = read(remux)?;
     let (rec_u, rec_note) = read(rec)?;
+    let peer = ffmpeg.map(read).transpose()?;
     drop(server);
     let _ = std::fs::remove_dir_all(&work);
     println!(
         "{:<14} {:>8} {:>12} {:>14}  notes",
         "consumer", "CPU s", "peak RSS MB", "written MB"
     );
-    for (name, u, note) in [
+    let mut rows = vec![
         ("remux-only", &remux_u, &remux_note),
         ("recording", &rec_u, &rec_note),
-    ] {
+    ];
+    if let Some((u, note)) = &peer {
+        rows.push(("ffmpeg", u, note));
+    }
+    for (name, u, note) in rows {
         println!(
             "{name:<14} {:>8.2} {:>12.1} {:>14.1}  {note}",
             u.cpu_s,
@@ -72,25 +113,60 @@ pub fn record(b: &IngestBench, dir: &Path) -> anyhow::Result<()> {
             u.write_bytes as f64 / 1e6
         );
     }
-    let video_bytes: f64 = rec_note
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("video_bytes="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    println!(
-        "recording costs {:.2}x the CPU and {:.2}x the RSS of remux-only ingest; {:.3} bytes written per byte of video",
-        rec_u.cpu_s / remux_u.cpu_s.max(1e-6),
-        rec_u.max_rss_mb / remux_u.max_rss_mb.max(1e-6),
-        rec_u.write_bytes as f64 / video_bytes.max(1.0)
-    );
+    summarise(b, &rec_u, &remux_u, &rec_note, peer.as_ref().map(|p| &p.0));
     if !rec_u.exit_ok || !remux_u.exit_ok {
         bail!("a benchmark child failed: {rec_note} / {remux_note}");
     }
     Ok(())
 }
 
-/// The child side: ingest + recorder, triggered every 5 s, for `seconds`.
-pub fn record_client(url: &str, seconds: u64, dir: &Path) -> anyhow::Result<()> {
+/// The ratios: to remux-only ingest, to ffmpeg, bytes and fsyncs per unit of video.
+fn summarise(
+    b: &IngestBench,
+    rec: &super::ChildUsage,
+    remux: &super::ChildUsage,
+    note: &str,
+    ffmpeg: Option<&super::ChildUsage>,
+) {
+    let field = |name: &str| -> f64 {
+        note.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let video_bytes = field("video_bytes").max(1.0);
+    let per_byte = rec.write_bytes as f64 / video_bytes;
+    println!(
+        "recording costs {:.2}x the CPU and {:.2}x the RSS of remux-only ingest; {per_byte:.3} bytes written per byte of video",
+        rec.cpu_s / remux.cpu_s.max(1e-6),
+        rec.max_rss_mb / remux.max_rss_mb.max(1e-6),
+    );
+    if let Some(f) = ffmpeg {
+        println!(
+            "ratio sentrix/ffmpeg: CPU {:.2}x, peak RSS {:.2}x, bytes written {:.2}x",
+            rec.cpu_s / f.cpu_s.max(1e-6),
+            rec.max_rss_mb / f.max_rss_mb.max(1e-6),
+            rec.write_bytes as f64 / (f.write_bytes as f64).max(1.0)
+        );
+    }
+    let minutes = b.seconds as f64 / 60.0;
+    println!(
+        "{:.1} fsyncs of clip files per camera-minute (and {:.1} index commits); a day of this {} kbit/s camera: {:.1} GB",
+        field("fsyncs") / minutes,
+        field("clips") / minutes,
+        b.bitrate_kbps,
+        b.bitrate_kbps as f64 * 1000.0 / 8.0 * 86_400.0 * per_byte / 1e9
+    );
+}
+
+/// The child side: ingest + recorder, triggered every 5 s (events) or the segmenter
+/// (continuous), for `seconds`.
+pub fn record_client(
+    url: &str,
+    seconds: u64,
+    dir: &Path,
+    mode: crate::config::RecordMode,
+) -> anyhow::Result<()> {
     let url = CameraUrl::parse(url).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
     let config = StoreConfig {
         recordings_dir: dir.join("rec"),
@@ -119,12 +195,15 @@ pub fn record_client(url: &str, seconds: u64, dir: &Path) -> anyhow::Result<()> 
         max_clip_ns: 10_000_000_000,
         ring_max_bytes: None,
         fragment_ms: 1000,
-        segment_ns: None,
+        segment_ns: (mode == crate::config::RecordMode::Continuous).then_some(60_000_000_000),
     };
+    let continuous = settings.segment_ns.is_some();
     let runner = RecorderRunner::spawn("bench", settings, store.clone(), rx, out.frames)?;
     let end = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < end {
-        runner.trigger("bench");
+        if !continuous {
+            runner.trigger("bench");
+        }
         std::thread::sleep(
             Duration::from_secs(5).min(end.saturating_duration_since(Instant::now())),
         );
@@ -134,11 +213,12 @@ pub fn record_client(url: &str, seconds: u64, dir: &Path) -> anyhow::Result<()> 
         .join()
         .map_err(|_| anyhow::anyhow!("counter thread panicked"))?;
     runner.join();
-    let clips = store.clips(None, 0, i64::MAX)?;
+    let clips = store.media_overlapping("bench", 0, i64::MAX / 2)?;
     let clip_bytes: i64 = clips.iter().map(|c| c.file_bytes).sum();
     println!(
-        "clips={} video_bytes={video_bytes} sealed_bytes={clip_bytes}",
-        clips.len()
+        "clips={} video_bytes={video_bytes} sealed_bytes={clip_bytes} fsyncs={}",
+        clips.len(),
+        crate::store::FSYNCS.load(std::sync::atomic::Ordering::Relaxed)
     );
     if clips.is_empty() {
         bail!("no clip was recorded");

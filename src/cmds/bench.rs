@@ -63,10 +63,13 @@ pub enum Bench {
         #[arg(long, default_value_t = 5)]
         fps: u32,
     },
-    /// CPU, RSS and disk writes of continuous recording vs remux-only ingest.
+    /// CPU, RSS and disk writes of recording vs remux-only ingest (and, continuous, ffmpeg).
     Record {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// events: back-to-back event clips; continuous: 60 s segments, beside ffmpeg.
+        #[arg(long, value_enum, default_value_t = ModeArg::Events)]
+        mode: ModeArg,
         /// Directory for the temporary store (default: the system temp dir).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -80,6 +83,15 @@ pub enum Bench {
         seconds: u64,
         #[arg(long)]
         dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = ModeArg::Events)]
+        mode: ModeArg,
+    },
+    /// Timeline API latency over a day of 1,440 segments and 2,000 events, the time to the
+    /// first byte of a one-hour export, and the index's size per camera-day.
+    Timeline {
+        /// Directory for the temporary store (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Writes one large sealed clip of real H.264 into the configured store (for HTTP
     /// Range and decrypt-on-serve measurements on a long recording).
@@ -155,7 +167,7 @@ pub fn run(bench: Bench) -> ExitCode {
             size,
             fps,
         } => report(crate::bench::gate(&model, &video, seconds, size, fps)),
-        Bench::Record { seconds, dir } => {
+        Bench::Record { seconds, dir, mode } => {
             let b = crate::bench::IngestBench {
                 seconds,
                 width: 1920,
@@ -167,11 +179,23 @@ pub fn run(bench: Bench) -> ExitCode {
             report(crate::bench::record(
                 &b,
                 &dir.unwrap_or_else(std::env::temp_dir),
+                mode.into(),
             ))
         }
-        Bench::RecordClient { url, seconds, dir } => {
-            report(crate::bench::record_client(&url, seconds, &dir))
-        }
+        Bench::RecordClient {
+            url,
+            seconds,
+            dir,
+            mode,
+        } => report(crate::bench::record_client(
+            &url,
+            seconds,
+            &dir,
+            mode.into(),
+        )),
+        Bench::Timeline { dir } => report(crate::bench::timeline(
+            &dir.unwrap_or_else(std::env::temp_dir),
+        )),
         Bench::MakeClip { config, camera, mb } => match load(config) {
             Ok(c) => report(crate::bench::make_clip(&c, &camera, mb)),
             Err(code) => code,
@@ -197,6 +221,22 @@ pub fn run(bench: Bench) -> ExitCode {
         Bench::Crypto { mb, clip_mb, dir } => {
             let dir = dir.unwrap_or_else(std::env::temp_dir);
             report(crate::bench::crypto(mb, clip_mb, &dir))
+        }
+    }
+}
+
+/// `--mode` of `bench record`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    Events,
+    Continuous,
+}
+
+impl From<ModeArg> for crate::config::RecordMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Events => Self::Events,
+            ModeArg::Continuous => Self::Continuous,
         }
     }
 }

@@ -37,6 +37,7 @@ pub use events::{EventQuery, EventRecord};
 pub use keys::{KeyId, MasterKey};
 pub use lock::DataLock;
 pub use retention::{RetentionPolicy, RetentionReport};
+pub use sealed::FSYNCS;
 pub use segments::{Span, Timeline};
 pub use sweep::SweepReport;
 pub use users::{FailureCount, LockKind, UserRow};

@@ -106,7 +106,10 @@ fn delete(
     let freed = store.delete_clip(id)?;
     tracing::info!(
         "retention: deleted {} {id} ({}, {}, tier {}, {} bytes): {reason}",
-        rec.kind.as_str(),
+        match rec.kind {
+            super::ClipKind::Event => "clip",
+            super::ClipKind::Segment => "segment",
+        },
         rec.camera_id,
         rec.path,
         rec.tier,

@@ -77,12 +77,16 @@ pub(crate) fn seal_and_rename(
 
 /// fsyncs `file` (named `path` in messages; only its data with `data_only`); a failure
 /// stops writing.
+/// fsyncs of clip files and directories since start (benchmarks report them per minute).
+pub static FSYNCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub(crate) fn fsync_file(
     store: &Store,
     file: &File,
     path: &Path,
     data_only: bool,
 ) -> Result<(), StoreError> {
+    FSYNCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let synced = fsync_fault().and_then(|()| match data_only {
         true => file.sync_data(),
         false => file.sync_all(),

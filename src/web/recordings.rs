@@ -107,7 +107,12 @@ pub(super) async fn timeline(
     let w = window(&s, &camera, &q, MAX_TIMELINE_MS, now)?;
     let store = s.store.clone();
     let t = blocking(move || Ok(store.timeline(&w.camera, w.from_ms, w.to_ms, now)?)).await?;
-    Ok(Json(json!(t)))
+    // Where an event's footage starts and ends around it (the player starts at its pre-roll).
+    let (pre_ms, post_ms) = s.store.retention().event_margin_ms;
+    let mut v = json!(t);
+    v["pre_roll_ms"] = json!(pre_ms);
+    v["post_roll_ms"] = json!(post_ms);
+    Ok(Json(v))
 }
 
 impl From<ExportError> for AppError {

@@ -98,3 +98,55 @@ fn dashboard_in_headless_chromium() {
     let all = log.join("\n");
     assert!(!all.contains(ADMIN_PASSWORD), "password in the log");
 }
+
+/// The timeline page: `sentrix run` recording the demo camera continuously in 10-second
+/// segments, one manual event, then tests/it/browser_py/timeline.py clicks, plays across
+/// segment boundaries and exports in headless Chromium.
+#[test]
+fn timeline_in_headless_chromium() {
+    let dir = common::temp_dir();
+    let config = write_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "record:\n",
+        "record:\n  mode: continuous\n  segment_seconds: 10\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    assert!(add_admin(&config).status.success());
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let line = wait_for(&rx, "dashboard on https://", &mut log)
+        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
+    let base = format!("https://localhost:{}", dashboard_port(&line));
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = common::run::https_client(&cert);
+        tokio::time::sleep(Duration::from_secs(14)).await;
+        common::run::trigger_demo(&client, &base).await;
+        // Three segments sealed: 30 s of video and more.
+        tokio::time::sleep(Duration::from_secs(22)).await;
+    });
+    let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-test");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/browser_py/timeline.py");
+    let out = Command::new("/usr/bin/python3")
+        .arg(script)
+        .args([&base, "alice", ADMIN_PASSWORD])
+        .arg(&out_dir)
+        .output()
+        .expect("python3 runs the browser script");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let ok = stop(child);
+    assert!(
+        out.status.success(),
+        "timeline test failed:\n{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("browser saw: {stdout}");
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(seen["click_offset_ms"].as_f64().unwrap().abs() <= 1000.0);
+    assert!(out_dir.join("timeline-playing.png").exists());
+    assert!(out_dir.join("timeline-phone.png").exists());
+    assert!(ok, "sentrix run did not stop cleanly");
+}

@@ -200,6 +200,31 @@ fn unknown_key_source() {
 }
 
 #[test]
+fn unknown_record_mode_and_short_segments() {
+    let t = broken("  mode: events\n", "  mode: always\n");
+    assert_issue(&t, "always", "record.mode", "unknown variant `always`");
+    let t = broken("segment_seconds: 60", "segment_seconds: 2");
+    assert_issue(&t, "segment_seconds", "record.segment_seconds", "10");
+    let t = broken(
+        "    decoder: auto\n",
+        "    decoder: auto\n    record_mode: sometimes\n",
+    );
+    assert_issue(
+        &t,
+        "sometimes",
+        "cameras[0].record_mode",
+        "unknown variant `sometimes`",
+    );
+    let t = broken("continuous_days: 7", "continuous_days: -1");
+    assert_issue(
+        &t,
+        "continuous_days",
+        "storage.retention.continuous_days",
+        "0",
+    );
+}
+
+#[test]
 fn recordings_dir_not_writable() {
     // Under a regular file: no user, root included, can create it.
     let t = broken(

@@ -12,35 +12,17 @@ import json
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+
+import session
 
 
 def main():
     base, user, password, outdir = sys.argv[1:5]
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--ignore-certificate-errors", "--window-size=1280,900",
-                "--autoplay-policy=no-user-gesture-required"]:
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    # A poll that lands while the page navigates (after the login, on a route change) gets
-    # "aborted by navigation" or a stale element: poll again rather than fail, since the
-    # test binary runs beside other tests and a loaded machine makes that window wider.
-    wait = WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,))
+    driver, wait = session.start()
     seen = {}
     try:
-        driver.get(base + "/")
-        wait.until(lambda d: d.current_url.endswith("/login"))
-        driver.find_element(By.ID, "user").send_keys(user)
-        driver.find_element(By.ID, "password").send_keys(password)
-        driver.find_element(By.CSS_SELECTOR, "#login button").click()
-        wait.until(lambda d: user in d.find_element(By.ID, "who").text)
-        seen["logged_in"] = driver.find_element(By.ID, "who").text
+        seen["logged_in"] = session.login(driver, wait, base, user, password)
 
         # A live tile updates: its picture is replaced at least twice and has pixels.
         wait.until(lambda d: d.execute_script(

@@ -1,0 +1,32 @@
+"""What every browser test script starts with: headless Debian Chromium through
+chromedriver, a patient wait, and a login through the login page."""
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def start(width=1280, height=900):
+    """A headless Chromium that trusts any certificate and plays video without a gesture,
+    and a 20 s wait that polls again through navigations and stale elements (the test
+    binary runs beside other tests, and a loaded machine widens those windows)."""
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--ignore-certificate-errors", f"--window-size={width},{height}",
+                "--autoplay-policy=no-user-gesture-required"]:
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    return driver, WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,))
+
+
+def login(driver, wait, base, user, password):
+    """Logs in on the login page; returns the header's "who" text."""
+    driver.get(base + "/")
+    wait.until(lambda d: d.current_url.endswith("/login"))
+    driver.find_element(By.ID, "user").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "#login button").click()
+    wait.until(lambda d: user in d.find_element(By.ID, "who").text)
+    return driver.find_element(By.ID, "who").text
