@@ -174,8 +174,8 @@ class TimelinePlayer {
   nextWindow() {
     const span = this.spans.find((s) => s.end_ms > this.next);
     if (!span) return null;
-    const from = Math.max(this.next, span.start_ms);
-    return { from, to: Math.min(from + WINDOW_MS, span.end_ms), span };
+    const from = Math.round(Math.max(this.next, span.start_ms));
+    return { from, to: Math.round(Math.min(from + WINDOW_MS, span.end_ms)), span };
   }
 
   async appendNext(session) {
@@ -316,7 +316,10 @@ function renderTimeline() {
     return m;
   }));
   filterMarkers();
-  const step = (ZOOMS.find((z) => z[0] === tl.viewLen) || ZOOMS[0])[2];
+  // Tick labels every `step`, doubled until they fit the bar (about 56 px each).
+  let step = (ZOOMS.find((z) => z[0] === tl.viewLen) || ZOOMS[0])[2];
+  const fit = Math.max(2, Math.floor($("tl-bar").clientWidth / 56));
+  while (tl.viewLen / step > fit) step *= 2;
   const ticks = [];
   for (let t = Math.ceil(tl.view0 / step) * step; t < tl.view0 + tl.viewLen; t += step) ticks.push(t);
   $("tl-hours").replaceChildren(...ticks.map((t) => {
@@ -342,6 +345,17 @@ async function loadTimeline() {
   renderTimeline();
 }
 
+// Where a zoom centres: the frame playing, else the time last picked on the bar, else
+// the newest recorded time in view, else now.
+function zoomCentre() {
+  const playing = tl.player.wallMs();
+  if (playing !== null) return playing;
+  const picked = Number($("tl-bar").dataset.playMs);
+  if (picked) return picked;
+  const spans = tl.data ? tl.data.spans : [];
+  return spans.length ? spans[spans.length - 1].end_ms : Date.now();
+}
+
 // Zooms to `len` ms around `centre`.
 function zoomTo(len, centre) {
   tl.viewLen = len;
@@ -359,6 +373,7 @@ function showWall(ms) {
 
 // Plays from wall time `ms` (the next recorded span when nothing was recorded then).
 async function playAt(ms) {
+  ms = Math.round(ms);
   $("tl-bar").dataset.playMs = String(Math.round(ms));
   const spans = (await fetchTimeline(ms - 60000, ms + 6 * 3600000)).spans;
   const span = spans.find((s) => s.end_ms > ms);
@@ -400,11 +415,9 @@ function setupTimeline() {
     loadTimeline().catch(fail);
   });
   $("tl-zoom").replaceChildren(...ZOOMS.map(([len, name]) => el("option", { value: String(len), text: name })));
-  $("tl-zoom").addEventListener("change", () => {
-    const playing = tl.player.wallMs();
-    zoomTo(Number($("tl-zoom").value), playing !== null ? playing : tl.view0 + tl.viewLen / 2).catch(fail);
-  });
+  $("tl-zoom").addEventListener("change", () => zoomTo(Number($("tl-zoom").value), zoomCentre()).catch(fail));
   $("tl-label").addEventListener("change", filterMarkers);
+  window.addEventListener("resize", () => { if (tl.data && !$("page-timeline").hidden) renderTimeline(); });
   $("tl-export").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const day = dateInput(tl.player.wallMs() !== null ? tl.player.wallMs() : tl.view0);
