@@ -42,9 +42,9 @@ fn measure(work: &Path) -> anyhow::Result<()> {
     };
     let (store, _) = Store::open(config, MasterKey::random()?)?;
     let day0 = crate::store::now_ms() - 2 * 86_400_000;
-    let before = index_bytes(work);
+    let before = index_bytes(&store, work)?;
     fill_day(&store, day0)?;
-    let per_day = index_bytes(work).saturating_sub(before);
+    let per_day = index_bytes(&store, work)?.saturating_sub(before);
     println!(
         "bench timeline: index {:.0} KB per camera-day (1,440 segments, 2,000 events)",
         per_day as f64 / 1024.0
@@ -62,13 +62,12 @@ fn measure(work: &Path) -> anyhow::Result<()> {
     hour_export(&store, day0)
 }
 
-/// The index's bytes on disk (database and WAL).
-fn index_bytes(dir: &Path) -> u64 {
-    ["index.db", "index.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
-        .map(|m| m.len())
-        .sum()
+/// The index's bytes on disk, its WAL checkpointed into it first.
+fn index_bytes(store: &Store, dir: &Path) -> anyhow::Result<u64> {
+    store
+        .conn()
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(std::fs::metadata(dir.join("index.db"))?.len())
 }
 
 /// A row of a one-minute segment of camera `camera` starting at `start_ms`.
