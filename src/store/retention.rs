@@ -5,8 +5,9 @@
 //!   tier 3 never for its age;
 //! - under pressure (all clips together, with the audit log bounded by its rotation, over
 //!   `max_size_gb`, or the filesystem below `min_free_percent` free): lowest tier first,
-//!   oldest first within a tier;
-//! then drops the events whose footage is all gone. It runs periodically and, through
+//!   oldest first within a tier.
+//!
+//! Then it drops the events whose footage is all gone. It runs periodically and, through
 //! `make_room`, at once when a write hits a full disk. Clips and segments being written
 //! are `*.partial` files without rows, so an open one is never cut. Every deletion is
 //! logged with its reason. On a full disk the space reserve and the rotated audit log go

@@ -67,12 +67,27 @@ function eventItem(e) {
   li.append(text);
   if (e.clip_id) li.append(el("a", { href: "#clip/" + e.clip_id, class: "clip-link", text: "Play clip" }));
   else li.append(el("a", { href: "#timeline/" + encodeURIComponent(e.camera_id) + "/" + e.start_ms, class: "timeline-link", text: "Play" }));
+  if (me && me.user_type === "admin") li.append(keepButton(e));
   if (me && me.user_type === "admin" && !e.acknowledged) {
     const b = el("button", { type: "button", class: "ack", text: "Acknowledge" });
     b.onclick = async () => { await api("/api/events/" + e.id + "/ack", { method: "POST" }); li.classList.add("acknowledged"); b.remove(); };
     li.append(b);
   }
   return li;
+}
+
+// Keep (or stop keeping) an event's footage past the age limits.
+function keepButton(e) {
+  const b = el("button", { type: "button", class: "keep", "aria-pressed": String(!!e.keep) });
+  const label = () => { b.textContent = e.keep ? "Kept" : "Keep"; b.setAttribute("aria-pressed", String(!!e.keep)); };
+  label();
+  b.title = "kept footage outlives the age limits and goes last when the disk is full";
+  b.onclick = async () => {
+    const r = await api("/api/events/" + e.id + "/keep", Object.assign({ method: "POST" }, jsonBody({ keep: !e.keep })));
+    e.keep = r.keep;
+    label();
+  };
+  return b;
 }
 
 async function pageEvents() {
