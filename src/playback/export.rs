@@ -347,60 +347,31 @@ impl Export {
         cursor_ticks: u64,
     ) -> Result<(i64, i64, u64), ExportError> {
         let frags = self.fragments(k, init)?;
-        let clip = &self.clips[k];
-        let ts = init.timescale as i64;
-        // Every sample with its fragment, its index there, decode time and wall ms.
-        let mut all: Vec<(usize, usize, u64, i64)> = Vec::new();
-        let first_pts = frags
-            .first()
-            .and_then(|f| {
-                f.fragment
-                    .samples
-                    .first()
-                    .map(|s| f.fragment.decode_time as i64 + s.cto as i64)
-            })
-            .unwrap_or(0);
-        for (fi, f) in frags.iter().enumerate() {
-            let mut dts = f.fragment.decode_time;
-            for (si, s) in f.fragment.samples.iter().enumerate() {
-                let pts = dts as i64 + s.cto as i64;
-                all.push((fi, si, dts, clip.start_ms + (pts - first_pts) * 1000 / ts));
-                dts += s.duration as u64;
-            }
-        }
-        let sample = |&(fi, si, _, _): &(usize, usize, u64, i64)| frags[fi].fragment.samples[si];
-        let start = match from_ms {
-            Some(from) => all
-                .iter()
-                .rposition(|x| sample(x).is_sync() && x.3 <= from)
-                .or_else(|| all.iter().position(|x| sample(x).is_sync())),
-            None => Some(0),
+        let start_ms = self.clips[k].start_ms;
+        let all = timed_samples(&frags, start_ms, init.timescale);
+        let Some((start, end)) = kept_range(&all, from_ms, to_ms) else {
+            return Ok((start_ms, start_ms, 0));
         };
-        let end = match to_ms {
-            Some(to) => all
-                .iter()
-                .position(|x| x.3 >= to)
-                .map_or(all.len(), |i| i + 1),
-            None => all.len(),
-        };
-        let Some(start) = start.filter(|s| *s < end) else {
-            return Ok((clip.start_ms, clip.start_ms, 0));
-        };
-        let first_dts = all[start].2;
+        let first_dts = all[start].dts;
         let shift = cursor_ticks as i64 - first_dts as i64;
         let ticks: u64 = all[start..end]
             .iter()
-            .map(|x| sample(x).duration as u64)
+            .map(|x| x.sample.duration as u64)
             .sum();
-        let first_ms = all[start].3;
-        let last_ms = clip.start_ms + ((first_dts + ticks) as i64 - first_pts) * 1000 / ts;
-        // Fragment by fragment: whole ones are copied, cut ones rebuilt.
-        let mut i = start;
-        while i < end {
-            let fi = all[i].0;
-            let f = &frags[fi];
+        let ts = init.timescale as i64;
+        let last_ms = start_ms + ((first_dts + ticks) as i64 - all[0].pts) * 1000 / ts;
+        self.place_samples(k, &frags, &all[start..end], shift);
+        Ok((all[start].wall_ms, last_ms, ticks))
+    }
+
+    /// Places `kept` (consecutive samples of file `k`) fragment by fragment: whole
+    /// fragments are copied (decode times moved by `shift`), cut ones rebuilt.
+    fn place_samples(&mut self, k: usize, frags: &[FragmentAt], kept: &[TimedSample], shift: i64) {
+        let mut i = 0;
+        while i < kept.len() {
+            let f = &frags[kept[i].fragment];
             let count = f.fragment.samples.len();
-            let (si, take) = (all[i].1, (end - i).min(count - all[i].1));
+            let (si, take) = (kept[i].index, (kept.len() - i).min(count - kept[i].index));
             if si == 0 && take == count {
                 self.place(
                     f.end - f.start,
@@ -411,15 +382,15 @@ impl Export {
                     },
                 );
             } else {
-                let kept = &f.fragment.samples[si..si + take];
+                let samples = &f.fragment.samples[si..si + take];
                 let skip: u64 = f.fragment.samples[..si].iter().map(|s| s.size as u64).sum();
-                let data: u64 = kept.iter().map(|s| s.size as u64).sum();
-                let dts = (all[i].2 as i64 + shift) as u64;
+                let data: u64 = samples.iter().map(|s| s.size as u64).sum();
+                let dts = (kept[i].dts as i64 + shift) as u64;
                 let head = fmp4::build_moof_and_mdat_header(
                     f.fragment.sequence,
                     f.fragment.track_id,
                     dts,
-                    kept,
+                    samples,
                 );
                 let data_from = f.start + f.fragment.data_offset + skip;
                 self.place(head.len() as u64, Piece::Bytes(head));
@@ -433,7 +404,6 @@ impl Export {
             }
             i += take;
         }
-        Ok((first_ms, last_ms, ticks))
     }
 
     /// `len` bytes of the export from `offset` (fewer at its end).
@@ -527,6 +497,67 @@ impl Export {
             .copied()
             .collect())
     }
+}
+
+/// One sample of a file with where it is and when: its fragment, its index there, its
+/// decode and presentation time (ticks) and its wall-clock ms.
+struct TimedSample {
+    fragment: usize,
+    index: usize,
+    dts: u64,
+    pts: i64,
+    wall_ms: i64,
+    sample: fmp4::Sample,
+}
+
+/// Every sample of `frags`, timed: wall ms from the file's start `start_ms` (its first
+/// frame's presentation).
+fn timed_samples(frags: &[FragmentAt], start_ms: i64, timescale: u32) -> Vec<TimedSample> {
+    let mut all = Vec::new();
+    for (fragment, f) in frags.iter().enumerate() {
+        let mut dts = f.fragment.decode_time;
+        for (index, sample) in f.fragment.samples.iter().enumerate() {
+            let pts = dts as i64 + sample.cto as i64;
+            all.push(TimedSample {
+                fragment,
+                index,
+                dts,
+                pts,
+                wall_ms: 0,
+                sample: *sample,
+            });
+            dts += sample.duration as u64;
+        }
+    }
+    let first_pts = all.first().map_or(0, |s| s.pts);
+    for s in &mut all {
+        s.wall_ms = start_ms + (s.pts - first_pts) * 1000 / timescale as i64;
+    }
+    all
+}
+
+/// The samples [start, end) to keep: from the last keyframe at or before `from_ms` (the
+/// first keyframe when none is that early) to the first frame at or after `to_ms`.
+fn kept_range(
+    all: &[TimedSample],
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+) -> Option<(usize, usize)> {
+    let start = match from_ms {
+        Some(from) => all
+            .iter()
+            .rposition(|x| x.sample.is_sync() && x.wall_ms <= from)
+            .or_else(|| all.iter().position(|x| x.sample.is_sync()))?,
+        None => 0,
+    };
+    let end = match to_ms {
+        Some(to) => all
+            .iter()
+            .position(|x| x.wall_ms >= to)
+            .map_or(all.len(), |i| i + 1),
+        None => all.len(),
+    };
+    (start < end).then_some((start, end))
 }
 
 /// Where `moov` starts in an init segment.
