@@ -67,6 +67,33 @@ pub(crate) fn serve(b: &IngestBench) -> anyhow::Result<(RtspServer, Mount, Strin
     Ok((server, mount, url))
 }
 
+/// `ffmpeg -c copy -f segment` of the RTSP stream at `url` into `segment_s`-second MP4
+/// files in `out` for `seconds`: the peer sentrix is measured beside.
+pub(crate) fn spawn_ffmpeg_segments(
+    url: &str,
+    seconds: u64,
+    segment_s: u32,
+    out: &std::path::Path,
+) -> std::io::Result<std::process::Child> {
+    std::fs::create_dir_all(out)?;
+    Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            url,
+        ])
+        .args(["-t", &seconds.to_string(), "-c", "copy", "-f", "segment"])
+        .args(["-segment_time", &segment_s.to_string()])
+        .arg(out.join("out%03d.mp4"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+}
+
 fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
@@ -106,30 +133,7 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
         .context("while starting the ingest client")?;
     let out_dir = tempfile_dir()?;
     let ffmpeg = if b.with_ffmpeg {
-        match Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-rtsp_transport",
-                "tcp",
-                "-i",
-                &url,
-            ])
-            .args([
-                "-t",
-                &b.seconds.to_string(),
-                "-c",
-                "copy",
-                "-f",
-                "segment",
-                "-segment_time",
-                "10",
-            ])
-            .arg(out_dir.join("out%03d.mp4"))
-            .stdin(Stdio::null())
-            .spawn()
-        {
+        match spawn_ffmpeg_segments(&url, b.seconds, 10, &out_dir) {
             Ok(c) => Some(c),
             Err(e) => {
                 println!("ffmpeg: not run ({e}); install ffmpeg for the side-by-side figure");

@@ -19,28 +19,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// ffmpeg's copy of the stream into 60 s MP4 segments in `out`, the peer of continuous
-/// recording.
-fn spawn_ffmpeg(url: &str, seconds: u64, out: &Path) -> std::io::Result<std::process::Child> {
-    std::fs::create_dir_all(out)?;
-    Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-rtsp_transport",
-            "tcp",
-            "-i",
-            url,
-        ])
-        .args(["-t", &seconds.to_string(), "-c", "copy", "-f", "segment"])
-        .args(["-segment_time", "60"])
-        .arg(out.join("out%03d.mp4"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-}
-
 pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> anyhow::Result<()> {
     let (server, _mount, url) = serve(b)?;
     let work = dir.join(format!("sentrix-bench-record-{}", std::process::id()));
@@ -72,7 +50,9 @@ pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> a
         "--mode",
         mode.as_str(),
     ])?;
-    let ffmpeg = match continuous.then(|| spawn_ffmpeg(&url, b.seconds, &work.join("ffmpeg"))) {
+    let ffmpeg = match continuous
+        .then(|| super::spawn_ffmpeg_segments(&url, b.seconds, 60, &work.join("ffmpeg")))
+    {
         Some(Ok(c)) => Some(c),
         Some(Err(e)) => {
             println!("ffmpeg: not run ({e}); install ffmpeg for the side-by-side figure");

@@ -8,6 +8,7 @@
 //! keyframe. Wall-clock times come from the stream's running time anchored at the first
 //! unit of each connection, so clock steps mid-clip do not bend clip times.
 
+use super::anchor::WallAnchor;
 use super::mux::{MuxError, Muxer};
 use super::ring::Ring;
 use crate::ingest::{AccessUnit, Frame, StreamInfo};
@@ -96,11 +97,9 @@ pub struct Recorder {
     settings: RecordSettings,
     ring: Ring,
     store: Store,
-    clock: Arc<dyn WallClock>,
     active: Option<Active>,
     carry: Option<Carry>,
-    /// (stream, pts, wall ms) of the first unit of the current connection.
-    anchor: Option<(Arc<StreamInfo>, u64, i64)>,
+    anchor: WallAnchor,
     /// Clips finished since the caller last drained this.
     pub finished: Vec<FinishedClip>,
 }
@@ -118,10 +117,9 @@ impl Recorder {
             ring: Ring::new(pre_s, settings.ring_max_bytes),
             settings,
             store,
-            clock,
             active: None,
             carry: None,
-            anchor: None,
+            anchor: WallAnchor::new(clock),
             finished: Vec::new(),
         }
     }
@@ -134,19 +132,14 @@ impl Recorder {
         self.active.is_some()
     }
 
-    /// Wall-clock ms of a unit's PTS.
     fn wall_ms(&self, pts_ns: u64) -> i64 {
-        match &self.anchor {
-            Some((_, pts0, wall0)) => wall0 + (pts_ns as i64 - *pts0 as i64) / 1_000_000,
-            None => self.clock.now_ms(),
-        }
+        self.anchor.wall_ms(pts_ns)
     }
 
     /// The stream time of wall-clock `ms`, no later than the newest unit (None before
     /// the first unit).
     pub fn pts_at_wall_ms(&self, ms: i64) -> Option<u64> {
-        let (_, pts0, wall0) = self.anchor.as_ref()?;
-        let pts = (*pts0 as i64 + (ms - wall0) * 1_000_000).max(0) as u64;
+        let pts = self.anchor.pts_at_wall_ms(ms)?;
         Some(
             self.ring
                 .newest_pts_ns()
@@ -155,13 +148,7 @@ impl Recorder {
     }
 
     pub fn on_unit(&mut self, unit: AccessUnit) -> Result<(), RecordError> {
-        if self
-            .anchor
-            .as_ref()
-            .is_none_or(|(s, _, _)| s.session != unit.stream.session)
-        {
-            self.anchor = Some((unit.stream.clone(), unit.pts_ns, self.clock.now_ms()));
-        }
+        self.anchor.observe(&unit);
         self.ring.push(unit.clone());
         if let Some(active) = &self.active {
             let changed = !Arc::ptr_eq(&active.mux_stream(), &unit.stream);

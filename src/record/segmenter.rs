@@ -7,9 +7,10 @@
 //! and the time between is a real gap. Segments are named after their run (writer.rs), so
 //! one cut by a crash is recovered into it.
 //!
-//! Wall-clock times come from the stream's running time anchored at the first unit of
-//! each connection (as in recorder.rs), so clock steps within a run do not bend it.
+//! Wall-clock times come from `WallAnchor` (anchor.rs), so clock steps within a run do
+//! not bend it.
 
+use super::anchor::WallAnchor;
 use super::mux::Muxer;
 use super::recorder::{FinishedClip, RecordError, WallClock};
 use crate::ingest::{AccessUnit, StreamInfo};
@@ -35,11 +36,9 @@ pub struct Segmenter {
     segment_ns: u64,
     fragment_ms: u32,
     store: Store,
-    clock: Arc<dyn WallClock>,
     open: Option<Open>,
     run: Option<Run>,
-    /// (stream, pts, wall ms) of the first unit of the current connection.
-    anchor: Option<(Arc<StreamInfo>, u64, i64)>,
+    anchor: WallAnchor,
     /// Segments finished since the caller last drained this.
     pub finished: Vec<FinishedClip>,
 }
@@ -57,10 +56,9 @@ impl Segmenter {
             segment_ns,
             fragment_ms,
             store,
-            clock,
             open: None,
             run: None,
-            anchor: None,
+            anchor: WallAnchor::new(clock),
             finished: Vec::new(),
         }
     }
@@ -69,22 +67,8 @@ impl Segmenter {
         self.open.is_some()
     }
 
-    /// Wall-clock ms of a unit's PTS.
-    fn wall_ms(&self, pts_ns: u64) -> i64 {
-        match &self.anchor {
-            Some((_, pts0, wall0)) => wall0 + (pts_ns as i64 - *pts0 as i64) / 1_000_000,
-            None => self.clock.now_ms(),
-        }
-    }
-
     pub fn on_unit(&mut self, unit: AccessUnit) -> Result<(), RecordError> {
-        if self
-            .anchor
-            .as_ref()
-            .is_none_or(|(s, _, _)| s.session != unit.stream.session)
-        {
-            self.anchor = Some((unit.stream.clone(), unit.pts_ns, self.clock.now_ms()));
-        }
+        self.anchor.observe(&unit);
         if self
             .run
             .as_ref()
@@ -110,7 +94,7 @@ impl Segmenter {
     }
 
     fn start(&mut self, first: &AccessUnit) -> Result<(), RecordError> {
-        let start_ms = self.wall_ms(first.pts_ns);
+        let start_ms = self.anchor.wall_ms(first.pts_ns);
         let run_start_ms = self
             .run
             .get_or_insert_with(|| Run {

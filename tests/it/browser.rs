@@ -7,9 +7,7 @@
 
 use crate::common;
 
-use common::run::{
-    ADMIN_PASSWORD, add_admin, dashboard_port, spawn_run, stop, wait_for, write_config,
-};
+use common::run::{ADMIN_PASSWORD, add_admin, spawn_run, stop, write_config};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -31,9 +29,7 @@ fn dashboard_in_headless_chromium() {
     );
     let (child, rx) = spawn_run(&config);
     let mut log = Vec::new();
-    let line = wait_for(&rx, "dashboard on https://", &mut log)
-        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
-    let base = format!("https://localhost:{}", dashboard_port(&line));
+    let base = common::run::dashboard_base(&rx, &mut log);
     let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
 
     // Make sure an event with a finished clip exists: trigger, then wait for the link.
@@ -114,9 +110,7 @@ fn timeline_in_headless_chromium() {
     assert!(add_admin(&config).status.success());
     let (child, rx) = spawn_run(&config);
     let mut log = Vec::new();
-    let line = wait_for(&rx, "dashboard on https://", &mut log)
-        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
-    let base = format!("https://localhost:{}", dashboard_port(&line));
+    let base = common::run::dashboard_base(&rx, &mut log);
     let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

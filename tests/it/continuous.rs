@@ -15,7 +15,7 @@ use sentrix::ingest::{CameraSupervisor, Codec};
 use sentrix::playback::Export;
 use sentrix::record::recorder::{FinishedClip, SystemClock};
 use sentrix::record::segmenter::Segmenter;
-use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
+use sentrix::store::{Store, StoreConfig};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -26,16 +26,6 @@ const FRAME_NS: u64 = 40_000_000;
 /// How long the camera streams in all, and when it drops out for a few seconds.
 const RUN: Duration = Duration::from_secs(180);
 const OUTAGE_AT: Duration = Duration::from_secs(95);
-
-fn store(dir: &Path) -> Store {
-    let config = StoreConfig {
-        recordings_dir: dir.join("rec"),
-        database: dir.join("index.db"),
-        chunk_size: 64 * 1024,
-        retention: RetentionPolicy::KEEP_ALL,
-    };
-    Store::open(config, MasterKey::random().unwrap()).unwrap().0
-}
 
 /// Runs the camera through a Segmenter for RUN with one outage; returns the segments and
 /// the units fed.
@@ -94,32 +84,10 @@ fn ffprobe(path: &Path, entries: &str, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn assert_decodes_cleanly(path: &Path) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn frames_in(path: &Path) -> u64 {
-    ffprobe(path, "stream=nb_read_frames", &["-count_frames"])
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn continuous_segments_are_gapless_and_export_across_a_gap() {
     let dir = common::temp_dir();
-    let store = store(dir.path());
+    let store = common::temp_store(dir.path());
     let (segments, fed) = record(&store);
     let total: u64 = segments.iter().map(|s| s.frames).sum();
     assert_eq!(total, fed, "every unit fed is in exactly one segment");
@@ -145,8 +113,13 @@ fn continuous_segments_are_gapless_and_export_across_a_gap() {
     }
     for s in &segments {
         let path = decrypt(&store, s.record.id, dir.path());
-        assert_decodes_cleanly(&path);
-        assert_eq!(frames_in(&path), s.frames, "segment {}", s.record.id);
+        common::assert_decodes_cleanly(&path);
+        assert_eq!(
+            common::frames_in(&path),
+            s.frames,
+            "segment {}",
+            s.record.id
+        );
         let first_key = ffprobe(&path, "frame=key_frame", &["-read_intervals", "%+#1"]);
         assert_eq!(
             first_key.trim().trim_end_matches(","),
@@ -210,9 +183,9 @@ fn check_export(store: &Store, segments: &[FinishedClip], gap_at: usize, dir: &P
     assert_eq!(whole.len() as u64, export.len());
     let path = dir.join("export.mp4");
     std::fs::write(&path, &whole).unwrap();
-    assert_decodes_cleanly(&path);
+    common::assert_decodes_cleanly(&path);
     let expected: u64 = segments.iter().map(|s| frames_between(s, from, to)).sum();
-    let got = frames_in(&path);
+    let got = common::frames_in(&path);
     assert!(
         got >= expected && got <= expected + 26,
         "exported {got} frames, {expected} recorded in the range"
@@ -318,10 +291,10 @@ fn a_crash_costs_the_downtime_and_at_most_one_fragment() {
         .find(|c| c.state == sentrix::store::ClipState::Truncated)
         .expect("the recovered segment");
     assert_eq!(cut.end_ms, before.end_ms);
-    assert_decodes_cleanly(&decrypt(&store, cut.id, d));
+    common::assert_decodes_cleanly(&decrypt(&store, cut.id, d));
     let export = Export::plan(&store, "demo", before.start_ms, after.end_ms).unwrap();
     let path = d.join("across-the-crash.mp4");
     std::fs::write(&path, export.read_at(0, export.len()).unwrap()).unwrap();
-    assert_decodes_cleanly(&path);
+    common::assert_decodes_cleanly(&path);
     assert_eq!(export.gaps.len(), 1, "{:?}", export.gaps);
 }

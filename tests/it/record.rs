@@ -9,7 +9,7 @@ use crate::common;
 use common::RtspFixture;
 use sentrix::ingest::{CameraSupervisor, Codec, IngestOutputs};
 use sentrix::record::recorder::{FinishedClip, RecordSettings, Recorder, SystemClock, WallClock};
-use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
+use sentrix::store::{Store, StoreConfig};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -25,16 +25,6 @@ impl WallClock for FixedClock {
     }
 }
 const SECOND: u64 = 1_000_000_000;
-
-fn store(dir: &Path) -> Store {
-    let config = StoreConfig {
-        recordings_dir: dir.join("rec"),
-        database: dir.join("index.db"),
-        chunk_size: 64 * 1024,
-        retention: RetentionPolicy::KEEP_ALL,
-    };
-    Store::open(config, MasterKey::random().unwrap()).unwrap().0
-}
 
 fn settings(pre_s: u64, post_s: u64, max_s: u64) -> RecordSettings {
     RecordSettings {
@@ -62,41 +52,13 @@ fn check_plays(store: &Store, clip: &FinishedClip, dir: &Path) {
         "ffprobe {probed} s vs index {} ms",
         clip.record.duration_ms
     );
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&path)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "decode errors: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let frames = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&frames.stdout).trim(),
-        clip.record.frames.to_string()
-    );
+    common::assert_decodes_cleanly(&path);
+    assert_eq!(common::frames_in(&path), clip.record.frames as u64);
 }
 
 fn trigger_clip(codec: Codec) {
     let dir = common::temp_dir();
-    let store = store(dir.path());
+    let store = common::temp_store(dir.path());
     let fixture = RtspFixture::start(codec);
     let (sup, mut out) = camera(&fixture);
     let (pre, post) = (3, 2);
@@ -175,7 +137,7 @@ fn h265_trigger_makes_a_clip_with_pre_and_post_roll() {
 #[test]
 fn repeated_triggers_extend_one_clip_and_splits_lose_no_frame() {
     let dir = common::temp_dir();
-    let store = store(dir.path());
+    let store = common::temp_store(dir.path());
     let fixture = RtspFixture::start(Codec::H264);
     let (sup, mut out) = camera(&fixture);
     // The same stream into two recorders: one unbounded, one split every 8 s.

@@ -178,9 +178,7 @@ fn the_http_trigger_and_sigusr1_both_store_a_manual_event_with_a_clip() {
     let (child, rx) = spawn_run(&config);
     let pid = child.id() as i32;
     let mut log = Vec::new();
-    let line = wait_for(&rx, "dashboard on https://", &mut log)
-        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
-    let base = format!("https://localhost:{}", dashboard_port(&line));
+    let base = common::run::dashboard_base(&rx, &mut log);
     wait_for(&rx, "streaming (connection 1)", &mut log)
         .unwrap_or_else(|| panic!("demo never streamed:\n{}", log.join("\n")));
     std::thread::sleep(Duration::from_secs(2)); // a pre-roll
@@ -245,9 +243,7 @@ fn live_streams_end_within_a_second_of_logout_and_removal() {
     assert!(add_admin(&config).status.success());
     let (child, rx) = spawn_run(&config);
     let mut log = Vec::new();
-    let line = wait_for(&rx, "dashboard on https://", &mut log)
-        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
-    let base = format!("https://localhost:{}", dashboard_port(&line));
+    let base = common::run::dashboard_base(&rx, &mut log);
     wait_for(&rx, "streaming (connection 1)", &mut log).expect("the demo streams");
     let client = https_client(&std::fs::read(dir.path().join("certs/server.crt")).unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();

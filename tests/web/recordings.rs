@@ -5,7 +5,6 @@
 
 use crate::fixture::*;
 use sentrix::store::ClipMeta;
-use std::process::Command;
 
 /// Three 3-second segments of camera "porch": two of one run from `t0`, then a gap, then
 /// one of another run at `t0 + 10 s`. Returns t0.
@@ -34,32 +33,13 @@ async fn add_segments(s: &Server) -> i64 {
     t0
 }
 
+/// Writes `bytes` to a file, checks a full decode is clean, and counts its frames.
 fn decodes_cleanly(bytes: &[u8]) -> u64 {
     let dir = crate::common::temp_dir();
     let path = dir.path().join("x.mp4");
     std::fs::write(&path, bytes).unwrap();
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&path)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let frames = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&frames.stdout)
-        .trim()
-        .trim_end_matches(',')
-        .parse()
-        .unwrap()
+    crate::common::assert_decodes_cleanly(&path);
+    crate::common::frames_in(&path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

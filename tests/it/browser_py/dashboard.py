@@ -102,8 +102,7 @@ def main():
                             ("users", "#users tbody tr")]:
             driver.get(base + "/#" + page)
             wait.until(lambda d, sel=ready: d.find_elements(By.CSS_SELECTOR, sel))
-            width = driver.execute_script(
-                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")
+            width = session.page_widths(driver)
             overflow[page] = width
             driver.save_screenshot(f"{outdir}/dashboard-phone-{page}.png")
         seen["phone_widths"] = overflow

@@ -30,3 +30,10 @@ def login(driver, wait, base, user, password):
     driver.find_element(By.CSS_SELECTOR, "#login button").click()
     wait.until(lambda d: user in d.find_element(By.ID, "who").text)
     return driver.find_element(By.ID, "who").text
+
+
+def page_widths(driver):
+    """[scrollWidth, clientWidth] of the page: a page wider than its window scrolls
+    sideways."""
+    return driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")

@@ -114,8 +114,7 @@ def main():
         # A phone's width: nothing scrolls sideways.
         driver.set_window_size(390, 844)
         time.sleep(0.5)
-        widths = driver.execute_script(
-            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")
+        widths = session.page_widths(driver)
         seen["phone_width"] = widths
         driver.save_screenshot(outdir + "/timeline-phone.png")
         if widths[0] > widths[1] + 1:

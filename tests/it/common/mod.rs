@@ -291,3 +291,47 @@ pub fn cut_tail(path: &std::path::Path, bytes: u64) {
     let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
     f.set_len(len - bytes).unwrap();
 }
+
+/// A store in `dir` (recordings in `rec/`, index `index.db`) under a random key, keeping
+/// everything.
+pub fn temp_store(dir: &std::path::Path) -> sentrix::store::Store {
+    use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
+    let config = StoreConfig {
+        recordings_dir: dir.join("rec"),
+        database: dir.join("index.db"),
+        chunk_size: 64 * 1024,
+        retention: RetentionPolicy::KEEP_ALL,
+    };
+    Store::open(config, MasterKey::random().unwrap()).unwrap().0
+}
+
+/// A full ffmpeg decode of `path` reports nothing.
+pub fn assert_decodes_cleanly(path: &std::path::Path) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The video frames ffprobe decodes in `path`.
+pub fn frames_in(path: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe counted no frames in {}", path.display()))
+}

@@ -118,6 +118,13 @@ pub fn add_admin(config: &std::path::Path) -> std::process::Output {
     add.wait_with_output().unwrap()
 }
 
+/// Waits for the `dashboard on https://…` line; returns `https://localhost:PORT`.
+pub fn dashboard_base(rx: &mpsc::Receiver<String>, log: &mut Vec<String>) -> String {
+    let line = wait_for(rx, "dashboard on https://", log)
+        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
+    format!("https://localhost:{}", dashboard_port(&line))
+}
+
 /// The port of the `dashboard on https://…` log line.
 pub fn dashboard_port(line: &str) -> String {
     line.split("https://")
