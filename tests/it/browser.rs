@@ -11,6 +11,21 @@ use common::run::{ADMIN_PASSWORD, add_admin, spawn_run, stop, write_config};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Runs tests/it/browser_py/`name` against `base` as alice; screenshots go to
+/// target/browser-test, returned with the script's output.
+fn browser_script(name: &str, base: &str) -> (std::process::Output, std::path::PathBuf) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out_dir = root.join("target/browser-test");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(root.join("tests/it/browser_py").join(name))
+        .args([base, "alice", ADMIN_PASSWORD])
+        .arg(&out_dir)
+        .output()
+        .expect("python3 runs the browser script");
+    (out, out_dir)
+}
+
 #[test]
 fn dashboard_in_headless_chromium() {
     for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
@@ -62,18 +77,7 @@ fn dashboard_in_headless_chromium() {
         }
     });
 
-    let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-test");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/browser_py/dashboard.py");
-    let out = Command::new("/usr/bin/python3")
-        .arg(script)
-        .arg(&base)
-        .arg("alice")
-        .arg(ADMIN_PASSWORD)
-        .arg(&out_dir)
-        .output()
-        .expect("python3 runs the browser script");
+    let (out, out_dir) = browser_script("dashboard.py", &base);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let ok = stop(child);
@@ -120,16 +124,7 @@ fn timeline_in_headless_chromium() {
         // Three segments sealed: 30 s of video and more.
         tokio::time::sleep(Duration::from_secs(22)).await;
     });
-    let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-test");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/browser_py/timeline.py");
-    let out = Command::new("/usr/bin/python3")
-        .arg(script)
-        .args([&base, "alice", ADMIN_PASSWORD])
-        .arg(&out_dir)
-        .output()
-        .expect("python3 runs the browser script");
+    let (out, out_dir) = browser_script("timeline.py", &base);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let ok = stop(child);
     assert!(
