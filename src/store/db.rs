@@ -121,6 +121,13 @@ ALTER TABLE events ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX clips_by_camera_end ON clips (camera_id, end_ms);
 CREATE INDEX clips_by_tier_start ON clips (tier, start_ms);
 "#,
+    r#"
+-- Small facts about the store, e.g. when the start-up sweep last verified every file.
+CREATE TABLE meta (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+);
+"#,
 ];
 
 // Every statement of the store, with named parameters (`:name`), bound with
@@ -153,6 +160,9 @@ pub const SET_CLIP_SALVAGED: &str = "UPDATE clips SET end_ms = start_ms + :durat
     file_bytes = :file_bytes, media_ticks = :media_ticks, state = 'truncated', damage = ''
     WHERE id = :id";
 pub const SELECT_CLIP_CHECKS: &str = "SELECT id, path, file_bytes FROM clips WHERE damage = ''";
+pub const SELECT_META: &str = "SELECT value FROM meta WHERE key = :key";
+pub const SET_META: &str = "INSERT INTO meta (key, value) VALUES (:key, :value)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 pub const CLIP_ID_BY_PATH: &str = "SELECT id FROM clips WHERE path = :path";
 pub const INSERT_RESTORED_EVENT: &str = "INSERT INTO events (camera_id, label, start_ms, end_ms,
     clip_id, snapshot_path, snapshot_bytes)

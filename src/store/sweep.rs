@@ -11,8 +11,10 @@
 //!    - one of these that cannot be read at all: moved to `.quarantine/` and named in the
 //!      log (files sentrix does not write are left alone);
 //! 3. every indexed clip, cheaply: its file must exist (else the row goes), have the size
-//!    the row says, and open (header, first and last chunk authenticate); a damaged one
-//!    is salvaged in place or flagged, and named in the log.
+//!    the row says, and, if it changed since the last sweep, open (header, first and last
+//!    chunk authenticate); a damaged one is salvaged in place or flagged, and named in
+//!    the log. (A file changed behind the store's back is caught here; older damage is
+//!    caught when it is served: 410 and flagged.)
 //!
 //! One bad file never stops the sweep: it is named and quarantined, and start-up goes on.
 //! Only a stopped store (an fsync failed) ends it.
@@ -21,7 +23,7 @@ use super::container::OpenReader;
 use super::mp4scan::Mp4Scan;
 use super::recover::{parse_rel, record_of_file, recover_partial, salvage_indexed, salvage_orphan};
 use super::{ClipRecord, Store, StoreError, db, io_err};
-use rusqlite::named_params;
+use rusqlite::{OptionalExtension, named_params};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -259,7 +261,21 @@ impl SnapshotName {
 }
 
 /// Step 3: every indexed clip's file against its row, cheaply.
+/// Files unchanged since this long before the last full check are not decrypted again
+/// (clock granularity and skew).
+const VERIFIED_SLACK_MS: i64 = 60_000;
+
 fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreError> {
+    let started_ms = super::now_ms();
+    let verified_ms: i64 = store
+        .conn()
+        .query_row(
+            db::SELECT_META,
+            named_params! {":key": "sweep_verified_ms"},
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
     let rows: Vec<(i64, String, i64)> = {
         let conn = store.conn();
         let mut stmt = conn.prepare(db::SELECT_CLIP_CHECKS)?;
@@ -269,7 +285,8 @@ fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreErr
     let root = store.recordings_dir().to_path_buf();
     for (id, rel, file_bytes) in rows {
         let path = root.join(&rel);
-        let Some(problem) = clip_problem(store, &path, file_bytes) else {
+        let since = verified_ms - VERIFIED_SLACK_MS;
+        let Some(problem) = clip_problem(store, &path, file_bytes, since) else {
             continue;
         };
         if problem == MISSING {
@@ -285,22 +302,50 @@ fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreErr
             Err(e) => store.flag_damaged(id, &format!("{problem}; salvage failed: {e}"))?,
         }
     }
+    store.with_room(|conn| {
+        conn.execute(
+            db::SET_META,
+            named_params! {":key": "sweep_verified_ms", ":value": started_ms},
+        )
+    })?;
     Ok(())
 }
 
 const MISSING: &str = "its file is missing";
 
-/// What is wrong with a clip file that should be `file_bytes` long, if anything.
-fn clip_problem(store: &Store, path: &Path, file_bytes: i64) -> Option<String> {
+/// What is wrong with a clip file that should be `file_bytes` long, if anything. Its
+/// first and last chunk are authenticated only when it changed at or after
+/// `changed_since_ms` (a full check before then found it sound): at start-up, a store of
+/// a month of continuous segments is then a stat per file, not a decryption.
+fn clip_problem(
+    store: &Store,
+    path: &Path,
+    file_bytes: i64,
+    changed_since_ms: i64,
+) -> Option<String> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(MISSING.into()),
+        Err(e) => return Some(format!("it cannot be read: {e}")),
+    };
+    if meta.len() as i64 != file_bytes {
+        return Some(format!(
+            "it is {} bytes, the index says {file_bytes}",
+            meta.len()
+        ));
+    }
+    let changed_ms = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(i64::MAX, |d| d.as_millis() as i64);
+    if changed_ms < changed_since_ms {
+        return None;
+    }
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(MISSING.into()),
         Err(e) => return Some(format!("it cannot be opened: {e}")),
     };
-    let size = file.metadata().map(|m| m.len() as i64).unwrap_or(-1);
-    if size != file_bytes {
-        return Some(format!("it is {size} bytes, the index says {file_bytes}"));
-    }
     OpenReader::open(file, &store.inner.key)
         .err()
         .map(|e| e.to_string())
