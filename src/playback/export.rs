@@ -35,6 +35,10 @@ pub enum ExportError {
     Store(#[from] StoreError),
     #[error("clip {id}: {error}")]
     Media { id: i64, error: fmp4::Mp4Error },
+    /// The copied fragments' 32-bit decode times cannot reach that far at this stream's
+    /// timescale (13 hours at 90 kHz).
+    #[error("this camera's recordings can be exported {0} hours at a time at most; ask for less")]
+    TooLong(u64),
 }
 
 /// A gap skipped in the file: at `at_media_ms` into it, wall time jumps from `from_ms`
@@ -326,6 +330,11 @@ impl Export {
             prev_end_ms = Some(last_ms);
             self.end_ms = last_ms;
             cursor_ticks += ticks;
+        }
+        if cursor_ticks > u32::MAX as u64 {
+            return Err(ExportError::TooLong(
+                u32::MAX as u64 / timescale as u64 / 3600,
+            ));
         }
         self.duration_ms = (cursor_ticks * 1000 / timescale as u64) as i64;
         let moov_at = moov_offset(&init.bytes);

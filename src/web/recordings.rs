@@ -119,6 +119,7 @@ impl From<ExportError> for AppError {
     fn from(e: ExportError) -> Self {
         match e {
             ExportError::NothingRecorded(..) => AppError::not_found(e.to_string()),
+            ExportError::TooLong(_) => AppError::bad_request(e.to_string()),
             ExportError::Store(e) => e.into(),
             e @ ExportError::Media { .. } => AppError::gone(e.to_string()),
         }
