@@ -9,8 +9,8 @@
 
 use crate::common;
 use crate::common::run::{
-    ADMIN_PASSWORD, SENTRIX, add_admin, dashboard_port, https_client, spawn_run, spawn_run_with,
-    stop, wait_for, write_config, write_config_with,
+    ADMIN_PASSWORD, SENTRIX, add_admin, https_client, spawn_run, spawn_run_with, stop, wait_for,
+    write_config, write_config_with,
 };
 use std::process::Command;
 use std::sync::mpsc;
@@ -370,9 +370,7 @@ mod faults {
         );
         let pid = child.id() as i32;
         let mut log = Vec::new();
-        let line = wait_for(&rx, "dashboard on https://", &mut log)
-            .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
-        let base = format!("https://localhost:{}", dashboard_port(&line));
+        let base = common::run::dashboard_base(&rx, &mut log);
         let deadline = Instant::now() + Duration::from_secs(15);
         while !healthcheck(&config).0 {
             assert!(
