@@ -243,50 +243,61 @@ mod tests {
     use rustls::pki_types::pem::PemObject;
 
     #[test]
-    fn generated_pairs_load_and_a_foreign_key_is_refused() {
-        let dir = tempfile_dir();
+    fn generated_pairs_load_and_a_foreign_key_is_refused() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile_dir()?;
         let (c1, k1) = (dir.join("a.crt"), dir.join("a.key"));
         let (c2, k2) = (dir.join("b.crt"), dir.join("b.key"));
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let fp = super::generate(&c1, &k1, &names).unwrap();
-        super::generate(&c2, &k2, &names).unwrap();
+        let fp = super::generate(&c1, &k1, &names)?;
+        super::generate(&c2, &k2, &names)?;
         assert_eq!(fp.len(), 32 * 3 - 1);
         assert!(super::server_config(&c1, &k1).is_ok());
-        let err = super::server_config(&c1, &k2).unwrap_err();
+        let err = super::server_config(&c1, &k2)
+            .err()
+            .ok_or("a foreign key was accepted")?;
         assert!(
             format!("{err:#}").contains("do not make a usable pair"),
             "{err:#}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 
     #[test]
-    fn an_expired_certificate_is_refused_by_name_and_date() {
-        let dir = tempfile_dir().join("expired");
-        std::fs::create_dir_all(&dir).unwrap();
+    fn an_expired_certificate_is_refused_by_name_and_date() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile_dir()?.join("expired");
+        std::fs::create_dir_all(&dir)?;
         let (cert, key) = (dir.join("old.crt"), dir.join("old.key"));
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2021, 6, 30);
-        let pair = rcgen::KeyPair::generate().unwrap();
-        let signed = params.self_signed(&pair).unwrap();
-        std::fs::write(&cert, signed.pem()).unwrap();
-        std::fs::write(&key, pair.serialize_pem()).unwrap();
-        let err = format!("{:#}", super::server_config(&cert, &key).unwrap_err());
+        let pair = rcgen::KeyPair::generate()?;
+        let signed = params.self_signed(&pair)?;
+        std::fs::write(&cert, signed.pem())?;
+        std::fs::write(&key, pair.serialize_pem())?;
+        let err = format!(
+            "{:#}",
+            super::server_config(&cert, &key)
+                .err()
+                .ok_or("an expired certificate was accepted")?
+        );
         assert!(err.contains("expired on 2021-06-30"), "{err}");
         assert!(err.contains("old.crt"), "{err}");
         // The same certificate is accepted while it was valid, so the date is what failed.
-        let der = std::fs::read_to_string(&cert).unwrap();
-        let der = rustls::pki_types::CertificateDer::from_pem_slice(der.as_bytes()).unwrap();
+        let der = std::fs::read_to_string(&cert)?;
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(der.as_bytes())?;
         assert!(super::check_validity(&cert, &der, 1_600_000_000).is_ok());
         // 2021-06-30 is the last valid day, to the second.
         assert!(super::check_validity(&cert, &der, 1_625_011_200).is_ok());
         assert!(super::check_validity(&cert, &der, 1_625_011_201).is_err());
+        Ok(())
     }
 
-    fn tempfile_dir() -> std::path::PathBuf {
+    fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
         let d = std::env::temp_dir().join(format!("sentrix-tls-test-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
+        std::fs::create_dir_all(&d)?;
+        Ok(d)
     }
 }

@@ -141,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn the_last_admin_stays_and_duplicates_are_refused() {
+    fn the_last_admin_stays_and_duplicates_are_refused() -> Result<(), Box<dyn std::error::Error>> {
         let dir = std::env::temp_dir().join(format!("sentrix-accounts-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open_accounts(crate::store::StoreConfig {
@@ -149,10 +149,9 @@ mod tests {
             database: dir.join("db/sentrix.db"),
             chunk_size: 64 * 1024,
             retention: crate::store::RetentionPolicy::KEEP_ALL,
-        })
-        .unwrap();
-        add(&store, "alice", Role::Admin, "alice password 1", 1).unwrap();
-        add(&store, "victor", Role::Viewer, "victor password 1", 2).unwrap();
+        })?;
+        add(&store, "alice", Role::Admin, "alice password 1", 1)?;
+        add(&store, "victor", Role::Viewer, "victor password 1", 2)?;
         assert_eq!(
             add(&store, "alice", Role::Viewer, "another password", 3),
             Err(AccountError::Exists("alice".into()))
@@ -165,16 +164,17 @@ mod tests {
             remove(&store, "nobody"),
             Err(AccountError::NoSuchUser("nobody".into()))
         );
-        add(&store, "bob", Role::Admin, "bob password 12", 4).unwrap();
-        remove(&store, "alice").unwrap();
-        remove(&store, "victor").unwrap();
+        add(&store, "bob", Role::Admin, "bob password 12", 4)?;
+        remove(&store, "alice")?;
+        remove(&store, "victor")?;
         assert_eq!(
             remove(&store, "bob"),
             Err(AccountError::LastAdmin("bob".into()))
         );
-        set_password(&store, "bob", "bob password 34").unwrap();
-        let (_, phc) = store.user_credentials("bob").unwrap().unwrap();
+        set_password(&store, "bob", "bob password 34")?;
+        let (_, phc) = store.user_credentials("bob")?.ok_or("bob is gone")?;
         assert!(password::verify("bob password 34", &phc));
         let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 }

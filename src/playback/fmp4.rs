@@ -392,11 +392,11 @@ mod tests {
     }
 
     #[test]
-    fn a_built_moof_parses_back() {
+    fn a_built_moof_parses_back() -> Result<(), Box<dyn std::error::Error>> {
         let s = samples(5);
         let bytes = build_moof_and_mdat_header(7, 1, 123_456, &s);
-        let h = header(&bytes).unwrap().unwrap();
-        let frag = parse_moof(&bytes[..h.size as usize], TrackDefaults::default()).unwrap();
+        let h = header(&bytes)?.ok_or("no box header")?;
+        let frag = parse_moof(&bytes[..h.size as usize], TrackDefaults::default())?;
         assert_eq!(frag.samples, s);
         assert_eq!(frag.decode_time, 123_456);
         assert_eq!(frag.sequence, 7);
@@ -404,13 +404,12 @@ mod tests {
         assert_eq!(frag.data_offset, bytes.len() as u64);
         assert!(frag.samples[0].is_sync() && !frag.samples[1].is_sync());
         let mut moof = bytes[..h.size as usize].to_vec();
-        shift_decode_time(&mut moof, -456).unwrap();
+        shift_decode_time(&mut moof, -456)?;
         assert_eq!(
-            parse_moof(&moof, TrackDefaults::default())
-                .unwrap()
-                .decode_time,
+            parse_moof(&moof, TrackDefaults::default())?.decode_time,
             123_000
         );
         assert!(shift_decode_time(&mut moof, -200_000).is_err());
+        Ok(())
     }
 }
