@@ -86,8 +86,7 @@ pub(crate) fn recover_partial(
         .ok()
         .and_then(|p| p.to_str())
         .map(str::to_string);
-    let (Some(rel), Some((camera, start_ms))) = (rel.clone(), rel.as_deref().and_then(parse_rel))
-    else {
+    let Some(rel) = rel.filter(|r| parse_rel(r).is_some()) else {
         tracing::warn!("removing {}: not a clip path", partial.display());
         let _ = std::fs::remove_file(partial);
         return Ok(None);
@@ -111,15 +110,7 @@ pub(crate) fn recover_partial(
         return Ok(None);
     };
     let file_bytes = reseal_prefix(store, partial, &final_path, &scan)?;
-    let record = record_of_file(
-        store,
-        camera,
-        rel,
-        start_ms,
-        &scan,
-        file_bytes,
-        ClipState::Truncated,
-    );
+    let record = record_of_file(store, &rel, &scan, file_bytes, ClipState::Truncated)?;
     let record = store.insert_clip(record, None)?;
     std::fs::remove_file(partial).map_err(io_err(partial))?;
     fsync_dir(store, partial.parent().unwrap_or(root))?;
@@ -134,22 +125,12 @@ pub(crate) fn salvage_orphan(
     path: &Path,
     rel: &str,
 ) -> Result<Option<ClipRecord>, StoreError> {
-    let (camera, start_ms) =
-        parse_rel(rel).ok_or_else(|| StoreError::Invalid("not a clip path".into()))?;
     let scan = scan_playable(store, path)?;
     if scan.fragments == 0 {
         return Ok(None);
     }
     let file_bytes = reseal_prefix(store, path, path, &scan)?;
-    let record = record_of_file(
-        store,
-        camera,
-        rel.to_string(),
-        start_ms,
-        &scan,
-        file_bytes,
-        ClipState::Truncated,
-    );
+    let record = record_of_file(store, rel, &scan, file_bytes, ClipState::Truncated)?;
     Ok(Some(store.insert_clip(record, None)?))
 }
 
@@ -193,17 +174,19 @@ pub(crate) fn salvage_indexed(
     Ok(true)
 }
 
-/// The index row of a clip known only from its file: what the MP4 scan found.
+/// The index row of a clip known only from its file: camera, start and run from its
+/// path `rel`, the rest from the MP4 scan.
 pub(crate) fn record_of_file(
     store: &Store,
-    camera_id: String,
-    path: String,
-    start_ms: i64,
+    rel: &str,
     scan: &Mp4Scan,
     file_bytes: u64,
     state: ClipState,
-) -> ClipRecord {
-    ClipRecord {
+) -> Result<ClipRecord, StoreError> {
+    let (camera_id, start_ms) =
+        parse_rel(rel).ok_or_else(|| StoreError::Invalid("not a clip path".into()))?;
+    let run_start_ms = run_of_rel(rel);
+    Ok(ClipRecord {
         id: 0,
         camera_id,
         start_ms,
@@ -221,16 +204,16 @@ pub(crate) fn record_of_file(
         state,
         key_id: store.key_id().to_string(),
         damage: String::new(),
-        kind: if run_of_rel(&path).is_some() {
+        kind: if run_start_ms.is_some() {
             ClipKind::Segment
         } else {
             ClipKind::Event
         },
-        run_start_ms: run_of_rel(&path),
+        run_start_ms,
         timescale: scan.timescale,
         media_ticks: scan.duration_ticks as i64,
         init_bytes: scan.init_end as i64,
         tier: 0,
-        path,
-    }
+        path: rel.to_string(),
+    })
 }

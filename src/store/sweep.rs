@@ -148,20 +148,10 @@ fn index_orphan(
     rel: &str,
     report: &mut SweepReport,
 ) -> Result<ClipRecord, StoreError> {
-    let (camera, start_ms) =
-        parse_rel(rel).ok_or_else(|| StoreError::Invalid("not a clip path".into()))?;
     match read_through(store, path) {
         Ok(scan) => {
             let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            let record = record_of_file(
-                store,
-                camera,
-                rel.to_string(),
-                start_ms,
-                &scan,
-                file_bytes,
-                super::ClipState::Complete,
-            );
+            let record = record_of_file(store, rel, &scan, file_bytes, super::ClipState::Complete)?;
             let r = store.insert_clip(record, None)?;
             tracing::warn!("sweep: indexed clip {rel}, whose row was lost");
             report.orphans_indexed += 1;

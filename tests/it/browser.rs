@@ -55,15 +55,7 @@ fn dashboard_in_headless_chromium() {
         common::run::trigger_demo(&client, &base).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let v: serde_json::Value = client
-                .get(format!("{base}/api/events"))
-                .basic_auth("alice", Some(ADMIN_PASSWORD))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = common::run::get_json_as_admin(&client, &format!("{base}/api/events")).await;
             if v["events"]
                 .as_array()
                 .unwrap()

@@ -148,15 +148,7 @@ fn a_connection_flood_under_a_low_descriptor_limit_does_not_stop_recording() {
     let clips_url = format!("{base}/api/clips");
     let clip_count = |rt: &tokio::runtime::Runtime| -> Vec<i64> {
         rt.block_on(async {
-            let v: serde_json::Value = client
-                .get(&clips_url)
-                .basic_auth("alice", Some(ADMIN_PASSWORD))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = common::run::get_json_as_admin(&client, &clips_url).await;
             v["clips"]
                 .as_array()
                 .unwrap()

@@ -144,6 +144,19 @@ pub fn https_client(cert: &[u8]) -> reqwest::Client {
         .unwrap()
 }
 
+/// GET `url` as alice (the admin): its JSON body.
+pub async fn get_json_as_admin(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    client
+        .get(url)
+        .basic_auth("alice", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// An admin's manual trigger on the demo camera; asserts 202 Accepted.
 pub async fn trigger_demo(client: &reqwest::Client, base: &str) {
     let r = client
