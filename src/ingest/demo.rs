@@ -112,14 +112,13 @@ impl DemoSpec {
     }
 }
 
-/// A low-latency software encoder with a one-second GOP and no B-frames. One slice per
-/// picture: with zerolatency's sliced threads, rtph264pay's config-interval=-1 puts SPS/PPS
-/// before every IDR slice, which splits each keyframe into two access units downstream
-/// (and avdec_h264 then shows every P-frame of a still scene as green).
+/// A low-latency software encoder with a one-second GOP and no B-frames. As many real
+/// cameras do, x264 codes each picture as several slices (zerolatency's sliced threads),
+/// and the payloader repeats SPS/PPS before every IDR slice: ingest reassembles them.
 pub fn encoder_description(codec: Codec, fps: u32, bitrate_kbps: u32) -> String {
     match codec {
         Codec::H264 => format!(
-            "x264enc tune=zerolatency speed-preset=ultrafast sliced-threads=false key-int-max={fps} bitrate={bitrate_kbps}"
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate={bitrate_kbps}"
         ),
         Codec::H265 => format!(
             "x265enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate={bitrate_kbps}"

@@ -6,9 +6,12 @@
 //! Submodules: `pipeline` builds the GStreamer graph, `supervisor` runs and restarts it,
 //! `status` keeps per-camera counters, `demo` serves the built-in synthetic camera.
 
+pub mod assemble;
 pub mod decoder;
 pub mod demo;
+pub mod nal;
 pub mod pipeline;
+pub mod reorder;
 pub mod status;
 pub mod supervisor;
 

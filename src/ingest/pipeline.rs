@@ -1,7 +1,8 @@
 //! Builds one camera's GStreamer pipeline. Two sources share one tail:
 //!
 //! ```text
-//!  rtspsrc (tcp, buffer-mode=none) ─pad-added─> rtph26Xdepay ─┐
+//!  rtspsrc (tcp, buffer-mode=none) ─pad-added─> rtph26Xdepay ! alignment=nal
+//!      (probe: NAL units joined into access units by timestamp, `assemble`) ─┐
 //!  videotestsrc ! x264enc|x265enc (selftest, no network) ─────┤
 //!                                                             v
 //!   h26Xparse config-interval=-1 ! video/x-h26X,stream-format=byte-stream,alignment=au ! tee
@@ -172,7 +173,7 @@ fn build_rtsp(
             let src_pad = depay
                 .static_pad("src")
                 .ok_or_else(|| build_err("depay has no src pad"))?;
-            build_tail(&pipeline, &src_pad, codec, decode, out.clone(), true)
+            repair_access_units(&pipeline, &src_pad, codec, decode, out.clone())
         });
         if let Err(e) = result {
             gst::element_error!(src, gst::CoreError::Negotiation, ["{}", e]);
@@ -209,6 +210,46 @@ fn build_synthetic(
     build_tail(pipeline, &enc_src, spec.codec, decode, out, false)
 }
 
+/// Holds the depayloader to single NAL units and joins them into access units itself
+/// (`assemble`), so a camera that repeats parameter sets between the slices of a picture
+/// still gives one access unit per picture; then builds the tail.
+fn repair_access_units(
+    pipeline: &gst::Pipeline,
+    depay_src: &gst::Pad,
+    codec: Codec,
+    decode: Option<DecodeSpec>,
+    out: Outputs,
+) -> Result<(), PipelineError> {
+    let single_nals = make("capsfilter")?;
+    single_nals.set_property("caps", caps_aligned(codec, "nal"));
+    pipeline.add(&single_nals).map_err(build_err)?;
+    single_nals.sync_state_with_parent().map_err(build_err)?;
+    let sink = single_nals
+        .static_pad("sink")
+        .ok_or_else(|| build_err("capsfilter has no sink pad"))?;
+    depay_src.link(&sink).map_err(build_err)?;
+    let src = single_nals
+        .static_pad("src")
+        .ok_or_else(|| build_err("capsfilter has no src pad"))?;
+    super::assemble::install(&src, codec, out.status.clone());
+    build_tail(pipeline, &src, codec, decode, out, true)
+}
+
+fn access_unit_caps(codec: Codec) -> gst::Caps {
+    caps_aligned(codec, "au")
+}
+
+fn caps_aligned(codec: Codec, alignment: &str) -> gst::Caps {
+    let media = match codec {
+        Codec::H264 => "video/x-h264",
+        Codec::H265 => "video/x-h265",
+    };
+    gst::Caps::builder(media)
+        .field("stream-format", "byte-stream")
+        .field("alignment", alignment)
+        .build()
+}
+
 /// Adds parse ! tee ! (units, frames) after `upstream` and links it. `running` says the
 /// pipeline is already playing (pad-added), so new elements must catch up with its state.
 fn build_tail(
@@ -219,21 +260,15 @@ fn build_tail(
     out: Outputs,
     running: bool,
 ) -> Result<(), PipelineError> {
-    let (parse_name, media) = match codec {
-        Codec::H264 => ("h264parse", "video/x-h264"),
-        Codec::H265 => ("h265parse", "video/x-h265"),
+    let parse_name = match codec {
+        Codec::H264 => "h264parse",
+        Codec::H265 => "h265parse",
     };
     let parse = make(parse_name)?;
     // Repeat parameter sets at every keyframe, so any GOP can start a clip.
     parse.set_property("config-interval", -1i32);
     let au_filter = make("capsfilter")?;
-    au_filter.set_property(
-        "caps",
-        gst::Caps::builder(media)
-            .field("stream-format", "byte-stream")
-            .field("alignment", "au")
-            .build(),
-    );
+    au_filter.set_property("caps", access_unit_caps(codec));
     let tee = make("tee")?;
     let unit_queue = make("queue")?;
     // Hold up to 2 s of video between the parser and the units appsink, bounded in time only.
@@ -273,11 +308,23 @@ fn build_tail(
     Ok(())
 }
 
+/// What the units appsink remembers between samples.
+struct UnitState {
+    /// The StreamInfo of the current caps; rebuilt when the caps change (a resolution
+    /// change) or the reorder depth grows.
+    current: Option<(gst::Caps, Arc<StreamInfo>)>,
+    dts: super::reorder::DtsGuess,
+    /// After a drop, deltas are skipped until the next keyframe, so consumers never see a
+    /// broken GOP.
+    resync: bool,
+}
+
 fn units_appsink(codec: Codec, out: Outputs) -> gst::Element {
-    // The StreamInfo is rebuilt only when the caps change (e.g. a resolution change).
-    let current: Mutex<Option<(gst::Caps, Arc<StreamInfo>)>> = Mutex::new(None);
-    // After a drop, skip deltas until the next keyframe so consumers never see a broken GOP.
-    let resync = AtomicBool::new(false);
+    let state = Mutex::new(UnitState {
+        current: None,
+        dts: Default::default(),
+        resync: false,
+    });
     let sink = gst_app::AppSink::builder()
         .name("units")
         .sync(false)
@@ -285,75 +332,88 @@ fn units_appsink(codec: Codec, out: Outputs) -> gst::Element {
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
-                    let (Some(buffer), Some(caps)) = (sample.buffer_owned(), sample.caps_owned())
-                    else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let counters = out.status.counters();
-                    let to_running = |t: Option<gst::ClockTime>| {
-                        let t = t?;
-                        match sample
-                            .segment()
-                            .and_then(|s| s.downcast_ref::<gst::format::Time>())
-                        {
-                            Some(seg) => seg.to_running_time(t),
-                            None => Some(t),
-                        }
-                    };
-                    // A unit timed before the segment start (rtspsrc sends one while it syncs) has
-                    // no running time: it precedes the stream, skip it.
-                    let Some(pts) = to_running(buffer.pts()).or_else(|| to_running(buffer.dts()))
-                    else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let stream = {
-                        let mut cur = current.lock().unwrap_or_else(|p| p.into_inner());
-                        match cur.as_ref() {
-                            Some((c, info)) if *c == caps => info.clone(),
-                            _ => {
-                                let info = Arc::new(stream_info(codec, &caps, out.session));
-                                out.status.set_stream(Some(format!(
-                                    "{} {}x{}",
-                                    info.codec.name(),
-                                    info.width,
-                                    info.height
-                                )));
-                                *cur = Some((caps, info.clone()));
-                                info
-                            }
-                        }
-                    };
-                    let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                    let size = buffer.size() as u64;
-                    counters.frames.fetch_add(1, Relaxed);
-                    counters.bytes.fetch_add(size, Relaxed);
-                    out.last_unit_ms
-                        .store(crate::clock::monotonic_ms(), Relaxed);
-                    if resync.load(Relaxed) && !keyframe {
-                        counters.dropped_units.fetch_add(1, Relaxed);
-                        return Ok(gst::FlowSuccess::Ok);
-                    }
-                    let unit = AccessUnit {
-                        pts_ns: pts.nseconds(),
-                        dts_ns: to_running(buffer.dts()).map(|t| t.nseconds()),
-                        duration_ns: buffer.duration().map(|d| d.nseconds()),
-                        keyframe,
-                        data: buffer,
-                        stream,
-                    };
-                    match out.units.try_send(unit) {
-                        Ok(()) => resync.store(false, Relaxed),
-                        Err(_) => {
-                            counters.dropped_units.fetch_add(1, Relaxed);
-                            resync.store(true, Relaxed);
-                        }
-                    }
+                    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+                    on_unit_sample(&sample, codec, &out, &mut state);
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
         )
         .build();
     sink.upcast()
+}
+
+/// One access unit from the parser: counted, stamped with its decode time and stream,
+/// and handed on without ever blocking.
+fn on_unit_sample(sample: &gst::Sample, codec: Codec, out: &Outputs, state: &mut UnitState) {
+    let (Some(buffer), Some(caps)) = (sample.buffer_owned(), sample.caps_owned()) else {
+        return;
+    };
+    let running = |t: Option<gst::ClockTime>| {
+        let t = t?;
+        match sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::format::Time>())
+        {
+            Some(seg) => seg.to_running_time(t),
+            None => Some(t),
+        }
+    };
+    // A unit timed before the segment start (rtspsrc sends one while it syncs) has no
+    // running time: it precedes the stream, skip it.
+    let Some(pts) = running(buffer.pts()).or_else(|| running(buffer.dts())) else {
+        return;
+    };
+    let pts_ns = pts.nseconds();
+    let guess = state.dts.next(pts_ns);
+    let stream = stream_of(codec, caps, guess.depth_grew, out, state);
+    let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+    let counters = out.status.counters();
+    counters.frames.fetch_add(1, Relaxed);
+    counters.bytes.fetch_add(buffer.size() as u64, Relaxed);
+    out.last_unit_ms
+        .store(crate::clock::monotonic_ms(), Relaxed);
+    if state.resync && !keyframe {
+        counters.dropped_units.fetch_add(1, Relaxed);
+        return;
+    }
+    let unit = AccessUnit {
+        pts_ns,
+        dts_ns: Some(guess.dts_ns),
+        duration_ns: buffer.duration().map(|d| d.nseconds()),
+        keyframe,
+        data: buffer,
+        stream,
+    };
+    state.resync = out.units.try_send(unit).is_err();
+    if state.resync {
+        counters.dropped_units.fetch_add(1, Relaxed);
+    }
+}
+
+/// The StreamInfo for a unit with `caps`: a new one when the caps changed or the decode
+/// times just shifted (`epoch`), so consumers start again at a keyframe.
+fn stream_of(
+    codec: Codec,
+    caps: gst::Caps,
+    epoch: bool,
+    out: &Outputs,
+    state: &mut UnitState,
+) -> Arc<StreamInfo> {
+    if let Some((c, info)) = &state.current
+        && *c == caps
+        && !epoch
+    {
+        return info.clone();
+    }
+    let info = Arc::new(stream_info(codec, &caps, out.session));
+    out.status.set_stream(Some(format!(
+        "{} {}x{}",
+        info.codec.name(),
+        info.width,
+        info.height
+    )));
+    state.current = Some((caps, info.clone()));
+    info
 }
 
 fn stream_info(codec: Codec, caps: &gst::Caps, session: u64) -> StreamInfo {
@@ -379,15 +439,7 @@ fn decode_branch(
     queue.set_property("max-size-buffers", 0u32);
     queue.set_property("max-size-bytes", 0u32);
     queue.set_property("max-size-time", 1_000_000_000u64);
-    let media = match codec {
-        Codec::H264 => "video/x-h264",
-        Codec::H265 => "video/x-h265",
-    };
-    let caps = gst::Caps::builder(media)
-        .field("stream-format", "byte-stream")
-        .field("alignment", "au")
-        .build();
-    let choice = super::decoder::resolve(codec, &out.decoder, &caps);
+    let choice = super::decoder::resolve(codec, &out.decoder, &access_unit_caps(codec));
     if let Some(note) = &choice.note {
         tracing::warn!(camera = %out.status.id(), "{note}");
     }

@@ -48,6 +48,8 @@ pub struct CameraStatus {
     pub decoded_frames: u64,
     /// Access units dropped because the consumer was not keeping up.
     pub dropped_units: u64,
+    /// Access units whose parameter sets, repeated between slices, were moved in front.
+    pub repaired_units: u64,
     /// Completed reconnect attempts after a failure (not counting the first connection).
     pub reconnects: u64,
     pub last_error: Option<String>,
@@ -84,6 +86,7 @@ pub struct StatusInner {
     pub(crate) bytes: AtomicU64,
     pub(crate) decoded_frames: AtomicU64,
     pub(crate) dropped_units: AtomicU64,
+    pub(crate) repaired_units: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     /// Beaten by the supervisor loop at every turn; health judges it.
     heartbeat: crate::health::Heartbeat,
@@ -103,6 +106,7 @@ impl StatusHandle {
             bytes: AtomicU64::new(0),
             decoded_frames: AtomicU64::new(0),
             dropped_units: AtomicU64::new(0),
+            repaired_units: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             heartbeat: crate::health::Heartbeat::default(),
             mutable: Mutex::new(Mutable {
@@ -199,6 +203,7 @@ impl StatusHandle {
             bytes: self.0.bytes.load(Relaxed),
             decoded_frames: self.0.decoded_frames.load(Relaxed),
             dropped_units: self.0.dropped_units.load(Relaxed),
+            repaired_units: self.0.repaired_units.load(Relaxed),
             reconnects: self.0.reconnects.load(Relaxed),
             last_error: m.last_error.clone(),
             stream: m.stream.clone(),
@@ -225,6 +230,9 @@ impl CameraStatus {
             " frames={} decoded={} dropped={} reconnects={}",
             self.frames, self.decoded_frames, self.dropped_units, self.reconnects
         ));
+        if self.repaired_units > 0 {
+            s.push_str(&format!(" repaired={}", self.repaired_units));
+        }
         if let Some(e) = &self.last_error
             && self.state != CameraState::Streaming
         {

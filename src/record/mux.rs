@@ -5,8 +5,9 @@
 //!       streamable=true ! appsink   → ftyp, moov, then moof+mdat per fragment
 //! ```
 //!
-//! Timestamps are rebased so the first unit (which must be a keyframe) is at 0; DTS is set
-//! to PTS (cameras in NVR use send no B-frames; a stream with B-frames keeps its DTS) and
+//! Timestamps are rebased by one offset, so the first unit (which must be a keyframe)
+//! decodes at 0: a stream with B-frames keeps the distance between its decode and
+//! presentation times (ingest's `reorder`), which mp4mux writes as composition offsets.
 //! `DELTA_UNIT` marks non-keyframes. Output bytes are collected as they come; the caller
 //! drains them into the clip store, so nothing is held longer than a fragment.
 
@@ -35,8 +36,8 @@ pub struct Muxer {
     src: gst_app::AppSrc,
     out: Arc<Mutex<Vec<u8>>>,
     stream: Arc<StreamInfo>,
-    first_pts_ns: Option<u64>,
-    first_dts_ns: Option<u64>,
+    /// The first unit's decode time: subtracted from every timestamp.
+    base_ns: Option<u64>,
     pub frames: u64,
 }
 
@@ -92,8 +93,7 @@ impl Muxer {
             src,
             out,
             stream,
-            first_pts_ns: None,
-            first_dts_ns: None,
+            base_ns: None,
             frames: 0,
         })
     }
@@ -103,23 +103,18 @@ impl Muxer {
         if !Arc::ptr_eq(&unit.stream, &self.stream) {
             return Err(MuxError::StreamChanged);
         }
-        let first = *self.first_pts_ns.get_or_insert(unit.pts_ns);
         if self.frames == 0 && !unit.keyframe {
             return Err(MuxError::NotKeyframe);
         }
-        let first_dts = *self
-            .first_dts_ns
-            .get_or_insert(unit.dts_ns.unwrap_or(unit.pts_ns));
+        let dts_ns = unit.dts_ns.unwrap_or(unit.pts_ns).min(unit.pts_ns);
+        let base = *self.base_ns.get_or_insert(dts_ns);
         let mut buf = unit.data.copy();
         {
             let b = buf.make_mut();
-            let pts = unit.pts_ns.saturating_sub(first);
-            b.set_pts(gst::ClockTime::from_nseconds(pts));
-            let dts = unit
-                .dts_ns
-                .map(|d| d.saturating_sub(first_dts))
-                .unwrap_or(pts);
-            b.set_dts(gst::ClockTime::from_nseconds(dts));
+            b.set_pts(gst::ClockTime::from_nseconds(
+                unit.pts_ns.saturating_sub(base),
+            ));
+            b.set_dts(gst::ClockTime::from_nseconds(dts_ns.saturating_sub(base)));
             if let Some(d) = unit.duration_ns {
                 b.set_duration(gst::ClockTime::from_nseconds(d));
             }

@@ -9,6 +9,7 @@ mod common;
 
 mod browser;
 mod cli;
+mod compat;
 mod config;
 mod container;
 mod continuous;
