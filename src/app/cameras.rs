@@ -13,12 +13,14 @@ use crate::health::CameraParts;
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::{DecodeSpec, Source};
 use crate::ingest::{CameraSupervisor, IngestOutputs, SupervisorConfig};
-use crate::live::LiveCamera;
+use crate::live::feed::LiveFeed;
+use crate::live::{LiveCamera, LiveFeeds};
 use crate::record::recorder::RecordSettings;
 use crate::record::runner::RecorderRunner;
 use crate::redact::CameraUrl;
 use anyhow::Context;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -130,19 +132,23 @@ fn start_parts(cam: &Camera, config: &Config, services: &Services) -> anyhow::Re
     sc.decoder = cam.decoder.clone();
     // With a sub-stream, detection decodes that instead of the main stream.
     sc.decode = decode.filter(|_| cam.detect_url.is_none());
+    let main_feed = Arc::new(LiveFeed::default());
+    sc.live = Some(main_feed.clone());
     tracing::info!(camera = %cam.id, url = %cam.url, "starting ingest");
     let (ingest, outputs) = CameraSupervisor::spawn(sc.clone())?;
-    let (sub_ingest, frames) = match (&cam.detect_url, decode) {
+    let (sub_ingest, frames, sub_feed) = match (&cam.detect_url, decode) {
         (Some(sub), Some(spec)) => {
             let mut dc = sc;
             dc.camera_id = format!("{}-detect", cam.id);
             dc.source = Source::Rtsp(demo_or(&demo, cam, sub)?);
             dc.decode = Some(spec);
+            let sub_feed = Arc::new(LiveFeed::default());
+            dc.live = Some(sub_feed.clone());
             tracing::info!(camera = %cam.id, url = %sub, "starting the detection sub-stream");
             let (sub, sub_outputs) = CameraSupervisor::spawn(dc)?;
-            (Some(sub), drain_units(sub_outputs))
+            (Some(sub), drain_units(sub_outputs), Some(sub_feed))
         }
-        _ => (None, outputs.frames.clone()),
+        _ => (None, outputs.frames.clone(), None),
     };
     let recorder = RecorderRunner::spawn(
         &cam.id,
@@ -167,6 +173,10 @@ fn start_parts(cam: &Camera, config: &Config, services: &Services) -> anyhow::Re
         &recorder,
         frames,
         detector.as_ref().map(|d| d.counters().clone()),
+        LiveFeeds {
+            main: main_feed,
+            sub: sub_feed,
+        },
     );
     services.live.insert(&cam.id, live);
     Ok(Parts {

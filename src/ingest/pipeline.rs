@@ -6,7 +6,8 @@
 //!  videotestsrc ! x264enc|x265enc (selftest, no network) ─────┤
 //!                                                             v
 //!   h26Xparse config-interval=-1 ! video/x-h26X,stream-format=byte-stream,alignment=au ! tee
-//!     tee. ! queue ! appsink "units"     (access units → bounded channel, never blocks)
+//!     tee. ! queue ! appsink "units"     (access units → live feed, and a bounded channel
+//!                                         to the recorder; never blocks)
 //!     tee. ! queue leaky=downstream ! decoder ! videorate drop-only=true
 //!          ! videoconvertscale ! video/x-raw,format=RGB,width=W,par=1/1,fps   (height keeps the aspect)
 //!          ! appsink "frames" max-buffers=1 drop=true   (newest frame → watch)
@@ -65,6 +66,8 @@ pub struct Outputs {
     pub last_unit_ms: Arc<AtomicU64>,
     /// Which decoder the decode branch uses (`cameras[].decoder`).
     pub decoder: super::decoder::DecoderChoice,
+    /// The live view's feed of this stream, given every access unit.
+    pub live: Option<Arc<crate::live::feed::LiveFeed>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -372,10 +375,6 @@ fn on_unit_sample(sample: &gst::Sample, codec: Codec, out: &Outputs, state: &mut
     counters.bytes.fetch_add(buffer.size() as u64, Relaxed);
     out.last_unit_ms
         .store(crate::clock::monotonic_ms(), Relaxed);
-    if state.resync && !keyframe {
-        counters.dropped_units.fetch_add(1, Relaxed);
-        return;
-    }
     let unit = AccessUnit {
         pts_ns,
         dts_ns: Some(guess.dts_ns),
@@ -384,6 +383,13 @@ fn on_unit_sample(sample: &gst::Sample, codec: Codec, out: &Outputs, state: &mut
         data: buffer,
         stream,
     };
+    if let Some(feed) = &out.live {
+        feed.push(&unit);
+    }
+    if state.resync && !keyframe {
+        counters.dropped_units.fetch_add(1, Relaxed);
+        return;
+    }
     state.resync = out.units.try_send(unit).is_err();
     if state.resync {
         counters.dropped_units.fetch_add(1, Relaxed);

@@ -36,6 +36,8 @@ pub struct SupervisorConfig {
     pub channel_capacity: usize,
     /// The decode branch's decoder (`cameras[].decoder`).
     pub decoder: super::decoder::DecoderChoice,
+    /// The live view's feed of this stream.
+    pub live: Option<Arc<crate::live::feed::LiveFeed>>,
 }
 
 impl SupervisorConfig {
@@ -50,6 +52,7 @@ impl SupervisorConfig {
             backoff_max: Duration::from_secs(30),
             channel_capacity: 512,
             decoder: super::decoder::DecoderChoice::Auto,
+            live: None,
         }
     }
 }
@@ -227,6 +230,7 @@ impl Worker {
             } else {
                 self.config.decoder.clone()
             },
+            live: self.config.live.clone(),
         };
         let failed = |reason: String, streamed: Duration| Outcome::Failed { reason, streamed };
         let pipeline = match pipeline::build(&self.config.source, self.config.decode, outputs) {

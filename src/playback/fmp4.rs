@@ -230,7 +230,7 @@ fn parse_truns(traf: &[u8], d: TrackDefaults) -> Result<(Vec<Sample>, u64), Mp4E
     Ok((samples, data_offset))
 }
 
-fn put_box(out: &mut Vec<u8>, kind: &[u8; 4], body: impl FnOnce(&mut Vec<u8>)) {
+pub fn put_box(out: &mut Vec<u8>, kind: &[u8; 4], body: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(kind);

@@ -38,6 +38,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))
         .route("/api/cameras/{id}/snapshot.jpg", get(super::live::snapshot))
         .route("/api/cameras/{id}/live.mjpeg", get(super::live::mjpeg))
+        .route("/api/cameras/{id}/live.mp4", get(super::live_mp4::live_mp4))
         .route("/api/events/stream", get(super::live::events_stream))
         .route("/metrics", get(super::metrics::metrics))
         .route("/api/events", get(events))

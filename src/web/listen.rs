@@ -141,7 +141,10 @@ impl Connection {
         http.timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_timeout)
             .max_buf_size(self.limits.max_header_bytes.max(8192));
-        let conn = http.serve_connection(TokioIo::new(stream), service);
+        // Upgrades: the live view's WebSocket takes the connection over (and keeps its slot).
+        let conn = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}

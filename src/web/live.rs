@@ -21,7 +21,7 @@ use std::time::Duration;
 const MJPEG_FPS: u64 = 4;
 const BOUNDARY: &str = "sentrixframe";
 
-fn camera(s: &AppState, id: &str) -> Result<LiveCamera, AppError> {
+pub(super) fn camera(s: &AppState, id: &str) -> Result<LiveCamera, AppError> {
     s.live
         .camera(id)
         .ok_or_else(|| AppError::not_found(format!("no running camera {id:?}")))
@@ -70,7 +70,7 @@ const REVOCATION_CHECK: Duration = Duration::from_millis(500);
 
 /// Resolves once `credential` no longer authorizes (logout, removal, password or role
 /// change, expiry): long streams end with it, within `REVOCATION_CHECK`.
-async fn revoked(s: Arc<AppState>, credential: Credential) {
+pub(super) async fn revoked(s: Arc<AppState>, credential: Credential) {
     loop {
         tokio::time::sleep(REVOCATION_CHECK).await;
         let (auth, c) = (s.auth.clone(), credential.clone());

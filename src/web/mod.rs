@@ -6,7 +6,8 @@
 //! 2. `/auth/verify` (with or without a trailing slash) is limited to 5 requests a minute
 //!    per client address; every password check on any route also passes auth's gate
 //!    (auth/attempts.rs: a per-address rate limit and the lockout, reserved atomically).
-//! 3. Unsafe methods (POST, PUT, PATCH, DELETE) need a same-origin `Origin` (or `Referer`),
+//! 3. Unsafe methods (POST, PUT, PATCH, DELETE) and WebSocket upgrades need a same-origin
+//!    `Origin` (or `Referer`),
 //!    or an `X-CSRF-Token` bound to the session, else 403.
 //! 4. Authentication: a valid session cookie, else HTTP Basic checked by `auth` (lockout
 //!    before hashing, 429 + Retry-After when locked; a known-device cookie exempts its
@@ -25,6 +26,7 @@ pub mod error;
 mod extract;
 pub mod listen;
 pub mod live;
+mod live_mp4;
 pub mod media;
 pub mod metrics;
 pub mod pages;
@@ -304,6 +306,9 @@ fn check_origin(
     ip: IpAddr,
     path: &str,
 ) -> Result<(), AppError> {
+    if is_websocket(req.headers()) {
+        return check_websocket_origin(state, req.headers(), ip, path);
+    }
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !unsafe_method || same_origin(req.headers(), state.tls) {
         return Ok(());
@@ -318,6 +323,38 @@ fn check_origin(
     state.audit.log(None, ip, "csrf_refused", path);
     Err(AppError::forbidden(
         "cross-site request refused (Origin does not match)",
+    ))
+}
+
+fn is_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// A WebSocket upgrade is a GET that a foreign page could open with the user's cookies
+/// and then read (browsers apply no same-origin policy to WebSockets), so its `Origin`,
+/// which browsers always send, must be ours or one listed in `security.allowed_origins`.
+/// A client without one is not a browser and has no cookies to abuse.
+fn check_websocket_origin(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: IpAddr,
+    path: &str,
+) -> Result<(), AppError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let listed = origin
+        .to_str()
+        .is_ok_and(|o| state.allowed_origins.iter().any(|a| a == o));
+    if listed || same_origin(headers, state.tls) {
+        return Ok(());
+    }
+    state.audit.log(None, ip, "csrf_refused", path);
+    Err(AppError::forbidden(
+        "WebSocket from another site refused (Origin does not match)",
     ))
 }
 

@@ -19,6 +19,7 @@ mod detect_events;
 mod flood;
 mod full_disk;
 mod ingest;
+mod live_view;
 mod record;
 mod run_tasks;
 mod store;

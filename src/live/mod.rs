@@ -5,6 +5,9 @@
 //! removes it when it stops (a reload replaces only the cameras that changed); the
 //! dashboard reads the same shared map, so it always shows what runs.
 
+pub mod feed;
+pub mod fmp4;
+
 use crate::detect::runner::{DetectorCounters, DetectorStats, EventBus, EventNotice};
 use crate::detect::tracker::NormBox;
 use crate::health::Health;
@@ -36,6 +39,15 @@ pub struct LiveCamera {
     trigger: TriggerHandle,
     frames: watch::Receiver<Option<Arc<Frame>>>,
     detector: Option<Arc<DetectorCounters>>,
+    feeds: LiveFeeds,
+}
+
+/// The live fMP4 feeds of a camera: its main stream, and its sub-stream (`detect_url`)
+/// when one runs.
+#[derive(Clone, Debug)]
+pub struct LiveFeeds {
+    pub main: Arc<feed::LiveFeed>,
+    pub sub: Option<Arc<feed::LiveFeed>>,
 }
 
 impl LiveCamera {
@@ -44,6 +56,7 @@ impl LiveCamera {
         recorder: &crate::record::runner::RecorderRunner,
         frames: watch::Receiver<Option<Arc<Frame>>>,
         detector: Option<Arc<DetectorCounters>>,
+        feeds: LiveFeeds,
     ) -> Self {
         Self {
             status,
@@ -51,7 +64,12 @@ impl LiveCamera {
             trigger: recorder.trigger_handle(),
             frames,
             detector,
+            feeds,
         }
+    }
+
+    pub fn feeds(&self) -> &LiveFeeds {
+        &self.feeds
     }
 
     pub fn status(&self) -> &StatusHandle {
@@ -67,7 +85,7 @@ impl LiveCamera {
     }
 
     /// The detector's boxes of its last analysed frame, if analysed within 2 s.
-    fn fresh_boxes(&self) -> Vec<NormBox> {
+    pub fn fresh_boxes(&self) -> Vec<NormBox> {
         let Some(d) = &self.detector else {
             return Vec::new();
         };
