@@ -131,3 +131,62 @@ fn timeline_in_headless_chromium() {
     assert!(out_dir.join("timeline-phone.png").exists());
     assert!(ok, "sentrix run did not stop cleanly");
 }
+
+/// The live view: an H.264 camera (RTSP fixture) and an H.265 demo camera; then
+/// tests/it/browser_py/live.py checks the tile plays at the live edge for 30 s, the H.265
+/// tile falls back to MJPEG, and, after this test restarts the camera when the script
+/// asks, the tile plays again within 5 s without a reload.
+#[test]
+fn live_view_in_headless_chromium() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut camera = common::RtspFixture::start(sentrix::ingest::Codec::H264);
+    let dir = common::temp_dir();
+    let cameras = format!(
+        "  - id: cam\n    url: {}\n  - id: hevc\n    url: demo://h265?width=320&height=240&fps=5&bitrate=300\n",
+        camera.url()
+    );
+    let config = common::run::write_config_with(dir.path(), &cameras);
+    assert!(add_admin(&config).status.success());
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let base = common::run::dashboard_base(&rx, &mut log);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out_dir = root.join("target/browser-test");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let mut script = Command::new("/usr/bin/python3")
+        .arg(root.join("tests/it/browser_py/live.py"))
+        .args([base.as_str(), "alice", ADMIN_PASSWORD])
+        .arg(&out_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = script.stdin.take().unwrap();
+    let mut last = String::new();
+    for line in BufReader::new(script.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line == "RESTART" {
+            camera.stop();
+            std::thread::sleep(Duration::from_secs(2));
+            camera.restart();
+            writeln!(stdin, "restarted").unwrap();
+        } else {
+            last = line;
+        }
+    }
+    let out = script.wait_with_output().unwrap();
+    let ok = stop(child);
+    assert!(
+        out.status.success(),
+        "live view test failed:\n{}\n{last}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("browser saw: {last}");
+    let seen: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert!(seen["edge_s"]["max"].as_f64().unwrap() <= 1.0);
+    assert_eq!(seen["tile"][0], "live");
+    assert!(seen["hevc"].as_str().unwrap().contains("fallback"));
+    assert_eq!(seen["reloads"], 1);
+    assert!(ok, "sentrix run did not stop cleanly");
+}

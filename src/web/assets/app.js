@@ -1,11 +1,10 @@
-// The dashboard: live tiles, the event list, the timeline with its player, the clip
+// The dashboard: live tiles (players in live.js) and one camera's full view, the event list, the timeline with its player, the clip
 // player, system and users pages.
 // No framework and no inline script (the CSP forbids it); state lives in the URL hash.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 let me = null;
-let liveTimer = null;
 
 async function api(path, opts = {}) {
   const headers = Object.assign({}, opts.headers || {});
@@ -31,7 +30,15 @@ function show(page) {
   if (page !== "timeline" && tl.player) tl.player.stop();
   for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== "page-" + page;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.id === "nav-" + page);
-  clearInterval(liveTimer);
+  stopPlayers();
+}
+
+// The live players on screen; stopped when the page changes.
+let players = [];
+
+function stopPlayers() {
+  for (const p of players) p.stop();
+  players = [];
 }
 
 async function pageLive() {
@@ -39,24 +46,28 @@ async function pageLive() {
   const grid = $("grid");
   const { cameras } = await api("/api/cameras");
   grid.replaceChildren(...cameras.map((c) => {
-    const img = el("img", { alt: c.name || c.id, "data-camera": c.id, "data-updates": "0" });
-    return el("div", { class: "tile", id: "tile-" + c.id }, img,
-      el("div", { class: "bar" }, el("span", { text: c.name || c.id }),
+    const view = el("div", { class: "tile-view", id: "view-" + c.id, "data-camera": c.id });
+    return el("div", { class: "tile", id: "tile-" + c.id }, view,
+      el("div", { class: "bar" }, el("a", { href: "#camera/" + encodeURIComponent(c.id), text: c.name || c.id }),
         el("span", { class: "badge", id: "badge-" + c.id, text: c.enabled ? "…" : "disabled" })));
   }));
-  for (const c of cameras) if (c.enabled) badge(c);
-  const refresh = () => {
-    for (const img of grid.querySelectorAll("img")) {
-      const next = new Image();
-      next.onload = () => {
-        img.src = next.src;
-        img.dataset.updates = String(Number(img.dataset.updates) + 1);
-      };
-      next.src = "/api/cameras/" + encodeURIComponent(img.dataset.camera) + "/snapshot.jpg?t=" + Date.now();
-    }
-  };
-  refresh();
-  liveTimer = setInterval(refresh, 1000);
+  for (const c of cameras) {
+    if (!c.enabled) continue;
+    badge(c);
+    players.push(new LivePlayer($("view-" + c.id), c.id, null));
+  }
+}
+
+// One camera, large, from its main stream; the button makes it full screen.
+async function pageCamera(id) {
+  show("camera");
+  const { cameras } = await api("/api/cameras");
+  const c = cameras.find((x) => x.id === id);
+  $("camera-title").textContent = c ? c.name || c.id : id;
+  const view = $("camera-view");
+  view.dataset.camera = id;
+  players.push(new LivePlayer(view, id, "main"));
+  $("camera-full").onclick = () => view.requestFullscreen().catch(() => {});
 }
 
 function eventItem(e) {
@@ -561,7 +572,7 @@ function badge(c) {
 function route() {
   const [page, arg] = location.hash.replace(/^#/, "").split("/");
   const rest = location.hash.replace(/^#/, "").split("/").slice(1).map(decodeURIComponent);
-  const go = { events: pageEvents, clip: () => pageClip(arg), timeline: () => pageTimeline(rest[0], rest[1]),
+  const go = { events: pageEvents, clip: () => pageClip(arg), camera: () => pageCamera(rest[0]), timeline: () => pageTimeline(rest[0], rest[1]),
     system: pageSystem, users: pageUsers }[page] || pageLive;
   go().catch((e) => console.error(e));
 }

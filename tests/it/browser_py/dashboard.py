@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Drives the dashboard in headless Debian Chromium (chromedriver, selenium): log in on the
-login page, see a live tile update, open an event's clip, seek to the middle and check
+login page, see a live tile play, open an event's clip, seek to the middle and check
 currentTime is there with a frame decoded; then, on the Users page, add a user with a
 generated password, change it and remove the user, checking each with a real login; and at
 a phone's 390x844 no page scrolls sideways. Screenshots go to OUTDIR. Prints one JSON line of
@@ -24,12 +24,12 @@ def main():
     try:
         seen["logged_in"] = session.login(driver, wait, base, user, password)
 
-        # A live tile updates: its picture is replaced at least twice and has pixels.
+        # A live tile plays the camera's own stream (fMP4 over a WebSocket into MSE).
         wait.until(lambda d: d.execute_script(
-            "const i = document.querySelector('#grid img');"
-            "return i && Number(i.dataset.updates) >= 2 && i.naturalWidth > 0;"))
+            "const v = document.querySelector('#grid video');"
+            "return v && v.readyState >= 3 && v.currentTime > 1;"))
         seen["tile_width"] = driver.execute_script(
-            "return document.querySelector('#grid img').naturalWidth;")
+            "return document.querySelector('#grid video').videoWidth;")
         driver.save_screenshot(outdir + "/dashboard-live.png")
 
         # An event with a clip, from the timeline.
@@ -98,7 +98,7 @@ def main():
         # A phone-sized screen: no page scrolls sideways.
         driver.set_window_size(390, 844)
         overflow = {}
-        for page, ready in [("live", "#grid img"), ("events", "#events li"), ("system", "#system dt"),
+        for page, ready in [("live", "#grid video"), ("events", "#events li"), ("system", "#system dt"),
                             ("users", "#users tbody tr")]:
             driver.get(base + "/#" + page)
             wait.until(lambda d, sel=ready: d.find_elements(By.CSS_SELECTOR, sel))
