@@ -111,7 +111,7 @@ impl Viewer {
     async fn run(mut self) {
         let sub = self.feed.subscribe();
         for fragment in sub.backlog {
-            if self.send_fragment(&fragment).await.is_err() {
+            if self.send_fragment(&fragment, false).await.is_err() {
                 return;
             }
         }
@@ -135,7 +135,7 @@ impl Viewer {
                             continue;
                         }
                         need_keyframe = false;
-                        self.send_fragment(&f).await?;
+                        self.send_fragment(&f, true).await?;
                     }
                     Err(RecvError::Lagged(_)) => need_keyframe = true,
                     Err(RecvError::Closed) => return Ok(()),
@@ -149,7 +149,9 @@ impl Viewer {
         }
     }
 
-    async fn send_fragment(&mut self, f: &LiveFragment) -> Result<(), Gone> {
+    /// Sends `f` (after its init segment, if the viewer lacks it); a `live` one (not
+    /// from the join's backlog) counts in the feed's latency.
+    async fn send_fragment(&mut self, f: &LiveFragment, live: bool) -> Result<(), Gone> {
         let fresh = self
             .sent_init
             .as_ref()
@@ -166,7 +168,9 @@ impl Viewer {
             self.sent_init = Some(f.init.clone());
         }
         self.send(Message::Binary(f.bytes.clone())).await?;
-        self.feed.record_latency(f.arrived);
+        if live {
+            self.feed.record_latency(f.arrived);
+        }
         Ok(())
     }
 

@@ -109,6 +109,41 @@ fn camera_gauges(g: &mut Gauges, live: &Live) {
         "Share of frames the motion gate kept from the model.",
         per(&|c| c.detector_stats().map(|d| d.gated_share)),
     );
+    live_gauges(g, &cameras);
+}
+
+/// Live fMP4 viewers per camera stream, and the time from a picture's arrival from the
+/// camera to its fragment being written to a viewer's socket.
+fn live_gauges(g: &mut Gauges, cameras: &[(String, LiveCamera)]) {
+    let feeds: Vec<(String, &str, &crate::live::feed::LiveFeed)> = cameras
+        .iter()
+        .flat_map(|(id, c)| {
+            let f = c.feeds();
+            let sub = f.sub.as_deref().map(|s| (id.clone(), "sub", s));
+            std::iter::once((id.clone(), "main", &*f.main)).chain(sub)
+        })
+        .collect();
+    let label = |id: &str, stream: &str| format!("{{camera=\"{id}\",stream=\"{stream}\"");
+    g.add(
+        "sentrix_live_viewers",
+        "Live fMP4 viewers.",
+        feeds
+            .iter()
+            .map(|(id, st, f)| (label(id, st) + "}", f.viewers() as f64))
+            .collect(),
+    );
+    let mut latency = Vec::new();
+    for (id, st, f) in &feeds {
+        if let Some((median_ms, p99_ms)) = f.latency_ms() {
+            latency.push((label(id, st) + ",quantile=\"0.5\"}", median_ms / 1000.0));
+            latency.push((label(id, st) + ",quantile=\"0.99\"}", p99_ms / 1000.0));
+        }
+    }
+    g.add(
+        "sentrix_live_latency_seconds",
+        "From a picture's arrival to its fragment written to a viewer's socket (recent).",
+        latency,
+    );
 }
 
 fn guard_gauges(g: &mut Gauges, s: &AppState, indexed: &Indexed, now_ms: i64) {

@@ -3,9 +3,11 @@
 //! - the upgrade needs auth, and a foreign `Origin` is refused;
 //! - a new viewer gets the stream's description, the init segment, then fragments that
 //!   start with a keyframe; two viewers get the same fragments, byte for byte;
-//! - what a viewer receives is a clean MP4: ffmpeg decodes every picture without a word;
+//! - what a viewer receives is a clean MP4, H.264 (`avc1`) and H.265 (`hvc1`) alike:
+//!   ffmpeg decodes every picture without a word;
 //! - a viewer that reads nothing for 10 s holds up neither the other viewer nor ingest
-//!   and the recorder (frame counts keep rising, nothing dropped).
+//!   and the recorder (frame counts keep rising, nothing dropped); /metrics counts the
+//!   viewers and reports their latency.
 
 use crate::common;
 use crate::common::run::{ADMIN_PASSWORD, add_admin, spawn_run_with, stop, wait_for};
@@ -19,11 +21,21 @@ type Socket = tokio_tungstenite::WebSocketStream<common::tls::Stream>;
 /// Opens the live WebSocket of the demo camera as alice, with `origin` if given; the HTTP
 /// status of a refusal.
 async fn open(port: u16, cert: &[u8], origin: Option<&str>, auth: bool) -> Result<Socket, u16> {
+    open_camera("demo", port, cert, origin, auth).await
+}
+
+async fn open_camera(
+    camera: &str,
+    port: u16,
+    cert: &[u8],
+    origin: Option<&str>,
+    auth: bool,
+) -> Result<Socket, u16> {
     let tls = common::tls::connector(cert);
     let stream = common::tls::connect_from(&tls, port, [127, 0, 0, 1])
         .await
         .unwrap();
-    let url = format!("wss://localhost:{port}/api/cameras/demo/live.mp4");
+    let url = format!("wss://localhost:{port}/api/cameras/{camera}/live.mp4");
     let mut req = url.into_client_request().unwrap();
     if let Some(o) = origin {
         req.headers_mut().insert("origin", o.parse().unwrap());
@@ -99,10 +111,21 @@ fn counters(rx: &std::sync::mpsc::Receiver<String>, log: &mut Vec<String>) -> (u
     (field("frames"), field("dropped"))
 }
 
+/// The init segment and fragments `got`, written to `path`, decode cleanly, one picture
+/// per fragment.
+fn assert_plays(path: &std::path::Path, got: &Received) {
+    let mut file = got.init.clone();
+    got.fragments.iter().for_each(|f| file.extend_from_slice(f));
+    std::fs::write(path, file).unwrap();
+    common::assert_decodes_cleanly(path);
+    assert_eq!(common::frames_in(path), got.fragments.len() as u64);
+}
+
 #[test]
 fn live_fmp4_over_a_websocket() {
     let dir = common::temp_dir();
-    let config = common::run::write_config(dir.path());
+    let cameras = "  - id: demo\n    url: demo://?width=640&height=360&fps=10&bitrate=500\n  - id: hevc\n    url: demo://h265?width=320&height=240&fps=10&bitrate=300\n";
+    let config = common::run::write_config_with(dir.path(), cameras);
     assert!(add_admin(&config).status.success());
     let (child, rx) = spawn_run_with(&config, &["--status-interval", "1"], &[]);
     let mut log = Vec::new();
@@ -148,15 +171,22 @@ fn live_fmp4_over_a_websocket() {
         assert!(shared.clone().count() >= 25);
         assert!(shared.into_iter().all(|(x, y)| x == y));
 
-        let path = dir.path().join("live.mp4");
-        let mut file = got_a.init.clone();
-        got_a
-            .fragments
-            .iter()
-            .for_each(|f| file.extend_from_slice(f));
-        std::fs::write(&path, file).unwrap();
-        common::assert_decodes_cleanly(&path);
-        assert_eq!(common::frames_in(&path), got_a.fragments.len() as u64);
+        assert_plays(&dir.path().join("live.mp4"), &got_a);
+
+        // H.265: an hvc1 init segment, and the same clean decode.
+        let mut h = open_camera("hevc", port, &cert, Some(&base), true)
+            .await
+            .unwrap();
+        let mut got_h = Received::default();
+        watch(&mut h, 3, &mut got_h).await;
+        let about = got_h.about.clone().expect("a stream description");
+        assert!(
+            about["codec"].as_str().unwrap().starts_with("hvc1."),
+            "{about}"
+        );
+        assert!(starts_with_keyframe(&got_h.fragments[0]));
+        assert_plays(&dir.path().join("live-hevc.mp4"), &got_h);
+        let _ = h.send(Message::Close(None)).await;
 
         // c stops reading for 10 s; a goes on, and so do ingest and the recorder.
         let mut c = open(port, &cert, Some(&base), true).await.unwrap();
@@ -174,6 +204,23 @@ fn live_fmp4_over_a_websocket() {
             "{frames_before} -> {frames_after}"
         );
         assert_eq!(dropped, 0, "the recorder fell behind");
+        let client = common::run::https_client(&cert);
+        let metrics = client
+            .get(format!("{base}/metrics"))
+            .basic_auth("alice", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("sentrix_live_viewers{camera=\"demo\",stream=\"main\"} 3"),
+            "{metrics}"
+        );
+        assert!(metrics.contains(
+            "sentrix_live_latency_seconds{camera=\"demo\",stream=\"main\",quantile=\"0.99\"}"
+        ));
         let _ = c.send(Message::Close(None)).await;
         let _ = a.send(Message::Close(None)).await;
     });
