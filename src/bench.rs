@@ -5,7 +5,7 @@
 //! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
 //! RSS come from wait4(2), so the server's encoding cost is counted for neither.
 //! `bench crypto`, `bench record`, `bench timeline`, `bench detect`, `bench gate`,
-//! `bench hostile` and `bench make-clip`
+//! `bench hostile`, `bench live` and `bench make-clip`
 //! live in bench/.
 
 mod bigclip;
@@ -13,6 +13,7 @@ mod crypto;
 mod detect;
 mod gate;
 mod hostile;
+mod live;
 mod record;
 mod timeline;
 pub use bigclip::make_clip;
@@ -20,6 +21,7 @@ pub use crypto::crypto;
 pub use detect::detect;
 pub use gate::gate;
 pub use hostile::{HostileBench, hostile};
+pub use live::live;
 pub use record::{record, record_client};
 pub use timeline::timeline;
 
@@ -191,7 +193,7 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("sentrix-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("while creating {}", dir.display()))?;
     Ok(dir)

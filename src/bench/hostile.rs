@@ -101,12 +101,12 @@ fn address(i: usize) -> [u8; 4] {
     [127, 0, 0, 2 + (i % ADDRESSES as usize) as u8]
 }
 
-fn basic(user: &str, password: &str) -> String {
+pub(super) fn basic(user: &str, password: &str) -> String {
     let raw = format!("{user}:{password}");
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
-fn connector(cert: &std::path::Path) -> anyhow::Result<tokio_rustls::TlsConnector> {
+pub(super) fn connector(cert: &std::path::Path) -> anyhow::Result<tokio_rustls::TlsConnector> {
     use rustls::pki_types::pem::PemObject;
     let pem = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
     let mut roots = rustls::RootCertStore::empty();
@@ -266,7 +266,7 @@ async fn password_checks(t: &Target, cookie: &str) -> anyhow::Result<f64> {
 }
 
 /// User plus system CPU seconds of process `pid`.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+pub(super) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after_name = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();

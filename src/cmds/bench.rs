@@ -123,6 +123,21 @@ pub enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// CPU of `sentrix run` on one camera with 0, 1 and 4 live viewers over the fMP4
+    /// WebSocket and over MJPEG, and the live view's server-side latency.
+    Live {
+        /// Seconds measured per phase.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        #[arg(long, default_value_t = 15)]
+        fps: u32,
+        #[arg(long, default_value_t = 4000)]
+        bitrate_kbps: u32,
+    },
     /// The measured child of `bench ingest`.
     #[command(hide = true)]
     IngestClient {
@@ -152,6 +167,23 @@ pub fn run(bench: Bench) -> ExitCode {
                 with_ffmpeg: !no_ffmpeg,
             };
             report(crate::bench::ingest(&b))
+        }
+        Bench::Live {
+            seconds,
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+        } => {
+            let camera = crate::bench::IngestBench {
+                seconds,
+                width,
+                height,
+                fps,
+                bitrate_kbps,
+                with_ffmpeg: false,
+            };
+            report(crate::bench::live(&camera, seconds))
         }
         Bench::IngestClient { url, seconds } => report(crate::bench::ingest_client(&url, seconds)),
         Bench::Detect {
