@@ -5,22 +5,27 @@
 //! as several "pictures" with one timestamp. Instead the depayloader hands over single NAL
 //! units (`alignment=nal`), and a pad probe after it joins every NAL of one timestamp into
 //! one access unit: it ends at the RTP marker bit (the last packet of a picture), or when
-//! a NAL with a new timestamp arrives, for cameras that never set the marker. The joined
-//! unit gets its parameter sets hoisted in front of its first slice, and the caps that
-//! travel downstream say `alignment=au`, as the parser after it expects.
+//! a NAL with a new timestamp arrives, for cameras that never set the marker. The NAL
+//! buffers are joined without copying; only a picture with a parameter set after a slice
+//! is copied once, with its parameter sets hoisted in front of its first slice. The caps
+//! that travel downstream say `alignment=au`, as the parser after it expects.
 
 use super::Codec;
+use super::nal::NalKind;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// NAL units of the picture being assembled.
+/// NAL units of the picture being assembled: their buffers joined without a copy (one
+/// GStreamer buffer of several memories), and whether a parameter set followed a slice.
 #[derive(Default)]
 struct Pending {
-    data: Vec<u8>,
+    buffer: Option<gst::Buffer>,
     pts: Option<gst::ClockTime>,
     dts: Option<gst::ClockTime>,
     discont: bool,
+    seen_picture: bool,
+    needs_repair: bool,
 }
 
 pub struct Assembler {
@@ -41,32 +46,37 @@ impl Assembler {
 
     /// Takes one NAL unit; returns a completed access unit when this NAL ends one.
     pub fn push(&mut self, nal: &gst::Buffer) -> Option<gst::Buffer> {
-        let Ok(map) = nal.map_readable() else {
-            return None;
-        };
-        let new_picture = !self.pending.data.is_empty() && nal.pts() != self.pending.pts;
+        let new_picture = self.pending.buffer.is_some() && nal.pts() != self.pending.pts;
         if new_picture {
             // The previous picture had no marker: it ends here; this NAL starts the next.
             let done = self.finish();
-            self.append(nal, &map);
+            self.append(nal);
             return done;
         }
-        self.append(nal, &map);
+        self.append(nal);
         if nal.flags().contains(gst::BufferFlags::MARKER) {
             return self.finish();
         }
         None
     }
 
-    fn append(&mut self, nal: &gst::Buffer, bytes: &[u8]) {
+    fn append(&mut self, nal: &gst::Buffer) {
+        let kind = nal_kind(self.codec, nal);
         let p = &mut self.pending;
-        if p.data.is_empty() {
-            p.pts = nal.pts();
-            p.dts = nal.dts();
-            p.discont = false;
+        match p.buffer.as_mut() {
+            None => {
+                p.pts = nal.pts();
+                p.dts = nal.dts();
+                p.buffer = Some(nal.clone());
+            }
+            Some(b) => b.append(nal.clone()),
         }
         p.discont |= nal.flags().contains(gst::BufferFlags::DISCONT);
-        p.data.extend_from_slice(bytes);
+        match kind {
+            Some(NalKind::Picture) => p.seen_picture = true,
+            Some(NalKind::ParameterSet) if p.seen_picture => p.needs_repair = true,
+            _ => {}
+        }
     }
 
     /// Drops a half-assembled picture (after a flush).
@@ -76,26 +86,40 @@ impl Assembler {
 
     fn finish(&mut self) -> Option<gst::Buffer> {
         let p = std::mem::take(&mut self.pending);
-        if p.data.is_empty() {
-            return None;
+        let mut unit = p.buffer?;
+        if p.needs_repair
+            && let Some(fixed) = self.repaired(&unit)
+        {
+            unit = fixed;
         }
-        let data = match super::nal::hoist_parameter_sets(self.codec, &p.data) {
-            Some(fixed) => {
-                self.status.counters().repaired_units.fetch_add(1, Relaxed);
-                fixed
-            }
-            None => p.data,
-        };
-        let mut out = gst::Buffer::from_mut_slice(data);
-        if let Some(b) = out.get_mut() {
-            b.set_pts(p.pts);
-            b.set_dts(p.dts);
-            if p.discont {
-                b.set_flags(gst::BufferFlags::DISCONT);
-            }
+        let b = unit.make_mut();
+        b.set_pts(p.pts);
+        b.set_dts(p.dts);
+        b.set_duration(gst::ClockTime::NONE);
+        let mut flags = b.flags();
+        flags.remove(gst::BufferFlags::MARKER | gst::BufferFlags::DISCONT);
+        if p.discont {
+            flags.insert(gst::BufferFlags::DISCONT);
         }
-        Some(out)
+        b.set_flags(flags);
+        Some(unit)
     }
+
+    /// The unit with its parameter sets hoisted (one contiguous copy, only for the
+    /// pictures that need it).
+    fn repaired(&self, unit: &gst::Buffer) -> Option<gst::Buffer> {
+        let map = unit.map_readable().ok()?;
+        let fixed = super::nal::hoist_parameter_sets(self.codec, &map)?;
+        self.status.counters().repaired_units.fetch_add(1, Relaxed);
+        Some(gst::Buffer::from_mut_slice(fixed))
+    }
+}
+
+/// The kind of the (first) NAL unit in `buffer`.
+fn nal_kind(codec: Codec, buffer: &gst::Buffer) -> Option<NalKind> {
+    let map = buffer.map_readable().ok()?;
+    let nal = super::nal::split(&map).next()?;
+    Some(super::nal::kind(codec, nal))
 }
 
 /// Installs the assembler as a probe on `pad`, the source pad of a filter that holds the

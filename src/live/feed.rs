@@ -82,6 +82,9 @@ pub struct LiveFeed {
     state: Mutex<FeedState>,
     tx: broadcast::Sender<Arc<LiveFragment>>,
     latency_us: Mutex<LatencyRing>,
+    /// True once the camera stopped: its viewers end (and their players reconnect to
+    /// whatever runs under that id now).
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 /// What a new viewer gets: the current GOP's fragments, then the live channel.
@@ -104,6 +107,7 @@ impl Default for LiveFeed {
             state: Mutex::default(),
             tx: broadcast::channel(CHANNEL_FRAGMENTS).0,
             latency_us: Mutex::default(),
+            closed: tokio::sync::watch::Sender::new(false),
         }
     }
 }
@@ -214,6 +218,17 @@ impl LiveFeed {
             backlog: gop.iter().filter_map(|t| t.fragment()).collect(),
             live,
         }
+    }
+
+    /// The camera stopped: ends every viewer of this feed.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// Resolves once the feed is closed.
+    pub async fn closed(&self) {
+        let mut rx = self.closed.subscribe();
+        let _ = rx.wait_for(|closed| *closed).await;
     }
 
     /// How many viewers watch.

@@ -162,8 +162,14 @@ impl Live {
         self.write().insert(id.to_string(), camera);
     }
 
+    /// Forgets a stopped camera and ends its live viewers.
     pub fn remove(&self, id: &str) {
-        self.write().remove(id);
+        if let Some(cam) = self.write().remove(id) {
+            cam.feeds.main.close();
+            if let Some(sub) = &cam.feeds.sub {
+                sub.close();
+            }
+        }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, LiveCamera>> {

@@ -19,7 +19,8 @@
 //!
 //! Auth is the guard's, as for every route, and the upgrade needs a same-origin `Origin`
 //! (`web::check_origin`). The socket closes when the credential it was opened with stops
-//! authorising. A viewer that falls behind (its socket is slow) skips to the next
+//! authorising, and when the camera stops (a reload that changed it: the player then
+//! reconnects to what runs now). A viewer that falls behind (its socket is slow) skips to the next
 //! keyframe; it never holds up the feed, other viewers or the recorder.
 
 use super::error::AppError;
@@ -81,15 +82,17 @@ pub async fn live_mp4(
         .on_upgrade(move |socket| async move {
             let viewer = Viewer {
                 socket,
-                feed,
+                feed: feed.clone(),
                 cam,
                 stream: name,
                 sent_init: None,
                 last_boxes: None,
             };
+            // Also while a send waits on a slow client.
             tokio::select! {
                 _ = viewer.run() => {}
                 _ = ended => {}
+                _ = feed.closed() => {}
             }
         }))
 }

@@ -8,7 +8,7 @@
 //!
 //! The shapes: x264 with sliced threads (four slices a picture) and SPS/PPS repeated
 //! before every IDR slice (`config-interval=-1`); the same slices with parameter sets in
-//! the SDP only; B-frames (`bframes=2`, so DTS and PTS differ); H.265 with four slices a
+//! the SDP only and no access unit delimiters; B-frames (`bframes=2`, so DTS and PTS differ); H.265 with four slices a
 //! picture and VPS/SPS/PPS repeated; and a resolution change mid-stream.
 
 use crate::common::run::{spawn_run_with, stop, wait_for};
@@ -177,9 +177,11 @@ fn h264_slices_with_parameter_sets_repeated_between_them() {
 
 #[test]
 fn h264_slices_with_parameter_sets_in_the_sdp_only() {
+    // And without access unit delimiters: pictures end at the RTP marker alone.
+    let encoder = format!("{X264_SLICED} aud=false");
     let _ = check(
-        "sliced, SDP-only",
-        &launch(X264_SLICED, "rtph264pay config-interval=0"),
+        "sliced, SDP-only, no AUD",
+        &launch(&encoder, "rtph264pay config-interval=0"),
     );
 }
 

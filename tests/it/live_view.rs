@@ -222,7 +222,29 @@ fn live_fmp4_over_a_websocket() {
             "sentrix_live_latency_seconds{camera=\"demo\",stream=\"main\",quantile=\"0.99\"}"
         ));
         let _ = c.send(Message::Close(None)).await;
-        let _ = a.send(Message::Close(None)).await;
+
+        // A reload that changes the camera stops it: its viewers' sockets end (the
+        // dashboard's players then reconnect to the camera that runs now).
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replace("fps=10&bitrate=500", "fps=5&bitrate=500"),
+        )
+        .unwrap();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+        let ended = tokio::time::timeout(Duration::from_secs(15), async {
+            while let Some(Ok(m)) = a.next().await {
+                if let Message::Close(_) = m {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "the viewer of a stopped camera was left hanging"
+        );
     });
     assert!(stop(child), "no clean stop:\n{}", log.join("\n"));
 }
