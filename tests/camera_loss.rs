@@ -1,7 +1,7 @@
 //! Camera loss: the RTSP server goes away and comes back on the same port. The supervisor
 //! must go to backoff while it is gone, stream again within 3 s of its return, and 50 such
-//! cycles must not leak file descriptors or threads, nor grow RSS by more than 2 % after
-//! a warm-up (with the allocator pools bounded as `sentrix run` bounds them). Alone in its own test binary so that
+//! cycles must not leak file descriptors or threads, nor grow RSS by more than 2 % from
+//! the first ten cycles after a warm-up to the last ten (with the allocator pools bounded as `sentrix run` bounds them). Alone in its own test binary so that
 //! no other test's threads and sockets disturb the counts.
 
 #[path = "it/common/mod.rs"]
@@ -11,19 +11,7 @@ use common::{RtspFixture, open_fds, threads, wait_until};
 use sentrix::ingest::{CameraState, CameraSupervisor, Codec};
 use std::time::Duration;
 
-/// Resident memory of this process in KiB: the median of 9 readings over 1.8 s while
-/// streaming (one reading swings a few % with the buffers in flight).
-fn rss_kib() -> u64 {
-    let mut readings: Vec<u64> = (0..9)
-        .map(|_| {
-            std::thread::sleep(Duration::from_millis(200));
-            rss_now_kib()
-        })
-        .collect();
-    readings.sort();
-    readings[4]
-}
-
+/// Resident memory of this process in KiB.
 fn rss_now_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap()
@@ -94,17 +82,33 @@ fn camera_loss_backoff_recovery_and_no_leaks() {
         fixture_flap(cycle);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let (fds_before, threads_before, rss_before) = (open_fds(), threads(), rss_kib());
+    let (fds_before, threads_before) = (open_fds(), threads());
+    // RSS after each cycle, in the same phase (streaming again): one reading swings by a
+    // few % with the buffers in flight, so the first ten cycles' median is compared with
+    // the last ten's. A leak shows as a steady climb between them; noise does not.
+    let mut rss_by_cycle = Vec::new();
     for cycle in 10..50 {
         fixture_flap(cycle);
+        std::thread::sleep(Duration::from_millis(300));
+        rss_by_cycle.push(rss_now_kib());
         if std::env::var_os("SENTRIX_TRACE_RSS").is_some() {
-            eprintln!("cycle {cycle}: RSS {} KiB", rss_kib());
+            eprintln!(
+                "cycle {cycle}: RSS {} KiB",
+                rss_by_cycle.last().unwrap_or(&0)
+            );
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    let (fds_after, threads_after, rss_after) = (open_fds(), threads(), rss_kib());
+    let (fds_after, threads_after) = (open_fds(), threads());
+    let median = |s: &[u64]| {
+        let mut s = s.to_vec();
+        s.sort();
+        s[s.len() / 2]
+    };
+    let rss_before = median(&rss_by_cycle[..10]);
+    let rss_after = median(&rss_by_cycle[30..]);
     eprintln!(
-        "after warm-up -> after 40 more flaps: fds {fds_before} -> {fds_after}, threads {threads_before} -> {threads_after}, RSS {rss_before} -> {rss_after} KiB; {}",
+        "after warm-up -> after 40 more flaps: fds {fds_before} -> {fds_after}, threads {threads_before} -> {threads_after}, RSS median {rss_before} -> {rss_after} KiB; {}",
         st.snapshot().summary()
     );
     // A leak of one per cycle would show as +40; allow a few for pooled threads and sockets

@@ -113,15 +113,17 @@ impl DemoSpec {
 }
 
 /// A low-latency software encoder with a one-second GOP and no B-frames. As many real
-/// cameras do, x264 codes each picture as several slices (zerolatency's sliced threads),
-/// and the payloader repeats SPS/PPS before every IDR slice: ingest reassembles them.
+/// cameras do, it codes each picture as four slices, and the payloader repeats SPS/PPS
+/// before every IDR slice: ingest reassembles them. One encoder thread (x264's `slices`
+/// rather than zerolatency's sliced threads): the demo camera shares the box, and tests
+/// that measure their own process's memory must not measure an encoder's thread pool.
 pub fn encoder_description(codec: Codec, fps: u32, bitrate_kbps: u32) -> String {
     match codec {
         Codec::H264 => format!(
-            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate={bitrate_kbps}"
+            "x264enc tune=zerolatency speed-preset=ultrafast threads=1 option-string=slices=4 key-int-max={fps} bitrate={bitrate_kbps}"
         ),
         Codec::H265 => format!(
-            "x265enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate={bitrate_kbps}"
+            "x265enc tune=zerolatency speed-preset=ultrafast option-string=slices=4 key-int-max={fps} bitrate={bitrate_kbps}"
         ),
     }
 }
