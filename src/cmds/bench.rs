@@ -12,14 +12,8 @@ pub enum Bench {
     Ingest {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        #[arg(long, default_value_t = 1920)]
-        width: u32,
-        #[arg(long, default_value_t = 1080)]
-        height: u32,
-        #[arg(long, default_value_t = 15)]
-        fps: u32,
-        #[arg(long, default_value_t = 4000)]
-        bitrate_kbps: u32,
+        #[command(flatten)]
+        camera: CameraArgs,
         /// Do not run ffmpeg beside sentrix.
         #[arg(long)]
         no_ffmpeg: bool,
@@ -129,14 +123,8 @@ pub enum Bench {
         /// Seconds measured per phase.
         #[arg(long, default_value_t = 30)]
         seconds: u64,
-        #[arg(long, default_value_t = 1920)]
-        width: u32,
-        #[arg(long, default_value_t = 1080)]
-        height: u32,
-        #[arg(long, default_value_t = 15)]
-        fps: u32,
-        #[arg(long, default_value_t = 4000)]
-        bitrate_kbps: u32,
+        #[command(flatten)]
+        camera: CameraArgs,
     },
     /// The measured child of `bench ingest`.
     #[command(hide = true)]
@@ -152,38 +140,11 @@ pub fn run(bench: Bench) -> ExitCode {
     match bench {
         Bench::Ingest {
             seconds,
-            width,
-            height,
-            fps,
-            bitrate_kbps,
+            camera,
             no_ffmpeg,
-        } => {
-            let b = crate::bench::IngestBench {
-                seconds,
-                width,
-                height,
-                fps,
-                bitrate_kbps,
-                with_ffmpeg: !no_ffmpeg,
-            };
-            report(crate::bench::ingest(&b))
-        }
-        Bench::Live {
-            seconds,
-            width,
-            height,
-            fps,
-            bitrate_kbps,
-        } => {
-            let camera = crate::bench::IngestBench {
-                seconds,
-                width,
-                height,
-                fps,
-                bitrate_kbps,
-                with_ffmpeg: false,
-            };
-            report(crate::bench::live(&camera, seconds))
+        } => report(crate::bench::ingest(&camera.bench(seconds, !no_ffmpeg))),
+        Bench::Live { seconds, camera } => {
+            report(crate::bench::live(&camera.bench(seconds, false), seconds))
         }
         Bench::IngestClient { url, seconds } => report(crate::bench::ingest_client(&url, seconds)),
         Bench::Detect {
@@ -253,6 +214,32 @@ pub fn run(bench: Bench) -> ExitCode {
         Bench::Crypto { mb, clip_mb, dir } => {
             let dir = dir.unwrap_or_else(std::env::temp_dir);
             report(crate::bench::crypto(mb, clip_mb, &dir))
+        }
+    }
+}
+
+/// The synthetic camera a bench serves.
+#[derive(clap::Args)]
+pub struct CameraArgs {
+    #[arg(long, default_value_t = 1920)]
+    width: u32,
+    #[arg(long, default_value_t = 1080)]
+    height: u32,
+    #[arg(long, default_value_t = 15)]
+    fps: u32,
+    #[arg(long, default_value_t = 4000)]
+    bitrate_kbps: u32,
+}
+
+impl CameraArgs {
+    fn bench(&self, seconds: u64, with_ffmpeg: bool) -> crate::bench::IngestBench {
+        crate::bench::IngestBench {
+            seconds,
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            bitrate_kbps: self.bitrate_kbps,
+            with_ffmpeg,
         }
     }
 }

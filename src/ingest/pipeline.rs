@@ -167,15 +167,7 @@ fn build_rtsp(
             Codec::H265 => "rtph265depay",
         };
         let result = make(depay_name).and_then(|depay| {
-            pipeline.add(&depay).map_err(build_err)?;
-            depay.sync_state_with_parent().map_err(build_err)?;
-            let sink = depay
-                .static_pad("sink")
-                .ok_or_else(|| build_err("depay has no sink pad"))?;
-            pad.link(&sink).map_err(build_err)?;
-            let src_pad = depay
-                .static_pad("src")
-                .ok_or_else(|| build_err("depay has no src pad"))?;
+            let src_pad = add_after(&pipeline, pad, &depay)?;
             repair_access_units(&pipeline, &src_pad, codec, decode, out.clone())
         });
         if let Err(e) = result {
@@ -225,17 +217,26 @@ fn repair_access_units(
 ) -> Result<(), PipelineError> {
     let single_nals = make("capsfilter")?;
     single_nals.set_property("caps", caps_aligned(codec, "nal"));
-    pipeline.add(&single_nals).map_err(build_err)?;
-    single_nals.sync_state_with_parent().map_err(build_err)?;
-    let sink = single_nals
-        .static_pad("sink")
-        .ok_or_else(|| build_err("capsfilter has no sink pad"))?;
-    depay_src.link(&sink).map_err(build_err)?;
-    let src = single_nals
-        .static_pad("src")
-        .ok_or_else(|| build_err("capsfilter has no src pad"))?;
+    let src = add_after(pipeline, depay_src, &single_nals)?;
     super::assemble::install(&src, codec, out.status.clone());
     build_tail(pipeline, &src, codec, decode, out, true)
+}
+
+/// Adds `element` to the running `pipeline` after `upstream`; returns its source pad.
+fn add_after(
+    pipeline: &gst::Pipeline,
+    upstream: &gst::Pad,
+    element: &gst::Element,
+) -> Result<gst::Pad, PipelineError> {
+    pipeline.add(element).map_err(build_err)?;
+    element.sync_state_with_parent().map_err(build_err)?;
+    let sink = element
+        .static_pad("sink")
+        .ok_or_else(|| build_err(format!("{} has no sink pad", element.name())))?;
+    upstream.link(&sink).map_err(build_err)?;
+    element
+        .static_pad("src")
+        .ok_or_else(|| build_err(format!("{} has no src pad", element.name())))
 }
 
 fn access_unit_caps(codec: Codec) -> gst::Caps {

@@ -26,6 +26,17 @@ fn browser_script(name: &str, base: &str) -> (std::process::Output, std::path::P
     (out, out_dir)
 }
 
+/// The JSON line a browser script printed last, once it exited successfully.
+fn what_it_saw(name: &str, out: &std::process::Output, last_line: &str) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{name} test failed:\n{}\n{last_line}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("browser saw: {last_line}");
+    serde_json::from_str(last_line.trim()).unwrap()
+}
+
 #[test]
 fn dashboard_in_headless_chromium() {
     for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
@@ -71,14 +82,8 @@ fn dashboard_in_headless_chromium() {
 
     let (out, out_dir) = browser_script("dashboard.py", &base);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let ok = stop(child);
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{stderr}\n{stdout}"
-    );
-    eprintln!("browser saw: {stdout}");
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let seen = what_it_saw("dashboard", &out, &stdout);
     assert!(seen["decoded_frames"].as_u64().unwrap() > 0);
     // The Users page's changes, each checked by a real login from the browser.
     assert_eq!(seen["dave_login"], 200);
@@ -119,13 +124,7 @@ fn timeline_in_headless_chromium() {
     let (out, out_dir) = browser_script("timeline.py", &base);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let ok = stop(child);
-    assert!(
-        out.status.success(),
-        "timeline test failed:\n{}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("browser saw: {stdout}");
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let seen = what_it_saw("timeline", &out, &stdout);
     assert!(seen["click_offset_ms"].as_f64().unwrap().abs() <= 1000.0);
     assert!(out_dir.join("timeline-playing.png").exists());
     assert!(out_dir.join("timeline-phone.png").exists());
@@ -177,13 +176,7 @@ fn live_view_in_headless_chromium() {
     }
     let out = script.wait_with_output().unwrap();
     let ok = stop(child);
-    assert!(
-        out.status.success(),
-        "live view test failed:\n{}\n{last}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("browser saw: {last}");
-    let seen: serde_json::Value = serde_json::from_str(&last).unwrap();
+    let seen = what_it_saw("live view", &out, &last);
     assert!(seen["edge_s"]["max"].as_f64().unwrap() <= 1.0);
     assert_eq!(seen["tile"][0], "live");
     assert!(seen["hevc"].as_str().unwrap().contains("fallback"));

@@ -205,15 +205,7 @@ fn live_fmp4_over_a_websocket() {
         );
         assert_eq!(dropped, 0, "the recorder fell behind");
         let client = common::run::https_client(&cert);
-        let metrics = client
-            .get(format!("{base}/metrics"))
-            .basic_auth("alice", Some(ADMIN_PASSWORD))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = common::run::get_text_as_admin(&client, &format!("{base}/metrics")).await;
         assert!(
             metrics.contains("sentrix_live_viewers{camera=\"demo\",stream=\"main\"} 3"),
             "{metrics}"

@@ -8,8 +8,6 @@ what it saw; exits 1 with the reason on any failure.
 
 usage: dashboard.py BASE_URL USER PASSWORD OUTDIR
 """
-import json
-import sys
 import time
 
 from selenium.webdriver.common.by import By
@@ -17,107 +15,95 @@ from selenium.webdriver.common.by import By
 import session
 
 
-def main():
-    base, user, password, outdir = sys.argv[1:5]
-    driver, wait = session.start()
-    seen = {}
-    try:
-        seen["logged_in"] = session.login(driver, wait, base, user, password)
+def steps(driver, wait, base, user, password, outdir, seen):
+    seen["logged_in"] = session.login(driver, wait, base, user, password)
 
-        # A live tile plays the camera's own stream (fMP4 over a WebSocket into MSE).
-        wait.until(lambda d: d.execute_script(
-            "const v = document.querySelector('#grid video');"
-            "return v && v.readyState >= 3 && v.currentTime > 1;"))
-        seen["tile_width"] = driver.execute_script(
-            "return document.querySelector('#grid video').videoWidth;")
-        driver.save_screenshot(outdir + "/dashboard-live.png")
+    # A live tile plays the camera's own stream (fMP4 over a WebSocket into MSE).
+    wait.until(lambda d: d.execute_script(
+        "const v = document.querySelector('#grid video');"
+        "return v && v.readyState >= 3 && v.currentTime > 1;"))
+    seen["tile_width"] = driver.execute_script(
+        "return document.querySelector('#grid video').videoWidth;")
+    driver.save_screenshot(outdir + "/dashboard-live.png")
 
-        # An event with a clip, from the timeline.
-        driver.get(base + "/#events")
-        link = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#events a.clip-link"))[0]
-        link.click()
-        wait.until(lambda d: d.execute_script(
-            "const v = document.getElementById('player'); return v.readyState >= 1 && v.duration > 0;"))
-        duration = driver.execute_script("return document.getElementById('player').duration;")
-        middle = duration / 2
-        driver.execute_script(
-            "const v = document.getElementById('player'); v.muted = true;"
-            "window.__seeked = false; v.addEventListener('seeked', () => window.__seeked = true, {once: true});"
-            "v.currentTime = arguments[0];", middle)
-        wait.until(lambda d: d.execute_script(
-            "const v = document.getElementById('player'); return window.__seeked && v.readyState >= 2;"))
-        at = driver.execute_script("return document.getElementById('player').currentTime;")
-        if abs(at - middle) > 0.6:
-            raise AssertionError(f"currentTime {at} after seeking to {middle}")
-        # Frames decode: play a moment and count them.
-        driver.execute_script("document.getElementById('player').play();")
-        time.sleep(1.0)
-        frames = driver.execute_script(
-            "const q = document.getElementById('player').getVideoPlaybackQuality();"
-            "return q.totalVideoFrames;")
-        if not frames:
-            raise AssertionError("no video frame decoded")
-        driver.save_screenshot(outdir + "/dashboard-clip.png")
-        seen.update({"duration": duration, "seeked_to": at, "decoded_frames": frames})
+    # An event with a clip, from the timeline.
+    driver.get(base + "/#events")
+    link = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#events a.clip-link"))[0]
+    link.click()
+    wait.until(lambda d: d.execute_script(
+        "const v = document.getElementById('player'); return v.readyState >= 1 && v.duration > 0;"))
+    duration = driver.execute_script("return document.getElementById('player').duration;")
+    middle = duration / 2
+    driver.execute_script(
+        "const v = document.getElementById('player'); v.muted = true;"
+        "window.__seeked = false; v.addEventListener('seeked', () => window.__seeked = true, {once: true});"
+        "v.currentTime = arguments[0];", middle)
+    wait.until(lambda d: d.execute_script(
+        "const v = document.getElementById('player'); return window.__seeked && v.readyState >= 2;"))
+    at = driver.execute_script("return document.getElementById('player').currentTime;")
+    if abs(at - middle) > 0.6:
+        raise AssertionError(f"currentTime {at} after seeking to {middle}")
+    # Frames decode: play a moment and count them.
+    driver.execute_script("document.getElementById('player').play();")
+    time.sleep(1.0)
+    frames = driver.execute_script(
+        "const q = document.getElementById('player').getVideoPlaybackQuality();"
+        "return q.totalVideoFrames;")
+    if not frames:
+        raise AssertionError("no video frame decoded")
+    driver.save_screenshot(outdir + "/dashboard-clip.png")
+    seen.update({"duration": duration, "seeked_to": at, "decoded_frames": frames})
 
-        # Users page (admin): add a viewer with a generated password, check it logs in,
-        # reset the password, remove the user and check the login stops working.
-        driver.get(base + "/#users")
-        wait.until(lambda d: d.find_elements(By.ID, "user-" + user))
-        driver.find_element(By.ID, "ua-name").send_keys("dave")
-        driver.find_element(By.ID, "ua-generate").click()
-        dave_pw = driver.find_element(By.ID, "ua-password").get_attribute("value")
-        if len(dave_pw) != 20:
-            raise AssertionError(f"generated password of length {len(dave_pw)}")
-        driver.find_element(By.CSS_SELECTOR, "#user-add button[type=submit]").click()
-        wait.until(lambda d: d.find_elements(By.ID, "user-dave"))
-        login_status = ("return fetch('/api/events', {credentials: 'omit', headers: "
-                        "{Authorization: 'Basic ' + btoa('dave:' + arguments[0])}}).then(r => r.status);")
-        seen["dave_login"] = driver.execute_script(login_status, dave_pw)
-        if seen["dave_login"] != 200:
-            raise AssertionError(f"the added user cannot log in: {seen['dave_login']}")
-        driver.find_element(By.ID, "up-name").send_keys("dave")
-        driver.find_element(By.ID, "up-generate").click()
-        new_pw = driver.find_element(By.ID, "up-password").get_attribute("value")
-        # Every password change needs the changer's own current password.
-        driver.find_element(By.ID, "up-current").send_keys(password)
-        driver.find_element(By.CSS_SELECTOR, "#user-passwd button[type=submit]").click()
-        wait.until(lambda d: "changed" in d.find_element(By.ID, "users-msg").text)
-        seen["dave_old_password"] = driver.execute_script(login_status, dave_pw)
-        seen["dave_new_password"] = driver.execute_script(login_status, new_pw)
-        if (seen["dave_old_password"], seen["dave_new_password"]) != (401, 200):
-            raise AssertionError(f"password change did not apply: {seen}")
-        driver.save_screenshot(outdir + "/dashboard-users.png")
-        driver.find_element(By.CSS_SELECTOR, "#user-dave button.remove").click()
-        wait.until(lambda d: d.switch_to.alert).accept()
-        wait.until(lambda d: not d.find_elements(By.ID, "user-dave"))
-        seen["dave_removed_login"] = driver.execute_script(login_status, new_pw)
-        if seen["dave_removed_login"] != 401:
-            raise AssertionError(f"a removed user still logs in: {seen}")
+    # Users page (admin): add a viewer with a generated password, check it logs in,
+    # reset the password, remove the user and check the login stops working.
+    driver.get(base + "/#users")
+    wait.until(lambda d: d.find_elements(By.ID, "user-" + user))
+    driver.find_element(By.ID, "ua-name").send_keys("dave")
+    driver.find_element(By.ID, "ua-generate").click()
+    dave_pw = driver.find_element(By.ID, "ua-password").get_attribute("value")
+    if len(dave_pw) != 20:
+        raise AssertionError(f"generated password of length {len(dave_pw)}")
+    driver.find_element(By.CSS_SELECTOR, "#user-add button[type=submit]").click()
+    wait.until(lambda d: d.find_elements(By.ID, "user-dave"))
+    login_status = ("return fetch('/api/events', {credentials: 'omit', headers: "
+                    "{Authorization: 'Basic ' + btoa('dave:' + arguments[0])}}).then(r => r.status);")
+    seen["dave_login"] = driver.execute_script(login_status, dave_pw)
+    if seen["dave_login"] != 200:
+        raise AssertionError(f"the added user cannot log in: {seen['dave_login']}")
+    driver.find_element(By.ID, "up-name").send_keys("dave")
+    driver.find_element(By.ID, "up-generate").click()
+    new_pw = driver.find_element(By.ID, "up-password").get_attribute("value")
+    # Every password change needs the changer's own current password.
+    driver.find_element(By.ID, "up-current").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "#user-passwd button[type=submit]").click()
+    wait.until(lambda d: "changed" in d.find_element(By.ID, "users-msg").text)
+    seen["dave_old_password"] = driver.execute_script(login_status, dave_pw)
+    seen["dave_new_password"] = driver.execute_script(login_status, new_pw)
+    if (seen["dave_old_password"], seen["dave_new_password"]) != (401, 200):
+        raise AssertionError(f"password change did not apply: {seen}")
+    driver.save_screenshot(outdir + "/dashboard-users.png")
+    driver.find_element(By.CSS_SELECTOR, "#user-dave button.remove").click()
+    wait.until(lambda d: d.switch_to.alert).accept()
+    wait.until(lambda d: not d.find_elements(By.ID, "user-dave"))
+    seen["dave_removed_login"] = driver.execute_script(login_status, new_pw)
+    if seen["dave_removed_login"] != 401:
+        raise AssertionError(f"a removed user still logs in: {seen}")
 
-        # A phone-sized screen: no page scrolls sideways.
-        driver.set_window_size(390, 844)
-        overflow = {}
-        for page, ready in [("live", "#grid video"), ("events", "#events li"), ("system", "#system dt"),
-                            ("users", "#users tbody tr")]:
-            driver.get(base + "/#" + page)
-            wait.until(lambda d, sel=ready: d.find_elements(By.CSS_SELECTOR, sel))
-            width = session.page_widths(driver)
-            overflow[page] = width
-            driver.save_screenshot(f"{outdir}/dashboard-phone-{page}.png")
-        seen["phone_widths"] = overflow
-        wide = {p: w for p, w in overflow.items() if w[0] > w[1] + 1}
-        if wide:
-            raise AssertionError(f"pages wider than a phone screen (scroll, client): {wide}")
-        print(json.dumps(seen))
-    except Exception as e:  # noqa: BLE001 - report whatever went wrong, with the page
-        driver.save_screenshot(outdir + "/dashboard-failure.png")
-        logs = driver.get_log("browser") if hasattr(driver, "get_log") else []
-        print(f"browser test failed: {type(e).__name__}: {e}; seen {seen}; console {logs}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        driver.quit()
+    # A phone-sized screen: no page scrolls sideways.
+    driver.set_window_size(390, 844)
+    overflow = {}
+    for page, ready in [("live", "#grid video"), ("events", "#events li"), ("system", "#system dt"),
+                        ("users", "#users tbody tr")]:
+        driver.get(base + "/#" + page)
+        wait.until(lambda d, sel=ready: d.find_elements(By.CSS_SELECTOR, sel))
+        width = session.page_widths(driver)
+        overflow[page] = width
+        driver.save_screenshot(f"{outdir}/dashboard-phone-{page}.png")
+    seen["phone_widths"] = overflow
+    wide = {p: w for p, w in overflow.items() if w[0] > w[1] + 1}
+    if wide:
+        raise AssertionError(f"pages wider than a phone screen (scroll, client): {wide}")
 
 
 if __name__ == "__main__":
-    main()
+    session.run("dashboard", steps)

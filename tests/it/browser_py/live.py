@@ -9,7 +9,6 @@ the reason on any failure.
 
 usage: live.py BASE_URL USER PASSWORD OUTDIR
 """
-import json
 import statistics
 import sys
 import time
@@ -30,63 +29,51 @@ def playing(driver, wait):
     return driver.execute_script(PLAYING)[1]
 
 
-def main():
-    base, user, password, outdir = sys.argv[1:5]
-    driver, wait = session.start()
-    seen = {}
-    try:
-        seen["logged_in"] = session.login(driver, wait, base, user, password)
-        driver.get(base + "/#live")
-        playing(driver, wait)
-        seen["tile"] = driver.execute_script(
-            "const t = document.getElementById('view-cam');"
-            "return [t.dataset.mode, t.querySelector('.live-info').textContent];")
+def steps(driver, wait, base, user, password, outdir, seen):
+    seen["logged_in"] = session.login(driver, wait, base, user, password)
+    driver.get(base + "/#live")
+    playing(driver, wait)
+    seen["tile"] = driver.execute_script(
+        "const t = document.getElementById('view-cam');"
+        "return [t.dataset.mode, t.querySelector('.live-info').textContent];")
 
-        # 30 s at the live edge.
-        distances, first = [], driver.execute_script(PLAYING)[1]
-        until = time.monotonic() + 30
-        while time.monotonic() < until:
-            d = driver.execute_script(DISTANCE)
-            if d is not None:
-                distances.append(d)
-            time.sleep(0.25)
-        played = driver.execute_script(PLAYING)[1] - first
-        seen["edge_s"] = {"median": statistics.median(distances), "max": max(distances),
-                          "samples": len(distances), "played_s": played}
-        if max(distances) > 1.0 or played < 25:
-            raise AssertionError(f"not live: {seen['edge_s']}")
-        driver.save_screenshot(outdir + "/live-tiles.png")
+    # 30 s at the live edge.
+    distances, first = [], driver.execute_script(PLAYING)[1]
+    until = time.monotonic() + 30
+    while time.monotonic() < until:
+        d = driver.execute_script(DISTANCE)
+        if d is not None:
+            distances.append(d)
+        time.sleep(0.25)
+    played = driver.execute_script(PLAYING)[1] - first
+    seen["edge_s"] = {"median": statistics.median(distances), "max": max(distances),
+                      "samples": len(distances), "played_s": played}
+    if max(distances) > 1.0 or played < 25:
+        raise AssertionError(f"not live: {seen['edge_s']}")
+    driver.save_screenshot(outdir + "/live-tiles.png")
 
-        # The H.265 camera: the browser refuses the codec, the tile shows MJPEG instead.
-        wait.until(lambda d: d.execute_script(
-            "const t = document.getElementById('view-hevc'), i = t && t.querySelector('img');"
-            "return t && t.dataset.mode === 'fallback' && i && i.naturalWidth > 0;"))
-        seen["hevc"] = driver.execute_script(
-            "return document.querySelector('#view-hevc .live-info').textContent;")
+    # The H.265 camera: the browser refuses the codec, the tile shows MJPEG instead.
+    wait.until(lambda d: d.execute_script(
+        "const t = document.getElementById('view-hevc'), i = t && t.querySelector('img');"
+        "return t && t.dataset.mode === 'fallback' && i && i.naturalWidth > 0;"))
+    seen["hevc"] = driver.execute_script(
+        "return document.querySelector('#view-hevc .live-info').textContent;")
 
-        # The camera restarts: the tile plays again by itself.
-        streams = driver.execute_script("return document.getElementById('view-cam').dataset.streams;")
-        print("RESTART", flush=True)
-        if sys.stdin.readline().strip() != "restarted":
-            raise AssertionError("the test did not restart the camera")
-        back = time.monotonic()
-        wait.until(lambda d: d.execute_script(
-            "return document.getElementById('view-cam').dataset.streams;") != streams)
-        playing(driver, wait)
-        seen["replay_s"] = time.monotonic() - back
-        if seen["replay_s"] > 5:
-            raise AssertionError(f"played again only after {seen['replay_s']:.1f} s")
-        seen["reloads"] = driver.execute_script("return performance.getEntriesByType('navigation').length;")
-        driver.save_screenshot(outdir + "/live-after-restart.png")
-        print(json.dumps(seen), flush=True)
-    except Exception as e:  # noqa: BLE001 - report whatever went wrong, with the page
-        driver.save_screenshot(outdir + "/live-failure.png")
-        logs = driver.get_log("browser") if hasattr(driver, "get_log") else []
-        print(f"live test failed: {type(e).__name__}: {e}; seen {seen}; console {logs}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        driver.quit()
+    # The camera restarts: the tile plays again by itself.
+    streams = driver.execute_script("return document.getElementById('view-cam').dataset.streams;")
+    print("RESTART", flush=True)
+    if sys.stdin.readline().strip() != "restarted":
+        raise AssertionError("the test did not restart the camera")
+    back = time.monotonic()
+    wait.until(lambda d: d.execute_script(
+        "return document.getElementById('view-cam').dataset.streams;") != streams)
+    playing(driver, wait)
+    seen["replay_s"] = time.monotonic() - back
+    if seen["replay_s"] > 5:
+        raise AssertionError(f"played again only after {seen['replay_s']:.1f} s")
+    seen["reloads"] = driver.execute_script("return performance.getEntriesByType('navigation').length;")
+    driver.save_screenshot(outdir + "/live-after-restart.png")
 
 
 if __name__ == "__main__":
-    main()
+    session.run("live", steps)

@@ -1,5 +1,8 @@
 """What every browser test script starts with: headless Debian Chromium through
 chromedriver, a patient wait, and a login through the login page."""
+import json
+import sys
+
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -37,3 +40,23 @@ def page_widths(driver):
     sideways."""
     return driver.execute_script(
         "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];")
+
+
+def run(name, steps):
+    """Runs `steps(driver, wait, base, user, password, outdir, seen)` (the script's
+    arguments: BASE_URL USER PASSWORD OUTDIR) in a fresh headless Chromium, then prints
+    `seen` as one JSON line. On any failure: a screenshot OUTDIR/NAME-failure.png, the
+    reason, what was seen and the browser console on stderr, and exit status 1."""
+    base, user, password, outdir = sys.argv[1:5]
+    driver, wait = start()
+    seen = {}
+    try:
+        steps(driver, wait, base, user, password, outdir, seen)
+        print(json.dumps(seen), flush=True)
+    except Exception as e:  # noqa: BLE001 - report whatever went wrong, with the page
+        driver.save_screenshot(f"{outdir}/{name}-failure.png")
+        logs = driver.get_log("browser") if hasattr(driver, "get_log") else []
+        print(f"{name} test failed: {type(e).__name__}: {e}; seen {seen}; console {logs}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        driver.quit()

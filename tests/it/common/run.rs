@@ -144,17 +144,24 @@ pub fn https_client(cert: &[u8]) -> reqwest::Client {
         .unwrap()
 }
 
-/// GET `url` as alice (the admin): its JSON body.
-pub async fn get_json_as_admin(client: &reqwest::Client, url: &str) -> serde_json::Value {
+/// GET `url` as alice (the admin).
+async fn get_as_admin(client: &reqwest::Client, url: &str) -> reqwest::Response {
     client
         .get(url)
         .basic_auth("alice", Some(ADMIN_PASSWORD))
         .send()
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap()
+}
+
+/// GET `url` as alice (the admin): its JSON body.
+pub async fn get_json_as_admin(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    get_as_admin(client, url).await.json().await.unwrap()
+}
+
+/// GET `url` as alice (the admin): its body as text.
+pub async fn get_text_as_admin(client: &reqwest::Client, url: &str) -> String {
+    get_as_admin(client, url).await.text().await.unwrap()
 }
 
 /// An admin's manual trigger on the demo camera; asserts 202 Accepted.
