@@ -5,10 +5,11 @@
 //! without `finish` is recovered up to its last complete fragment (state `truncated`).
 //!
 //! Chunks are sealed when full, so a slow stream (a still night scene) could keep whole
-//! fragments in memory, unsealed. When a fragment completes and the open chunk holds data
-//! older than `TAIL_MAX_AGE`, a `free` box pads it to the chunk's end and the chunk is
-//! sealed and synced: a crash then loses only the open fragment (and under `TAIL_MAX_AGE`
-//! of the one before). A fast stream fills chunks sooner than that and is never padded.
+//! fragments in memory, unsealed. When a fragment completes and the open chunk would not
+//! fill within `TAIL_MAX_AGE` at the stream's recent byte rate (or already holds data
+//! older than that), a `free` box pads it to the chunk's end and the chunk is sealed and
+//! synced: a crash then loses only the open fragment (and, for a fast stream, under
+//! `TAIL_MAX_AGE` of the one before). A fast stream fills chunks sooner and is never padded.
 
 use super::container::SealWriter;
 use super::mp4scan::Mp4Scan;
@@ -22,6 +23,37 @@ use std::time::{Duration, Instant};
 /// The oldest unsealed data a completed fragment may leave in memory.
 const TAIL_MAX_AGE: Duration = Duration::from_millis(250);
 
+/// Bytes written since a moment: the stream's recent byte rate.
+#[derive(Default, Clone, Copy)]
+struct ByteRate {
+    since: Option<Instant>,
+    bytes: u64,
+}
+
+impl ByteRate {
+    /// Starts counting again from now; returns the count so far.
+    fn restart(&mut self) -> Self {
+        std::mem::replace(
+            self,
+            Self {
+                since: Some(Instant::now()),
+                bytes: 0,
+            },
+        )
+    }
+
+    /// How long `bytes` more would take at this rate (None: no rate known yet).
+    fn time_for(&self, bytes: u64) -> Option<Duration> {
+        let elapsed_s = self.since?.elapsed().as_secs_f64();
+        if self.bytes == 0 || elapsed_s <= 0.0 {
+            return None;
+        }
+        Some(Duration::from_secs_f64(
+            bytes as f64 * elapsed_s / self.bytes as f64,
+        ))
+    }
+}
+
 pub struct ClipWriter {
     store: Store,
     meta: ClipMeta,
@@ -32,6 +64,8 @@ pub struct ClipWriter {
     scan: Mp4Scan,
     /// When the oldest byte of the open chunk arrived.
     tail_since: Option<Instant>,
+    /// Bytes written since the last completed fragment, for the stream's byte rate.
+    fragment_rate: ByteRate,
 }
 
 impl ClipWriter {
@@ -80,6 +114,7 @@ impl ClipWriter {
             sealer: Some(sealer),
             scan: Mp4Scan::new(),
             tail_since: None,
+            fragment_rate: ByteRate::default(),
         })
     }
 
@@ -97,6 +132,7 @@ impl ClipWriter {
         let (fragments, sealed) = (self.scan.fragments, sealer.sealed_plain_bytes());
         self.scan.feed(bytes);
         sealer.write(bytes).map_err(io_err(&self.partial))?;
+        self.fragment_rate.bytes += bytes.len() as u64;
         if sealer.buffered() == 0 {
             self.tail_since = None;
         } else if self.tail_since.is_none() || sealer.sealed_plain_bytes() > sealed {
@@ -112,18 +148,21 @@ impl ClipWriter {
         Ok(())
     }
 
-    /// At a fragment's end: seals the open chunk, padded with a `free` box, when its data
-    /// is older than `TAIL_MAX_AGE`.
+    /// At a fragment's end: seals the open chunk, padded with a `free` box, when it would
+    /// not fill within `TAIL_MAX_AGE` or its data is already older than that.
     fn pad_old_tail(&mut self) -> Result<(), StoreError> {
+        let rate = self.fragment_rate.restart();
         let Some(sealer) = self.sealer.as_mut() else {
             return Ok(());
         };
         let at_boundary = self.scan.complete_end == sealer.plain_bytes();
+        let chunk = sealer.chunk_size() as usize;
+        let fills_in = rate.time_for((chunk - sealer.buffered()) as u64);
+        let slow = fills_in.is_none_or(|t| t > TAIL_MAX_AGE);
         let old = self.tail_since.is_some_and(|t| t.elapsed() >= TAIL_MAX_AGE);
-        if !at_boundary || !old || sealer.buffered() == 0 {
+        if !at_boundary || !(old || slow) || sealer.buffered() == 0 {
             return Ok(());
         }
-        let chunk = sealer.chunk_size() as usize;
         let mut pad = chunk - sealer.buffered();
         if pad < 8 {
             pad += chunk; // a box header needs 8 bytes
