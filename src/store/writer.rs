@@ -31,15 +31,16 @@ struct ByteRate {
 }
 
 impl ByteRate {
+    fn from_now() -> Self {
+        Self {
+            since: Some(Instant::now()),
+            bytes: 0,
+        }
+    }
+
     /// Starts counting again from now; returns the count so far.
     fn restart(&mut self) -> Self {
-        std::mem::replace(
-            self,
-            Self {
-                since: Some(Instant::now()),
-                bytes: 0,
-            },
-        )
+        std::mem::replace(self, Self::from_now())
     }
 
     /// How long `bytes` more would take at this rate (None: no rate known yet).
@@ -114,7 +115,7 @@ impl ClipWriter {
             sealer: Some(sealer),
             scan: Mp4Scan::new(),
             tail_since: None,
-            fragment_rate: ByteRate::default(),
+            fragment_rate: ByteRate::from_now(),
         })
     }
 
@@ -158,7 +159,7 @@ impl ClipWriter {
         let at_boundary = self.scan.complete_end == sealer.plain_bytes();
         let chunk = sealer.chunk_size() as usize;
         let fills_in = rate.time_for((chunk - sealer.buffered()) as u64);
-        let slow = fills_in.is_none_or(|t| t > TAIL_MAX_AGE);
+        let slow = fills_in.is_some_and(|t| t > TAIL_MAX_AGE);
         let old = self.tail_since.is_some_and(|t| t.elapsed() >= TAIL_MAX_AGE);
         if !at_boundary || !(old || slow) || sealer.buffered() == 0 {
             return Ok(());
