@@ -71,6 +71,13 @@ pub struct AccessUnit {
     pub stream: Arc<StreamInfo>,
 }
 
+impl AccessUnit {
+    /// The decode time in ns: the DTS, or the PTS when there is none, never after the PTS.
+    pub fn decode_ns(&self) -> u64 {
+        self.dts_ns.unwrap_or(self.pts_ns).min(self.pts_ns)
+    }
+}
+
 /// A decoded, scaled (letterboxed), packed RGB frame.
 #[derive(Debug)]
 pub struct Frame {

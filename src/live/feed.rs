@@ -74,8 +74,6 @@ struct FeedState {
     gop: Vec<Arc<Timed>>,
     /// The newest picture, waiting for the next to know its duration.
     pending: Option<(AccessUnit, Instant)>,
-    /// The last picture's duration, for one that ends its stream.
-    last_duration_ticks: u32,
 }
 
 pub struct LiveFeed {
@@ -129,7 +127,7 @@ impl LiveFeed {
             return;
         }
         if let Some((prev, prev_arrived)) = st.pending.take() {
-            let timed = self.time(&mut st, prev, prev_arrived, Some(unit));
+            let timed = self.time(&mut st, prev, prev_arrived, unit);
             self.publish(&mut st, timed);
         }
         st.pending = Some((unit.clone(), arrived));
@@ -153,7 +151,7 @@ impl LiveFeed {
         st.epoch = Some(Epoch {
             stream: unit.stream.clone(),
             init: Arc::new(init),
-            base_dts_ns: unit.dts_ns.unwrap_or(unit.pts_ns).min(unit.pts_ns),
+            base_dts_ns: unit.decode_ns(),
             sequence: 0,
         });
         true
@@ -165,20 +163,13 @@ impl LiveFeed {
         st: &mut FeedState,
         unit: AccessUnit,
         arrived: Instant,
-        next: Option<&AccessUnit>,
+        next: &AccessUnit,
     ) -> Option<Arc<Timed>> {
         let epoch = st.epoch.as_mut()?;
-        let dts_ns = unit.dts_ns.unwrap_or(unit.pts_ns).min(unit.pts_ns);
+        let dts_ns = unit.decode_ns();
         let dts_ticks = fmp4::ticks(dts_ns.saturating_sub(epoch.base_dts_ns));
-        let duration_ticks = match next {
-            Some(n) => {
-                let next_dts = n.dts_ns.unwrap_or(n.pts_ns).min(n.pts_ns);
-                fmp4::ticks(next_dts.saturating_sub(epoch.base_dts_ns)).saturating_sub(dts_ticks)
-                    as u32
-            }
-            None => st.last_duration_ticks,
-        };
-        st.last_duration_ticks = duration_ticks;
+        let next_ticks = fmp4::ticks(next.decode_ns().saturating_sub(epoch.base_dts_ns));
+        let duration_ticks = next_ticks.saturating_sub(dts_ticks) as u32;
         epoch.sequence = epoch.sequence.wrapping_add(1);
         let cto_ticks = fmp4::ticks(unit.pts_ns).saturating_sub(fmp4::ticks(dts_ns)) as u32;
         Some(Arc::new(Timed {

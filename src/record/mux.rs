@@ -106,7 +106,7 @@ impl Muxer {
         if self.frames == 0 && !unit.keyframe {
             return Err(MuxError::NotKeyframe);
         }
-        let dts_ns = unit.dts_ns.unwrap_or(unit.pts_ns).min(unit.pts_ns);
+        let dts_ns = unit.decode_ns();
         let base = *self.base_ns.get_or_insert(dts_ns);
         let mut buf = unit.data.copy();
         {
