@@ -4,10 +4,11 @@
 //! time, `sentrix bench ingest-client` (remux-only ingest: rtspsrc → depay → parse →
 //! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
 //! RSS come from wait4(2), so the server's encoding cost is counted for neither.
-//! `bench crypto`, `bench record`, `bench timeline`, `bench detect`, `bench gate`,
+//! `bench analytics`, `bench crypto`, `bench record`, `bench timeline`, `bench detect`, `bench gate`,
 //! `bench hostile`, `bench live` and `bench make-clip`
 //! live in bench/.
 
+mod analytics;
 mod bigclip;
 mod crypto;
 mod detect;
@@ -16,6 +17,7 @@ mod hostile;
 mod live;
 mod record;
 mod timeline;
+pub use analytics::analytics;
 pub use bigclip::make_clip;
 pub use crypto::crypto;
 pub use detect::detect;

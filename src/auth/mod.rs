@@ -13,6 +13,7 @@ pub mod accounts;
 mod attempts;
 pub mod password;
 mod session;
+pub mod tokens;
 
 pub use session::Sessions;
 
@@ -69,6 +70,8 @@ pub enum LoginError {
     },
     /// Wrong user or password (never says which).
     Refused,
+    /// An API token that was valid once and has expired.
+    TokenExpired,
     Internal(String),
 }
 
@@ -137,6 +140,8 @@ pub enum Credential {
         user: String,
         stamp: Stamp,
     },
+    /// An API token (its hash): valid while it is neither revoked nor expired.
+    Token(String),
     /// `security.require_auth: false`.
     Open,
 }
@@ -355,6 +360,7 @@ impl Authenticator {
     pub fn still_valid(&self, credential: &Credential) -> Result<bool, LoginError> {
         let (user, stamp) = match credential {
             Credential::Open => return Ok(true),
+            Credential::Token(hash) => return self.token_still_valid(hash),
             Credential::Basic { user, stamp } => (user.clone(), *stamp),
             Credential::Session(id) => match self.sessions.peek(id, self.now_ms()) {
                 Some((p, stamp)) => (p.user, stamp),

@@ -87,6 +87,12 @@ pub enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The analytics summary's latency over 100,000 synthetic events.
+    Analytics {
+        /// Directory for the temporary store (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Writes one large sealed clip of real H.264 into the configured store (for HTTP
     /// Range and decrypt-on-serve measurements on a long recording).
     #[command(hide = true)]
@@ -187,6 +193,9 @@ pub fn run(bench: Bench) -> ExitCode {
             mode.into(),
         )),
         Bench::Timeline { dir } => report(crate::bench::timeline(
+            &dir.unwrap_or_else(std::env::temp_dir),
+        )),
+        Bench::Analytics { dir } => report(crate::bench::analytics(
             &dir.unwrap_or_else(std::env::temp_dir),
         )),
         Bench::MakeClip { config, camera, mb } => match load(config) {

@@ -8,6 +8,7 @@ mod certs;
 mod detect;
 mod init;
 mod run;
+mod token;
 mod tools;
 mod user;
 
@@ -48,6 +49,8 @@ enum Command {
     Init(init::Args),
     /// Manage dashboard users.
     User(user::Args),
+    /// Manage API tokens (for scripts and integrations: `Authorization: Bearer`).
+    Token(token::Args),
     /// TLS certificates for the dashboard.
     Certs(certs::Args),
     /// Measure performance.
@@ -77,6 +80,7 @@ impl Cli {
             Command::KeyId(args) => tools::key_id(args),
             Command::Init(args) => init::run(args),
             Command::User(args) => user::run(args),
+            Command::Token(args) => token::run(args),
             Command::Certs(args) => certs::run(args),
             Command::Bench(b) => bench::run(b),
             Command::TestWriter(args) => tools::test_writer(args),

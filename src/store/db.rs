@@ -128,6 +128,51 @@ CREATE TABLE meta (
     value  INTEGER NOT NULL
 );
 "#,
+    r#"
+-- API tokens for scripts and integrations: only SHA-256 of the token is kept.
+CREATE TABLE api_tokens (
+    name          TEXT PRIMARY KEY,
+    token_hash    TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    scopes        TEXT NOT NULL,              -- space-separated
+    created_ms    INTEGER NOT NULL,
+    expires_ms    INTEGER,                    -- NULL: never
+    last_used_ms  INTEGER,
+    last_address  TEXT NOT NULL DEFAULT '',
+    uses          INTEGER NOT NULL DEFAULT 0
+);
+-- Notifications: written before the first attempt, marked when the target acknowledged.
+CREATE TABLE outbox (
+    id               INTEGER PRIMARY KEY,
+    target           TEXT NOT NULL,
+    delivery_id      TEXT NOT NULL UNIQUE,    -- the receiver's idempotency key
+    event_id         INTEGER,
+    kind             TEXT NOT NULL,           -- start, update, end
+    payload          TEXT NOT NULL,           -- the event notice as JSON
+    created_ms       INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms  INTEGER NOT NULL,
+    last_error       TEXT NOT NULL DEFAULT '',
+    state            TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (state IN ('pending', 'delivered', 'expired')),
+    done_ms          INTEGER
+);
+CREATE INDEX outbox_due ON outbox (target, state, next_attempt_ms);
+CREATE INDEX outbox_by_created ON outbox (created_ms);
+-- Small settings changed at run time (the armed mode), as text.
+CREATE TABLE settings (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+-- Home Assistant discovery topics published, so removed cameras and labels lose theirs.
+CREATE TABLE mqtt_discovery (
+    target  TEXT NOT NULL,
+    topic   TEXT NOT NULL,
+    PRIMARY KEY (target, topic)
+);
+-- Analytics scan events by time reading nothing but this index (it covers the query).
+CREATE INDEX events_for_analytics ON events (start_ms, label, camera_id, end_ms, acknowledged);
+"#,
 ];
 
 // Every statement of the store, with named parameters (`:name`), bound with
@@ -296,6 +341,39 @@ pub const SELECT_DEVICE_USER: &str =
     "SELECT user FROM known_devices WHERE token_hash = :token_hash";
 pub const TOUCH_DEVICE: &str =
     "UPDATE known_devices SET last_used_ms = :now_ms WHERE token_hash = :token_hash";
+
+// Analytics: two scans of `events_for_analytics` alone (a covering index) over events
+// that started in [from_ms, to_ms). Hours are local (`:tz_ms` east of UTC); days and
+// hours of the day follow from them.
+pub const ANALYTICS_BY_LABEL_HOUR: &str = "SELECT label, (start_ms + :tz_ms) / 3600000 AS hour,
+    COUNT(*) FROM events WHERE start_ms >= :from_ms AND start_ms < :to_ms
+    AND (:camera IS NULL OR camera_id = :camera) AND (:label IS NULL OR label = :label)
+    GROUP BY label, hour ORDER BY hour, label";
+pub const ANALYTICS_BY_CAMERA: &str = "SELECT camera_id, COUNT(*), COUNT(end_ms),
+    COALESCE(SUM(end_ms - start_ms), 0), MAX(end_ms - start_ms),
+    COALESCE(SUM(acknowledged != 0), 0) FROM events WHERE start_ms >= :from_ms AND start_ms < :to_ms
+    AND (:camera IS NULL OR camera_id = :camera) AND (:label IS NULL OR label = :label)
+    GROUP BY camera_id ORDER BY camera_id";
+
+pub const INSERT_TOKEN: &str = "INSERT OR IGNORE INTO api_tokens
+    (name, token_hash, role, scopes, created_ms, expires_ms)
+    VALUES (:name, :token_hash, :role, :scopes, :created_ms, :expires_ms)";
+/// One use of a token: found, unexpired, counted and stamped in one statement.
+pub const USE_TOKEN: &str = "UPDATE api_tokens SET uses = uses + 1, last_used_ms = :now_ms,
+    last_address = :address
+    WHERE token_hash = :token_hash AND (expires_ms IS NULL OR expires_ms > :now_ms)
+    RETURNING name, role, scopes";
+pub const TOKEN_EXPIRY: &str = "SELECT expires_ms FROM api_tokens WHERE token_hash = :token_hash";
+pub const TOKEN_VALID: &str =
+    "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE token_hash = :token_hash
+    AND (expires_ms IS NULL OR expires_ms > :now_ms))";
+pub const SELECT_TOKENS: &str = "SELECT name, role, scopes, created_ms, expires_ms, last_used_ms,
+    last_address, uses FROM api_tokens ORDER BY name";
+pub const DELETE_TOKEN: &str = "DELETE FROM api_tokens WHERE name = :name";
+
+pub const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = :key";
+pub const SET_SETTING: &str = "INSERT INTO settings (key, value) VALUES (:key, :value)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 /// Opens (creating 0600) and migrates the database; WAL, foreign keys on, full sync of the
 /// WAL at each commit so a row never outlives a crash without its file being there first.

@@ -17,6 +17,7 @@
 //! An fsync failure stops all writing with an error (fsyncgate): the kernel may have
 //! dropped the data, so carrying on would list clips that are not on disk.
 
+mod analytics;
 pub mod container;
 pub mod db;
 mod events;
@@ -29,9 +30,11 @@ pub mod retention;
 mod sealed;
 mod segments;
 mod sweep;
+mod tokens;
 mod users;
 mod writer;
 
+pub use analytics::{Analytics, AnalyticsQuery, SyntheticEvent, insert_synthetic_events};
 pub use container::{ClipError, OpenReader};
 pub use events::{EventQuery, EventRecord};
 pub use keys::{KeyId, MasterKey};
@@ -40,6 +43,7 @@ pub use retention::{RetentionPolicy, RetentionReport};
 pub use sealed::FSYNCS;
 pub use segments::{Span, Timeline};
 pub use sweep::SweepReport;
+pub use tokens::{NewToken, TokenRow, TokenUse};
 pub use users::{FailureCount, LockKind, UserRow};
 pub use writer::ClipWriter;
 

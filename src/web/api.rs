@@ -33,6 +33,11 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/api/users/{name}/password",
             put(super::accounts::set_password),
         )
+        .route(
+            "/api/tokens",
+            get(super::tokens::list).post(super::tokens::create),
+        )
+        .route("/api/tokens/{name}", delete(super::tokens::revoke))
         .route("/api/health", get(health))
         .route("/api/cameras", get(cameras))
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))
@@ -46,6 +51,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/events/{id}/ack", post(ack))
         .route("/api/events/{id}/snapshot.jpg", get(event_snapshot))
         .route("/api/events/{id}/keep", post(super::recordings::keep))
+        .route("/api/analytics", get(super::analytics::analytics))
         .route("/api/timeline", get(super::recordings::timeline))
         .route("/api/recordings/{file}", get(super::recordings::export))
         .route("/api/clips", get(clips))

@@ -105,6 +105,11 @@ impl From<crate::auth::LoginError> for AppError {
                 "too many password checks from this address: wait a minute",
             ),
             crate::auth::LoginError::Refused => Self::unauthorized(),
+            crate::auth::LoginError::TokenExpired => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "this API token has expired",
+            ),
             crate::auth::LoginError::Internal(e) => Self::internal(e),
         }
     }

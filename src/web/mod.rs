@@ -19,6 +19,7 @@
 //!    only for an origin listed in `security.allowed_origins`.
 
 mod accounts;
+mod analytics;
 pub mod api;
 pub mod conn;
 pub mod cookies;
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod pages;
 mod recordings;
 mod server;
+mod tokens;
 
 use crate::audit::Audit;
 use crate::auth::{Authenticator, Credential, LoginError, Origin, Principal, Role};
@@ -174,6 +176,61 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), pass.to_string()))
 }
 
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// Step 4 with an API token (no CSRF check: a browser never adds a bearer header by
+/// itself). The route must be an API route within the token's scopes; each use is
+/// counted and audited.
+async fn token_login(
+    state: &Arc<AppState>,
+    req: &mut Request,
+    token: String,
+    ip: IpAddr,
+    path: &str,
+) -> Result<Granted, AppError> {
+    use crate::auth::tokens::required_scope;
+    let Some(scope) = required_scope(req.method(), path) else {
+        return Err(AppError::forbidden(
+            "API tokens are for the API; the dashboard needs a user login",
+        ));
+    };
+    let auth = state.auth.clone();
+    let grant = match blocking_auth(move || auth.token_login(&token, ip)).await? {
+        Ok(grant) => grant,
+        Err(e) => {
+            audit_refusal(state, ("api-token", true), ip, path, &e);
+            return Err(e.into());
+        }
+    };
+    let who = grant.principal.user.clone();
+    if !grant.scopes.contains(&scope) {
+        state.audit.log(Some(&who), ip, "token_scope_refused", path);
+        return Err(AppError::forbidden(format!(
+            "this token lacks the {} scope",
+            scope.as_str()
+        )));
+    }
+    state.audit.log(Some(&who), ip, "token_used", path);
+    req.extensions_mut()
+        .insert(Credential::Token(grant.token_hash));
+    req.extensions_mut().insert(grant.principal);
+    Ok(Granted::default())
+}
+
+async fn blocking_auth<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(AppError::internal)
+}
+
 /// Whether an unsafe request comes from our own pages.
 fn same_origin(headers: &HeaderMap, tls: bool) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
@@ -196,7 +253,17 @@ async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next)
     // Browsers send Sec-Fetch-Mode; they never get a Basic challenge (below).
     let browser = req.headers().contains_key("sec-fetch-mode");
     let wants_page = path == "/";
-    let mut resp = if pages::is_public(&path) {
+    let mut resp = if req
+        .uri()
+        .query()
+        .is_some_and(crate::auth::tokens::query_has_token)
+    {
+        state.audit.log(None, ip, "token_in_url_refused", &path);
+        AppError::bad_request(
+            "API tokens go in the Authorization header (Bearer), never in the URL",
+        )
+        .into_response()
+    } else if pages::is_public(&path) {
         next.run(req).await
     } else {
         match authorize(&state, &mut req, ip, &path).await {
@@ -266,6 +333,9 @@ async fn authorize(
             wait,
             "too many login attempts; wait a minute",
         ));
+    }
+    if let Some(token) = bearer_token(req.headers()) {
+        return token_login(state, req, token, ip, path).await;
     }
     let cookies = state.cookies();
     let session = cookies.session_id(req.headers());
@@ -434,6 +504,7 @@ fn audit_refusal(
         LoginError::Locked { .. } => "locked_out",
         LoginError::Throttled { .. } => "rate_limited",
         LoginError::Refused => "login_failed",
+        LoginError::TokenExpired => "token_expired",
         LoginError::Internal(_) => return,
     };
     match known {

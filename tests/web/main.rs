@@ -12,4 +12,5 @@ mod fixture;
 mod hostile;
 mod media;
 mod recordings;
+mod tokens;
 mod users;

@@ -1,0 +1,286 @@
+//! API tokens: credentials for scripts and integrations that are not a person's password.
+//!
+//! A token is `stx_` and 64 hex digits (256 random bits), shown once when made; the index
+//! keeps only its SHA-256. It carries a role and scopes (`events:read`, `clips:read`,
+//! `live`, `admin`; a viewer's token never holds `admin`), and may expire. It is sent as
+//! `Authorization: Bearer …` and is good for the API only: it never opens a dashboard
+//! session, and a token in a URL query is refused before anything else (URLs end up in
+//! logs and browser history). Unknown tokens count as failed logins against the client's
+//! address, so a scanner is locked out like a password guesser.
+
+use super::{Authenticator, LoginError, Principal, Role};
+use crate::store::{NewToken, Store, TokenRow};
+use axum::http::Method;
+use std::net::IpAddr;
+
+/// What a token may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Scope {
+    #[serde(rename = "events:read")]
+    EventsRead,
+    #[serde(rename = "clips:read")]
+    ClipsRead,
+    #[serde(rename = "live")]
+    Live,
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Self::EventsRead, Self::ClipsRead, Self::Live, Self::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EventsRead => "events:read",
+            Self::ClipsRead => "clips:read",
+            Self::Live => "live",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// What a token of `role` gets when no scopes are asked for: everything it may hold.
+    pub fn defaults(role: Role) -> Vec<Scope> {
+        match role {
+            Role::Admin => Self::ALL.to_vec(),
+            Role::Viewer => vec![Self::EventsRead, Self::ClipsRead, Self::Live],
+        }
+    }
+}
+
+/// The prefix of every token (so a leaked one is recognisable, and refused in URLs).
+pub const TOKEN_PREFIX: &str = "stx_";
+
+/// The scope a request needs, or None where tokens are refused (the dashboard's pages
+/// and the login and logout routes: a token never opens a session). Any change (POST,
+/// PUT, DELETE) and anything about users, tokens or notifications needs `admin`.
+pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
+    if path == "/" || path.starts_with("/auth/") || path == "/login" {
+        return None;
+    }
+    let admin_area = ["/api/users", "/api/tokens", "/api/notify"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    if admin_area || !matches!(*method, Method::GET | Method::HEAD) {
+        return Some(Scope::Admin);
+    }
+    let live = path == "/api/events/stream"
+        || (path.starts_with("/api/cameras/")
+            && ["/live.mp4", "/live.mjpeg", "/snapshot.jpg"]
+                .iter()
+                .any(|s| path.ends_with(s)));
+    if live {
+        return Some(Scope::Live);
+    }
+    let clips = [
+        "/clips/",
+        "/recordings/",
+        "/api/clips",
+        "/api/recordings/",
+        "/api/timeline",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p));
+    Some(if clips {
+        Scope::ClipsRead
+    } else {
+        Scope::EventsRead
+    })
+}
+
+/// Whether a URL query carries a token (by a parameter's name or a value's prefix).
+pub fn query_has_token(query: &str) -> bool {
+    const NAMES: [&str; 6] = [
+        "access_token",
+        "token",
+        "api_key",
+        "apikey",
+        "bearer",
+        "auth",
+    ];
+    query.split('&').any(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        NAMES.iter().any(|n| name.eq_ignore_ascii_case(n))
+            || value.starts_with(TOKEN_PREFIX)
+            || value.starts_with("Bearer")
+    })
+}
+
+/// What the index keeps of a token: its SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A token request, from the CLI or the API.
+pub struct TokenRequest {
+    pub name: String,
+    pub role: Role,
+    /// None: the role's defaults.
+    pub scopes: Option<Vec<Scope>>,
+    pub expires_days: Option<f64>,
+}
+
+/// Makes a token; returns it (the only time it is seen) and its row.
+pub fn create(
+    store: &Store,
+    req: &TokenRequest,
+    now_ms: i64,
+) -> Result<(String, TokenRow), String> {
+    super::accounts::check_name(&req.name).map_err(|_| {
+        format!(
+            "token name {:?} must be 1-64 letters, digits or - _ . @",
+            req.name
+        )
+    })?;
+    let scopes = req
+        .scopes
+        .clone()
+        .unwrap_or_else(|| Scope::defaults(req.role));
+    if scopes.is_empty() {
+        return Err("a token needs at least one scope".into());
+    }
+    if req.role == Role::Viewer && scopes.contains(&Scope::Admin) {
+        return Err("a viewer's token cannot hold the admin scope".into());
+    }
+    let expires_ms = match req.expires_days {
+        Some(d) if !(d > 0.0 && d <= 3650.0) => {
+            return Err(format!(
+                "expiry of {d} days is out of range: 0 < days <= 3650"
+            ));
+        }
+        Some(d) => Some(now_ms + (d * 86_400_000.0) as i64),
+        None => None,
+    };
+    let mut raw = [0u8; 32];
+    getrandom::getrandom(&mut raw).map_err(|e| e.to_string())?;
+    let token = format!(
+        "{TOKEN_PREFIX}{}",
+        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let scopes_text = scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    store
+        .add_token(&NewToken {
+            name: &req.name,
+            token_hash: &token_hash(&token),
+            role: req.role.as_str(),
+            scopes: &scopes_text,
+            created_ms: now_ms,
+            expires_ms,
+        })
+        .map_err(|e| e.to_string())?;
+    let row = TokenRow {
+        name: req.name.clone(),
+        role: req.role.as_str().into(),
+        scopes: scopes_text,
+        created_ms: now_ms,
+        expires_ms,
+        last_used_ms: None,
+        last_address: String::new(),
+        uses: 0,
+    };
+    Ok((token, row))
+}
+
+/// A token that was accepted.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub principal: Principal,
+    pub scopes: Vec<Scope>,
+    /// For `Credential::Token`: streams re-check it while they run.
+    pub token_hash: String,
+}
+
+impl Authenticator {
+    /// Checks a bearer token from `ip`, counting the use. A locked address is refused
+    /// first; an unknown token counts as a failed login against the address.
+    pub fn token_login(&self, token: &str, ip: IpAddr) -> Result<TokenGrant, LoginError> {
+        let now = self.now_ms();
+        let internal = |e: crate::store::StoreError| LoginError::Internal(e.to_string());
+        let address = vec![(crate::store::LockKind::Ip, ip.to_string())];
+        self.check_unlocked(&address, now)?;
+        // A token is 68 characters: anything far longer is not one (no hashing of junk).
+        let hash = match token.len() <= 128 {
+            true => token_hash(token),
+            false => String::new(),
+        };
+        if let Some((name, role, scopes)) = self
+            .store
+            .use_token(&hash, now, &ip.to_string())
+            .map_err(internal)?
+        {
+            return Ok(TokenGrant {
+                principal: Principal {
+                    user: format!("token:{name}"),
+                    role: Role::from_db(&role).unwrap_or(Role::Viewer),
+                },
+                scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
+                token_hash: hash,
+            });
+        }
+        if let Some(Some(expired_at)) = self.store.token_expiry(&hash).map_err(internal)?
+            && expired_at <= now
+        {
+            return Err(LoginError::TokenExpired);
+        }
+        self.record_failure(&address, now)
+    }
+
+    /// Whether a token still stands (not revoked, not expired).
+    pub(super) fn token_still_valid(&self, token_hash: &str) -> Result<bool, LoginError> {
+        self.store
+            .token_valid(token_hash, self.now_ms())
+            .map_err(|e| LoginError::Internal(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_by_route() {
+        let get = Method::GET;
+        assert_eq!(required_scope(&get, "/"), None);
+        assert_eq!(required_scope(&Method::POST, "/auth/verify"), None);
+        assert_eq!(required_scope(&get, "/api/events"), Some(Scope::EventsRead));
+        assert_eq!(
+            required_scope(&get, "/api/analytics"),
+            Some(Scope::EventsRead)
+        );
+        assert_eq!(required_scope(&get, "/clips/3.mp4"), Some(Scope::ClipsRead));
+        assert_eq!(
+            required_scope(&get, "/api/cameras/a/live.mp4"),
+            Some(Scope::Live)
+        );
+        assert_eq!(required_scope(&get, "/api/users"), Some(Scope::Admin));
+        assert_eq!(required_scope(&get, "/api/tokens/x"), Some(Scope::Admin));
+        assert_eq!(
+            required_scope(&Method::POST, "/api/events/1/ack"),
+            Some(Scope::Admin)
+        );
+        assert_eq!(
+            required_scope(&get, "/api/userslist"),
+            Some(Scope::EventsRead)
+        );
+    }
+
+    #[test]
+    fn tokens_in_queries_are_seen() {
+        assert!(query_has_token("access_token=abc"));
+        assert!(query_has_token("since=1&x=stx_00ff"));
+        assert!(query_has_token("TOKEN=1"));
+        assert!(!query_has_token("since=1&until=2&camera=front"));
+        assert!(!query_has_token(""));
+    }
+}

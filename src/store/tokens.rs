@@ -1,0 +1,134 @@
+//! API tokens and run-time settings, in the index database. Only a token's SHA-256 is
+//! kept (auth/tokens.rs makes and hashes them); a use is found, checked for expiry,
+//! counted and stamped by one statement, so concurrent uses all count and a revoked or
+//! expired token never passes between a check and its count.
+
+use super::{Store, StoreError, db};
+use rusqlite::{OptionalExtension, named_params};
+
+/// A token as listed (never its value or hash).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TokenRow {
+    pub name: String,
+    pub role: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub last_used_ms: Option<i64>,
+    pub last_address: String,
+    pub uses: i64,
+}
+
+/// A new token's row.
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub role: &'a str,
+    pub scopes: &'a str,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+}
+
+/// What one use of a token found: its name, role and scopes.
+pub type TokenUse = (String, String, String);
+
+impl Store {
+    /// Adds a token; fails if the name is taken.
+    pub fn add_token(&self, t: &NewToken<'_>) -> Result<(), StoreError> {
+        let n = self.conn().execute(
+            db::INSERT_TOKEN,
+            named_params! {":name": t.name, ":token_hash": t.token_hash, ":role": t.role,
+            ":scopes": t.scopes, ":created_ms": t.created_ms, ":expires_ms": t.expires_ms},
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!(
+                "a token named {:?} already exists",
+                t.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts one use of the token with this hash from `address` if it exists and has
+    /// not expired at `now_ms`.
+    pub fn use_token(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+        address: &str,
+    ) -> Result<Option<TokenUse>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                db::USE_TOKEN,
+                named_params! {":token_hash": token_hash, ":now_ms": now_ms, ":address": address},
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// Some(expiry) when a token with this hash exists (None inside: it never expires).
+    pub fn token_expiry(&self, token_hash: &str) -> Result<Option<Option<i64>>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                db::TOKEN_EXPIRY,
+                named_params! {":token_hash": token_hash},
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Whether the token with this hash still exists and is unexpired (long streams ask).
+    pub fn token_valid(&self, token_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+        Ok(self.conn().query_row(
+            db::TOKEN_VALID,
+            named_params! {":token_hash": token_hash, ":now_ms": now_ms},
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(db::SELECT_TOKENS)?;
+        let rows = stmt.query_map([], |r| {
+            Ok(TokenRow {
+                name: r.get(0)?,
+                role: r.get(1)?,
+                scopes: r.get(2)?,
+                created_ms: r.get(3)?,
+                expires_ms: r.get(4)?,
+                last_used_ms: r.get(5)?,
+                last_address: r.get(6)?,
+                uses: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes a token; false if there was none of that name.
+    pub fn remove_token(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .execute(db::DELETE_TOKEN, named_params! {":name": name})?
+            > 0)
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(db::SELECT_SETTING, named_params! {":key": key}, |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::SET_SETTING,
+            named_params! {":key": key, ":value": value},
+        )?;
+        Ok(())
+    }
+}
