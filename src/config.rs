@@ -4,7 +4,9 @@
 //! directory that holds it.
 
 mod locate;
+pub mod notify;
 mod paths;
+pub mod secret;
 mod validate;
 
 pub use locate::{KeyIndex, Position};
@@ -35,6 +37,8 @@ pub struct Config {
     pub storage: Storage,
     #[serde(default)]
     pub cameras: Vec<Camera>,
+    #[serde(default)]
+    pub notify: notify::Notify,
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -516,6 +520,12 @@ impl Config {
         abs(&mut self.security.tls_key);
         self.detect.model.iter_mut().for_each(abs);
         self.detect.labels_file.iter_mut().for_each(abs);
+        for t in &mut self.notify.targets {
+            t.ca_file_mut().into_iter().for_each(abs);
+            for (_, secret) in t.secrets_mut() {
+                secret.make_absolute(&base);
+            }
+        }
     }
 
     pub fn enabled_cameras(&self) -> impl Iterator<Item = &Camera> {

@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod live;
 pub mod logging;
 pub mod memory;
+pub mod notify;
 pub mod playback;
 pub mod record;
 pub mod redact;

@@ -9,7 +9,7 @@
 //! dashboard's trigger does. SIGHUP (`systemctl reload sentrix`) re-reads the config: a
 //! broken one is logged with its file:line and ignored; a valid one that changes only
 //! cameras, network or security is applied in place (only changed cameras restart, the
-//! dashboard restarts); one that changes storage, recording or detection stops everything
+//! dashboard restarts); one that changes storage, recording, detection or notifications stops everything
 //! and `run` returns it to be started again. Reloads are audited.
 
 mod cameras;
@@ -174,7 +174,7 @@ async fn reload(
     services.notifier.notify("RELOADING=1");
     if !shared_parts_equal(config, &new) {
         tracing::info!(
-            "SIGHUP: the new config changes storage, recording or detection; restarting everything with it"
+            "SIGHUP: the new config changes storage, recording, detection or notifications; restarting everything with it"
         );
         return Ok(Some(new));
     }
@@ -203,10 +203,11 @@ async fn reload(
 }
 
 /// Whether two configs agree on everything the cameras share (the store, recording,
-/// detection and the data paths), so a reload can be applied camera by camera.
+/// detection, notifications and the data paths), so a reload can be applied camera by
+/// camera.
 fn shared_parts_equal(old: &Config, new: &Config) -> bool {
     let shared = |c: &Config| {
         serde_json::to_value((&c.storage, &c.record, &c.detect)).map_err(|e| e.to_string())
     };
-    old.paths == new.paths && shared(old) == shared(new)
+    old.paths == new.paths && shared(old) == shared(new) && old.notify == new.notify
 }

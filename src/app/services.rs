@@ -1,7 +1,7 @@
 //! What every camera shares, started once per `run`: the detection model's inference pool,
 //! the clip store (key loaded, startup sweep done) and its retention task, the event bus,
 //! the audit log, health (the watchdog thread and the `healthcheck` socket), the live map
-//! the dashboard reads, and the dashboard itself. Each task watches the one shutdown
+//! the dashboard reads, notifications (fed by the event bus), and the dashboard itself. Each task watches the one shutdown
 //! token; the dashboard has a child token of its own so a reload can restart it alone.
 
 use super::RunOptions;
@@ -33,6 +33,7 @@ pub struct Services {
     pub health: Arc<Health>,
     pub audit: Arc<Audit>,
     pub notifier: Arc<Notifier>,
+    notifications: crate::notify::Notifications,
     shutdown: CancellationToken,
     dashboard: Option<(CancellationToken, JoinHandle<()>)>,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -65,7 +66,10 @@ impl Services {
         let notifier = Arc::new(Notifier::from_env());
         let threads = start_health(config, &health, &notifier, watchdog_interval, shutdown)?;
         let bus = crate::detect::runner::event_bus();
-        let live = Live::new(Some(bus.clone()), model, Some(health.clone()));
+        let mut live = Live::new(Some(bus.clone()), model, Some(health.clone()));
+        let notifications =
+            crate::notify::Notifications::start(config, &store, &live, &bus, shutdown);
+        live.notify = Some(notifications.state.clone());
         Ok(Self {
             retention: spawn_retention(store.clone(), shutdown.clone()),
             store,
@@ -75,6 +79,7 @@ impl Services {
             health,
             audit: Arc::new(audit),
             notifier,
+            notifications,
             shutdown: shutdown.clone(),
             dashboard: None,
             threads,
@@ -127,6 +132,7 @@ impl Services {
             let _ = task.await;
         }
         self.retention.abort();
+        self.notifications.stopped().await;
         let threads = self.threads;
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {

@@ -17,6 +17,7 @@ pub fn check(c: &Config) -> Problems {
     check_detect(c, &mut p);
     check_storage(c, &mut p);
     check_cameras(c, &mut p);
+    super::notify::check(c, &mut p);
     p
 }
 

@@ -146,6 +146,8 @@ pub struct Live {
     /// The detection model as the system page names it (file, layout, input size).
     pub model: Option<String>,
     pub health: Option<Arc<Health>>,
+    /// The notification targets' statuses and the armed mode.
+    pub notify: Option<Arc<crate::notify::NotifyState>>,
 }
 
 impl Live {
@@ -155,6 +157,7 @@ impl Live {
             bus,
             model,
             health,
+            notify: None,
         }
     }
 

@@ -371,7 +371,34 @@ pub const SELECT_TOKENS: &str = "SELECT name, role, scopes, created_ms, expires_
     last_address, uses FROM api_tokens ORDER BY name";
 pub const DELETE_TOKEN: &str = "DELETE FROM api_tokens WHERE name = :name";
 
+pub const INSERT_OUTBOX: &str = "INSERT INTO outbox (target, delivery_id, event_id, kind, payload,
+    created_ms, next_attempt_ms) VALUES (:target, :delivery_id, :event_id, :kind, :payload,
+    :now_ms, :now_ms)";
+pub const OUTBOX_DUE: &str = "SELECT id, target, delivery_id, event_id, kind, payload, created_ms,
+    attempts FROM outbox WHERE target = :target AND state = 'pending'
+    AND next_attempt_ms <= :now_ms ORDER BY id LIMIT :limit";
+pub const OUTBOX_NEXT_DUE: &str = "SELECT MIN(next_attempt_ms) FROM outbox
+    WHERE target = :target AND state = 'pending'";
+pub const OUTBOX_DELIVERED: &str = "UPDATE outbox SET state = 'delivered', done_ms = :now_ms,
+    attempts = attempts + 1, last_error = '' WHERE id = :id AND state = 'pending'";
+pub const OUTBOX_RETRY: &str = "UPDATE outbox SET attempts = attempts + 1,
+    next_attempt_ms = :next_ms, last_error = :error WHERE id = :id AND state = 'pending'";
+pub const OUTBOX_EXPIRE: &str = "UPDATE outbox SET state = 'expired', done_ms = :now_ms
+    WHERE state = 'pending' AND created_ms < :before_ms RETURNING target";
+pub const OUTBOX_PRUNE: &str =
+    "DELETE FROM outbox WHERE state != 'pending' AND done_ms < :before_ms";
+pub const OUTBOX_PENDING: &str =
+    "SELECT COUNT(*) FROM outbox WHERE target = :target AND state = 'pending'";
+
+pub const SELECT_MQTT_DISCOVERY: &str = "SELECT topic FROM mqtt_discovery WHERE target = :target";
+pub const INSERT_MQTT_DISCOVERY: &str =
+    "INSERT OR IGNORE INTO mqtt_discovery (target, topic) VALUES (:target, :topic)";
+pub const DELETE_MQTT_DISCOVERY: &str =
+    "DELETE FROM mqtt_discovery WHERE target = :target AND topic = :topic";
+
 pub const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = :key";
+pub const INSERT_SETTING_IF_MISSING: &str =
+    "INSERT OR IGNORE INTO settings (key, value) VALUES (:key, :value)";
 pub const SET_SETTING: &str = "INSERT INTO settings (key, value) VALUES (:key, :value)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 

@@ -279,6 +279,12 @@ impl Store {
     }
 
     /// A reader of the event's snapshot JPEG.
+    /// The event's snapshot JPEG, whole (small: one frame).
+    pub fn event_snapshot_jpeg(&self, id: i64) -> Result<Vec<u8>, StoreError> {
+        let reader = self.open_event_snapshot(id)?;
+        Ok(reader.read_at(0, reader.plain_len())?)
+    }
+
     pub fn open_event_snapshot(&self, id: i64) -> Result<super::OpenReader, StoreError> {
         let rel: Option<String> = self
             .conn()

@@ -38,6 +38,8 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(super::tokens::list).post(super::tokens::create),
         )
         .route("/api/tokens/{name}", delete(super::tokens::revoke))
+        .route("/api/notify", get(super::notify::status))
+        .route("/api/notify/armed", put(super::notify::set_armed))
         .route("/api/health", get(health))
         .route("/api/cameras", get(cameras))
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))

@@ -1,6 +1,7 @@
 //! `/metrics`: Prometheus text exposition of the cameras (fps, bitrate, reconnects,
 //! streaming, detector timings), the store (bytes, clips) and the guard (lockouts, locked
-//! addresses, password checks, dashboard connections, open descriptors).
+//! addresses, password checks, dashboard connections, open descriptors) and the
+//! notification targets (sent, failed, expired).
 
 use super::AppState;
 use super::error::AppError;
@@ -62,6 +63,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
     );
     g.one("sentrix_clips", "Clips in the index.", indexed.clips as f64);
     guard_gauges(&mut g, &s, &indexed, now);
+    notify_gauges(&mut g, &s.live);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], g.0).into_response())
 }
 
@@ -186,5 +188,40 @@ fn guard_gauges(g: &mut Gauges, s: &AppState, indexed: &Indexed, now_ms: i64) {
         "sentrix_open_fds",
         "File descriptors open in the process.",
         crate::fds::open_count() as f64,
+    );
+}
+
+/// Messages each notification target has sent, failed and let expire since start.
+fn notify_gauges(g: &mut Gauges, live: &Live) {
+    let Some(state) = &live.notify else {
+        return;
+    };
+    use std::sync::atomic::Ordering::Relaxed;
+    let per = |f: &dyn Fn(&crate::notify::TargetStatus) -> u64| -> Vec<(String, f64)> {
+        state
+            .targets
+            .iter()
+            .map(|t| {
+                (
+                    format!("{{target=\"{}\",type=\"{}\"}}", t.name, t.kind),
+                    f(t) as f64,
+                )
+            })
+            .collect()
+    };
+    g.add(
+        "sentrix_notify_sent_total",
+        "Messages delivered since start.",
+        per(&|t| t.sent.load(Relaxed)),
+    );
+    g.add(
+        "sentrix_notify_failed_total",
+        "Failed delivery attempts since start.",
+        per(&|t| t.failed.load(Relaxed)),
+    );
+    g.add(
+        "sentrix_notify_expired_total",
+        "Messages given up undelivered (older than notify.max_age_hours) since start.",
+        per(&|t| t.expired.load(Relaxed)),
     );
 }

@@ -30,6 +30,7 @@ pub mod live;
 mod live_mp4;
 pub mod media;
 pub mod metrics;
+mod notify;
 pub mod pages;
 mod recordings;
 mod server;

@@ -1,0 +1,171 @@
+//! The notification outbox, in the index database: a message is written here before its
+//! first attempt and marked once its target acknowledged it, so a crash or a target that
+//! is down loses nothing (notify/outbox.rs runs the deliveries). Also the Home Assistant
+//! discovery topics an MQTT target has published, so it can clear removed ones.
+
+use super::{Store, StoreError, db};
+use rusqlite::{OptionalExtension, named_params};
+
+/// A message waiting for its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub target: String,
+    /// The receiver's idempotency key (the same on every attempt).
+    pub delivery_id: String,
+    pub event_id: Option<i64>,
+    /// start, update or end.
+    pub kind: String,
+    /// The event notice as JSON.
+    pub payload: String,
+    pub created_ms: i64,
+    /// Attempts made so far.
+    pub attempts: i64,
+}
+
+/// A message to write.
+pub struct NewMessage<'a> {
+    pub target: &'a str,
+    pub delivery_id: &'a str,
+    pub event_id: Option<i64>,
+    pub kind: &'a str,
+    pub payload: &'a str,
+}
+
+impl Store {
+    pub fn outbox_add(&self, m: &NewMessage<'_>, now_ms: i64) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            db::INSERT_OUTBOX,
+            named_params! {":target": m.target, ":delivery_id": m.delivery_id,
+            ":event_id": m.event_id, ":kind": m.kind, ":payload": m.payload, ":now_ms": now_ms},
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// The oldest `limit` messages of `target` due at `now_ms`.
+    pub fn outbox_due(
+        &self,
+        target: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(db::OUTBOX_DUE)?;
+        let rows = stmt.query_map(
+            named_params! {":target": target, ":now_ms": now_ms, ":limit": limit},
+            |r| {
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    target: r.get(1)?,
+                    delivery_id: r.get(2)?,
+                    event_id: r.get(3)?,
+                    kind: r.get(4)?,
+                    payload: r.get(5)?,
+                    created_ms: r.get(6)?,
+                    attempts: r.get(7)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When `target`'s next pending message is due, if it has one.
+    pub fn outbox_next_due(&self, target: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                db::OUTBOX_NEXT_DUE,
+                named_params! {":target": target},
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    pub fn outbox_pending(&self, target: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(db::OUTBOX_PENDING, named_params! {":target": target}, |r| {
+                r.get(0)
+            })?)
+    }
+
+    pub fn outbox_delivered(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::OUTBOX_DELIVERED,
+            named_params! {":id": id, ":now_ms": now_ms},
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_retry(&self, id: i64, next_ms: i64, error: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::OUTBOX_RETRY,
+            named_params! {":id": id, ":next_ms": next_ms, ":error": error},
+        )?;
+        Ok(())
+    }
+
+    /// Gives up on messages created before `before_ms`; returns the target of each, and
+    /// forgets finished messages older than `prune_before_ms`.
+    pub fn outbox_expire(
+        &self,
+        before_ms: i64,
+        prune_before_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let targets = {
+            let mut stmt = conn.prepare_cached(db::OUTBOX_EXPIRE)?;
+            let rows = stmt.query_map(
+                named_params! {":before_ms": before_ms, ":now_ms": now_ms},
+                |r| r.get(0),
+            )?;
+            rows.collect::<Result<Vec<String>, _>>()?
+        };
+        conn.execute(
+            db::OUTBOX_PRUNE,
+            named_params! {":before_ms": prune_before_ms},
+        )?;
+        Ok(targets)
+    }
+
+    pub fn mqtt_discovery_topics(&self, target: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(db::SELECT_MQTT_DISCOVERY)?;
+        let rows = stmt.query_map(named_params! {":target": target}, |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn mqtt_discovery_set(
+        &self,
+        target: &str,
+        topic: &str,
+        present: bool,
+    ) -> Result<(), StoreError> {
+        let sql = match present {
+            true => db::INSERT_MQTT_DISCOVERY,
+            false => db::DELETE_MQTT_DISCOVERY,
+        };
+        self.conn()
+            .execute(sql, named_params! {":target": target, ":topic": topic})?;
+        Ok(())
+    }
+
+    /// This box's id: 16 hex digits made on first use and kept in the index (MQTT client
+    /// and device ids; off-site prefixes).
+    pub fn box_id(&self) -> Result<String, StoreError> {
+        if let Some(id) = self.setting("box_id")? {
+            return Ok(id);
+        }
+        let mut raw = [0u8; 8];
+        getrandom::getrandom(&mut raw).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        self.conn().execute(
+            db::INSERT_SETTING_IF_MISSING,
+            named_params! {":key": "box_id", ":value": id},
+        )?;
+        Ok(self.setting("box_id")?.unwrap_or(id))
+    }
+}
