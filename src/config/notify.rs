@@ -350,7 +350,16 @@ pub fn check(c: &super::Config, p: &mut Problems) {
 
 fn check_target(t: &Target, key: &str, p: &mut Problems) {
     let mut t = t.clone();
+    // Files are checked here; the environment and systemd credentials exist only in the
+    // service's own environment (not in a shell running `check-config`), so they are
+    // checked when `run` starts the target, which reports a missing one in its status.
     for (field, secret) in t.secrets_mut() {
+        if !matches!(
+            secret,
+            Secret::Inline(_) | Secret::Source(super::secret::SecretSource::File(_))
+        ) {
+            continue;
+        }
         match secret.reveal() {
             Ok(v) if v.is_empty() => p.push((format!("{key}.{field}"), "is empty".into())),
             Ok(_) => {}

@@ -31,6 +31,8 @@ pub const MOTION_LABEL: &str = "motion";
 const NMS_IOU: f32 = 0.45;
 /// Re-trigger the recorder (extending the post-roll) at most this often per event.
 const RETRIGGER_MS: i64 = 1000;
+/// Without a frame for this long, open events age on the heartbeat instead.
+const FRAMELESS_MS: i64 = 1000;
 /// Effective fps is measured over windows this long.
 const FPS_WINDOW_MS: i64 = 5000;
 
@@ -247,6 +249,7 @@ impl DetectorRunner {
             counters: counters.clone(),
             events: HashMap::new(),
             last_inference_ms: None,
+            last_frame_ms: crate::store::now_ms(),
             window: (0, 0),
         };
         let thread = std::thread::Builder::new()
@@ -298,6 +301,8 @@ struct Worker {
     tracker: Tracker,
     events: HashMap<u64, OpenEvent>,
     last_inference_ms: Option<i64>,
+    /// When the last frame arrived (wall ms).
+    last_frame_ms: i64,
     /// (window start ms, model runs in it)
     window: (i64, u64),
 }
@@ -338,7 +343,7 @@ impl Worker {
                         }
                         self.counters.cpu_us.store(thread_cpu_us(), Relaxed);
                     }
-                    _ = beat.tick() => {}
+                    _ = beat.tick() => self.age_without_frames(),
                 }
             }
         });
@@ -346,8 +351,21 @@ impl Worker {
         self.apply(changes, None, &[], crate::store::now_ms(), false);
     }
 
+    /// With no frame for a second (a camera that went away), open events still age and
+    /// end after `event_gap`, as if every frame since had shown nothing: else an event of
+    /// a dead camera would stay open until it came back.
+    fn age_without_frames(&mut self) {
+        let now_ms = crate::store::now_ms();
+        if now_ms - self.last_frame_ms < FRAMELESS_MS {
+            return;
+        }
+        let changes = self.tracker.update(now_ms, &[]);
+        self.apply(changes, None, &[], now_ms, false);
+    }
+
     fn on_frame(&mut self, frame: &Arc<Frame>) {
         let now_ms = crate::store::now_ms();
+        self.last_frame_ms = now_ms;
         self.counters.frames.fetch_add(1, Relaxed);
         let Ok(map) = frame.rgb.map_readable() else {
             return;

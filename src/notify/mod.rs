@@ -79,6 +79,10 @@ impl Notifications {
             .map(|c| (c.id.clone(), c.name.clone()))
             .collect();
         for (target, status) in n.targets.iter().zip(statuses) {
+            if let Err(e) = secrets_readable(target) {
+                tracing::error!(target = %target.name(), "notify target: {e}");
+                status.record_error(crate::store::now_ms(), &e);
+            }
             let ctx = TargetCtx {
                 name: target.name().to_string(),
                 store: store.clone(),
@@ -147,6 +151,16 @@ impl Notifications {
             tracing::warn!("notifications: a delivery did not stop within 5 s; left behind");
         }
     }
+}
+
+/// Every secret of `target` can be read now (from the environment or a systemd credential
+/// as well as files); the first that cannot, with its field.
+fn secrets_readable(target: &Target) -> Result<(), String> {
+    let mut t = target.clone();
+    for (field, secret) in t.secrets_mut() {
+        secret.reveal().map_err(|e| format!("{field}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn sender(target: &Target) -> Result<Sender, String> {

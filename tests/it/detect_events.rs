@@ -26,7 +26,7 @@ const FPS: u32 = 25;
 /// square, from Debian's opencv-doc), as H.264 at 25 fps with a keyframe every 0.2 s and
 /// no B-frames, prepared once with ffmpeg. The fixture streams the file as it is (paced by
 /// the RTSP server's clock), like a camera: no encoder reconfiguring mid-stream.
-fn people_launch() -> String {
+pub(crate) fn people_launch() -> String {
     static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let file = FILE.get_or_init(|| {
         let video = common::footage("vtest.avi");

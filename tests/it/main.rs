@@ -20,6 +20,8 @@ mod flood;
 mod full_disk;
 mod ingest;
 mod live_view;
+mod notify;
+mod notify_servers;
 mod record;
 mod run_tasks;
 mod store;

@@ -8,6 +8,11 @@ pub type Stream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 /// A TLS client trusting `cert_pem` (the dashboard's certificate) for `localhost`.
 pub fn connector(cert_pem: &[u8]) -> tokio_rustls::TlsConnector {
+    tokio_rustls::TlsConnector::from(client_config(cert_pem))
+}
+
+/// rustls (ring) trusting only `cert_pem`.
+pub fn client_config(cert_pem: &[u8]) -> Arc<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -19,7 +24,7 @@ pub fn connector(cert_pem: &[u8]) -> tokio_rustls::TlsConnector {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    Arc::new(config)
 }
 
 /// A TLS connection from `local` to 127.0.0.1:`port`; the error when the server closes it
