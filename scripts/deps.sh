@@ -5,7 +5,8 @@
 #   scripts/deps.sh [run|test|cross]...     (default: run)
 #
 # run:   GStreamer runtime + headers to build sentrix and run it with the demo camera
-# test:  + ffmpeg (bench peer and clip checks), systemd (systemd-analyze), lintian, and
+# test:  + ffmpeg (bench peer and clip checks), systemd (systemd-analyze), lintian,
+#        Mosquitto and aiosmtpd (real MQTT and SMTP servers for the notification tests), and
 #        OpenCV's vtest.avi (real pedestrian footage) taken from Debian's opencv-doc package
 #        into ~/.cache/sentrix/testdata (see tests/data/README.md)
 # cross: + cross compilers, qemu-user and mmdebstrap for arm64/armhf builds
@@ -17,7 +18,7 @@ run_pkgs=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
 )
 # chromium + chromium-driver: the dashboard's browser test (driven by python3-selenium).
-test_pkgs=(ffmpeg systemd lintian chromium chromium-driver python3-selenium)
+test_pkgs=(ffmpeg systemd lintian chromium chromium-driver python3-selenium mosquitto python3-aiosmtpd)
 cross_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user mmdebstrap)
 
 want=()

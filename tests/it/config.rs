@@ -344,6 +344,7 @@ fn every_shipped_key_is_documented() {
                 | "storage.encryption"
                 | "storage.retention"
                 | "cameras"
+                | "notify"
         )
     });
     assert!(
@@ -459,5 +460,115 @@ fn detection_scores_and_motion_settings_are_checked() {
         "enabled: false",
         "detect.motion.enabled",
         "only trigger",
+    );
+}
+
+/// The shipped config with `yaml` in place of its empty `targets: []` and `rules: []`.
+fn with_notify(targets: &str, rules: &str) -> String {
+    broken("  targets: []\n", &format!("  targets:\n{targets}")).replacen(
+        "  rules: []\n",
+        &format!("  rules:\n{rules}"),
+        1,
+    )
+}
+
+#[test]
+fn notify_mistakes_are_located() {
+    let hook = "    - {type: webhook, name: hook, url: 'https://example.com/h'}\n";
+    // An unknown target type.
+    let text = with_notify("    - {type: pager, name: p}\n", "");
+    let found = issues(&text);
+    assert!(
+        found.iter().any(|i| i.key.starts_with("notify.targets[0]")
+            && i.message.contains("unknown variant `pager`")),
+        "{found:#?}"
+    );
+    assert_eq!(found[0].line, pos(&text, "{type: pager").0);
+    // A secret file that is not there.
+    let text = with_notify(
+        "    - {type: webhook, name: hook, url: 'https://example.com/h', secret: {file: /nonexistent/hook.key}}\n",
+        "",
+    );
+    assert_issue(
+        &text,
+        "secret: {file",
+        "notify.targets[0].secret",
+        "cannot read /nonexistent/hook.key",
+    );
+    // Plain HTTP off loopback, plain MQTT off loopback, SMTP without TLS off loopback.
+    let text = with_notify(
+        "    - {type: webhook, name: hook, url: 'http://example.com/h'}\n",
+        "",
+    );
+    assert_issue(
+        &text,
+        "url: 'http://",
+        "notify.targets[0].url",
+        "must be https://",
+    );
+    let text = with_notify(
+        "    - {type: mqtt, name: ha, host: broker.lan, tls: false}\n",
+        "",
+    );
+    assert_issue(
+        &text,
+        "tls: false}",
+        "notify.targets[0].tls",
+        "must be true",
+    );
+    let text = with_notify(
+        "    - {type: email, name: m, host: smtp.lan, security: none, from: a@b, to: [c@d]}\n",
+        "",
+    );
+    assert_issue(
+        &text,
+        "security: none",
+        "notify.targets[0].security",
+        "only allowed to a server on loopback",
+    );
+    // Rules: a target that does not exist, an MQTT target, a zone no camera has, a schedule.
+    let text = with_notify(hook, "    - {target: pager}\n");
+    assert_issue(
+        &text,
+        "target: pager",
+        "notify.rules[0].target",
+        "no target named",
+    );
+    let text = with_notify(
+        "    - {type: mqtt, name: ha, host: localhost, tls: false}\n",
+        "    - {target: ha}\n",
+    );
+    assert_issue(
+        &text,
+        "target: ha}",
+        "notify.rules[0].target",
+        "publishes every event",
+    );
+    let text = with_notify(hook, "    - {target: hook, zones: [pool]}\n");
+    assert_issue(
+        &text,
+        "pool]",
+        "notify.rules[0].zones[0]",
+        "no camera of this rule has a zone named \"pool\"",
+    );
+    let text = with_notify(
+        hook,
+        "    - {target: hook, schedule: {from: '25:00', to: '06:00'}}\n",
+    );
+    assert_issue(
+        &text,
+        "from: '25",
+        "notify.rules[0].schedule.from",
+        "not a time",
+    );
+    // An inline secret is never echoed in an error.
+    let text = with_notify(
+        "    - {type: webhook, name: hook, url: 'ftp://x', secret: s3cr3t-value}\n",
+        "",
+    );
+    assert!(
+        issues(&text)
+            .iter()
+            .all(|i| !i.message.contains("s3cr3t-value"))
     );
 }

@@ -423,3 +423,193 @@ fn check_mqtt(sub: &Subscriber, once: &BTreeMap<i64, usize>, events: &[Value]) {
         .unwrap();
     assert!(count >= events.len(), "events today {count}");
 }
+
+const INLINE_SECRET: &str = "inline-secret-0c9a41";
+
+/// The demo camera with two webhooks on one receiver (`/hook` without a cooldown, `/cool`
+/// with 60 s) for manual events, and an MQTT broker that is not there.
+fn outbox_config(
+    dir: &std::path::Path,
+    cert: &TestCert,
+    http_port: u16,
+    dead_port: u16,
+) -> std::path::PathBuf {
+    let ca = cert.cert.display();
+    let cameras = [
+        "  - id: demo".to_string(),
+        "    url: demo://?width=640&height=360&fps=10&bitrate=500".into(),
+        "notify:".into(),
+        "  retry_max_seconds: 2".into(),
+        "  targets:".into(),
+        format!("    - {{type: webhook, name: hook, url: 'https://localhost:{http_port}/hook', ca_file: {ca}, secret: {INLINE_SECRET}}}"),
+        format!("    - {{type: webhook, name: cool, url: 'https://localhost:{http_port}/cool', ca_file: {ca}}}"),
+        format!("    - {{type: mqtt, name: ha, host: 127.0.0.1, port: {dead_port}, tls: false}}"),
+        "  rules:".into(),
+        "    - {target: hook, labels: [manual], cooldown: 0}".into(),
+        "    - {target: cool, labels: [manual], cooldown: 60}".into(),
+    ]
+    .join("\n")
+        + "\n";
+    write_config_with(dir, &cameras)
+}
+
+/// Triggers `n` manual events one every `gap`; returns their ids.
+async fn manual_events(client: &reqwest::Client, base: &str, n: usize, gap: Duration) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let r = client
+            .post(format!("{base}/api/cameras/demo/trigger"))
+            .header("origin", base)
+            .basic_auth("alice", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.unwrap();
+        ids.push(v["event"]["id"].as_i64().unwrap());
+        tokio::time::sleep(gap).await;
+    }
+    ids
+}
+
+fn hooked_ids(receiver: &Receiver, path: &str) -> Vec<i64> {
+    receiver
+        .requests(path)
+        .iter()
+        .filter_map(|r| webhook_parts(r).0["event"]["id"].as_i64())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_survives_a_dead_target_and_kill_9() {
+    let dir = common::temp_dir();
+    let cert = TestCert::make(dir.path());
+    let (http_port, dead_port) = (free_port(), free_port());
+    let config = outbox_config(dir.path(), &cert, http_port, dead_port);
+    assert!(add_admin(&config).status.success());
+    let (mut child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let base = dashboard_base(&rx, &mut log);
+    let client = https_client(&std::fs::read(dir.path().join("certs/server.crt")).unwrap());
+    wait_for(&rx, "streaming", &mut log).expect("the demo camera streams");
+
+    // The receiver is down: 5 events are written to the outbox and retried.
+    let first = manual_events(&client, &base, 5, Duration::from_millis(600)).await;
+    let mut failing = false;
+    for _ in 0..50 {
+        let s = get_json_as_admin(&client, &format!("{base}/api/notify")).await;
+        let hook = &s["targets"][0];
+        failing = hook["pending"] == 5
+            && hook["failed"].as_u64() >= Some(2)
+            && !hook["last_error"].is_null();
+        if failing {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        failing,
+        "the outbox holds the messages while the target is down"
+    );
+    let status = get_json_as_admin(&client, &format!("{base}/api/notify")).await;
+    let ha = &status["targets"][2];
+    assert_eq!(ha["connected"], false, "{ha}");
+    assert!(
+        ha["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{ha}"
+    );
+    // Recording went on at full rate meanwhile: the clip of those events has every frame.
+    let clip = wait_for_clip(&client, &base).await;
+    let expected = clip["duration_ms"].as_f64().unwrap() / 1000.0 * 10.0;
+    let frames = clip["frames"].as_f64().unwrap();
+    assert!(
+        frames >= expected * 0.95 - 1.0,
+        "{frames} frames in {expected:.0} expected: {clip}"
+    );
+
+    // kill -9, the receiver comes back, sentrix restarts: each message arrives once.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let receiver = Receiver::start(&cert, http_port).await;
+    let (child, rx) = spawn_run(&config);
+    let base = dashboard_base(&rx, &mut log);
+    let arrived = wait_until(Duration::from_secs(30), || {
+        hooked_ids(&receiver, "/hook").len() >= 5
+    });
+    assert!(
+        arrived.is_some(),
+        "the queued messages arrive after the restart"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let hooks = receiver.requests("/hook");
+    let keys: BTreeSet<&str> = hooks
+        .iter()
+        .filter_map(|r| r.header("x-sentrix-delivery"))
+        .collect();
+    assert_eq!((hooks.len(), keys.len()), (5, 5), "each exactly once");
+    assert_eq!(
+        tally(hooked_ids(&receiver, "/hook")),
+        tally(first.iter().copied())
+    );
+    assert_eq!(
+        hooked_ids(&receiver, "/cool").len(),
+        1,
+        "the cooldown let one through"
+    );
+    for r in &hooks {
+        assert!(signature_holds(r, INLINE_SECRET, &r.body));
+        let mut tampered = r.body.clone();
+        tampered[5] ^= 1;
+        assert!(!signature_holds(r, INLINE_SECRET, &tampered));
+    }
+
+    // 10 events in 10 s: ten messages without a cooldown, one with it.
+    let ten = manual_events(&client, &base, 10, Duration::from_secs(1)).await;
+    let all = wait_until(Duration::from_secs(20), || {
+        hooked_ids(&receiver, "/hook").len() >= 15
+    });
+    assert!(all.is_some());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cool = hooked_ids(&receiver, "/cool");
+    assert_eq!(cool.len(), 2, "{cool:?}");
+    assert_eq!(cool[1], ten[0], "the first of the ten, and none after it");
+
+    // Armed off: nothing is sent, and it stays off across a restart.
+    let r = client
+        .put(format!("{base}/api/notify/armed"))
+        .header("origin", &base)
+        .basic_auth("alice", Some(ADMIN_PASSWORD))
+        .body(r#"{"mode":"off"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    manual_events(&client, &base, 2, Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        receiver.requests("/hook").len(),
+        15,
+        "armed off sends nothing"
+    );
+    assert!(stop(child));
+    let (child, rx) = spawn_run(&config);
+    let base = dashboard_base(&rx, &mut log);
+    let status = get_json_as_admin(&client, &format!("{base}/api/notify")).await;
+    assert_eq!(status["armed"], "off");
+    assert!(stop(child));
+    log.extend(rx.try_iter());
+    assert!(!log.join("\n").contains(INLINE_SECRET));
+    assert!(!status.to_string().contains(INLINE_SECRET));
+}
+
+/// The first finished clip of the demo camera.
+async fn wait_for_clip(client: &reqwest::Client, base: &str) -> Value {
+    for _ in 0..60 {
+        let v = get_json_as_admin(client, &format!("{base}/api/clips?camera=demo")).await;
+        if let Some(c) = v["clips"].as_array().and_then(|a| a.first()) {
+            return c.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("no clip");
+}

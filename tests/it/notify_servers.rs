@@ -79,10 +79,6 @@ impl Receiver {
             .cloned()
             .collect()
     }
-
-    pub fn stop(&self) {
-        self.stop.cancel();
-    }
 }
 
 impl Drop for Receiver {
