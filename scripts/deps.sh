@@ -44,6 +44,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    # The tests start their own brokers on free ports: the system-wide one that the
+    # mosquitto package enables is not wanted on a build box.
+    if printf '%s\n' "${missing[@]}" | grep -qx mosquitto && command -v systemctl >/dev/null; then
+      systemctl disable --now mosquitto >/dev/null 2>&1 || true
+    fi
   else
     echo "missing Debian packages; run as root:" >&2
     echo "  sudo apt-get update && sudo $cmd" >&2

@@ -15,6 +15,7 @@ const INDEX_HTML: &str = include_str!("assets/index.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
 const APP_JS: &str = include_str!("assets/app.js");
 const LIVE_JS: &str = include_str!("assets/live.js");
+const INSIGHTS_JS: &str = include_str!("assets/insights.js");
 const LOGIN_JS: &str = include_str!("assets/login.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
@@ -40,6 +41,7 @@ pub async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {
     let (body, kind) = match file.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "live.js" => (LIVE_JS, "text/javascript; charset=utf-8"),
+        "insights.js" => (INSIGHTS_JS, "text/javascript; charset=utf-8"),
         "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "icon.svg" => (ICON_SVG, "image/svg+xml"),

@@ -2,7 +2,8 @@
 //! with `sentrix user add`, a manual trigger for an event with a clip, then headless Debian
 //! Chromium (tests/it/browser_py/dashboard.py, selenium + chromedriver) logs in, watches a live
 //! tile update, opens the event's clip, seeks to the middle and sees frames decode, then
-//! adds, re-passwords and removes a user on the Users page.
+//! adds, re-passwords and removes a user on the Users page, makes, uses and revokes an API
+//! token, reads the insights charts and switches the armed mode.
 //! Screenshots land in target/browser-test/.
 
 use crate::common;
@@ -90,6 +91,23 @@ fn dashboard_in_headless_chromium() {
     assert_eq!(seen["dave_old_password"], 401);
     assert_eq!(seen["dave_new_password"], 200);
     assert_eq!(seen["dave_removed_login"], 401);
+    // API tokens from the Users page, the insights charts and the armed switch.
+    assert_eq!(
+        (
+            &seen["token_api"],
+            &seen["token_dashboard"],
+            &seen["token_revoked"]
+        ),
+        (
+            &serde_json::json!(200),
+            &serde_json::json!(403),
+            &serde_json::json!(401)
+        )
+    );
+    assert!(seen["api_manual"].as_u64().unwrap() >= 1);
+    assert_eq!(seen["chart_manual"], seen["api_manual"]);
+    assert_eq!(seen["bar_manual"], seen["api_manual"]);
+    assert_eq!(seen["armed"], "away");
     assert!(out_dir.join("dashboard-clip.png").exists());
     assert!(ok, "sentrix run did not stop cleanly");
     let all = log.join("\n");

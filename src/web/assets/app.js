@@ -1,5 +1,5 @@
 // The dashboard: live tiles (players in live.js) and one camera's full view, the event list, the timeline with its player, the clip
-// player, system and users pages.
+// player, system and users pages; insights, notifications and tokens live in insights.js.
 // No framework and no inline script (the CSP forbids it); state lives in the URL hash.
 "use strict";
 
@@ -144,6 +144,7 @@ async function pageSystem() {
     rows.push(["Detector " + d.camera, h.model ? d.mean_infer_ms.toFixed(1) + " ms, " + d.effective_fps.toFixed(1) + " fps, " + gated : "motion only"]);
   }
   $("system").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+  await notifyPanel();
 }
 
 // ---- Timeline: a day of one camera's recorded spans, gaps and events, and a player ----
@@ -528,6 +529,7 @@ async function pageUsers() {
   const current = $("up-name").value;
   $("up-name").replaceChildren(...users.map((u) => el("option", { value: u.name, text: u.name })));
   if (users.some((u) => u.name === current)) $("up-name").value = current;
+  await tokensTable();
 }
 
 function setupUserForms() {
@@ -569,11 +571,17 @@ function badge(c) {
   b.title = c.problem || "";
 }
 
+// A message's link to an event: its clip when it has one, else the event list.
+async function pageEvent(id) {
+  const e = await api("/api/events/" + encodeURIComponent(id));
+  location.replace(e.clip_id ? "#clip/" + e.clip_id : "#events");
+}
+
 function route() {
   const [page, arg] = location.hash.replace(/^#/, "").split("/");
   const rest = location.hash.replace(/^#/, "").split("/").slice(1).map(decodeURIComponent);
   const go = { events: pageEvents, clip: () => pageClip(arg), camera: () => pageCamera(rest[0]), timeline: () => pageTimeline(rest[0], rest[1]),
-    system: pageSystem, users: pageUsers }[page] || pageLive;
+    system: pageSystem, users: pageUsers, insights: pageInsights, event: () => pageEvent(arg) }[page] || pageLive;
   go().catch((e) => console.error(e));
 }
 
@@ -590,14 +598,17 @@ async function main() {
   me = await api("/api/me");
   $("who").textContent = me.username + " (" + me.user_type + ")";
   $("nav-users").hidden = me.user_type !== "admin";
-  if (me.user_type === "admin") setupUserForms();
+  if (me.user_type === "admin") { setupUserForms(); setupTokenForm(); }
+  setupNotify();
   const { cameras } = await api("/api/cameras");
   for (const c of cameras) {
     $("f-camera").append(el("option", { value: c.id, text: c.name || c.id }));
     $("tl-camera").append(el("option", { value: c.id, text: c.name || c.id }));
+    $("in-camera").append(el("option", { value: c.id, text: c.name || c.id }));
   }
   setupTimeline();
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); pageEvents(); });
+  for (const f of ["in-days", "in-camera"]) $(f).addEventListener("change", () => pageInsights().catch(console.error));
   $("logout").onclick = async () => { await api("/auth/logout", { method: "POST" }); location.href = "/login"; };
   window.addEventListener("hashchange", route);
   listen();

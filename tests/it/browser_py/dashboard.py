@@ -89,11 +89,48 @@ def steps(driver, wait, base, user, password, outdir, seen):
     if seen["dave_removed_login"] != 401:
         raise AssertionError(f"a removed user still logs in: {seen}")
 
+    # API tokens: made on the Users page and shown once; good for the API by Bearer,
+    # never for the dashboard; revoked from the same table.
+    driver.find_element(By.ID, "tk-name").send_keys("ci")
+    driver.find_element(By.CSS_SELECTOR, "#token-add button[type=submit]").click()
+    wait.until(lambda d: d.find_element(By.ID, "tk-shown").text.startswith("stx_"))
+    token = driver.find_element(By.ID, "tk-shown").text
+    wait.until(lambda d: d.find_elements(By.ID, "token-ci"))
+    bearer = ("return fetch(arguments[1], {credentials: 'omit', headers: "
+              "{Authorization: 'Bearer ' + arguments[0]}}).then(r => r.status);")
+    seen["token_api"] = driver.execute_script(bearer, token, "/api/events")
+    seen["token_dashboard"] = driver.execute_script(bearer, token, "/")
+    driver.find_element(By.CSS_SELECTOR, "#token-ci button").click()
+    wait.until(lambda d: d.switch_to.alert).accept()
+    wait.until(lambda d: not d.find_elements(By.ID, "token-ci"))
+    seen["token_revoked"] = driver.execute_script(bearer, token, "/api/events")
+
+    # Insights: the charts draw the events the API counts.
+    driver.get(base + "/#insights")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-hours rect[data-label=manual]"))
+    seen["chart_manual"] = driver.execute_script(
+        "return [...document.querySelectorAll('#chart-hours rect[data-label=manual]')]"
+        ".reduce((n, r) => n + Number(r.dataset.count), 0);")
+    seen["bar_manual"] = driver.execute_script(
+        "const r = document.querySelector('#chart-labels rect[data-label=manual]');"
+        "return r ? Number(r.dataset.count) : 0;")
+    seen["api_manual"] = driver.execute_script(
+        "return fetch('/api/analytics?label=manual').then(r => r.json()).then(j => j.total);")
+    driver.save_screenshot(outdir + "/dashboard-insights.png")
+
+    # Notifications: the armed mode switches from the System page.
+    driver.get(base + "/#system")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#armed button[aria-pressed=true]"))
+    driver.find_element(By.CSS_SELECTOR, "#armed button[data-mode=away]").click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#armed button[data-mode=away]")
+               .get_attribute("aria-pressed") == "true")
+    seen["armed"] = driver.execute_script("return fetch('/api/notify').then(r => r.json()).then(j => j.armed);")
+
     # A phone-sized screen: no page scrolls sideways.
     driver.set_window_size(390, 844)
     overflow = {}
     for page, ready in [("live", "#grid video"), ("events", "#events li"), ("system", "#system dt"),
-                        ("users", "#users tbody tr")]:
+                        ("users", "#users tbody tr"), ("insights", "#chart-hours")]:
         driver.get(base + "/#" + page)
         wait.until(lambda d, sel=ready: d.find_elements(By.CSS_SELECTOR, sel))
         width = session.page_widths(driver)
