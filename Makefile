@@ -39,6 +39,7 @@ bench: build
 	$(BIN) bench record --mode continuous --seconds 120
 	$(BIN) bench timeline
 	$(BIN) bench analytics
+	$(BIN) bench notify
 	$(BIN) bench live
 	@python3 -c 'import onnxruntime, PIL' 2>/dev/null || pip install --quiet onnxruntime pillow numpy
 	$(BIN) bench detect --model tests/data/yolox_nano.onnx tests/data/coco_000000001000.jpg tests/data/coco_000000002153.jpg

@@ -5,7 +5,7 @@
 //! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
 //! RSS come from wait4(2), so the server's encoding cost is counted for neither.
 //! `bench analytics`, `bench crypto`, `bench record`, `bench timeline`, `bench detect`, `bench gate`,
-//! `bench hostile`, `bench live` and `bench make-clip`
+//! `bench hostile`, `bench live`, `bench notify` and `bench make-clip`
 //! live in bench/.
 
 mod analytics;
@@ -15,7 +15,9 @@ mod detect;
 mod gate;
 mod hostile;
 mod live;
+mod notify;
 mod record;
+pub mod servers;
 mod timeline;
 pub use analytics::analytics;
 pub use bigclip::make_clip;
@@ -24,6 +26,7 @@ pub use detect::detect;
 pub use gate::gate;
 pub use hostile::{HostileBench, hostile};
 pub use live::live;
+pub use notify::notify;
 pub use record::{record, record_client};
 pub use timeline::timeline;
 
@@ -98,7 +101,7 @@ pub(crate) fn spawn_ffmpeg_segments(
         .spawn()
 }
 
-fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
+pub(crate) fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain old data; wait4 fills it for our own child.

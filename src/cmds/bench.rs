@@ -87,6 +87,16 @@ pub enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Notification latency per target (MQTT, webhook, e-mail, ntfy) against real
+    /// servers on loopback (mosquitto and aiosmtpd must be installed), and the idle cost
+    /// of four configured targets in `sentrix run`.
+    Notify {
+        #[arg(long, default_value_t = 50)]
+        events: usize,
+        /// Seconds each idle `sentrix run` is measured.
+        #[arg(long, default_value_t = 60)]
+        idle_seconds: u64,
+    },
     /// The analytics summary's latency over 100,000 synthetic events.
     Analytics {
         /// Directory for the temporary store (default: the system temp dir).
@@ -195,6 +205,10 @@ pub fn run(bench: Bench) -> ExitCode {
         Bench::Timeline { dir } => report(crate::bench::timeline(
             &dir.unwrap_or_else(std::env::temp_dir),
         )),
+        Bench::Notify {
+            events,
+            idle_seconds,
+        } => report(crate::bench::notify(events, idle_seconds)),
         Bench::Analytics { dir } => report(crate::bench::analytics(
             &dir.unwrap_or_else(std::env::temp_dir),
         )),

@@ -160,13 +160,13 @@ async fn ended_person_events(client: &reqwest::Client, base: &str) -> Vec<Value>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_reach_every_target_once_with_a_snapshot() {
     let dir = common::temp_dir();
-    let cert = TestCert::make(dir.path());
+    let cert = test_cert(dir.path());
     let (mqtt_port, smtp_port) = (free_port(), free_port());
-    let receiver = Receiver::start(&cert, 0).await;
+    let receiver = receiver(&cert, 0).await;
     let _broker = mosquitto(dir.path(), &cert, mqtt_port, MQTT_USER, MQTT_PASSWORD);
     let maildir = dir.path().join("maildir");
     let _smtp = smtp_server(&maildir, &cert, smtp_port);
-    let sub = Subscriber::start(&cert, mqtt_port, MQTT_USER, MQTT_PASSWORD).await;
+    let sub = subscriber(&cert, mqtt_port, MQTT_USER, MQTT_PASSWORD).await;
     std::fs::write(dir.path().join("mqtt.pass"), format!("{MQTT_PASSWORD}\n")).unwrap();
     std::fs::write(dir.path().join("hook.secret"), HOOK_SECRET).unwrap();
     let mut camera = common::RtspFixture::with_launch(&crate::detect_events::people_launch());
@@ -483,7 +483,7 @@ fn hooked_ids(receiver: &Receiver, path: &str) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_survives_a_dead_target_and_kill_9() {
     let dir = common::temp_dir();
-    let cert = TestCert::make(dir.path());
+    let cert = test_cert(dir.path());
     let (http_port, dead_port) = (free_port(), free_port());
     let config = outbox_config(dir.path(), &cert, http_port, dead_port);
     assert!(add_admin(&config).status.success());
@@ -530,7 +530,7 @@ async fn outbox_survives_a_dead_target_and_kill_9() {
     // kill -9, the receiver comes back, sentrix restarts: each message arrives once.
     child.kill().unwrap();
     child.wait().unwrap();
-    let receiver = Receiver::start(&cert, http_port).await;
+    let receiver = receiver(&cert, http_port).await;
     let (child, rx) = spawn_run(&config);
     let base = dashboard_base(&rx, &mut log);
     let arrived = wait_until(Duration::from_secs(30), || {
