@@ -174,3 +174,78 @@ fn run_without_a_model_records_motion_events_from_the_demo_camera() {
     assert!(log.contains("clip 1 finished"), "no clip:\n{log}");
     assert!(log.contains("detect_fps="), "no detector status:\n{log}");
 }
+
+/// `sentrix token create|list|revoke`: the token is printed once, only its hash is
+/// stored, the list shows its scopes and never the token, bad input says why.
+#[test]
+fn tokens_are_made_listed_and_revoked_from_the_cli() {
+    let dir = common::temp_dir();
+    let config = write_config(dir.path(), "  - id: demo\n    url: demo://\n");
+    let sentrix = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sentrix"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let out = sentrix(&[
+        "token",
+        "create",
+        "ha",
+        "--role",
+        "viewer",
+        "--scope",
+        "events:read",
+        "--expires",
+        "30",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let token = text
+        .lines()
+        .find(|l| l.starts_with("stx_"))
+        .expect("the token is printed")
+        .to_string();
+    assert_eq!(token.len(), 68);
+    assert!(
+        text.contains("scopes events:read") && text.contains("expires"),
+        "{text}"
+    );
+    let list = String::from_utf8_lossy(&sentrix(&["token", "list"]).stdout).to_string();
+    assert!(
+        list.starts_with("ha\tviewer\tevents:read\texpires ") && !list.contains(&token),
+        "{list}"
+    );
+    let db = std::fs::read(dir.path().join("db/sentrix.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("db/sentrix.db-wal")).unwrap_or_default();
+    assert!(
+        ![db, wal]
+            .iter()
+            .any(|b| String::from_utf8_lossy(b).contains(&token[4..]))
+    );
+    for (args, says) in [
+        (
+            &[
+                "token", "create", "x", "--role", "viewer", "--scope", "admin",
+            ][..],
+            "cannot hold the admin scope",
+        ),
+        (&["token", "create", "ha"][..], "already exists"),
+        (&["token", "revoke", "nobody"][..], "no token"),
+    ] {
+        let out = sentrix(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(sentrix(&["token", "revoke", "ha"]).status.success());
+    assert!(String::from_utf8_lossy(&sentrix(&["token", "list"]).stdout).is_empty());
+}
