@@ -240,11 +240,12 @@ mod tests {
     use crate::store::EventRecord;
 
     fn config(rules: &str) -> Config {
+        // A fixed text: a mistake in it is this test's own bug.
         let text = format!(
             "cameras:\n  - id: door\n    url: demo://\n    zones:\n      - name: path\n        points: [[0,0.5],[1,0.5],[1,1],[0,1]]\n\
              notify:\n  targets:\n    - {{type: webhook, name: hook, url: 'https://example.com/h'}}\n    - {{type: mqtt, name: ha, host: localhost, tls: false, labels: [person]}}\n  rules:\n{rules}"
         );
-        Config::from_text(&text, std::env::temp_dir()).unwrap()
+        Config::from_text(&text, std::env::temp_dir()).expect("the test config is valid") // ok: fixed test text
     }
 
     fn notice(kind: &'static str, id: i64, label: &str, score: f64, bbox: [f32; 4]) -> EventNotice {
@@ -332,7 +333,7 @@ mod tests {
         let rule: Rule = serde_yaml::from_str(
             "{target: hook, schedule: {days: [fri], from: '22:00', to: '06:00'}}",
         )
-        .unwrap();
+        .expect("a valid rule"); // ok: fixed test text
         let at = |weekday, hour| LocalTime {
             year: 2026,
             month: 11,
