@@ -198,6 +198,31 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `measure` in a fresh directory `sentrix-bench-NAME-PID` under `dir`, removed after.
+pub(crate) fn in_work_dir(
+    dir: &std::path::Path,
+    name: &str,
+    measure: impl FnOnce(&std::path::Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let work = dir.join(format!("sentrix-bench-{name}-{}", std::process::id()));
+    let result = measure(&work);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// A store under `work` with a random key and no retention (index rows only or sealed
+/// clips, as the bench writes).
+pub(crate) fn work_store(work: &std::path::Path) -> anyhow::Result<crate::store::Store> {
+    use crate::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
+    let config = StoreConfig {
+        recordings_dir: work.join("rec"),
+        database: work.join("index.db"),
+        chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
+        retention: RetentionPolicy::KEEP_ALL,
+    };
+    Ok(Store::open(config, MasterKey::random()?)?.0)
+}
+
 pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("sentrix-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("while creating {}", dir.display()))?;

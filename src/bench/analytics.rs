@@ -2,7 +2,7 @@
 //! cameras, 5 labels, 30 days) in a temporary store, as `/api/analytics` computes it:
 //! the median and p99 latency over the last 7 days and over all 30, with its JSON.
 
-use crate::store::{AnalyticsQuery, MasterKey, RetentionPolicy, Store, StoreConfig};
+use crate::store::AnalyticsQuery;
 use std::path::Path;
 use std::time::Instant;
 
@@ -11,20 +11,11 @@ const EVENTS: usize = 100_000;
 const RUNS: usize = 50;
 
 pub fn analytics(dir: &Path) -> anyhow::Result<()> {
-    let work = dir.join(format!("sentrix-bench-analytics-{}", std::process::id()));
-    let result = measure(&work);
-    let _ = std::fs::remove_dir_all(&work);
-    result
+    super::in_work_dir(dir, "analytics", measure)
 }
 
 fn measure(work: &Path) -> anyhow::Result<()> {
-    let config = StoreConfig {
-        recordings_dir: work.join("rec"),
-        database: work.join("index.db"),
-        chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
-        retention: RetentionPolicy::KEEP_ALL,
-    };
-    let (store, _) = Store::open(config, MasterKey::random()?)?;
+    let store = super::work_store(work)?;
     let to_ms = crate::store::now_ms();
     let from_ms = to_ms - 30 * DAY_MS;
     let t = Instant::now();

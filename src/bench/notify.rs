@@ -11,7 +11,6 @@
 use super::servers::{Receiver, Subscriber, TestCert, free_port, mails, mosquitto, smtp_server};
 use crate::config::Config;
 use crate::detect::runner::{EventNotice, event_bus};
-use crate::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
 use anyhow::{Context, bail};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,15 +20,14 @@ const PASSWORD: &str = "bench-mqtt-password";
 
 pub fn notify(events: usize, idle_seconds: u64) -> anyhow::Result<()> {
     crate::ingest::init_gstreamer()?;
-    let work = super::tempfile_dir()?.join("notify");
-    std::fs::create_dir_all(&work)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let result = rt.block_on(measure(&work, events, idle_seconds));
-    let _ = std::fs::remove_dir_all(&work);
-    result
+    super::in_work_dir(&std::env::temp_dir(), "notify", |work| {
+        std::fs::create_dir_all(work)?;
+        rt.block_on(measure(work, events, idle_seconds))
+    })
 }
 
 /// The servers, and the `notify:` section that points at them.
@@ -120,13 +118,7 @@ async fn latencies(
     servers: &Servers,
     events: usize,
 ) -> anyhow::Result<Vec<(&'static str, Vec<f64>)>> {
-    let store_config = StoreConfig {
-        recordings_dir: work.join("rec"),
-        database: work.join("index.db"),
-        chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
-        retention: RetentionPolicy::KEEP_ALL,
-    };
-    let (store, _) = Store::open(store_config, MasterKey::random()?)?;
+    let store = super::work_store(work)?;
     let jpeg = snapshot_jpeg()?;
     let bus = event_bus();
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -10,9 +10,7 @@ use super::bigclip::encoded_stretch;
 use crate::ingest::pipeline::SyntheticSpec;
 use crate::ingest::{AccessUnit, Codec};
 use crate::playback::Export;
-use crate::store::{
-    ClipKind, ClipMeta, ClipRecord, MasterKey, RetentionPolicy, Store, StoreConfig,
-};
+use crate::store::{ClipKind, ClipMeta, ClipRecord, Store};
 use std::path::Path;
 use std::time::Instant;
 
@@ -27,20 +25,11 @@ fn quantiles(mut samples: Vec<f64>) -> (f64, f64) {
 }
 
 pub fn timeline(dir: &Path) -> anyhow::Result<()> {
-    let work = dir.join(format!("sentrix-bench-timeline-{}", std::process::id()));
-    let result = measure(&work);
-    let _ = std::fs::remove_dir_all(&work);
-    result
+    super::in_work_dir(dir, "timeline", measure)
 }
 
 fn measure(work: &Path) -> anyhow::Result<()> {
-    let config = StoreConfig {
-        recordings_dir: work.join("rec"),
-        database: work.join("index.db"),
-        chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
-        retention: RetentionPolicy::KEEP_ALL,
-    };
-    let (store, _) = Store::open(config, MasterKey::random()?)?;
+    let store = super::work_store(work)?;
     let day0 = crate::store::now_ms() - 2 * 86_400_000;
     let before = index_bytes(&store, work)?;
     fill_day(&store, day0)?;

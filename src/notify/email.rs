@@ -5,13 +5,12 @@
 //! the snapshot attached, and `Message-ID: <DELIVERY@sentrix>` so a resend after a crash
 //! is recognisably the same message.
 
-use super::message::Summary;
+use super::message::{Letter, Summary};
 use crate::config::notify::{EmailTarget, SmtpSecurity};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde_json::Value;
 use std::time::Duration;
 
 pub struct Email {
@@ -49,13 +48,8 @@ impl Email {
         })
     }
 
-    pub async fn send(
-        &self,
-        delivery_id: &str,
-        payload: &Value,
-        snapshot: Option<&[u8]>,
-    ) -> Result<(), String> {
-        let message = self.message(delivery_id, payload, snapshot)?;
+    pub async fn send(&self, letter: &Letter<'_>) -> Result<(), String> {
+        let message = self.message(letter)?;
         self.transport
             .send(message)
             .await
@@ -63,13 +57,9 @@ impl Email {
             .map_err(|e| format!("SMTP {}: {e}", self.target.host))
     }
 
-    fn message(
-        &self,
-        delivery_id: &str,
-        payload: &Value,
-        snapshot: Option<&[u8]>,
-    ) -> Result<Message, String> {
-        let s = Summary::of(payload);
+    fn message(&self, letter: &Letter<'_>) -> Result<Message, String> {
+        let s = Summary::of(letter.payload);
+        let delivery_id = letter.delivery_id;
         let mailbox = |a: &str| {
             a.parse::<Mailbox>()
                 .map_err(|e| format!("address {a:?}: {e}"))
@@ -86,7 +76,7 @@ impl Email {
             b = b.to(mailbox(to)?);
         }
         let text = SinglePart::plain(s.body());
-        let body = match snapshot {
+        let body = match letter.snapshot {
             Some(jpeg) => {
                 let jpeg_type = ContentType::parse("image/jpeg").map_err(|e| e.to_string())?;
                 let file = Attachment::new(format!("event-{}.jpg", s.event_id))

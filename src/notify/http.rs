@@ -12,10 +12,9 @@
 //!
 //! Errors name the host only: a webhook URL may carry a token in its path.
 
-use super::message::Summary;
+use super::message::{Letter, Summary};
 use crate::config::notify::{NtfyTarget, WebhookTarget};
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
@@ -64,13 +63,12 @@ pub struct Webhook<'a> {
 }
 
 impl Webhook<'_> {
-    pub async fn send(
-        &self,
-        delivery_id: &str,
-        payload: &Value,
-        snapshot: Option<&[u8]>,
-        now_ms: i64,
-    ) -> Result<(), String> {
+    pub async fn send(&self, letter: &Letter<'_>, now_ms: i64) -> Result<(), String> {
+        let Letter {
+            delivery_id,
+            payload,
+            snapshot,
+        } = *letter;
         let json = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
         let (body, content_type) = match snapshot.filter(|_| self.target.snapshot) {
             Some(jpeg) => {
@@ -152,17 +150,12 @@ pub struct Ntfy<'a> {
 }
 
 impl Ntfy<'_> {
-    pub async fn send(
-        &self,
-        delivery_id: &str,
-        payload: &Value,
-        snapshot: Option<&[u8]>,
-    ) -> Result<(), String> {
-        let s = Summary::of(payload);
+    pub async fn send(&self, letter: &Letter<'_>) -> Result<(), String> {
+        let s = Summary::of(letter.payload);
         let mut tags = vec![s.label.clone()];
         tags.extend(self.target.tags.iter().cloned());
         let url = &self.target.url;
-        let mut req = match snapshot {
+        let mut req = match letter.snapshot {
             Some(jpeg) => self
                 .client
                 .put(url)
@@ -175,7 +168,7 @@ impl Ntfy<'_> {
             .header("title", header_text(&s.title()))
             .header("tags", header_text(&tags.join(",")))
             .header("priority", self.target.priority.to_string())
-            .header("x-sentrix-delivery", delivery_id);
+            .header("x-sentrix-delivery", letter.delivery_id);
         if let Some(link) = &s.url {
             req = req.header("click", link.as_str());
         }

@@ -24,6 +24,13 @@ pub fn payload(
     })
 }
 
+/// One message as a target sends it: its idempotency key, the payload and the snapshot.
+pub struct Letter<'a> {
+    pub delivery_id: &'a str,
+    pub payload: &'a Value,
+    pub snapshot: Option<&'a [u8]>,
+}
+
 /// The parts of a payload the renderings use (missing parts come out empty).
 pub struct Summary {
     pub kind: String,

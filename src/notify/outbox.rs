@@ -140,19 +140,19 @@ impl Sender {
             true => ctx.snapshot(row.event_id).await,
             false => None,
         };
-        let jpeg = snapshot.as_deref();
+        let letter = super::message::Letter {
+            delivery_id: &row.delivery_id,
+            payload: &payload,
+            snapshot: snapshot.as_deref(),
+        };
         match self {
             Self::Webhook(target, client) => {
                 Webhook { target, client }
-                    .send(&row.delivery_id, &payload, jpeg, crate::store::now_ms())
+                    .send(&letter, crate::store::now_ms())
                     .await
             }
-            Self::Ntfy(target, client) => {
-                Ntfy { target, client }
-                    .send(&row.delivery_id, &payload, jpeg)
-                    .await
-            }
-            Self::Email(email) => email.send(&row.delivery_id, &payload, jpeg).await,
+            Self::Ntfy(target, client) => Ntfy { target, client }.send(&letter).await,
+            Self::Email(email) => email.send(&letter).await,
         }
     }
 }

@@ -20,6 +20,13 @@ pub struct Outgoing {
     pub kind: &'static str,
 }
 
+/// When a notice is routed: the armed mode, the box's local time and the wall ms.
+struct Moment {
+    armed: ArmedMode,
+    local: LocalTime,
+    ms: i64,
+}
+
 struct MqttFilter {
     target: String,
     cameras: Vec<String>,
@@ -93,11 +100,15 @@ impl Router {
                 kind: notice.kind,
             })
             .collect();
-        let local = LocalTime::of_ms(now_ms);
+        let now = Moment {
+            armed,
+            local: LocalTime::of_ms(now_ms),
+            ms: now_ms,
+        };
         for i in 0..self.rules.len() {
             let sends = match notice.kind {
-                "end" => self.on_end(i, notice, armed, &local, now_ms),
-                _ => self.on_start(i, notice, armed, &local, now_ms),
+                "end" => self.on_end(i, notice, &now),
+                _ => self.on_start(i, notice, &now),
             };
             if let Some(kind) = sends {
                 let o = Outgoing {
@@ -112,23 +123,16 @@ impl Router {
         out
     }
 
-    fn on_start(
-        &mut self,
-        i: usize,
-        n: &EventNotice,
-        armed: ArmedMode,
-        local: &LocalTime,
-        now_ms: i64,
-    ) -> Option<&'static str> {
+    fn on_start(&mut self, i: usize, n: &EventNotice, now: &Moment) -> Option<&'static str> {
         let rule = &self.rules[i];
         let key = (i, n.event.id);
         if rule.on == SendOn::End || self.announced.contains_key(&key) {
             return None;
         }
-        if !self.passes(rule, n) || !allowed_now(rule, armed, local) {
+        if !self.passes(rule, n) || !allowed_now(rule, now.armed, &now.local) {
             return None;
         }
-        if !self.cooled_down(i, n, "start", now_ms) {
+        if !self.cooled_down(i, n, "start", now.ms) {
             self.announced.insert(key, Announced::Suppressed);
             return None;
         }
@@ -136,22 +140,15 @@ impl Router {
         Some("start")
     }
 
-    fn on_end(
-        &mut self,
-        i: usize,
-        n: &EventNotice,
-        armed: ArmedMode,
-        local: &LocalTime,
-        now_ms: i64,
-    ) -> Option<&'static str> {
+    fn on_end(&mut self, i: usize, n: &EventNotice, now: &Moment) -> Option<&'static str> {
         let was = self.announced.remove(&(i, n.event.id));
         let rule = &self.rules[i];
         let wanted = match rule.on {
             SendOn::Start => false,
             SendOn::Both => was == Some(Announced::Sent),
-            SendOn::End => self.passes(rule, n) && allowed_now(rule, armed, local),
+            SendOn::End => self.passes(rule, n) && allowed_now(rule, now.armed, &now.local),
         };
-        (wanted && self.cooled_down(i, n, "end", now_ms)).then_some("end")
+        (wanted && self.cooled_down(i, n, "end", now.ms)).then_some("end")
     }
 
     /// Camera, label, score and zone.

@@ -74,17 +74,7 @@ fn assert_jpeg(jpeg: &[u8], what: &str) {
     assert!(jpeg.starts_with(&[0xff, 0xd8]), "{what}: not a JPEG");
     let file = tempfile::NamedTempFile::with_suffix(".jpg").unwrap();
     std::fs::write(file.path(), jpeg).unwrap();
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(file.path())
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_decodes_cleanly(file.path());
 }
 
 /// The JPEG attached to a mail (base64 after the image/jpeg part's headers).
@@ -457,15 +447,7 @@ fn outbox_config(
 async fn manual_events(client: &reqwest::Client, base: &str, n: usize, gap: Duration) -> Vec<i64> {
     let mut ids = Vec::new();
     for _ in 0..n {
-        let r = client
-            .post(format!("{base}/api/cameras/demo/trigger"))
-            .header("origin", base)
-            .basic_auth("alice", Some(ADMIN_PASSWORD))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        let v: Value = r.json().await.unwrap();
+        let v = trigger_demo(client, base).await;
         ids.push(v["event"]["id"].as_i64().unwrap());
         tokio::time::sleep(gap).await;
     }

@@ -164,8 +164,9 @@ pub async fn get_text_as_admin(client: &reqwest::Client, url: &str) -> String {
     get_as_admin(client, url).await.text().await.unwrap()
 }
 
-/// An admin's manual trigger on the demo camera; asserts 202 Accepted.
-pub async fn trigger_demo(client: &reqwest::Client, base: &str) {
+/// An admin's manual trigger on the demo camera; asserts 202 Accepted and returns the
+/// answer (`{"triggered", "camera", "event"}`).
+pub async fn trigger_demo(client: &reqwest::Client, base: &str) -> serde_json::Value {
     let r = client
         .post(format!("{base}/api/cameras/demo/trigger"))
         .header("origin", base)
@@ -174,6 +175,7 @@ pub async fn trigger_demo(client: &reqwest::Client, base: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
+    r.json().await.unwrap()
 }
 
 /// `sentrix healthcheck`: (healthy, the JSON report or the reason it has none).
