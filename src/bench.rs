@@ -198,6 +198,16 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// (median, p99) of `samples` (0, 0 when there are none).
+pub(crate) fn quantiles(mut samples: Vec<f64>) -> (f64, f64) {
+    if samples.is_empty() {
+        return (0.0, 0.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
 /// Runs `measure` in a fresh directory `sentrix-bench-NAME-PID` under `dir`, removed after.
 pub(crate) fn in_work_dir(
     dir: &std::path::Path,

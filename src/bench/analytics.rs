@@ -40,12 +40,9 @@ fn measure(work: &Path) -> anyhow::Result<()> {
             std::hint::black_box(serde_json::to_vec(&summary)?);
             samples.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        samples.sort_by(f64::total_cmp);
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        let (median, p99) = super::quantiles(samples);
         println!(
-            "bench analytics: {what} ({total} events): median {:.1} ms, p99 {:.1} ms (goal <= 100 ms)",
-            at(0.5),
-            at(0.99)
+            "bench analytics: {what} ({total} events): median {median:.1} ms, p99 {p99:.1} ms (goal <= 100 ms)"
         );
     }
     Ok(())

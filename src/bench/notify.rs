@@ -84,14 +84,9 @@ async fn measure(work: &Path, events: usize, idle_seconds: u64) -> anyhow::Resul
         "bench notify: {events} person events, each to MQTT (TLS), a webhook (HTTPS, with snapshot), e-mail (STARTTLS) and ntfy (HTTPS), on loopback"
     );
     let per_target = latencies(work, &config, &servers, events).await?;
-    for (target, mut ms) in per_target {
-        ms.sort_by(f64::total_cmp);
-        let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-        println!(
-            "bench notify: {target:<8} median {:6.1} ms  p99 {:6.1} ms",
-            at(0.5),
-            at(0.99)
-        );
+    for (target, ms) in per_target {
+        let (median, p99) = super::quantiles(ms);
+        println!("bench notify: {target:<8} median {median:6.1} ms  p99 {p99:6.1} ms");
     }
     idle(work, &servers, idle_seconds)
 }

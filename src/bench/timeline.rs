@@ -17,13 +17,6 @@ use std::time::Instant;
 const MINUTE_MS: i64 = 60_000;
 const FPS: u32 = 15;
 
-/// (median, p99) of `samples` in ms.
-fn quantiles(mut samples: Vec<f64>) -> (f64, f64) {
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
-}
-
 pub fn timeline(dir: &Path) -> anyhow::Result<()> {
     super::in_work_dir(dir, "timeline", measure)
 }
@@ -46,7 +39,7 @@ fn measure(work: &Path) -> anyhow::Result<()> {
         std::hint::black_box(body);
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let (median, p99) = quantiles(samples);
+    let (median, p99) = super::quantiles(samples);
     println!("timeline of 24 h: median {median:.2} ms, p99 {p99:.2} ms (the goal: 50 ms)");
     hour_export(&store, day0)
 }
@@ -156,7 +149,7 @@ fn hour_export(store: &Store, t0: i64) -> anyhow::Result<()> {
         bytes = export.len();
         std::hint::black_box(piece);
     }
-    let (median, p99) = quantiles(samples);
+    let (median, p99) = super::quantiles(samples);
     println!(
         "export of 1 h ({:.0} MB): first 256 KiB after median {median:.1} ms, p99 {p99:.1} ms",
         bytes as f64 / 1e6
