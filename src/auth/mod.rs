@@ -178,6 +178,8 @@ pub struct Authenticator {
     password_checks: std::sync::atomic::AtomicU64,
     /// Check, count and reserve before hashing (attempts.rs).
     gate: attempts::Gate,
+    /// API token uses not yet written to the index, by token hash (tokens.rs).
+    token_uses: std::sync::Mutex<std::collections::HashMap<String, tokens::PendingUses>>,
 }
 
 /// How long a verified Basic credential is trusted without PBKDF2.
@@ -198,6 +200,7 @@ impl Authenticator {
             cache_salt,
             password_checks: Default::default(),
             gate: Default::default(),
+            token_uses: Default::default(),
         }
     }
 

@@ -6,7 +6,9 @@
 //! `Authorization: Bearer …` and is good for the API only: it never opens a dashboard
 //! session, and a token in a URL query is refused before anything else (URLs end up in
 //! logs and browser history). Unknown tokens count as failed logins against the client's
-//! address, so a scanner is locked out like a password guesser.
+//! address, so a scanner is locked out like a password guesser. Checking a token reads
+//! the index; its use count is written at most once a second (`count_token_use`), so
+//! a script polling the API costs the index no fsync per request.
 
 use super::{Authenticator, LoginError, Principal, Role};
 use crate::store::{NewToken, Store, TokenRow};
@@ -118,6 +120,19 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
+/// How often a token's use count is written at most.
+const USE_FLUSH_MS: i64 = 1000;
+
+/// Uses of one token not yet written to the index.
+#[derive(Debug, Clone, Default)]
+pub struct PendingUses {
+    uses: u64,
+    last_ms: i64,
+    address: String,
+    /// When its count was last written.
+    written_ms: i64,
+}
+
 /// A token request, from the CLI or the API.
 pub struct TokenRequest {
     pub name: String,
@@ -214,11 +229,8 @@ impl Authenticator {
             true => token_hash(token),
             false => String::new(),
         };
-        if let Some((name, role, scopes)) = self
-            .store
-            .use_token(&hash, now, &ip.to_string())
-            .map_err(internal)?
-        {
+        if let Some((name, role, scopes)) = self.store.check_token(&hash, now).map_err(internal)? {
+            self.count_token_use(&hash, now, ip);
             return Ok(TokenGrant {
                 principal: Principal {
                     user: format!("token:{name}"),
@@ -234,6 +246,57 @@ impl Authenticator {
             return Err(LoginError::TokenExpired);
         }
         self.record_failure(&address, now)
+    }
+
+    /// Counts a use in memory; writes the token's pending uses when it last did more than
+    /// `USE_FLUSH_MS` ago (so the first use is written at once).
+    fn count_token_use(&self, hash: &str, now_ms: i64, ip: IpAddr) {
+        let flush = {
+            let mut pending = self.token_uses.lock().unwrap_or_else(|p| p.into_inner());
+            let p = pending.entry(hash.to_string()).or_default();
+            p.uses += 1;
+            p.last_ms = now_ms;
+            p.address = ip.to_string();
+            (now_ms - p.written_ms >= USE_FLUSH_MS).then(|| {
+                p.written_ms = now_ms;
+                (std::mem::take(&mut p.uses), p.address.clone())
+            })
+        };
+        if let Some((uses, address)) = flush
+            && let Err(e) = self.store.add_token_uses(hash, uses, now_ms, &address)
+        {
+            tracing::warn!("API token use count not written: {e}");
+        }
+    }
+
+    /// Writes every token's pending uses (each second from the dashboard's task, and
+    /// before tokens are listed).
+    pub fn flush_token_uses(&self) {
+        let now = self.now_ms();
+        let due: Vec<(String, PendingUses)> = {
+            let mut pending = self.token_uses.lock().unwrap_or_else(|p| p.into_inner());
+            pending.retain(|_, p| p.uses > 0 || now - p.written_ms < 60_000);
+            pending
+                .iter_mut()
+                .filter(|(_, p)| p.uses > 0)
+                .map(|(h, p)| {
+                    p.written_ms = now;
+                    let taken = PendingUses {
+                        uses: std::mem::take(&mut p.uses),
+                        ..p.clone()
+                    };
+                    (h.clone(), taken)
+                })
+                .collect()
+        };
+        for (hash, p) in due {
+            if let Err(e) = self
+                .store
+                .add_token_uses(&hash, p.uses, p.last_ms, &p.address)
+            {
+                tracing::warn!("API token use count not written: {e}");
+            }
+        }
     }
 
     /// Whether a token still stands (not revoked, not expired).

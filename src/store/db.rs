@@ -358,11 +358,13 @@ pub const ANALYTICS_BY_CAMERA: &str = "SELECT camera_id, COUNT(*), COUNT(end_ms)
 pub const INSERT_TOKEN: &str = "INSERT OR IGNORE INTO api_tokens
     (name, token_hash, role, scopes, created_ms, expires_ms)
     VALUES (:name, :token_hash, :role, :scopes, :created_ms, :expires_ms)";
-/// One use of a token: found, unexpired, counted and stamped in one statement.
-pub const USE_TOKEN: &str = "UPDATE api_tokens SET uses = uses + 1, last_used_ms = :now_ms,
-    last_address = :address
-    WHERE token_hash = :token_hash AND (expires_ms IS NULL OR expires_ms > :now_ms)
-    RETURNING name, role, scopes";
+/// A token that exists and has not expired: its name, role and scopes.
+pub const CHECK_TOKEN: &str = "SELECT name, role, scopes FROM api_tokens
+    WHERE token_hash = :token_hash AND (expires_ms IS NULL OR expires_ms > :now_ms)";
+/// Uses counted since the last write, with the latest one's time and address.
+pub const ADD_TOKEN_USES: &str = "UPDATE api_tokens SET uses = uses + :uses,
+    last_used_ms = MAX(COALESCE(last_used_ms, 0), :last_ms), last_address = :address
+    WHERE token_hash = :token_hash";
 pub const TOKEN_EXPIRY: &str = "SELECT expires_ms FROM api_tokens WHERE token_hash = :token_hash";
 pub const TOKEN_VALID: &str =
     "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE token_hash = :token_hash

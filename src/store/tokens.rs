@@ -1,7 +1,8 @@
 //! API tokens and run-time settings, in the index database. Only a token's SHA-256 is
-//! kept (auth/tokens.rs makes and hashes them); a use is found, checked for expiry,
-//! counted and stamped by one statement, so concurrent uses all count and a revoked or
-//! expired token never passes between a check and its count.
+//! kept (auth/tokens.rs makes and hashes them). Checking a token is a read; its uses are
+//! counted in memory and written at most once a second per token (auth/tokens.rs), so a
+//! script polling the API never costs the index, which recording writes to, an fsync per
+//! request.
 
 use super::{Store, StoreError, db};
 use rusqlite::{OptionalExtension, named_params};
@@ -50,22 +51,37 @@ impl Store {
         Ok(())
     }
 
-    /// Counts one use of the token with this hash from `address` if it exists and has
-    /// not expired at `now_ms`.
-    pub fn use_token(
+    /// The token with this hash, if it exists and has not expired at `now_ms` (a read:
+    /// uses are counted in memory and written by `add_token_uses`).
+    pub fn check_token(
         &self,
         token_hash: &str,
         now_ms: i64,
-        address: &str,
     ) -> Result<Option<TokenUse>, StoreError> {
         Ok(self
             .conn()
             .query_row(
-                db::USE_TOKEN,
-                named_params! {":token_hash": token_hash, ":now_ms": now_ms, ":address": address},
+                db::CHECK_TOKEN,
+                named_params! {":token_hash": token_hash, ":now_ms": now_ms},
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?)
+    }
+
+    /// Adds `uses` to a token's count, with the latest use's time and address.
+    pub fn add_token_uses(
+        &self,
+        token_hash: &str,
+        uses: u64,
+        last_ms: i64,
+        address: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::ADD_TOKEN_USES,
+            named_params! {":token_hash": token_hash, ":uses": uses as i64, ":last_ms": last_ms,
+            ":address": address},
+        )?;
+        Ok(())
     }
 
     /// Some(expiry) when a token with this hash exists (None inside: it never expires).

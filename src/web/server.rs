@@ -40,12 +40,32 @@ pub async fn start(
     let bound = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("dashboard on {scheme}://{bound}/");
+    spawn_token_use_writer(state.auth.clone(), stop.clone());
     let app = router(state);
     Ok(Some(tokio::spawn(async move {
         if let Err(e) = serve(app, listener, tls, table, stop).await {
             tracing::error!("dashboard stopped: {e}");
         }
     })))
+}
+
+/// Writes API token use counts each second (auth/tokens.rs counts them in memory) until
+/// the dashboard stops, and once more then.
+fn spawn_token_use_writer(auth: Arc<crate::auth::Authenticator>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.cancelled() => true,
+            };
+            let a = auth.clone();
+            let _ = tokio::task::spawn_blocking(move || a.flush_token_uses()).await;
+            if stopping {
+                return;
+            }
+        }
+    });
 }
 
 /// Whether the dashboard may start (a user exists, or auth is off), warning about every

@@ -19,8 +19,12 @@ use std::sync::Arc;
 type St = State<Arc<AppState>>;
 
 pub async fn list(State(s): St, _admin: Admin) -> Result<Json<Value>, AppError> {
-    let store = s.store.clone();
-    let rows = blocking(move || Ok(store.tokens()?)).await?;
+    let (store, auth) = (s.store.clone(), s.auth.clone());
+    let rows = blocking(move || {
+        auth.flush_token_uses();
+        Ok(store.tokens()?)
+    })
+    .await?;
     Ok(Json(json!({ "tokens": rows })))
 }
 
