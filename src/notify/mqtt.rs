@@ -21,9 +21,7 @@ use super::outbox::TargetCtx;
 use crate::config::notify::{MqttTarget, is_loopback_host};
 use crate::live::Live;
 use crate::store::{AnalyticsQuery, OutboxRow};
-use rumqttc::{
-    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport,
-};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -51,13 +49,50 @@ pub struct Mqtt {
     availability: HashMap<String, bool>,
 }
 
-/// The connection: the client and its event loop, which this task alone polls.
+/// The connection: the client, and the events of its event loop, which a task of its own
+/// polls without ever being cancelled (rumqttc does not promise that `poll` survives
+/// being dropped mid-way, as a `select!` would do); the task ends with the connection.
 struct Link {
     client: AsyncClient,
-    events: EventLoop,
+    events: tokio::sync::mpsc::Receiver<Result<Event, String>>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
 }
 
 impl Link {
+    fn new(options: MqttOptions) -> Self {
+        let (client, mut event_loop) = AsyncClient::new(options, 16);
+        let (tx, events) = tokio::sync::mpsc::channel(64);
+        let poller = tokio::spawn(async move {
+            loop {
+                let polled = event_loop.poll().await.map_err(|e| e.to_string());
+                let failed = polled.is_err();
+                if tx.send(polled).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Self {
+            client,
+            events,
+            poller,
+        }
+    }
+
+    /// The next event; an error when the connection broke.
+    async fn next(&mut self) -> Result<Event, String> {
+        match self.events.recv().await {
+            Some(Ok(ev)) => Ok(ev),
+            Some(Err(e)) => Err(format!("connection: {e}")),
+            None => Err("connection closed".into()),
+        }
+    }
+
     /// Publishes and waits for the broker's PUBACK.
     async fn publish(&mut self, topic: &str, retain: bool, payload: Vec<u8>) -> Result<(), String> {
         self.client
@@ -66,9 +101,9 @@ impl Link {
             .map_err(|e| format!("publish: {e}"))?;
         let mut pkid = None;
         loop {
-            match tokio::time::timeout(ACK_TIMEOUT, self.events.poll()).await {
+            match tokio::time::timeout(ACK_TIMEOUT, self.next()).await {
                 Err(_) => return Err(format!("no PUBACK for {topic} within 10 s")),
-                Ok(Err(e)) => return Err(format!("connection: {e}")),
+                Ok(Err(e)) => return Err(e),
                 Ok(Ok(Event::Outgoing(Outgoing::Publish(id)))) if pkid.is_none() => pkid = Some(id),
                 Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) if Some(ack.pkid) == pkid => {
                     return Ok(());
@@ -78,12 +113,12 @@ impl Link {
         }
     }
 
-    /// Polls until the broker accepts the connection.
+    /// Waits until the broker accepts the connection.
     async fn connect(&mut self) -> Result<(), String> {
         loop {
-            match tokio::time::timeout(ACK_TIMEOUT, self.events.poll()).await {
+            match tokio::time::timeout(ACK_TIMEOUT, self.next()).await {
                 Err(_) => return Err("no answer from the broker within 10 s".into()),
-                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Err(e)) => return Err(e),
                 Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => return Ok(()),
                 Ok(Ok(_)) => {}
             }
@@ -192,8 +227,7 @@ impl Mqtt {
 
     /// One connection: Ok on shutdown (after saying offline), Err when it broke.
     async fn session(&mut self) -> Result<(), String> {
-        let (client, events) = AsyncClient::new(self.options()?, 16);
-        let mut link = Link { client, events };
+        let mut link = Link::new(self.options()?);
         link.connect().await?;
         self.ctx.status.set_connected(true);
         tracing::info!(target = %self.target.name, "MQTT: connected to {}", self.target.host);
@@ -204,17 +238,35 @@ impl Mqtt {
             let wait = self.ctx.until_next_due().await;
             tokio::select! {
                 _ = self.ctx.shutdown.cancelled() => {
-                    let _ = link.publish(&self.topic("availability"), true, b"offline".to_vec()).await;
-                    let _ = link.client.disconnect().await;
+                    self.say_goodbye(&mut link).await;
                     return Ok(());
                 }
                 _ = self.ctx.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = refresh.tick() => self.refresh(&mut link).await?,
-                polled = link.events.poll() => {
-                    polled.map_err(|e| format!("connection: {e}"))?;
+                event = link.next() => {
+                    event?;
                 }
             }
+        }
+    }
+
+    /// `offline` on the box's availability, then a clean DISCONNECT (sent by the poller
+    /// before it is stopped; at most a second).
+    async fn say_goodbye(&self, link: &mut Link) {
+        let offline = b"offline".to_vec();
+        let _ = link
+            .publish(&self.topic("availability"), true, offline)
+            .await;
+        if link.client.disconnect().await.is_ok() {
+            let sent = async {
+                while let Ok(ev) = link.next().await {
+                    if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
+                        return;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), sent).await;
         }
     }
 
