@@ -169,3 +169,59 @@ impl Store {
         Ok(self.setting("box_id")?.unwrap_or(id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MasterKey, RetentionPolicy, StoreConfig};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// Due messages come oldest first; a retry waits; delivered ones are never due again;
+    /// expiry gives up on old pending ones (naming their targets) and forgets old finished
+    /// ones.
+    #[test]
+    fn outbox_rows_go_due_retry_deliver_and_expire() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let config = StoreConfig {
+            recordings_dir: dir.path().join("rec"),
+            database: dir.path().join("index.db"),
+            chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
+            retention: RetentionPolicy::KEEP_ALL,
+        };
+        let store = Store::open(config, MasterKey::random()?)?.0;
+        let add = |id: &str, at: i64| {
+            let m = NewMessage {
+                target: "hook",
+                delivery_id: id,
+                event_id: Some(1),
+                kind: "start",
+                payload: "{}",
+            };
+            store.outbox_add(&m, at)
+        };
+        let (a, b, c) = (add("a", 1_000)?, add("b", 2_000)?, add("c", 100_000)?);
+        let due = |now| {
+            store
+                .outbox_due("hook", now, 10)
+                .map(|r| r.iter().map(|r| r.id).collect::<Vec<_>>())
+        };
+        assert_eq!(due(3_000)?, vec![a, b]);
+        assert!(store.outbox_due("other", 3_000, 10)?.is_empty());
+        store.outbox_retry(a, 50_000, "down")?;
+        store.outbox_delivered(b, 3_000)?;
+        assert_eq!(due(10_000)?, Vec::<i64>::new());
+        assert_eq!(store.outbox_next_due("hook")?, Some(50_000));
+        assert_eq!(store.outbox_pending("hook")?, 2);
+        // Pending messages created before 10 s expire: only a; b is delivered, c is young.
+        assert_eq!(
+            store.outbox_expire(10_000, 0, 200_000)?,
+            vec!["hook".to_string()]
+        );
+        assert_eq!(due(200_000)?, vec![c]);
+        // Finished rows older than the prune time are forgotten (a expired at 200 s).
+        store.outbox_expire(0, 300_000, 300_000)?;
+        assert_eq!(store.outbox_pending("hook")?, 1);
+        Ok(())
+    }
+}

@@ -48,6 +48,17 @@ fn dashboard_in_headless_chromium() {
     }
     let dir = common::temp_dir();
     let config = write_config(dir.path());
+    // A webhook nobody listens at: the System page shows its failures and last error.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "notify:\n  targets:\n    - {{type: webhook, name: hook, url: 'https://127.0.0.1:{dead}/h'}}\n  rules:\n    - {{target: hook, labels: [manual]}}\n"
+    ));
+    std::fs::write(&config, text).unwrap();
     let added = add_admin(&config);
     assert!(
         added.status.success(),
@@ -108,6 +119,17 @@ fn dashboard_in_headless_chromium() {
     assert_eq!(seen["chart_manual"], seen["api_manual"]);
     assert_eq!(seen["bar_manual"], seen["api_manual"]);
     assert_eq!(seen["armed"], "away");
+    let hook = seen["target_row"].as_array().unwrap();
+    assert_eq!(hook[0], "hook");
+    assert_eq!(hook[1], "webhook");
+    assert!(
+        hook[3].as_str().unwrap().parse::<u32>().unwrap() >= 1,
+        "failed attempts: {hook:?}"
+    );
+    assert!(
+        hook[6].as_str().unwrap().contains("127.0.0.1"),
+        "last error: {hook:?}"
+    );
     assert!(out_dir.join("dashboard-clip.png").exists());
     assert!(ok, "sentrix run did not stop cleanly");
     let all = log.join("\n");

@@ -125,6 +125,9 @@ def steps(driver, wait, base, user, password, outdir, seen):
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#armed button[data-mode=away]")
                .get_attribute("aria-pressed") == "true")
     seen["armed"] = driver.execute_script("return fetch('/api/notify').then(r => r.json()).then(j => j.armed);")
+    # The webhook nobody listens at: its row says what failed.
+    row = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target-hook td"))
+    seen["target_row"] = [td.text for td in row]
 
     # A phone-sized screen: no page scrolls sideways.
     driver.set_window_size(390, 844)
