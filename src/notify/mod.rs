@@ -79,36 +79,16 @@ impl Notifications {
             .map(|c| (c.id.clone(), c.name.clone()))
             .collect();
         for (target, status) in n.targets.iter().zip(statuses) {
-            if let Err(e) = secrets_readable(target) {
-                tracing::error!(target = %target.name(), "notify target: {e}");
-                status.record_error(crate::store::now_ms(), &e);
-            }
             let ctx = TargetCtx {
                 name: target.name().to_string(),
                 store: store.clone(),
-                status: status.clone(),
+                status,
                 wake: Arc::new(tokio::sync::Notify::new()),
                 retry_max_ms: (n.retry_max_seconds * 1000.0) as i64,
                 shutdown: shutdown.clone(),
             };
             wakes.insert(ctx.name.clone(), ctx.wake.clone());
-            let task = match target {
-                Target::Mqtt(m) => {
-                    let labels = rules::mqtt_labels(config, &m.labels);
-                    let runner =
-                        mqtt::Mqtt::new(m.clone(), ctx, live.clone(), cameras.clone(), labels);
-                    tokio::spawn(runner.run())
-                }
-                other => match sender(other) {
-                    Ok(s) => tokio::spawn(outbox::run(ctx, s)),
-                    Err(e) => {
-                        tracing::error!(target = %other.name(), "notify target not started: {e}");
-                        status.record_error(crate::store::now_ms(), &e);
-                        continue;
-                    }
-                },
-            };
-            tasks.push(task);
+            tasks.extend(spawn_target(config, target, ctx, live, &cameras));
         }
         if !n.targets.is_empty() {
             let dispatch = Dispatch {
@@ -150,6 +130,39 @@ impl Notifications {
         {
             tracing::warn!("notifications: a delivery did not stop within 5 s; left behind");
         }
+    }
+}
+
+/// The delivery task of one target; None (and an error in its status) when it cannot be
+/// set up. A secret that cannot be read now is reported too, but the task starts: a
+/// file may appear later.
+fn spawn_target(
+    config: &Config,
+    target: &Target,
+    ctx: TargetCtx,
+    live: &Live,
+    cameras: &[(String, String)],
+) -> Option<JoinHandle<()>> {
+    let failed = |e: String| {
+        tracing::error!(target = %target.name(), "notify target: {e}");
+        ctx.status.record_error(crate::store::now_ms(), &e);
+    };
+    if let Err(e) = secrets_readable(target) {
+        failed(e);
+    }
+    match target {
+        Target::Mqtt(m) => {
+            let labels = rules::mqtt_labels(config, &m.labels);
+            let runner = mqtt::Mqtt::new(m.clone(), ctx, live.clone(), cameras.to_vec(), labels);
+            Some(tokio::spawn(runner.run()))
+        }
+        other => match sender(other) {
+            Ok(s) => Some(tokio::spawn(outbox::run(ctx, s))),
+            Err(e) => {
+                failed(format!("not started: {e}"));
+                None
+            }
+        },
     }
 }
 
