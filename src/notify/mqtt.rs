@@ -5,7 +5,8 @@
 //! Topics, under `topic_prefix` (default `sentrix`):
 //! - `P/availability`: `online`, retained; the last will sets `offline`;
 //! - `P/CAMERA/availability`: `online` while the camera streams, else `offline`;
-//! - `P/CAMERA/events`: each event notice's JSON (start, update, end), from the outbox;
+//! - `P/CAMERA/events`: each event notice's JSON (start, update, end), from the outbox,
+//!   with `delivery`, its idempotency key;
 //! - `P/CAMERA/LABEL`: `ON` while an event of that label is open, else `OFF`, retained;
 //! - `P/CAMERA/LABEL/snapshot` and `P/CAMERA/snapshot`: the latest snapshot JPEG, retained;
 //! - `P/CAMERA/events_today`: the number of events since local midnight, retained.
@@ -321,20 +322,20 @@ impl Mqtt {
         Ok(())
     }
 
-    /// One event notice: its JSON, then the occupancy state, the snapshots and the count.
+    /// One event notice: its JSON (with `delivery`, the outbox's idempotency key, so a
+    /// subscriber can drop a copy resent after a crash), then the occupancy state, the
+    /// snapshots and the count.
     async fn deliver(&mut self, link: &mut Link, row: &OutboxRow) -> Result<(), String> {
-        let payload: Value =
+        let mut payload: Value =
             serde_json::from_str(&row.payload).map_err(|e| format!("payload: {e}"))?;
+        payload["delivery"] = json!(row.delivery_id);
         let ev = &payload["event"];
         let camera = ev["camera_id"].as_str().unwrap_or_default().to_string();
         let label = ev["label"].as_str().unwrap_or_default().to_string();
         let id = ev["id"].as_i64().unwrap_or_default();
-        link.publish(
-            &self.topic(&format!("{camera}/events")),
-            false,
-            row.payload.clone().into_bytes(),
-        )
-        .await?;
+        let topic = self.topic(&format!("{camera}/events"));
+        link.publish(&topic, false, payload.to_string().into_bytes())
+            .await?;
         let open = self
             .open
             .entry((camera.clone(), label.clone()))

@@ -364,12 +364,20 @@ fn check_mail(maildir: &std::path::Path, once: &BTreeMap<i64, usize>) {
 }
 
 fn check_mqtt(sub: &Subscriber, once: &BTreeMap<i64, usize>, events: &[Value]) {
-    let starts = sub.on("sentrix/square/events").into_iter().filter_map(|s| {
-        let v: Value = serde_json::from_slice(&s.payload).ok()?;
-        (v["kind"] == "start")
-            .then(|| v["event"]["id"].as_i64())
-            .flatten()
-    });
+    let notices: Vec<Value> = sub
+        .on("sentrix/square/events")
+        .iter()
+        .filter_map(|s| serde_json::from_slice(&s.payload).ok())
+        .collect();
+    // At least once, each with its idempotency key: one start per event by that key.
+    let by_key: BTreeMap<&str, &Value> = notices
+        .iter()
+        .map(|v| (v["delivery"].as_str().expect("a delivery key"), v))
+        .collect();
+    let starts = by_key
+        .values()
+        .filter(|v| v["kind"] == "start")
+        .filter_map(|v| v["event"]["id"].as_i64());
     assert_eq!(&tally(starts), once);
     let states: Vec<Vec<u8>> = sub
         .on("sentrix/square/person")
