@@ -21,7 +21,7 @@
 use super::outbox::TargetCtx;
 use crate::config::notify::{MqttTarget, is_loopback_host};
 use crate::live::Live;
-use crate::store::{AnalyticsQuery, OutboxRow};
+use crate::store::OutboxRow;
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -388,16 +388,13 @@ impl Mqtt {
     async fn publish_count(&mut self, link: &mut Link, camera: &str) -> Result<(), String> {
         let store = self.ctx.store.clone();
         let now = crate::store::now_ms();
-        let q = AnalyticsQuery {
-            from_ms: super::clock::local_midnight_ms(now),
-            to_ms: now + 1,
-            camera: Some(camera.to_string()),
-            ..Default::default()
-        };
-        let count = tokio::task::spawn_blocking(move || store.analytics(&q).map(|a| a.total))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let (cam, midnight_ms) = (camera.to_string(), super::clock::local_midnight_ms(now));
+        let count = tokio::task::spawn_blocking(move || {
+            store.count_camera_events(&cam, midnight_ms, now + 1)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
         link.publish(
             &self.topic(&format!("{camera}/events_today")),
             true,

@@ -283,6 +283,9 @@ pub const EVENT_BY_ID: &str = "WHERE id = :id";
 pub const EVENTS_MATCHING: &str = "WHERE (:camera IS NULL OR camera_id = :camera)
     AND (:label IS NULL OR label = :label) AND start_ms >= :since_ms AND start_ms < :until_ms
     ORDER BY start_ms DESC, id DESC LIMIT :limit";
+/// Events of a camera that started in [from_ms, to_ms) (events_by_camera_start).
+pub const COUNT_CAMERA_EVENTS: &str = "SELECT COUNT(*) FROM events WHERE camera_id = :camera
+    AND start_ms >= :from_ms AND start_ms < :to_ms";
 pub const SELECT_EVENT_SNAPSHOT: &str = "SELECT snapshot_path FROM events WHERE id = :id";
 pub const SET_EVENT_SNAPSHOT: &str =
     "UPDATE events SET snapshot_path = :path, snapshot_bytes = :bytes WHERE id = :id";

@@ -279,6 +279,20 @@ impl Store {
     }
 
     /// A reader of the event's snapshot JPEG.
+    /// How many events of `camera` started in [from_ms, to_ms).
+    pub fn count_camera_events(
+        &self,
+        camera: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(self.conn().query_row(
+            db::COUNT_CAMERA_EVENTS,
+            named_params! {":camera": camera, ":from_ms": from_ms, ":to_ms": to_ms},
+            |r| r.get(0),
+        )?)
+    }
+
     /// The event's snapshot JPEG, whole (small: one frame).
     pub fn event_snapshot_jpeg(&self, id: i64) -> Result<Vec<u8>, StoreError> {
         let reader = self.open_event_snapshot(id)?;
