@@ -237,17 +237,17 @@ impl Dispatch {
         let targets: Vec<String> = out.into_iter().map(|o| o.target).collect();
         let written = tokio::task::spawn_blocking(move || {
             let now = crate::store::now_ms();
-            for (target, id, kind, payload) in &rows {
-                let m = NewMessage {
+            let messages: Vec<NewMessage<'_>> = rows
+                .iter()
+                .map(|(target, id, kind, payload)| NewMessage {
                     target,
                     delivery_id: id,
                     event_id: Some(event_id),
                     kind,
                     payload,
-                };
-                store.outbox_add(&m, now)?;
-            }
-            Ok::<_, crate::store::StoreError>(())
+                })
+                .collect();
+            store.outbox_add(&messages, now)
         })
         .await;
         if !matches!(written, Ok(Ok(()))) {

@@ -33,14 +33,20 @@ pub struct NewMessage<'a> {
 }
 
 impl Store {
-    pub fn outbox_add(&self, m: &NewMessage<'_>, now_ms: i64) -> Result<i64, StoreError> {
-        let conn = self.conn();
-        conn.execute(
-            db::INSERT_OUTBOX,
-            named_params! {":target": m.target, ":delivery_id": m.delivery_id,
-            ":event_id": m.event_id, ":kind": m.kind, ":payload": m.payload, ":now_ms": now_ms},
-        )?;
-        Ok(conn.last_insert_rowid())
+    /// Writes the messages of one event notice in one transaction (one sync, and all or
+    /// none of them).
+    pub fn outbox_add(&self, messages: &[NewMessage<'_>], now_ms: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for m in messages {
+            tx.execute(
+                db::INSERT_OUTBOX,
+                named_params! {":target": m.target, ":delivery_id": m.delivery_id,
+                ":event_id": m.event_id, ":kind": m.kind, ":payload": m.payload, ":now_ms": now_ms},
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// The oldest `limit` messages of `target` due at `now_ms`.
@@ -198,7 +204,11 @@ mod tests {
                 kind: "start",
                 payload: "{}",
             };
-            store.outbox_add(&m, at)
+            store.outbox_add(&[m], at)?;
+            // Its id: the newest row.
+            store
+                .outbox_due("hook", i64::MAX, 10)
+                .map(|r| r.iter().map(|r| r.id).max().unwrap_or(0))
         };
         let (a, b, c) = (add("a", 1_000)?, add("b", 2_000)?, add("c", 100_000)?);
         let due = |now| {
