@@ -229,6 +229,7 @@ pub(crate) fn work_store(work: &std::path::Path) -> anyhow::Result<crate::store:
         database: work.join("index.db"),
         chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
         retention: RetentionPolicy::KEEP_ALL,
+        offsite_uploaded_first: false,
     };
     Ok(Store::open(config, MasterKey::random()?)?.0)
 }

@@ -5,6 +5,7 @@
 
 mod locate;
 pub mod notify;
+pub mod offsite;
 mod paths;
 pub mod secret;
 mod validate;
@@ -269,6 +270,8 @@ pub struct Storage {
     pub database: PathBuf,
     pub encryption: Encryption,
     pub retention: Retention,
+    /// Sealed copies in an S3-compatible bucket (off when absent).
+    pub offsite: Option<offsite::Offsite>,
 }
 
 impl Default for Storage {
@@ -278,6 +281,7 @@ impl Default for Storage {
             database: PathBuf::from("/var/lib/sentrix/sentrix.db"),
             encryption: Encryption::default(),
             retention: Retention::default(),
+            offsite: None,
         }
     }
 }
@@ -520,6 +524,9 @@ impl Config {
         abs(&mut self.security.tls_key);
         self.detect.model.iter_mut().for_each(abs);
         self.detect.labels_file.iter_mut().for_each(abs);
+        if let Some(o) = &mut self.storage.offsite {
+            o.make_absolute(&base);
+        }
         for t in &mut self.notify.targets {
             t.ca_file_mut().into_iter().for_each(abs);
             for (_, secret) in t.secrets_mut() {

@@ -22,6 +22,7 @@ pub mod live;
 pub mod logging;
 pub mod memory;
 pub mod notify;
+pub mod offsite;
 pub mod playback;
 pub mod record;
 pub mod redact;

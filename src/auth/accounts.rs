@@ -149,6 +149,7 @@ mod tests {
             database: dir.join("db/sentrix.db"),
             chunk_size: 64 * 1024,
             retention: crate::store::RetentionPolicy::KEEP_ALL,
+            offsite_uploaded_first: false,
         })?;
         add(&store, "alice", Role::Admin, "alice password 1", 1)?;
         add(&store, "victor", Role::Viewer, "victor password 1", 2)?;

@@ -116,6 +116,7 @@ fn run_scenes(
             database: work.join("db/sentrix.db"),
             chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
             retention: RetentionPolicy::KEEP_ALL,
+            offsite_uploaded_first: false,
         },
         MasterKey::from_bytes(key),
     )?;

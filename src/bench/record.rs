@@ -153,6 +153,7 @@ pub fn record_client(
         database: dir.join("index.db"),
         chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
         retention: RetentionPolicy::KEEP_ALL,
+        offsite_uploaded_first: false,
     };
     let (store, _) = Store::open(config, MasterKey::random()?)?;
     let (sup, out) = CameraSupervisor::spawn(SupervisorConfig::new("bench", Source::Rtsp(url)))?;

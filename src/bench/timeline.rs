@@ -99,6 +99,7 @@ fn fill_day(store: &Store, day0: i64) -> anyhow::Result<()> {
         media_ticks: 60 * 90_000,
         init_bytes: 900,
         tier: 0,
+        offsite: Default::default(),
     };
     for m in 0..1440 {
         let start = day0 + m * MINUTE_MS;

@@ -331,6 +331,9 @@ fn check_storage(c: &Config, p: &mut Problems) {
         90.0,
         " %",
     );
+    if let Some(o) = &s.offsite {
+        super::offsite::check(o, p);
+    }
 }
 
 fn check_cameras(c: &Config, p: &mut Problems) {

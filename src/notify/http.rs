@@ -22,21 +22,10 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A client that trusts the system's roots and `ca_file`'s certificates.
 pub fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder()
-        .use_rustls_tls()
+    crate::tls::client_builder(ca_file)?
         .timeout(ATTEMPT_TIMEOUT)
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("sentrix/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{}: not a PEM certificate: {e}", ca.display()))?;
-        for cert in certs {
-            b = b.add_root_certificate(cert);
-        }
-    }
-    b.build().map_err(|e| format!("HTTP client: {e}"))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
 }
 
 /// "https://host:port" of a URL, for messages.

@@ -278,6 +278,7 @@ mod tests {
             database: dir.join("index.db"),
             chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
             retention: RetentionPolicy::KEEP_ALL,
+            offsite_uploaded_first: false,
         };
         Ok(Store::open(config, MasterKey::random()?)?.0)
     }

@@ -173,6 +173,42 @@ CREATE TABLE mqtt_discovery (
 -- Analytics scan events by time reading nothing but this index (it covers the query).
 CREATE INDEX events_for_analytics ON events (start_ms, label, camera_id, end_ms, acknowledged);
 "#,
+    r#"
+-- Off-site copies (offsite/): one row per clip bound for the bucket, written by the
+-- triggers below in the same transaction as the clip (or its new tier), so a clip is
+-- queued exactly when it is finalised. The triggers read `settings` 'offsite.what'
+-- (none when off-site copies are off), which `run` sets from the config.
+CREATE TABLE offsite_clips (
+    clip_id          INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
+    state            TEXT NOT NULL DEFAULT 'queued'
+                     CHECK (state IN ('queued', 'uploaded', 'failed')),
+    sha256           TEXT NOT NULL DEFAULT '',   -- of the sealed bytes, hex
+    object_key       TEXT NOT NULL DEFAULT '',
+    upload_id        TEXT NOT NULL DEFAULT '',   -- an unfinished multipart upload
+    parts            TEXT NOT NULL DEFAULT '',   -- its finished parts' ETags, space-separated
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms  INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT NOT NULL DEFAULT '',
+    queued_ms        INTEGER NOT NULL,
+    uploaded_ms      INTEGER
+);
+CREATE INDEX offsite_due ON offsite_clips (state, next_attempt_ms);
+CREATE TRIGGER offsite_queue_new_clip AFTER INSERT ON clips
+WHEN (SELECT value FROM settings WHERE key = 'offsite.what') = 'all'
+  OR ((SELECT value FROM settings WHERE key = 'offsite.what') = 'events' AND NEW.kind = 'event')
+BEGIN
+    INSERT OR IGNORE INTO offsite_clips (clip_id, queued_ms)
+    VALUES (NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+-- A segment is queued in events mode once an event over it gives it a tier (the insert of a
+-- segment re-tiers it in the same transaction, and so does an event that starts later).
+CREATE TRIGGER offsite_queue_event_segment AFTER UPDATE OF tier ON clips
+WHEN NEW.tier >= 1 AND (SELECT value FROM settings WHERE key = 'offsite.what') = 'events'
+BEGIN
+    INSERT OR IGNORE INTO offsite_clips (clip_id, queued_ms)
+    VALUES (NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+"#,
 ];
 
 // Every statement of the store, with named parameters (`:name`), bound with
@@ -196,7 +232,9 @@ pub const INSERT_THUMBNAIL: &str =
 pub const SELECT_CLIP: &str =
     "SELECT id, camera_id, path, start_ms, end_ms, duration_ms, frames, plain_bytes,
     file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id, damage,
-    kind, run_start_ms, timescale, media_ticks, init_bytes, tier
+    kind, run_start_ms, timescale, media_ticks, init_bytes, tier,
+    (SELECT state FROM offsite_clips WHERE clip_id = clips.id),
+    (SELECT last_error FROM offsite_clips WHERE clip_id = clips.id)
     FROM clips";
 pub const SET_CLIP_DAMAGE: &str = "UPDATE clips SET damage = :damage WHERE id = :id";
 /// A clip salvaged in place: what plays of it now.
@@ -243,6 +281,8 @@ pub const NEXT_UNDER_PRESSURE: &str = "SELECT id FROM clips ORDER BY tier, start
 /// The oldest clip of a tier set that ended before a cutoff (retention by age).
 pub const OLDEST_ENDED_BEFORE: &str = "SELECT id FROM clips
     WHERE tier BETWEEN :min_tier AND :max_tier AND end_ms < :before_ms
+    AND (:uploaded_first = 0 OR NOT EXISTS (SELECT 1 FROM offsite_clips o
+         WHERE o.clip_id = clips.id AND o.state != 'uploaded'))
     ORDER BY start_ms, id LIMIT 1";
 pub const SELECT_CLIP_PATH: &str = "SELECT path FROM clips WHERE id = :id";
 pub const SELECT_CLIP_IDS_AND_PATHS: &str = "SELECT id, path FROM clips";
@@ -448,3 +488,40 @@ pub fn thumbnail_path(conn: &Connection, clip_id: i64) -> rusqlite::Result<Optio
     )
     .optional()
 }
+
+// Off-site copies (offsite_clips, offsite/).
+pub const OFFSITE_DUE: &str = "SELECT clip_id, sha256, object_key, upload_id, parts, attempts
+    FROM offsite_clips WHERE state != 'uploaded' AND next_attempt_ms <= :now_ms
+    ORDER BY next_attempt_ms, clip_id LIMIT 1";
+pub const OFFSITE_NEXT_ATTEMPT: &str =
+    "SELECT MIN(next_attempt_ms) FROM offsite_clips WHERE state != 'uploaded'";
+pub const OFFSITE_SET_HASH: &str =
+    "UPDATE offsite_clips SET sha256 = :sha256, object_key = :object_key WHERE clip_id = :clip_id";
+pub const OFFSITE_SET_UPLOAD: &str =
+    "UPDATE offsite_clips SET upload_id = :upload_id, parts = :parts WHERE clip_id = :clip_id";
+pub const OFFSITE_UPLOADED: &str = "UPDATE offsite_clips SET state = 'uploaded', upload_id = '',
+    parts = '', last_error = '', uploaded_ms = :now_ms, attempts = attempts + 1
+    WHERE clip_id = :clip_id";
+pub const OFFSITE_FAILED: &str = "UPDATE offsite_clips SET state = 'failed',
+    attempts = attempts + 1, last_error = :error, next_attempt_ms = :next_attempt_ms
+    WHERE clip_id = :clip_id";
+pub const OFFSITE_STATE_OF: &str =
+    "SELECT state, last_error FROM offsite_clips WHERE clip_id = :clip_id";
+pub const OFFSITE_COUNTS: &str = "SELECT state, COUNT(*), COALESCE(SUM(c.file_bytes), 0)
+    FROM offsite_clips o JOIN clips c ON c.id = o.clip_id GROUP BY state";
+pub const OFFSITE_MARK_RESTORED: &str = "INSERT INTO offsite_clips (clip_id, state, sha256,
+    object_key, queued_ms, uploaded_ms) VALUES (:clip_id, 'uploaded', :sha256, :object_key,
+    :now_ms, :now_ms) ON CONFLICT (clip_id) DO UPDATE SET state = 'uploaded',
+    sha256 = excluded.sha256, object_key = excluded.object_key";
+pub const DELETE_SETTING: &str = "DELETE FROM settings WHERE key = :key";
+pub const INSERT_RESTORED_CLIP: &str = "INSERT INTO clips (id, camera_id, path, start_ms,
+    end_ms, duration_ms, frames, plain_bytes, file_bytes, codec, width, height, labels,
+    pre_roll_ms, post_roll_ms, state, key_id, kind, run_start_ms, timescale, media_ticks,
+    init_bytes, tier)
+    VALUES (:id, :camera_id, :path, :start_ms, :end_ms, :duration_ms, :frames, :plain_bytes,
+    :file_bytes, :codec, :width, :height, :labels, :pre_roll_ms, :post_roll_ms, :state, :key_id,
+    :kind, :run_start_ms, :timescale, :media_ticks, :init_bytes, :tier)";
+pub const INSERT_OFFSITE_EVENT: &str = "INSERT OR IGNORE INTO events (id, camera_id, label,
+    start_ms, end_ms, max_score, box, clip_id, acknowledged, keep)
+    VALUES (:id, :camera_id, :label, :start_ms, :end_ms, :max_score, :box,
+    (SELECT id FROM clips WHERE id = :clip_id), :acknowledged, :keep)";

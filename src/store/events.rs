@@ -46,7 +46,7 @@ impl EventRecord {
     }
 }
 
-fn box_text(b: &[f32; 4]) -> String {
+pub(crate) fn box_text(b: &[f32; 4]) -> String {
     format!("{:.4},{:.4},{:.4},{:.4}", b[0], b[1], b[2], b[3])
 }
 

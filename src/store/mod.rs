@@ -24,6 +24,7 @@ mod events;
 pub mod keys;
 mod lock;
 pub mod mp4scan;
+mod offsite;
 mod outbox;
 mod recover;
 mod reserve;
@@ -40,6 +41,7 @@ pub use container::{ClipError, OpenReader};
 pub use events::{EventQuery, EventRecord};
 pub use keys::{KeyId, MasterKey};
 pub use lock::DataLock;
+pub use offsite::{OffsiteCounts, OffsiteJob, OffsiteState};
 pub use outbox::{NewMessage, OutboxRow};
 pub use retention::{RetentionPolicy, RetentionReport};
 pub use sealed::FSYNCS;
@@ -110,6 +112,9 @@ pub struct StoreConfig {
     pub database: PathBuf,
     pub chunk_size: u32,
     pub retention: RetentionPolicy,
+    /// Age limits wait until a clip bound for the bucket is there
+    /// (`storage.offsite.require_uploaded_before_delete`).
+    pub offsite_uploaded_first: bool,
 }
 
 impl StoreConfig {
@@ -119,6 +124,11 @@ impl StoreConfig {
             database: c.paths.database.clone(),
             chunk_size: container::DEFAULT_CHUNK_SIZE,
             retention: RetentionPolicy::from_config(&c.storage.retention, &c.record),
+            offsite_uploaded_first: c
+                .storage
+                .offsite
+                .as_ref()
+                .is_some_and(|o| o.require_uploaded_before_delete),
         }
     }
 }
@@ -209,6 +219,8 @@ pub struct ClipRecord {
     pub init_bytes: i64,
     /// Retention tier (0 no event .. 3 an event marked keep).
     pub tier: i64,
+    /// Where its off-site copy stands.
+    pub offsite: OffsiteState,
 }
 
 impl ClipRecord {
@@ -253,6 +265,7 @@ impl ClipRecord {
             media_ticks: r.get(21)?,
             init_bytes: r.get(22)?,
             tier: r.get(23)?,
+            offsite: OffsiteState::from_parts(r.get(24)?, r.get(25)?),
         })
     }
 }
@@ -331,6 +344,11 @@ impl Store {
                 dir_handles: Default::default(),
             }),
         })
+    }
+
+    /// The master key, for sealing beside the store (off-site index records).
+    pub(crate) fn clip_key(&self) -> &MasterKey {
+        &self.inner.key
     }
 
     pub fn key_id(&self) -> KeyId {

@@ -194,6 +194,7 @@ mod tests {
             database: dir.path().join("index.db"),
             chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
             retention: RetentionPolicy::KEEP_ALL,
+            offsite_uploaded_first: false,
         };
         let store = Store::open(config, MasterKey::random()?)?.0;
         let add = |id: &str, at: i64| {

@@ -214,6 +214,7 @@ pub(crate) fn record_of_file(
         media_ticks: scan.duration_ticks as i64,
         init_bytes: scan.init_end as i64,
         tier: 0,
+        offsite: super::OffsiteState::Local,
         path: rel.to_string(),
     })
 }

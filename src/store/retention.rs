@@ -91,7 +91,8 @@ fn oldest_ended_before(
         .conn()
         .query_row(
             db::OLDEST_ENDED_BEFORE,
-            named_params! {":min_tier": tiers.0, ":max_tier": tiers.1, ":before_ms": before_ms},
+            named_params! {":min_tier": tiers.0, ":max_tier": tiers.1, ":before_ms": before_ms,
+            ":uploaded_first": store.inner.config.offsite_uploaded_first},
             |r| r.get(0),
         )
         .optional()?)
@@ -104,6 +105,7 @@ fn delete(
     report: &mut RetentionReport,
 ) -> Result<(), StoreError> {
     let rec = store.clip(id)?;
+    warn_if_not_offsite(store, id, reason);
     let freed = store.delete_clip(id)?;
     tracing::info!(
         "retention: deleted {} {id} ({}, {}, tier {}, {} bytes): {reason}",
@@ -119,6 +121,24 @@ fn delete(
     report.deleted += 1;
     report.freed_bytes += freed;
     Ok(())
+}
+
+/// A clip bound for the bucket but not there yet is deleted only under pressure (age
+/// limits wait for it when `require_uploaded_before_delete` is set): say so loudly.
+fn warn_if_not_offsite(store: &Store, id: i64, reason: &str) {
+    use super::OffsiteState;
+    match store.offsite_state(id) {
+        Ok(OffsiteState::Local | OffsiteState::Uploaded) | Err(_) => {}
+        Ok(state) if store.inner.config.offsite_uploaded_first => tracing::error!(
+            "retention: deleting clip {id} before its off-site copy exists ({}): {reason}; \
+             the disk is too small for the upload backlog",
+            state.label()
+        ),
+        Ok(state) => tracing::warn!(
+            "retention: clip {id} is deleted before its off-site copy exists ({})",
+            state.label()
+        ),
+    }
 }
 
 /// One retention pass with the store's policy.

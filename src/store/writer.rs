@@ -256,6 +256,7 @@ impl ClipWriter {
             media_ticks: self.scan.duration_ticks as i64,
             init_bytes: self.scan.init_end as i64,
             tier: 0,
+            offsite: super::OffsiteState::Local,
         };
         self.store.insert_clip(record, thumb)
     }

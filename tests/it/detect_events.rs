@@ -136,6 +136,7 @@ fn run_camera(launch: &str, seconds: f64, detector: DetectorSettings) -> Run {
             database: dir.path().join("db/sentrix.db"),
             chunk_size: 64 * 1024,
             retention: RetentionPolicy::KEEP_ALL,
+            offsite_uploaded_first: false,
         },
         MasterKey::from_bytes([7u8; 32]),
     )

@@ -295,6 +295,7 @@ fn test_store(d: &Path, retention: sentrix::store::RetentionPolicy) -> Store {
         database: d.join("index.db"),
         chunk_size: 16 * 1024,
         retention,
+        offsite_uploaded_first: false,
     };
     Store::open(config, MasterKey::from_bytes([9; 32]))
         .unwrap()
@@ -534,6 +535,7 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
         database: d.join("index.db"),
         chunk_size: 16 * 1024,
         retention: policy,
+        offsite_uploaded_first: false,
     };
     let (store, report) = Store::open(config, MasterKey::from_bytes([9; 32])).unwrap();
     assert_eq!(report.garbage_removed, 1, "{report:?}");
@@ -645,6 +647,7 @@ fn test_config(d: &Path, retention: sentrix::store::RetentionPolicy) -> StoreCon
         database: d.join("index.db"),
         chunk_size: 16 * 1024,
         retention,
+        offsite_uploaded_first: false,
     }
 }
 

@@ -176,6 +176,7 @@ pub async fn start_with(limits: sentrix::web::conn::Limits) -> Server {
             database: dir.path().join("db/sentrix.db"),
             chunk_size: 4096, // many chunks, so ranges cross chunk boundaries
             retention: RetentionPolicy::KEEP_ALL,
+            offsite_uploaded_first: false,
         },
         MasterKey::from_bytes(MASTER_KEY),
     )

@@ -301,6 +301,7 @@ pub fn temp_store(dir: &std::path::Path) -> sentrix::store::Store {
         database: dir.join("index.db"),
         chunk_size: 64 * 1024,
         retention: RetentionPolicy::KEEP_ALL,
+        offsite_uploaded_first: false,
     };
     Store::open(config, MasterKey::random().unwrap()).unwrap().0
 }

@@ -1,0 +1,256 @@
+//! The off-site queue, in the index database: one row per clip bound for the bucket,
+//! written by SQL triggers in the same transaction as the clip itself (db.rs, migration
+//! 8), so a clip is queued exactly when it is finalised and a crash loses no entry. The
+//! uploader (offsite/upload.rs) takes one due row at a time and records its progress here:
+//! the SHA-256 of the sealed bytes, an unfinished multipart upload and its parts (so it
+//! resumes after a restart), and the outcome.
+
+use super::{ClipRecord, Store, StoreError, db};
+use rusqlite::{OptionalExtension, named_params};
+
+/// Where a clip stands with the bucket, as the API and the clip list show it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OffsiteState {
+    /// Not bound for the bucket (off-site copies off, or not an event clip).
+    #[default]
+    Local,
+    Queued,
+    Uploaded,
+    /// The last attempt failed, with why; it is retried.
+    Failed(String),
+}
+
+impl OffsiteState {
+    pub(crate) fn from_parts(state: Option<String>, error: Option<String>) -> Self {
+        match state.as_deref() {
+            Some("queued") => Self::Queued,
+            Some("uploaded") => Self::Uploaded,
+            Some("failed") => Self::Failed(error.unwrap_or_default()),
+            _ => Self::Local,
+        }
+    }
+
+    /// `local`, `queued`, `uploaded` or `failed: reason`.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Local => "local".into(),
+            Self::Queued => "queued".into(),
+            Self::Uploaded => "uploaded".into(),
+            Self::Failed(why) => format!("failed: {why}"),
+        }
+    }
+}
+
+/// A clip due for upload and how far its upload got.
+#[derive(Debug, Clone)]
+pub struct OffsiteJob {
+    pub clip_id: i64,
+    /// Hex SHA-256 of the sealed file, '' until first hashed.
+    pub sha256: String,
+    pub object_key: String,
+    /// An unfinished multipart upload ('' when none) and the ETags of its finished parts.
+    pub upload_id: String,
+    pub parts: Vec<String>,
+    pub attempts: i64,
+}
+
+/// Clips per state and their sealed bytes.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct OffsiteCounts {
+    pub queued: i64,
+    pub uploaded: i64,
+    pub failed: i64,
+    pub waiting_bytes: i64,
+    pub uploaded_bytes: i64,
+}
+
+impl Store {
+    /// Turns queueing on (`what` = "events" or "all") or off (None) for clips indexed
+    /// from now on: the triggers read this setting.
+    pub fn offsite_configure(&self, what: Option<&str>) -> Result<(), StoreError> {
+        match what {
+            Some(w) => self.set_setting("offsite.what", w),
+            None => {
+                self.conn()
+                    .execute(db::DELETE_SETTING, named_params! {":key": "offsite.what"})?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The next clip due for upload at `now_ms`, if any.
+    pub fn offsite_due(&self, now_ms: i64) -> Result<Option<OffsiteJob>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(db::OFFSITE_DUE)?;
+        Ok(stmt
+            .query_row(named_params! {":now_ms": now_ms}, |r| {
+                let parts: String = r.get(4)?;
+                Ok(OffsiteJob {
+                    clip_id: r.get(0)?,
+                    sha256: r.get(1)?,
+                    object_key: r.get(2)?,
+                    upload_id: r.get(3)?,
+                    parts: parts.split_whitespace().map(String::from).collect(),
+                    attempts: r.get(5)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// When the next waiting clip is due (None: nothing waits).
+    pub fn offsite_next_attempt_ms(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(db::OFFSITE_NEXT_ATTEMPT, [], |r| r.get(0))?)
+    }
+
+    pub fn offsite_set_hash(
+        &self,
+        clip_id: i64,
+        sha256: &str,
+        object_key: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::OFFSITE_SET_HASH,
+            named_params! {":clip_id": clip_id, ":sha256": sha256, ":object_key": object_key},
+        )?;
+        Ok(())
+    }
+
+    /// Records a multipart upload's id and finished parts ('' and none: no upload open).
+    pub fn offsite_set_upload(
+        &self,
+        clip_id: i64,
+        upload_id: &str,
+        parts: &[String],
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::OFFSITE_SET_UPLOAD,
+            named_params! {":clip_id": clip_id, ":upload_id": upload_id, ":parts": parts.join(" ")},
+        )?;
+        Ok(())
+    }
+
+    pub fn offsite_uploaded(&self, clip_id: i64, now_ms: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::OFFSITE_UPLOADED,
+            named_params! {":clip_id": clip_id, ":now_ms": now_ms},
+        )?;
+        Ok(())
+    }
+
+    pub fn offsite_failed(
+        &self,
+        clip_id: i64,
+        error: &str,
+        next_attempt_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::OFFSITE_FAILED,
+            named_params! {":clip_id": clip_id, ":error": error, ":next_attempt_ms": next_attempt_ms},
+        )?;
+        Ok(())
+    }
+
+    pub fn offsite_state(&self, clip_id: i64) -> Result<OffsiteState, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn()
+            .query_row(
+                db::OFFSITE_STATE_OF,
+                named_params! {":clip_id": clip_id},
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((s, e)) => OffsiteState::from_parts(Some(s), Some(e)),
+            None => OffsiteState::Local,
+        })
+    }
+
+    pub fn offsite_counts(&self) -> Result<OffsiteCounts, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(db::OFFSITE_COUNTS)?;
+        let mut out = OffsiteCounts::default();
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (state, n, bytes) = row?;
+            match state.as_str() {
+                "uploaded" => (out.uploaded, out.uploaded_bytes) = (n, bytes),
+                "failed" => {
+                    out.failed = n;
+                    out.waiting_bytes += bytes;
+                }
+                _ => {
+                    out.queued = n;
+                    out.waiting_bytes += bytes;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Indexes a clip fetched back from the bucket under its original id (restore), and
+    /// marks it uploaded. Fails if the id or path is taken.
+    pub fn insert_restored_clip(
+        &self,
+        r: &ClipRecord,
+        sha256: &str,
+        object_key: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            db::INSERT_CAMERA_IF_MISSING,
+            named_params! {":id": r.camera_id},
+        )?;
+        tx.execute(
+            db::INSERT_RESTORED_CLIP,
+            named_params! {
+                ":id": r.id, ":camera_id": r.camera_id, ":path": r.path,
+                ":start_ms": r.start_ms, ":end_ms": r.end_ms, ":duration_ms": r.duration_ms,
+                ":frames": r.frames, ":plain_bytes": r.plain_bytes, ":file_bytes": r.file_bytes,
+                ":codec": r.codec, ":width": r.width, ":height": r.height,
+                ":labels": r.labels.join(","), ":pre_roll_ms": r.pre_roll_ms,
+                ":post_roll_ms": r.post_roll_ms, ":state": r.state.as_str(), ":key_id": r.key_id,
+                ":kind": r.kind.as_str(), ":run_start_ms": r.run_start_ms,
+                ":timescale": r.timescale, ":media_ticks": r.media_ticks,
+                ":init_bytes": r.init_bytes, ":tier": r.tier,
+            },
+        )?;
+        tx.execute(
+            db::OFFSITE_MARK_RESTORED,
+            named_params! {":clip_id": r.id, ":sha256": sha256, ":object_key": object_key,
+            ":now_ms": now_ms},
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Indexes an event from the bucket under its original id (restore); one already there
+    /// is kept. Its clip link is kept only when that clip is indexed.
+    pub fn insert_restored_event(&self, e: &super::EventRecord) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::INSERT_OFFSITE_EVENT,
+            named_params! {
+                ":id": e.id, ":camera_id": e.camera_id, ":label": e.label,
+                ":start_ms": e.start_ms, ":end_ms": e.end_ms, ":max_score": e.max_score,
+                ":box": super::events::box_text(&e.bbox), ":clip_id": e.clip_id,
+                ":acknowledged": e.acknowledged, ":keep": e.keep,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// True when the index holds no clip (restore goes only into an empty store).
+    pub fn has_no_clips(&self) -> Result<bool, StoreError> {
+        let n: i64 = self.conn().query_row(db::COUNT_CLIPS, [], |r| r.get(0))?;
+        Ok(n == 0)
+    }
+}
