@@ -8,7 +8,8 @@
 # test:  + ffmpeg (bench peer and clip checks), systemd (systemd-analyze), lintian,
 #        Mosquitto and aiosmtpd (real MQTT and SMTP servers for the notification tests), and
 #        OpenCV's vtest.avi (real pedestrian footage) taken from Debian's opencv-doc package
-#        into ~/.cache/sentrix/testdata (see tests/data/README.md)
+#        into ~/.cache/sentrix/testdata (see tests/data/README.md), and s3s-fs (a real
+#        S3-compatible server, from crates.io) into ~/.cache/sentrix/s3s-fs for the off-site tests
 # cross: + cross compilers, qemu-user and mmdebstrap for arm64/armhf builds
 set -euo pipefail
 run_pkgs=(
@@ -90,7 +91,21 @@ fetch_vtest() {
   rm -rf "$work"
   echo "test footage: $want"
 }
+# A real S3-compatible server for the off-site tests: s3s-fs from crates.io, built once
+# (about 2 minutes) and cached. 0.14.1 is the last release that builds with Rust 1.95.
+S3S_FS_VERSION=0.14.1
+install_s3s_fs() {
+  local root="${SENTRIX_S3S_ROOT:-$HOME/.cache/sentrix/s3s-fs}"
+  if [ -x "$root/bin/s3s-fs" ] && "$root/bin/s3s-fs" --version 2>/dev/null | grep -q "$S3S_FS_VERSION"; then
+    return 0
+  fi
+  echo "building s3s-fs $S3S_FS_VERSION (the off-site tests' S3 server) into $root"
+  cargo install -q --locked "s3s-fs@$S3S_FS_VERSION" --features binary --root "$root"
+}
 for set in "${@:-run}"; do
-  [ "$set" = test ] && fetch_vtest
+  if [ "$set" = test ]; then
+    fetch_vtest
+    install_s3s_fs
+  fi
 done
 exit 0

@@ -65,6 +65,10 @@ pub fn test_writer(config: &Config, clip_seconds: u64, bitrate_kbps: u32) -> any
     let key = keys::load(config)?;
     let (store, sweep) = Store::open(StoreConfig::from_config(config), key)?;
     eprintln!("sweep: {sweep:?}");
+    // Clips queue for the bucket as `run` would queue them.
+    if let Some(o) = &config.storage.offsite {
+        store.offsite_configure(Some(o.what.as_str()))?;
+    }
     // Noise, so the encoder spends the whole bitrate (fills a disk at a known pace).
     let spec = SyntheticSpec {
         codec: Codec::H264,

@@ -1,7 +1,8 @@
 //! What every camera shares, started once per `run`: the detection model's inference pool,
 //! the clip store (key loaded, startup sweep done) and its retention task, the event bus,
 //! the audit log, health (the watchdog thread and the `healthcheck` socket), the live map
-//! the dashboard reads, notifications (fed by the event bus), and the dashboard itself. Each task watches the one shutdown
+//! the dashboard reads, notifications (fed by the event bus), off-site copies (fed by the
+//! index's upload queue), and the dashboard itself. Each task watches the one shutdown
 //! token; the dashboard has a child token of its own so a reload can restart it alone.
 
 use super::RunOptions;
@@ -70,6 +71,7 @@ impl Services {
         let notifications =
             crate::notify::Notifications::start(config, &store, &live, &bus, shutdown);
         live.notify = Some(notifications.state.clone());
+        live.offsite = crate::offsite::start(config, &store, shutdown);
         Ok(Self {
             retention: spawn_retention(store.clone(), shutdown.clone()),
             store,

@@ -58,12 +58,12 @@ pub const TOKEN_PREFIX: &str = "stx_";
 
 /// The scope a request needs, or None where tokens are refused (the dashboard's pages
 /// and the login and logout routes: a token never opens a session). Any change (POST,
-/// PUT, DELETE) and anything about users, tokens or notifications needs `admin`.
+/// PUT, DELETE) and anything about users, tokens, notifications or off-site copies needs `admin`.
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     if path == "/" || path.starts_with("/auth/") || path == "/login" {
         return None;
     }
-    let admin_area = ["/api/users", "/api/tokens", "/api/notify"]
+    let admin_area = ["/api/users", "/api/tokens", "/api/notify", "/api/offsite"]
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if admin_area || !matches!(*method, Method::GET | Method::HEAD) {

@@ -2,7 +2,8 @@
 //! (hyper over rustls) that keeps every request with its arrival time, Mosquitto with TLS
 //! and a password file, aiosmtpd requiring STARTTLS and keeping mail in a maildir (both
 //! Debian packages, started as child processes), and an MQTT subscriber (rumqttc) that
-//! keeps every message it sees.
+//! keeps every message it sees; and s3s-fs, a real S3-compatible server (the off-site
+//! bench and tests).
 
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
@@ -338,4 +339,40 @@ pub fn trust_only(pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// The s3s-fs binary `scripts/deps.sh test` builds: `$SENTRIX_S3S_FS`, else its cache,
+/// else one on PATH.
+fn s3s_fs_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("SENTRIX_S3S_FS") {
+        return PathBuf::from(p);
+    }
+    let cached =
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sentrix/s3s-fs/bin/s3s-fs"));
+    match cached {
+        Some(p) if p.exists() => p,
+        _ => PathBuf::from("s3s-fs"),
+    }
+}
+
+/// A real S3-compatible server (s3s-fs) on loopback `port`, keeping bucket `bucket`'s
+/// objects as files under `root/bucket/`, requiring SigV4 with `access`/`secret`.
+pub fn s3_server(
+    root: &Path,
+    port: u16,
+    bucket: &str,
+    access: &str,
+    secret: &str,
+) -> anyhow::Result<Daemon> {
+    std::fs::create_dir_all(root.join(bucket))?;
+    let mut child = Command::new(s3s_fs_binary())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", access, "--secret-key", secret])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("s3s-fs (scripts/deps.sh test builds it)")?;
+    wait_for_port(port, "s3s-fs", &mut child)?;
+    Ok(Daemon(child))
 }

@@ -7,6 +7,7 @@ mod bench;
 mod certs;
 mod detect;
 mod init;
+mod offsite;
 mod run;
 mod token;
 mod tools;
@@ -53,6 +54,8 @@ enum Command {
     Token(token::Args),
     /// TLS certificates for the dashboard.
     Certs(certs::Args),
+    /// Read the off-site bucket back: list, fetch and verify clips, restore a new box.
+    Offsite(offsite::Args),
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -82,6 +85,7 @@ impl Cli {
             Command::User(args) => user::run(args),
             Command::Token(args) => token::run(args),
             Command::Certs(args) => certs::run(args),
+            Command::Offsite(args) => offsite::run(args),
             Command::Bench(b) => bench::run(b),
             Command::TestWriter(args) => tools::test_writer(args),
         }

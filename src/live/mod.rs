@@ -148,6 +148,8 @@ pub struct Live {
     pub health: Option<Arc<Health>>,
     /// The notification targets' statuses and the armed mode.
     pub notify: Option<Arc<crate::notify::NotifyState>>,
+    /// The off-site uploader's status (None: off-site copies are off).
+    pub offsite: Option<crate::offsite::OffsiteHandle>,
 }
 
 impl Live {
@@ -158,6 +160,7 @@ impl Live {
             model,
             health,
             notify: None,
+            offsite: None,
         }
     }
 

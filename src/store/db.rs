@@ -507,8 +507,8 @@ pub const OFFSITE_FAILED: &str = "UPDATE offsite_clips SET state = 'failed',
     WHERE clip_id = :clip_id";
 pub const OFFSITE_STATE_OF: &str =
     "SELECT state, last_error FROM offsite_clips WHERE clip_id = :clip_id";
-pub const OFFSITE_COUNTS: &str = "SELECT state, COUNT(*), COALESCE(SUM(c.file_bytes), 0)
-    FROM offsite_clips o JOIN clips c ON c.id = o.clip_id GROUP BY state";
+pub const OFFSITE_COUNTS: &str = "SELECT o.state, COUNT(*), COALESCE(SUM(c.file_bytes), 0)
+    FROM offsite_clips o JOIN clips c ON c.id = o.clip_id GROUP BY o.state";
 pub const OFFSITE_MARK_RESTORED: &str = "INSERT INTO offsite_clips (clip_id, state, sha256,
     object_key, queued_ms, uploaded_ms) VALUES (:clip_id, 'uploaded', :sha256, :object_key,
     :now_ms, :now_ms) ON CONFLICT (clip_id) DO UPDATE SET state = 'uploaded',

@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/tokens/{name}", delete(super::tokens::revoke))
         .route("/api/notify", get(super::notify::status))
         .route("/api/notify/armed", put(super::notify::set_armed))
+        .route("/api/offsite", get(super::offsite::status))
         .route("/api/health", get(health))
         .route("/api/cameras", get(cameras))
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))
@@ -208,6 +209,7 @@ fn clip_json(c: &ClipRecord) -> Value {
         "codec": c.codec, "width": c.width, "height": c.height, "labels": c.labels,
         "pre_roll_ms": c.pre_roll_ms, "post_roll_ms": c.post_roll_ms, "state": c.state.as_str(),
         "damage": (!c.damage.is_empty()).then_some(&c.damage),
+        "offsite": c.offsite.label(),
         "video": format!("/clips/{}.mp4", c.id), "thumbnail": format!("/clips/{}.jpg", c.id),
     })
 }

@@ -64,6 +64,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
     g.one("sentrix_clips", "Clips in the index.", indexed.clips as f64);
     guard_gauges(&mut g, &s, &indexed, now);
     notify_gauges(&mut g, &s.live);
+    offsite_gauges(&mut g, &s.live);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], g.0).into_response())
 }
 
@@ -223,5 +224,32 @@ fn notify_gauges(g: &mut Gauges, live: &Live) {
         "sentrix_notify_expired_total",
         "Messages given up undelivered (older than notify.max_age_hours) since start.",
         per(&|t| t.expired.load(Relaxed)),
+    );
+}
+
+/// Clips copied to the off-site bucket and failed attempts since start, and body bytes sent.
+fn offsite_gauges(g: &mut Gauges, live: &Live) {
+    let Some(h) = &live.offsite else {
+        return;
+    };
+    use std::sync::atomic::Ordering::Relaxed;
+    let one = |v: u64| vec![(String::new(), v as f64)];
+    g.add(
+        "sentrix_offsite_uploaded_total",
+        "Clips copied to the off-site bucket and verified since start.",
+        one(h.status.uploaded_total.load(Relaxed)),
+    );
+    g.add(
+        "sentrix_offsite_failed_total",
+        "Failed off-site upload attempts since start.",
+        one(h.status.failed_total.load(Relaxed)),
+    );
+    g.add(
+        "sentrix_offsite_sent_bytes_total",
+        "Upload body bytes sent to the off-site bucket since start.",
+        one(h
+            .throttle
+            .as_ref()
+            .map_or(0, |t| t.sent_bytes.load(Relaxed))),
     );
 }

@@ -31,6 +31,7 @@ mod live_mp4;
 pub mod media;
 pub mod metrics;
 mod notify;
+mod offsite;
 pub mod pages;
 mod recordings;
 mod server;

@@ -22,6 +22,7 @@ mod ingest;
 mod live_view;
 mod notify;
 mod notify_servers;
+mod offsite;
 mod record;
 mod run_tasks;
 mod store;
