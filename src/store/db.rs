@@ -507,6 +507,8 @@ pub const OFFSITE_FAILED: &str = "UPDATE offsite_clips SET state = 'failed',
     WHERE clip_id = :clip_id";
 pub const OFFSITE_STATE_OF: &str =
     "SELECT state, last_error FROM offsite_clips WHERE clip_id = :clip_id";
+pub const OFFSITE_STATES_OF: &str = "SELECT clip_id, state, last_error FROM offsite_clips
+    WHERE clip_id IN (SELECT value FROM json_each(:ids))";
 pub const OFFSITE_COUNTS: &str = "SELECT o.state, COUNT(*), COALESCE(SUM(c.file_bytes), 0)
     FROM offsite_clips o JOIN clips c ON c.id = o.clip_id GROUP BY o.state";
 pub const OFFSITE_MARK_RESTORED: &str = "INSERT INTO offsite_clips (clip_id, state, sha256,

@@ -167,6 +167,25 @@ impl Store {
         })
     }
 
+    /// The states of `clip_ids` that are bound for the bucket (others are local), in one
+    /// query: the event list shows each event's clip's state.
+    pub fn offsite_states(
+        &self,
+        clip_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, OffsiteState>, StoreError> {
+        let ids =
+            serde_json::to_string(clip_ids).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(db::OFFSITE_STATES_OF)?;
+        let rows = stmt.query_map(named_params! {":ids": ids}, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                OffsiteState::from_parts(r.get(1)?, r.get(2)?),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn offsite_counts(&self) -> Result<OffsiteCounts, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(db::OFFSITE_COUNTS)?;

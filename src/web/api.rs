@@ -156,8 +156,25 @@ async fn events(
         until_ms: q.until,
         limit: Some(q.limit.unwrap_or(100).min(1000)),
     };
-    let list = blocking(move || Ok(store.events(&query)?)).await?;
-    Ok(Json(json!({ "events": list })))
+    let (list, states) = blocking(move || {
+        let list = store.events(&query)?;
+        let clip_ids: Vec<i64> = list.iter().filter_map(|e| e.clip_id).collect();
+        let states = store.offsite_states(&clip_ids)?;
+        Ok((list, states))
+    })
+    .await?;
+    // Each event's clip's off-site copy: local, queued, uploaded or "failed: reason".
+    let events: Vec<Value> = list
+        .iter()
+        .map(|e| {
+            let mut v = json!(e);
+            if let Some(id) = e.clip_id {
+                v["clip_offsite"] = json!(states.get(&id).cloned().unwrap_or_default().label());
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "events": events })))
 }
 
 async fn event(State(s): St, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {

@@ -158,6 +158,13 @@ async fn sealed_copies_restore_a_stolen_box_and_refuse_a_wrong_key_or_damage() {
     let status = get_json_as_admin(&client, &format!("{base}/api/offsite")).await;
     assert_eq!(status["uploaded"], 1, "{status}");
     let mp4 = get_bytes(&client, &format!("{base}/clips/{id}.mp4")).await;
+    let events = get_json_as_admin(&client, &format!("{base}/api/events?camera=demo")).await;
+    let listed = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == event_id);
+    assert_eq!(listed.unwrap()["clip_offsite"], "uploaded", "{events}");
     let metrics = get_text_as_admin(&client, &format!("{base}/metrics")).await;
     assert!(
         metrics.contains("sentrix_offsite_uploaded_total 1"),

@@ -77,6 +77,7 @@ function eventItem(e) {
     el("div", { text: e.camera_id + " · " + when(e.start_ms) + (e.end_ms ? "" : " · ongoing") }));
   li.append(text);
   if (e.clip_id) li.append(el("a", { href: "#clip/" + e.clip_id, class: "clip-link", text: "Play clip" }));
+  if (e.clip_offsite && e.clip_offsite !== "local") li.append(offsiteBadge(e.clip_offsite));
   else li.append(el("a", { href: "#timeline/" + encodeURIComponent(e.camera_id) + "/" + e.start_ms, class: "timeline-link", text: "Play" }));
   if (me && me.user_type === "admin") li.append(keepButton(e));
   if (me && me.user_type === "admin" && !e.acknowledged) {
@@ -85,6 +86,12 @@ function eventItem(e) {
     li.append(b);
   }
   return li;
+}
+
+// Where a clip's off-site copy stands: queued, uploaded, or failed (the reason on hover).
+function offsiteBadge(state) {
+  const kind = state.startsWith("failed") ? "failed" : state;
+  return el("span", { class: "offsite offsite-" + kind, title: "off-site copy: " + state, text: "off-site: " + kind });
 }
 
 // Keep (or stop keeping) an event's footage past the age limits.
@@ -123,7 +130,7 @@ async function pageClip(id) {
   v.src = "/clips/" + c.id + ".mp4";
   $("download").href = "/clips/" + c.id + ".mp4?download=1";
   const rows = [["Duration", (c.duration_ms / 1000).toFixed(1) + " s"], ["Labels", c.labels.join(", ") || "-"],
-    ["Size", c.width + "x" + c.height + " " + c.codec], ["State", c.state]];
+    ["Size", c.width + "x" + c.height + " " + c.codec], ["State", c.state], ["Off-site", c.offsite]];
   $("clip-meta").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
 }
 
@@ -142,6 +149,14 @@ async function pageSystem() {
   for (const d of h.detectors || []) {
     const gated = Math.round(d.gated_share * 100) + "% of frames skipped by the motion gate";
     rows.push(["Detector " + d.camera, h.model ? d.mean_infer_ms.toFixed(1) + " ms, " + d.effective_fps.toFixed(1) + " fps, " + gated : "motion only"]);
+  }
+  if (me && me.user_type === "admin") {
+    const o = await api("/api/offsite");
+    if (o.enabled) {
+      rows.push(["Off-site", o.uploaded + " clips in " + o.bucket + " under " + o.prefix + "/, " +
+        (o.queued + o.failed) + " waiting (" + gb(o.waiting_bytes) + ")"]);
+      if (o.last_error) rows.push(["Off-site error", o.last_error]);
+    }
   }
   $("system").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
   await notifyPanel();
