@@ -16,6 +16,7 @@ mod gate;
 mod hostile;
 mod live;
 mod notify;
+mod offsite;
 mod record;
 pub mod servers;
 mod timeline;
@@ -27,6 +28,7 @@ pub use gate::gate;
 pub use hostile::{HostileBench, hostile};
 pub use live::live;
 pub use notify::notify;
+pub use offsite::offsite;
 pub use record::{record, record_client};
 pub use timeline::timeline;
 

@@ -63,28 +63,48 @@ pub fn make_clip(config: &Config, camera: &str, megabytes: u64) -> anyhow::Resul
         pattern: "snow",
     };
     let stretch = encoded_stretch(spec, 3 * FPS as usize)?;
+    let started = Instant::now();
+    let rec = write_clip(&store, &cam.id, &stretch, megabytes * 1_000_000)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "clip {} of camera {}: {} bytes, {:.0} s of video, written (muxed and sealed) in {secs:.1} s = {:.0} MB/s",
+        rec.id,
+        cam.id,
+        rec.plain_bytes,
+        rec.duration_ms as f64 / 1000.0,
+        rec.plain_bytes as f64 / 1e6 / secs
+    );
+    Ok(())
+}
+
+/// Writes a clip of at least `target_bytes` into `store` for `camera`: `stretch` (from
+/// `encoded_stretch`) repeated with shifted timestamps through the recorder's muxer.
+pub(super) fn write_clip(
+    store: &Store,
+    camera: &str,
+    stretch: &[AccessUnit],
+    target_bytes: u64,
+) -> anyhow::Result<crate::store::ClipRecord> {
+    let Some(first) = stretch.first() else {
+        bail!("an empty stretch of video");
+    };
     let frame_ns = 1_000_000_000 / FPS as u64;
     let stretch_ns = stretch.len() as u64 * frame_ns;
-    let base_pts = stretch[0].pts_ns;
+    let base_pts = first.pts_ns;
     let stretch_bytes: u64 = stretch.iter().map(|u| u.data.size() as u64).sum();
-    let target = megabytes * 1_000_000;
-    let repeats = target.div_ceil(stretch_bytes.max(1));
+    let repeats = target_bytes.div_ceil(stretch_bytes.max(1));
     let duration_ms = (repeats * stretch_ns / 1_000_000) as i64;
-
-    let started = Instant::now();
     let mut writer = store.begin_clip(ClipMeta {
-        camera_id: cam.id.clone(),
+        camera_id: camera.into(),
         start_ms: crate::store::now_ms() - duration_ms,
         codec: "h264".into(),
-        width: 1280,
-        height: 720,
         labels: vec!["bench".into()],
         ..Default::default()
     })?;
-    let mut mux = crate::record::mux::Muxer::new(stretch[0].stream.clone(), 1000)?;
+    let mut mux = crate::record::mux::Muxer::new(first.stream.clone(), 1000)?;
     for r in 0..repeats {
         let shift = r * stretch_ns;
-        for u in &stretch {
+        for u in stretch {
             let unit = AccessUnit {
                 pts_ns: u.pts_ns - base_pts + shift,
                 dts_ns: u.dts_ns.map(|d| d.saturating_sub(base_pts) + shift),
@@ -98,15 +118,5 @@ pub fn make_clip(config: &Config, camera: &str, megabytes: u64) -> anyhow::Resul
         writer.write(&mux.take_output())?;
     }
     writer.write(&mux.finish()?)?;
-    let rec = writer.finish(None)?;
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "clip {} of camera {}: {} bytes, {:.0} s of video, written (muxed and sealed) in {secs:.1} s = {:.0} MB/s",
-        rec.id,
-        cam.id,
-        rec.plain_bytes,
-        rec.duration_ms as f64 / 1000.0,
-        rec.plain_bytes as f64 / 1e6 / secs
-    );
-    Ok(())
+    Ok(writer.finish(None)?)
 }

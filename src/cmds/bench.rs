@@ -97,6 +97,19 @@ pub enum Bench {
         #[arg(long, default_value_t = 60)]
         idle_seconds: u64,
     },
+    /// Off-site copies against s3s-fs on loopback: upload throughput, CPU per MB and peak
+    /// RSS of one large clip, and the time to restore many small clips into an empty store.
+    Offsite {
+        /// Size in MB of the large clip.
+        #[arg(long, default_value_t = 1024)]
+        mb: u64,
+        /// How many small clips to upload and restore.
+        #[arg(long, default_value_t = 1000)]
+        clips: usize,
+        /// Directory for the temporary stores and the bucket (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The analytics summary's latency over 100,000 synthetic events.
     Analytics {
         /// Directory for the temporary store (default: the system temp dir).
@@ -209,6 +222,11 @@ pub fn run(bench: Bench) -> ExitCode {
             events,
             idle_seconds,
         } => report(crate::bench::notify(events, idle_seconds)),
+        Bench::Offsite { mb, clips, dir } => report(crate::bench::offsite(
+            &dir.unwrap_or_else(std::env::temp_dir),
+            mb,
+            clips,
+        )),
         Bench::Analytics { dir } => report(crate::bench::analytics(
             &dir.unwrap_or_else(std::env::temp_dir),
         )),
