@@ -40,6 +40,7 @@ bench: build
 	$(BIN) bench timeline
 	$(BIN) bench analytics
 	$(BIN) bench notify
+	$(BIN) bench offsite
 	$(BIN) bench live
 	@python3 -c 'import onnxruntime, PIL' 2>/dev/null || pip install --quiet onnxruntime pillow numpy
 	$(BIN) bench detect --model tests/data/yolox_nano.onnx tests/data/coco_000000001000.jpg tests/data/coco_000000002153.jpg

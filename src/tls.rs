@@ -238,6 +238,26 @@ fn build(
     Ok(Arc::new(config))
 }
 
+/// An HTTPS client builder for sentrix's outgoing connections (webhooks, the off-site
+/// bucket): rustls, the system's roots plus `ca_file`'s certificates, no redirects, a
+/// 10 s connect timeout. Callers add their own request timeout.
+pub fn client_builder(ca_file: Option<&Path>) -> Result<reqwest::ClientBuilder, String> {
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("sentrix/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("{}: not a PEM certificate: {e}", ca.display()))?;
+        for cert in certs {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    Ok(b)
+}
+
 #[cfg(test)]
 mod tests {
     use rustls::pki_types::pem::PemObject;
@@ -300,24 +320,4 @@ mod tests {
         std::fs::create_dir_all(&d)?;
         Ok(d)
     }
-}
-
-/// An HTTPS client builder for sentrix's outgoing connections (webhooks, the off-site
-/// bucket): rustls, the system's roots plus `ca_file`'s certificates, no redirects, a
-/// 10 s connect timeout. Callers add their own request timeout.
-pub fn client_builder(ca_file: Option<&Path>) -> Result<reqwest::ClientBuilder, String> {
-    let mut b = reqwest::Client::builder()
-        .use_rustls_tls()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("sentrix/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{}: not a PEM certificate: {e}", ca.display()))?;
-        for cert in certs {
-            b = b.add_root_certificate(cert);
-        }
-    }
-    Ok(b)
 }

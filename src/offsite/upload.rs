@@ -3,7 +3,9 @@
 //! sealed index record beside it, and marks it uploaded. Clips up to 16 MiB go in one PUT;
 //! larger ones in 8 MiB parts, each recorded in the queue as it lands, so an upload cut by
 //! a crash or an outage resumes at its next part. A failure waits 2 s, 4 s … up to 5 min
-//! (±20 %) before that clip is tried again; other clips are not held up meanwhile.
+//! (±20 %) before that clip is tried again, and the uploader rests as long, so an outage
+//! costs one attempt per step; a clip whose file is gone or damaged waits an hour and does
+//! not hold the others up.
 //!
 //! It never holds the index lock while it talks to the bucket (each store call is one
 //! short statement), and hashing runs on the blocking pool, so recording never waits.
@@ -148,34 +150,37 @@ impl Uploader {
     pub async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
         loop {
             let due = self.store.offsite_due(crate::store::now_ms());
-            let idle = match due {
+            let pause = match due {
                 Ok(Some(job)) => {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        _ = self.attempt(job) => false,
+                        rest = self.attempt(job) => rest,
                     }
                 }
-                Ok(None) => true,
+                Ok(None) => Some(IDLE_POLL),
                 Err(e) => {
                     tracing::warn!("offsite: cannot read the upload queue: {e}");
-                    true
+                    Some(IDLE_POLL)
                 }
             };
-            if idle {
+            if let Some(pause) = pause {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = tokio::time::sleep(pause) => {}
                 }
             }
         }
     }
 
-    /// One attempt at one clip, its outcome written to the queue.
-    async fn attempt(&self, job: OffsiteJob) {
+    /// One attempt at one clip, its outcome written to the queue. After a failure that
+    /// may pass (the bucket is down), the uploader rests until that clip's retry, so an
+    /// outage costs one attempt per backoff step, not one per queued clip.
+    async fn attempt(&self, job: OffsiteJob) -> Option<Duration> {
         let id = job.clip_id;
         let attempts = job.attempts;
         let outcome = self.upload(job).await;
         let now = crate::store::now_ms();
+        let mut rest = None;
         let result = match outcome {
             Ok(()) => {
                 use std::sync::atomic::Ordering::Relaxed;
@@ -186,7 +191,11 @@ impl Uploader {
             }
             Err(f) => {
                 let (why, wait_ms) = match f {
-                    Failure::Retry(why) => (why, retry_after_ms(attempts)),
+                    Failure::Retry(why) => {
+                        let wait_ms = retry_after_ms(attempts);
+                        rest = Some(Duration::from_millis(wait_ms as u64));
+                        (why, wait_ms)
+                    }
                     Failure::Permanent(why) => (why, MAX_RETRY_MS * 12),
                 };
                 tracing::warn!("offsite: clip {id} not uploaded: {why}");
@@ -200,6 +209,7 @@ impl Uploader {
         if let Err(e) = result {
             tracing::warn!("offsite: cannot record clip {id}'s upload: {e}");
         }
+        rest
     }
 
     async fn upload(&self, job: OffsiteJob) -> Result<(), Failure> {

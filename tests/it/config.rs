@@ -572,3 +572,53 @@ fn notify_mistakes_are_located() {
             .all(|i| !i.message.contains("s3cr3t-value"))
     );
 }
+
+#[test]
+fn offsite_mistakes_are_located_and_inline_credentials_refused() {
+    let text = broken(
+        "    min_free_percent: 10\n",
+        "    min_free_percent: 10\n  offsite:\n    endpoint: http://s3.lan:9000\n    bucket: Bad_Bucket\n\
+         \x20   access_key_id: {env: S3_KEY}\n    secret_access_key: plaintext-s3-secret\n\
+         \x20   prefix: ../up\n",
+    );
+    assert_issue(
+        &text,
+        "endpoint: http://",
+        "storage.offsite.endpoint",
+        "plain http to a non-loopback host",
+    );
+    assert_issue(
+        &text,
+        "bucket: Bad_Bucket",
+        "storage.offsite.bucket",
+        "is not a bucket name",
+    );
+    assert_issue(
+        &text,
+        "secret_access_key: plain",
+        "storage.offsite.secret_access_key",
+        "must not be written in the config",
+    );
+    assert_issue(
+        &text,
+        "prefix: ../up",
+        "storage.offsite.prefix",
+        "must be 1-64",
+    );
+    let found = issues(&text);
+    assert!(
+        found
+            .iter()
+            .all(|i| !i.message.contains("plaintext-s3-secret")),
+        "{found:#?}"
+    );
+    // Plain http to loopback with credentials from files is fine.
+    let dir = common::temp_dir();
+    std::fs::write(dir.path().join("s3.key"), "AKIA\n").unwrap();
+    let ok = broken(
+        "    min_free_percent: 10\n",
+        "    min_free_percent: 10\n  offsite:\n    endpoint: http://127.0.0.1:9000\n    bucket: nvr\n\
+         \x20   access_key_id: {file: s3.key}\n    secret_access_key: {file: s3.key}\n",
+    );
+    Config::from_text(&ok, dir.path().to_path_buf()).expect("a loopback endpoint is accepted");
+}

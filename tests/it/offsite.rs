@@ -34,7 +34,9 @@ fn s3(root: &Path, port: u16) -> Daemon {
 }
 
 /// A data directory's config: the demo camera (and a disabled camera whose URL holds a
-/// password), and `storage.offsite` to s3s-fs on `port` with `extra` keys.
+/// password), and `storage.offsite` to s3s-fs on `port` with `extra` keys. Motion events
+/// are off (the whole picture would have to change), so the clips are the manual
+/// triggers' and the tests can count them.
 fn offsite_config(dir: &Path, key_file: &Path, port: u16, extra: &str) -> PathBuf {
     std::fs::write(dir.join("access"), ACCESS).unwrap();
     std::fs::write(dir.join("secret"), SECRET).unwrap();
@@ -42,6 +44,7 @@ fn offsite_config(dir: &Path, key_file: &Path, port: u16, extra: &str) -> PathBu
     let text = format!(
         "network:\n  api_port: {api_port}\n\
          record:\n  pre_detection_buffer: 1\n  post_detection_buffer: 1\n\
+         detect:\n  motion:\n    min_area: 1.0\n\
          storage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: {}\n\
          \x20 offsite:\n    endpoint: http://127.0.0.1:{port}\n    bucket: {BUCKET}\n\
          \x20   path_style: true\n    access_key_id: {{file: access}}\n\

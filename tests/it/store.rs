@@ -668,3 +668,60 @@ fn plaintext_signatures_are_recognised() {
     let caught = std::panic::catch_unwind(|| common::assert_no_plaintext(dir.path()));
     assert!(caught.is_err(), "a JPEG file was not recognised");
 }
+
+#[test]
+fn the_offsite_queue_follows_what_and_holds_back_age_retention() {
+    let dir = common::temp_dir();
+    let mp4 = common::synthetic_mp4(1);
+    let day = 86_400_000;
+    let now = sentrix::store::now_ms();
+    let policy = sentrix::store::RetentionPolicy {
+        max_size_bytes: u64::MAX,
+        event_ms: 30 * day,
+        continuous_ms: 0,
+        min_free_percent: 0.0,
+        event_margin_ms: (0, 0),
+    };
+    let config = StoreConfig {
+        offsite_uploaded_first: true,
+        ..test_config(dir.path(), policy)
+    };
+    let store = Store::open(config, MasterKey::from_bytes([9; 32]))
+        .unwrap()
+        .0;
+    use sentrix::store::OffsiteState;
+    let state = |id: i64| store.offsite_state(id).unwrap();
+    // Off: nothing queues.
+    let before = add_clip(&store, &mp4, now - 50 * day);
+    assert_eq!(state(before.id), OffsiteState::Local);
+    // events: event clips queue at once, segments once an event lies over them.
+    store.offsite_configure(Some("events")).unwrap();
+    let old = add_clip(&store, &mp4, now - 40 * day);
+    let quiet = add_segment(&store, &mp4, now - 2 * day);
+    let busy = add_segment(&store, &mp4, now - day);
+    assert_eq!(state(old.id), OffsiteState::Queued);
+    assert_eq!(state(quiet.id), OffsiteState::Local);
+    assert_eq!(state(busy.id), OffsiteState::Local);
+    event_over(&store, &busy);
+    assert_eq!(
+        state(busy.id),
+        OffsiteState::Queued,
+        "an event over it queues it"
+    );
+    // all: every clip.
+    store.offsite_configure(Some("all")).unwrap();
+    let any = add_segment(&store, &mp4, now - 3 * day);
+    assert_eq!(state(any.id), OffsiteState::Queued);
+    // The age limit waits for the queued clip's upload, not for a local one.
+    sentrix::store::retention::enforce(&store, now).unwrap();
+    let left = |id: i64| store.clip(id).is_ok();
+    assert!(!left(before.id), "a local clip goes at its age");
+    assert!(left(old.id), "a queued clip waits for its upload");
+    store.offsite_failed(old.id, "down", now + 60_000).unwrap();
+    assert_eq!(state(old.id), OffsiteState::Failed("down".into()));
+    store.offsite_uploaded(old.id, now).unwrap();
+    sentrix::store::retention::enforce(&store, now).unwrap();
+    assert!(!left(old.id), "uploaded: it goes");
+    let counts = store.offsite_counts().unwrap();
+    assert_eq!((counts.queued, counts.uploaded), (2, 0), "{counts:?}");
+}
