@@ -225,7 +225,15 @@ pub(crate) fn in_work_dir(
 /// A store under `work` with a random key and no retention (index rows only or sealed
 /// clips, as the bench writes).
 pub(crate) fn work_store(work: &std::path::Path) -> anyhow::Result<crate::store::Store> {
-    use crate::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
+    store_with_key(work, crate::store::MasterKey::random()?)
+}
+
+/// A store under `work` sealed with `key`, no retention.
+pub(crate) fn store_with_key(
+    work: &std::path::Path,
+    key: crate::store::MasterKey,
+) -> anyhow::Result<crate::store::Store> {
+    use crate::store::{RetentionPolicy, Store, StoreConfig};
     let config = StoreConfig {
         recordings_dir: work.join("rec"),
         database: work.join("index.db"),
@@ -233,7 +241,7 @@ pub(crate) fn work_store(work: &std::path::Path) -> anyhow::Result<crate::store:
         retention: RetentionPolicy::KEEP_ALL,
         offsite_uploaded_first: false,
     };
-    Ok(Store::open(config, MasterKey::random()?)?.0)
+    Ok(Store::open(config, key)?.0)
 }
 
 pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

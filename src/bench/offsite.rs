@@ -14,7 +14,7 @@ use crate::ingest::Codec;
 use crate::ingest::pipeline::SyntheticSpec;
 use crate::offsite::client::Bucket;
 use crate::offsite::upload::{Uploader, UploaderStatus};
-use crate::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
+use crate::store::{MasterKey, Store};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +39,7 @@ fn measure(work: &Path, big_mb: u64, clips: usize) -> anyhow::Result<()> {
         .build()?;
     let cfg = bucket_config(port);
 
-    let store = store_at(&work.join("a"), key())?;
+    let store = super::store_with_key(&work.join("a"), key())?;
     store.offsite_configure(Some(OffsiteWhat::All.as_str()))?;
     let big = big_clip(&store, big_mb)?;
     let bucket = Bucket::open(&cfg, "big").map_err(anyhow::Error::msg)?;
@@ -57,7 +57,7 @@ fn measure(work: &Path, big_mb: u64, clips: usize) -> anyhow::Result<()> {
         rss_mb("VmHWM")
     );
 
-    let small = store_at(&work.join("b"), key())?;
+    let small = super::store_with_key(&work.join("b"), key())?;
     small.offsite_configure(Some(OffsiteWhat::All.as_str()))?;
     let bytes = small_clips(&small, clips)?;
     let bucket = Bucket::open(&cfg, "small").map_err(anyhow::Error::msg)?;
@@ -73,7 +73,7 @@ fn measure(work: &Path, big_mb: u64, clips: usize) -> anyhow::Result<()> {
         cpu * 1000.0 / clips as f64
     );
 
-    let fresh = store_at(&work.join("c"), key())?;
+    let fresh = super::store_with_key(&work.join("c"), key())?;
     let t = Instant::now();
     let outcome = runtime.block_on(crate::offsite::restore::restore(&bucket, &fresh))?;
     let secs = t.elapsed().as_secs_f64();
@@ -109,17 +109,6 @@ fn bucket_config(port: u16) -> Offsite {
     }
 }
 
-fn store_at(dir: &Path, key: MasterKey) -> anyhow::Result<Store> {
-    let config = StoreConfig {
-        recordings_dir: dir.join("rec"),
-        database: dir.join("index.db"),
-        chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
-        retention: RetentionPolicy::KEEP_ALL,
-        offsite_uploaded_first: false,
-    };
-    Ok(Store::open(config, key)?.0)
-}
-
 fn big_clip(store: &Store, mb: u64) -> anyhow::Result<crate::store::ClipRecord> {
     let spec = SyntheticSpec {
         codec: Codec::H264,
@@ -151,7 +140,7 @@ fn small_clips(store: &Store, count: usize) -> anyhow::Result<i64> {
     Ok(total)
 }
 
-/// Runs the uploader until `want` clips are uploaded (or one fails).
+/// Runs the uploader until `want` clips and their records are uploaded (or one fails).
 async fn upload_all(store: &Store, bucket: &Bucket, want: i64) -> anyhow::Result<()> {
     let stop = tokio_util::sync::CancellationToken::new();
     let uploader = Uploader {
@@ -162,7 +151,7 @@ async fn upload_all(store: &Store, bucket: &Bucket, want: i64) -> anyhow::Result
     let task = tokio::spawn(uploader.run(stop.clone()));
     let result = loop {
         let counts = store.offsite_counts()?;
-        if counts.uploaded >= want {
+        if counts.uploaded >= want && counts.records_pending == 0 {
             break Ok(());
         }
         if counts.failed > 0 {

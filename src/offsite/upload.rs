@@ -1,11 +1,16 @@
 //! The uploader: one task that takes the next due clip from the queue (store/offsite.rs),
-//! copies its sealed file unchanged to the bucket, verifies the copy, writes the clip's
-//! sealed index record beside it, and marks it uploaded. Clips up to 16 MiB go in one PUT;
+//! copies its sealed file unchanged to the bucket, verifies the copy and marks it uploaded;
+//! the clip's sealed index record is then due, and is written beside it next. Clips up to 16 MiB go in one PUT;
 //! larger ones in 8 MiB parts, each recorded in the queue as it lands, so an upload cut by
 //! a crash or an outage resumes at its next part. A failure waits 2 s, 4 s … up to 5 min
 //! (±20 %) before that clip is tried again, and the uploader rests as long, so an outage
 //! costs one attempt per step; a clip whose file is gone or damaged waits an hour and does
 //! not hold the others up.
+//!
+//! When an event of an uploaded clip changes (it ends, is acknowledged or kept), a trigger
+//! marks the clip's record stale and the uploader writes the record again, so the bucket's
+//! index follows the local one; a crash between a clip and its record leaves the record
+//! due, not lost.
 //!
 //! It never holds the index lock while it talks to the bucket (each store call is one
 //! short statement), and hashing runs on the blocking pool, so recording never waits.
@@ -33,6 +38,8 @@ const FIRST_RETRY_MS: i64 = 2_000;
 const MAX_RETRY_MS: i64 = 300_000;
 /// Events recorded with a clip, at most (a clip rarely holds more than a handful).
 const MAX_EVENTS_PER_RECORD: u32 = 1000;
+/// A record that could not be written is tried again after about 16 s.
+const RECORD_RETRY_STEP: i64 = 3;
 
 /// What the uploader did, for the API, the dashboard and /metrics.
 #[derive(Debug, Default)]
@@ -172,38 +179,42 @@ impl Uploader {
         }
     }
 
-    /// One attempt at one clip, its outcome written to the queue. After a failure that
-    /// may pass (the bucket is down), the uploader rests until that clip's retry, so an
-    /// outage costs one attempt per backoff step, not one per queued clip.
+    /// One attempt at one clip, or at an uploaded clip's index record, its outcome
+    /// written to the queue. A verified copy marks the clip uploaded and makes its record
+    /// due at once. After a failure that may pass (the bucket is down), the uploader rests
+    /// until that retry, so an outage costs one attempt per backoff step, not one per
+    /// queued clip.
     async fn attempt(&self, job: OffsiteJob) -> Option<Duration> {
         let id = job.clip_id;
+        if job.record_version > 0 {
+            return self.write_record(id, &job.sha256, job.record_version).await;
+        }
         let attempts = job.attempts;
-        let outcome = self.upload(job).await;
         let now = crate::store::now_ms();
-        let mut rest = None;
-        let result = match outcome {
-            Ok(()) => {
+        let (result, rest) = match self.upload(job).await {
+            // Deleted since it was queued: its queue row went with it.
+            Ok(false) => return None,
+            Ok(true) => {
                 use std::sync::atomic::Ordering::Relaxed;
                 self.status.uploaded_total.fetch_add(1, Relaxed);
                 self.status.last_upload_ms.store(now, Relaxed);
                 self.status.set_error("");
-                self.store.offsite_uploaded(id, now)
+                (self.store.offsite_uploaded(id, now), None)
             }
             Err(f) => {
-                let (why, wait_ms) = match f {
+                let (why, wait_ms, rest) = match f {
                     Failure::Retry(why) => {
                         let wait_ms = retry_after_ms(attempts);
-                        rest = Some(Duration::from_millis(wait_ms as u64));
-                        (why, wait_ms)
+                        (why, wait_ms, Some(Duration::from_millis(wait_ms as u64)))
                     }
-                    Failure::Permanent(why) => (why, MAX_RETRY_MS * 12),
+                    Failure::Permanent(why) => (why, MAX_RETRY_MS * 12, None),
                 };
                 tracing::warn!("offsite: clip {id} not uploaded: {why}");
                 self.status
                     .failed_total
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.status.set_error(&format!("clip {id}: {why}"));
-                self.store.offsite_failed(id, &why, now + wait_ms)
+                (self.store.offsite_failed(id, &why, now + wait_ms), rest)
             }
         };
         if let Err(e) = result {
@@ -212,11 +223,63 @@ impl Uploader {
         rest
     }
 
-    async fn upload(&self, job: OffsiteJob) -> Result<(), Failure> {
+    /// Writes clip `id`'s index record with its events as they are now; the record is
+    /// done unless an event changed after `version` was read.
+    async fn write_record(&self, id: i64, sha256: &str, version: i64) -> Option<Duration> {
+        let written = async {
+            let clip = match self.store.clip(id) {
+                Ok(c) => c,
+                Err(StoreError::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            self.put_record(&clip, sha256, clip.file_bytes as u64)
+                .await?;
+            Ok(self.store.offsite_record_written(id, version)?)
+        };
+        let why = match written.await {
+            Ok(()) => return None,
+            Err(Failure::Retry(why) | Failure::Permanent(why)) => why,
+        };
+        tracing::warn!("offsite: clip {id}'s index record not written: {why}");
+        self.status.set_error(&format!("clip {id}: {why}"));
+        let wait_ms = retry_after_ms(RECORD_RETRY_STEP);
+        let next = crate::store::now_ms() + wait_ms;
+        if let Err(e) = self.store.offsite_record_failed(id, &why, next) {
+            tracing::warn!("offsite: cannot mark clip {id}'s record for another try: {e}");
+        }
+        Some(Duration::from_millis(wait_ms as u64))
+    }
+
+    /// The clip's sealed index record: its row, its events now, and the sealed object's
+    /// SHA-256 and size.
+    async fn put_record(
+        &self,
+        clip: &crate::store::ClipRecord,
+        sha256: &str,
+        sealed_bytes: u64,
+    ) -> Result<(), Failure> {
+        let events = self.store.events_overlapping(
+            &clip.camera_id,
+            clip.start_ms,
+            clip.end_ms,
+            MAX_EVENTS_PER_RECORD,
+        )?;
+        let record = IndexRecord::new(clip, &events, sha256, sealed_bytes);
+        let sealed = record::seal(&record, self.store.clip_key())
+            .map_err(|e| Failure::Retry(format!("sealing the index record: {e}")))?;
+        self.bucket
+            .s3
+            .put(&self.bucket.record_key(clip.id), sealed.into())
+            .await?;
+        Ok(())
+    }
+
+    /// Copies the clip's sealed file and verifies the copy (its SHA-256 is in the queue
+    /// from here on); false when the clip was deleted meanwhile.
+    async fn upload(&self, job: OffsiteJob) -> Result<bool, Failure> {
         let clip = match self.store.clip(job.clip_id) {
             Ok(c) => c,
-            // Deleted since it was queued: its queue row went with it.
-            Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(StoreError::NotFound(_)) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
         if !clip.damage.is_empty() {
@@ -239,20 +302,7 @@ impl Uploader {
             self.put_parts(&job, &key, &path, len).await?
         };
         self.verify(&key, len, &digests, etag).await?;
-        let events = self.store.events_overlapping(
-            &clip.camera_id,
-            clip.start_ms,
-            clip.end_ms,
-            MAX_EVENTS_PER_RECORD,
-        )?;
-        let record = IndexRecord::new(&clip, &events, &digests.sha256, len);
-        let sealed = record::seal(&record, self.store.clip_key())
-            .map_err(|e| Failure::Retry(format!("sealing the index record: {e}")))?;
-        self.bucket
-            .s3
-            .put(&self.bucket.record_key(clip.id), sealed.into())
-            .await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn put_whole(

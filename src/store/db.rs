@@ -190,9 +190,12 @@ CREATE TABLE offsite_clips (
     next_attempt_ms  INTEGER NOT NULL DEFAULT 0,
     last_error       TEXT NOT NULL DEFAULT '',
     queued_ms        INTEGER NOT NULL,
-    uploaded_ms      INTEGER
+    uploaded_ms      INTEGER,
+    record_stale     INTEGER NOT NULL DEFAULT 0  -- >0: the bucket's index record is not
+                                                 -- written, or an event changed since
 );
 CREATE INDEX offsite_due ON offsite_clips (state, next_attempt_ms);
+CREATE INDEX offsite_stale ON offsite_clips (next_attempt_ms) WHERE record_stale > 0;
 CREATE TRIGGER offsite_queue_new_clip AFTER INSERT ON clips
 WHEN (SELECT value FROM settings WHERE key = 'offsite.what') = 'all'
   OR ((SELECT value FROM settings WHERE key = 'offsite.what') = 'events' AND NEW.kind = 'event')
@@ -202,6 +205,20 @@ BEGIN
 END;
 -- A segment is queued in events mode once an event over it gives it a tier (the insert of a
 -- segment re-tiers it in the same transaction, and so does an event that starts later).
+-- The bucket's index record of an uploaded clip is written again when one of its events
+-- ends, is acknowledged, marked keep or linked (the record is the clip's row and events).
+CREATE TRIGGER offsite_event_changed AFTER UPDATE OF end_ms, acknowledged, keep, clip_id ON events
+WHEN OLD.end_ms IS NOT NEW.end_ms OR OLD.acknowledged != NEW.acknowledged
+  OR OLD.keep != NEW.keep OR OLD.clip_id IS NOT NEW.clip_id
+BEGIN
+    UPDATE offsite_clips SET record_stale = record_stale + 1
+    WHERE state = 'uploaded' AND clip_id IN (
+        SELECT id FROM clips WHERE id = NEW.clip_id
+        UNION
+        SELECT id FROM clips WHERE kind = 'segment' AND camera_id = NEW.camera_id
+            AND end_ms >= NEW.start_ms AND start_ms <= COALESCE(NEW.end_ms, 9000000000000000)
+            AND start_ms >= NEW.start_ms - 86400000);
+END;
 CREATE TRIGGER offsite_queue_event_segment AFTER UPDATE OF tier ON clips
 WHEN NEW.tier >= 1 AND (SELECT value FROM settings WHERE key = 'offsite.what') = 'events'
 BEGIN
@@ -490,17 +507,31 @@ pub fn thumbnail_path(conn: &Connection, clip_id: i64) -> rusqlite::Result<Optio
 }
 
 // Off-site copies (offsite_clips, offsite/).
-pub const OFFSITE_DUE: &str = "SELECT clip_id, sha256, object_key, upload_id, parts, attempts
-    FROM offsite_clips WHERE state != 'uploaded' AND next_attempt_ms <= :now_ms
-    ORDER BY next_attempt_ms, clip_id LIMIT 1";
-pub const OFFSITE_NEXT_ATTEMPT: &str =
-    "SELECT MIN(next_attempt_ms) FROM offsite_clips WHERE state != 'uploaded'";
+/// The next index record to write (an uploaded clip's, so each record follows its clip),
+/// else the next clip to upload; with the record's version (`record_stale`).
+pub const OFFSITE_DUE: &str = "SELECT * FROM (
+    SELECT clip_id, sha256, object_key, upload_id, parts, attempts, record_stale
+        FROM offsite_clips WHERE record_stale > 0 AND next_attempt_ms <= :now_ms
+        AND state = 'uploaded' ORDER BY next_attempt_ms, clip_id LIMIT 1)
+    UNION ALL SELECT * FROM (
+    SELECT clip_id, sha256, object_key, upload_id, parts, attempts, 0
+        FROM offsite_clips WHERE state IN ('queued', 'failed') AND next_attempt_ms <= :now_ms
+        ORDER BY next_attempt_ms, clip_id LIMIT 1)
+    LIMIT 1";
+/// The record was written from the events as they were at version :version; a change
+/// since (the trigger counted it) leaves it due again.
+pub const OFFSITE_RECORD_WRITTEN: &str = "UPDATE offsite_clips SET record_stale = 0,
+    last_error = '' WHERE clip_id = :clip_id AND record_stale = :version";
+pub const OFFSITE_RECORD_FAILED: &str = "UPDATE offsite_clips SET last_error = :error,
+    next_attempt_ms = :next_attempt_ms WHERE clip_id = :clip_id";
 pub const OFFSITE_SET_HASH: &str =
     "UPDATE offsite_clips SET sha256 = :sha256, object_key = :object_key WHERE clip_id = :clip_id";
 pub const OFFSITE_SET_UPLOAD: &str =
     "UPDATE offsite_clips SET upload_id = :upload_id, parts = :parts WHERE clip_id = :clip_id";
+/// The clip's copy is verified; its index record is due next.
 pub const OFFSITE_UPLOADED: &str = "UPDATE offsite_clips SET state = 'uploaded', upload_id = '',
-    parts = '', last_error = '', uploaded_ms = :now_ms, attempts = attempts + 1
+    parts = '', last_error = '', uploaded_ms = COALESCE(uploaded_ms, :now_ms),
+    attempts = attempts + 1, next_attempt_ms = 0, record_stale = record_stale + 1
     WHERE clip_id = :clip_id";
 pub const OFFSITE_FAILED: &str = "UPDATE offsite_clips SET state = 'failed',
     attempts = attempts + 1, last_error = :error, next_attempt_ms = :next_attempt_ms
@@ -509,7 +540,8 @@ pub const OFFSITE_STATE_OF: &str =
     "SELECT state, last_error FROM offsite_clips WHERE clip_id = :clip_id";
 pub const OFFSITE_STATES_OF: &str = "SELECT clip_id, state, last_error FROM offsite_clips
     WHERE clip_id IN (SELECT value FROM json_each(:ids))";
-pub const OFFSITE_COUNTS: &str = "SELECT o.state, COUNT(*), COALESCE(SUM(c.file_bytes), 0)
+pub const OFFSITE_COUNTS: &str = "SELECT o.state, COUNT(*), COALESCE(SUM(c.file_bytes), 0),
+    COALESCE(SUM(o.record_stale > 0), 0)
     FROM offsite_clips o JOIN clips c ON c.id = o.clip_id GROUP BY o.state";
 pub const OFFSITE_MARK_RESTORED: &str = "INSERT INTO offsite_clips (clip_id, state, sha256,
     object_key, queued_ms, uploaded_ms) VALUES (:clip_id, 'uploaded', :sha256, :object_key,

@@ -3,7 +3,10 @@
 //! 8), so a clip is queued exactly when it is finalised and a crash loses no entry. The
 //! uploader (offsite/upload.rs) takes one due row at a time and records its progress here:
 //! the SHA-256 of the sealed bytes, an unfinished multipart upload and its parts (so it
-//! resumes after a restart), and the outcome.
+//! resumes after a restart), and the outcome. `record_stale` counts changes the bucket's
+//! index record of an uploaded clip has not caught up with: the upload itself, and each
+//! change to one of its events (a trigger); the uploader writes the record and clears the
+//! count only if nothing changed meanwhile.
 
 use super::{ClipRecord, Store, StoreError, db};
 use rusqlite::{OptionalExtension, named_params};
@@ -52,6 +55,9 @@ pub struct OffsiteJob {
     pub upload_id: String,
     pub parts: Vec<String>,
     pub attempts: i64,
+    /// Above 0: the clip is uploaded and its index record is to be written (first, or
+    /// again after an event of it changed), at this version.
+    pub record_version: i64,
 }
 
 /// Clips per state and their sealed bytes.
@@ -62,6 +68,8 @@ pub struct OffsiteCounts {
     pub failed: i64,
     pub waiting_bytes: i64,
     pub uploaded_bytes: i64,
+    /// Uploaded clips whose index record is not written yet (or is being rewritten).
+    pub records_pending: i64,
 }
 
 impl Store {
@@ -92,16 +100,10 @@ impl Store {
                     upload_id: r.get(3)?,
                     parts: parts.split_whitespace().map(String::from).collect(),
                     attempts: r.get(5)?,
+                    record_version: r.get(6)?,
                 })
             })
             .optional()?)
-    }
-
-    /// When the next waiting clip is due (None: nothing waits).
-    pub fn offsite_next_attempt_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(db::OFFSITE_NEXT_ATTEMPT, [], |r| r.get(0))?)
     }
 
     pub fn offsite_set_hash(
@@ -152,6 +154,29 @@ impl Store {
         Ok(())
     }
 
+    /// Clip `clip_id`'s record was written from its events at `version`.
+    pub fn offsite_record_written(&self, clip_id: i64, version: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::OFFSITE_RECORD_WRITTEN,
+            named_params! {":clip_id": clip_id, ":version": version},
+        )?;
+        Ok(())
+    }
+
+    /// Writing the record failed: try again at `next_attempt_ms`.
+    pub fn offsite_record_failed(
+        &self,
+        clip_id: i64,
+        error: &str,
+        next_attempt_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::OFFSITE_RECORD_FAILED,
+            named_params! {":clip_id": clip_id, ":error": error, ":next_attempt_ms": next_attempt_ms},
+        )?;
+        Ok(())
+    }
+
     pub fn offsite_state(&self, clip_id: i64) -> Result<OffsiteState, StoreError> {
         let row: Option<(String, String)> = self
             .conn()
@@ -191,14 +216,12 @@ impl Store {
         let mut stmt = conn.prepare_cached(db::OFFSITE_COUNTS)?;
         let mut out = OffsiteCounts::default();
         let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
+            let counts: (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
+            Ok((r.get::<_, String>(0)?, counts))
         })?;
         for row in rows {
-            let (state, n, bytes) = row?;
+            let (state, (n, bytes, stale)) = row?;
+            out.records_pending += stale;
             match state.as_str() {
                 "uploaded" => (out.uploaded, out.uploaded_bytes) = (n, bytes),
                 "failed" => {

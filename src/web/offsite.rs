@@ -27,6 +27,7 @@ pub async fn status(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<Val
         "enabled": true, "bucket": h.bucket, "prefix": h.prefix,
         "queued": counts.queued, "uploaded": counts.uploaded, "failed": counts.failed,
         "waiting_bytes": counts.waiting_bytes, "uploaded_bytes": counts.uploaded_bytes,
+        "records_pending": counts.records_pending,
         "sent_bytes": sent,
         "uploads_since_start": h.status.uploaded_total.load(Relaxed),
         "failures_since_start": h.status.failed_total.load(Relaxed),

@@ -129,6 +129,19 @@ async fn get_bytes(client: &reqwest::Client, url: &str) -> Vec<u8> {
     r.bytes().await.unwrap().to_vec()
 }
 
+/// Waits until nothing is queued or failed and every record is written; the status.
+async fn wait_settled(client: &reqwest::Client, base: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = get_json_as_admin(client, &format!("{base}/api/offsite")).await;
+        if v["queued"] == 0 && v["failed"] == 0 && v["records_pending"] == 0 {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "the queue does not drain: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// This box's folder in the bucket, from `/api/offsite`.
 async fn prefix_of(client: &reqwest::Client, base: &str) -> String {
     let v = get_json_as_admin(client, &format!("{base}/api/offsite")).await;
@@ -158,9 +171,19 @@ async fn sealed_copies_restore_a_stolen_box_and_refuse_a_wrong_key_or_damage() {
         .remove(0);
     let id = clip["id"].as_i64().unwrap();
     let prefix = prefix_of(&client, &base).await;
-    let status = get_json_as_admin(&client, &format!("{base}/api/offsite")).await;
+    let status = wait_settled(&client, &base).await;
     assert_eq!(status["uploaded"], 1, "{status}");
     let mp4 = get_bytes(&client, &format!("{base}/clips/{id}.mp4")).await;
+    // Acknowledging the event rewrites the clip's record in the bucket.
+    let acked = client
+        .post(format!("{base}/api/events/{event_id}/ack"))
+        .header("origin", &base)
+        .basic_auth("alice", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert!(acked.status().is_success());
+    wait_settled(&client, &base).await;
     let events = get_json_as_admin(&client, &format!("{base}/api/events?camera=demo")).await;
     let listed = events["events"]
         .as_array()
@@ -238,6 +261,16 @@ async fn sealed_copies_restore_a_stolen_box_and_refuse_a_wrong_key_or_damage() {
         .filter_map(|e| e["id"].as_i64())
         .collect();
     assert!(ids.contains(&event_id), "the old event is listed: {events}");
+    let old_event = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == event_id);
+    assert_eq!(
+        old_event.unwrap()["acknowledged"],
+        true,
+        "the record followed the ack"
+    );
     assert_eq!(
         get_bytes(&client, &format!("{base}/clips/{id}.mp4")).await,
         mp4,
@@ -272,18 +305,20 @@ async fn sealed_copies_restore_a_stolen_box_and_refuse_a_wrong_key_or_damage() {
     damaged[at] ^= 0x20;
     std::fs::write(&remote_clip, &damaged).unwrap();
     let out = dir.path().join("fetched");
-    let fetch = sentrix(
-        &[
+    let fetch_clip = || {
+        let id = id.to_string();
+        let args = [
             "offsite",
             "fetch",
-            &id.to_string(),
+            &id,
             "-o",
             out.to_str().unwrap(),
             "--prefix",
             &prefix,
-        ],
-        &new_config,
-    );
+        ];
+        sentrix(&args, &new_config)
+    };
+    let fetch = fetch_clip();
     assert!(!fetch.status.success());
     assert!(
         text(&fetch).contains(&format!(
@@ -311,21 +346,18 @@ async fn sealed_copies_restore_a_stolen_box_and_refuse_a_wrong_key_or_damage() {
         files_under(&third.join("rec")).is_empty(),
         "no partial clip"
     );
+    // A missing object is named.
+    let aside = remote_clip.with_extension("aside");
+    std::fs::rename(&remote_clip, &aside).unwrap();
+    let missing = fetch_clip();
+    assert!(!missing.status.success());
+    let says = format!("{prefix}/clips/{id}.sntx is missing from the bucket");
+    assert!(text(&missing).contains(&says), "{}", text(&missing));
+    std::fs::rename(&aside, &remote_clip).unwrap();
     // Undamaged again, fetch writes the verified MP4.
     damaged[at] ^= 0x20;
     std::fs::write(&remote_clip, &damaged).unwrap();
-    let fetch = sentrix(
-        &[
-            "offsite",
-            "fetch",
-            &id.to_string(),
-            "-o",
-            out.to_str().unwrap(),
-            "--prefix",
-            &prefix,
-        ],
-        &new_config,
-    );
+    let fetch = fetch_clip();
     assert!(fetch.status.success(), "{}", text(&fetch));
     let files = files_under(&out);
     assert_eq!(files.len(), 1, "{files:?}");
@@ -376,12 +408,7 @@ async fn clips_recorded_during_an_outage_arrive_once_after_kill_9() {
     let (child, rx) = spawn_run(&config);
     let base = dashboard_base(&rx, &mut log);
     let uploaded = wait_for_clips(&client, &base, 5, "uploaded").await;
-    let status = get_json_as_admin(&client, &format!("{base}/api/offsite")).await;
-    assert_eq!(
-        (status["queued"].as_i64(), status["failed"].as_i64()),
-        (Some(0), Some(0)),
-        "{status}"
-    );
+    wait_settled(&client, &base).await;
     assert!(stop(child));
     let bucket = s3_root.join(BUCKET).join(&prefix);
     let mut objects: Vec<String> = files_under(&bucket.join("clips"))
