@@ -197,6 +197,8 @@ pub struct Bucket {
     pub throttle: Arc<Throttle>,
     /// For messages: "bucket at endpoint".
     pub name: String,
+    /// The bucket's name alone, for `s3://` object names in messages.
+    pub bucket: String,
 }
 
 impl Bucket {
@@ -243,6 +245,7 @@ impl Bucket {
             prefix: prefix.to_string(),
             throttle,
             name: format!("bucket {} at {}", cfg.bucket, cfg.endpoint),
+            bucket: cfg.bucket.clone(),
         })
     }
 
@@ -255,6 +258,11 @@ impl Bucket {
     /// The sealed index record of clip `clip_id`: `PREFIX/index/ID.sntx`.
     pub fn record_key(&self, clip_id: i64) -> ObjectPath {
         ObjectPath::from(format!("{}/index/{clip_id}.sntx", self.prefix))
+    }
+
+    /// `s3://BUCKET/KEY`: how messages name an object.
+    pub fn object_name(&self, key: &ObjectPath) -> String {
+        format!("s3://{}/{key}", self.bucket)
     }
 
     pub fn index_folder(&self) -> ObjectPath {

@@ -23,7 +23,9 @@ const PARALLEL_FETCHES: usize = 8;
 pub struct FetchError(pub String);
 
 impl FetchError {
-    fn bucket(object: &ObjectPath, e: object_store::Error) -> Self {
+    /// An error of the bucket about `key`, naming the object (`s3://BUCKET/KEY`).
+    fn bucket(bucket: &Bucket, key: &ObjectPath, e: object_store::Error) -> Self {
+        let object = bucket.object_name(key);
         match e {
             object_store::Error::NotFound { .. } => {
                 Self(format!("{object} is missing from the bucket"))
@@ -42,11 +44,11 @@ pub async fn sha256_of_object(bucket: &Bucket, key: &ObjectPath) -> Result<Strin
         .s3
         .get(key)
         .await
-        .map_err(|e| FetchError::bucket(key, e))?;
+        .map_err(|e| FetchError::bucket(bucket, key, e))?;
     let mut stream = got.into_stream();
     let mut sha = Sha256::new();
     while let Some(chunk) = stream.next().await {
-        sha.update(chunk.map_err(|e| FetchError::bucket(key, e))?);
+        sha.update(chunk.map_err(|e| FetchError::bucket(bucket, key, e))?);
     }
     Ok(super::upload::hex(&sha.finalize()))
 }
@@ -60,19 +62,19 @@ pub async fn records(bucket: &Bucket, key: &MasterKey) -> Result<Vec<IndexRecord
         .list(Some(&folder))
         .try_collect()
         .await
-        .map_err(|e| FetchError::bucket(&folder, e))?;
+        .map_err(|e| FetchError::bucket(bucket, &folder, e))?;
     let mut out: Vec<IndexRecord> = futures_util::stream::iter(metas)
         .map(|m| async move {
             let got = bucket
                 .s3
                 .get(&m.location)
                 .await
-                .map_err(|e| FetchError::bucket(&m.location, e))?;
+                .map_err(|e| FetchError::bucket(bucket, &m.location, e))?;
             let bytes = got
                 .bytes()
                 .await
-                .map_err(|e| FetchError::bucket(&m.location, e))?;
-            let object = format!("{}/{}", bucket.name, m.location);
+                .map_err(|e| FetchError::bucket(bucket, &m.location, e))?;
+            let object = bucket.object_name(&m.location);
             record::unseal(&bytes, key, &object).map_err(FetchError)
         })
         .buffer_unordered(PARALLEL_FETCHES)
@@ -131,16 +133,16 @@ async fn download_to(
         .s3
         .get(object)
         .await
-        .map_err(|e| FetchError::bucket(object, e))?;
+        .map_err(|e| FetchError::bucket(bucket, object, e))?;
     let mut stream = got.into_stream();
     let (mut sha, mut bytes) = (Sha256::new(), 0u64);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| FetchError::bucket(object, e))?;
+        let chunk = chunk.map_err(|e| FetchError::bucket(bucket, object, e))?;
         sha.update(&chunk);
         bytes += chunk.len() as u64;
         file.write_all(&chunk).map_err(io)?;
     }
-    let named = format!("{}/{object}", bucket.name);
+    let named = bucket.object_name(object);
     if bytes != rec.sealed_bytes || super::upload::hex(&sha.finalize()) != rec.sha256 {
         return Err(FetchError(format!(
             "{named} does not match its index record ({bytes} bytes, expected {}, or another \
