@@ -214,7 +214,10 @@ impl Uploader {
                     .failed_total
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.status.set_error(&format!("clip {id}: {why}"));
-                (self.store.offsite_failed(id, &why, now + wait_ms), rest)
+                (
+                    self.store.offsite_failed(id, &why, now + wait_ms, false),
+                    rest,
+                )
             }
         };
         if let Err(e) = result {
@@ -244,7 +247,7 @@ impl Uploader {
         self.status.set_error(&format!("clip {id}: {why}"));
         let wait_ms = retry_after_ms(RECORD_RETRY_STEP);
         let next = crate::store::now_ms() + wait_ms;
-        if let Err(e) = self.store.offsite_record_failed(id, &why, next) {
+        if let Err(e) = self.store.offsite_failed(id, &why, next, true) {
             tracing::warn!("offsite: cannot mark clip {id}'s record for another try: {e}");
         }
         Some(Duration::from_millis(wait_ms as u64))

@@ -141,14 +141,21 @@ impl Store {
         Ok(())
     }
 
+    /// An attempt failed for `error`: try again at `next_attempt_ms`. `record_only`: the
+    /// clip is uploaded and only writing its index record failed (it stays uploaded).
     pub fn offsite_failed(
         &self,
         clip_id: i64,
         error: &str,
         next_attempt_ms: i64,
+        record_only: bool,
     ) -> Result<(), StoreError> {
+        let sql = match record_only {
+            true => db::OFFSITE_RECORD_FAILED,
+            false => db::OFFSITE_FAILED,
+        };
         self.conn().execute(
-            db::OFFSITE_FAILED,
+            sql,
             named_params! {":clip_id": clip_id, ":error": error, ":next_attempt_ms": next_attempt_ms},
         )?;
         Ok(())
@@ -159,20 +166,6 @@ impl Store {
         self.conn().execute(
             db::OFFSITE_RECORD_WRITTEN,
             named_params! {":clip_id": clip_id, ":version": version},
-        )?;
-        Ok(())
-    }
-
-    /// Writing the record failed: try again at `next_attempt_ms`.
-    pub fn offsite_record_failed(
-        &self,
-        clip_id: i64,
-        error: &str,
-        next_attempt_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.conn().execute(
-            db::OFFSITE_RECORD_FAILED,
-            named_params! {":clip_id": clip_id, ":error": error, ":next_attempt_ms": next_attempt_ms},
         )?;
         Ok(())
     }

@@ -717,7 +717,9 @@ fn the_offsite_queue_follows_what_and_holds_back_age_retention() {
     let left = |id: i64| store.clip(id).is_ok();
     assert!(!left(before.id), "a local clip goes at its age");
     assert!(left(old.id), "a queued clip waits for its upload");
-    store.offsite_failed(old.id, "down", now + 60_000).unwrap();
+    store
+        .offsite_failed(old.id, "down", now + 60_000, false)
+        .unwrap();
     assert_eq!(state(old.id), OffsiteState::Failed("down".into()));
     store.offsite_uploaded(old.id, now).unwrap();
     sentrix::store::retention::enforce(&store, now).unwrap();
