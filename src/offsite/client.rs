@@ -265,6 +265,15 @@ impl Bucket {
         format!("s3://{}/{key}", self.bucket)
     }
 
+    /// The sealed snapshot of event `event_id`: `PREFIX/snapshots/ID.sntx`.
+    pub fn snapshot_key(&self, event_id: i64) -> ObjectPath {
+        ObjectPath::from(format!("{}/snapshots/{event_id}.sntx", self.prefix))
+    }
+
+    pub fn snapshots_folder(&self) -> ObjectPath {
+        ObjectPath::from(format!("{}/snapshots", self.prefix))
+    }
+
     pub fn index_folder(&self) -> ObjectPath {
         ObjectPath::from(format!("{}/index", self.prefix))
     }

@@ -4,7 +4,7 @@
 //! A wrong key, a missing object and a damaged one each give an error naming the object.
 
 use super::client::Bucket;
-use super::record::{self, IndexRecord};
+use super::record::{self, IndexRecord, StoredObject};
 use crate::store::MasterKey;
 use crate::store::container::OpenReader;
 use futures_util::{StreamExt, TryStreamExt};
@@ -82,6 +82,33 @@ pub async fn records(bucket: &Bucket, key: &MasterKey) -> Result<Vec<IndexRecord
         .await?;
     out.sort_by_key(|r| r.clip.id);
     Ok(out)
+}
+
+/// A small sealed object (a snapshot) the record vouches for as `want`: its plaintext,
+/// once its size, SHA-256 and every chunk's tag check out.
+pub async fn sealed_object(
+    bucket: &Bucket,
+    key: &ObjectPath,
+    want: &StoredObject,
+    master: &MasterKey,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, FetchError> {
+    let got = bucket
+        .s3
+        .get(key)
+        .await
+        .map_err(|e| FetchError::bucket(bucket, key, e))?;
+    let bytes = got
+        .bytes()
+        .await
+        .map_err(|e| FetchError::bucket(bucket, key, e))?;
+    let named = bucket.object_name(key);
+    let sha256 = super::upload::hex(&Sha256::digest(&bytes));
+    if bytes.len() as u64 != want.sealed_bytes || sha256 != want.sha256 {
+        return Err(FetchError(format!(
+            "{named} does not match its index record: it is damaged or was tampered with"
+        )));
+    }
+    record::open_sealed(&bytes, master, &named).map_err(FetchError)
 }
 
 /// Downloads the sealed clip of `rec` to `dest` (0600), proven whole before it is renamed

@@ -63,6 +63,16 @@ pub struct StoredEvent {
     pub clip_id: Option<i64>,
     pub acknowledged: bool,
     pub keep: bool,
+    /// Its sealed snapshot, copied unchanged to `PREFIX/snapshots/ID.sntx`.
+    #[serde(default)]
+    pub snapshot: Option<StoredObject>,
+}
+
+/// An object the record vouches for: the SHA-256 and size of its sealed bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredObject {
+    pub sha256: String,
+    pub sealed_bytes: u64,
 }
 
 impl IndexRecord {
@@ -160,6 +170,7 @@ impl From<&EventRecord> for StoredEvent {
             clip_id: e.clip_id,
             acknowledged: e.acknowledged,
             keep: e.keep,
+            snapshot: None,
         }
     }
 }
@@ -191,13 +202,24 @@ pub fn seal(record: &IndexRecord, key: &MasterKey) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Opens the sealed record `object` (its key, for messages).
-pub fn unseal(bytes: &[u8], key: &MasterKey, object: &str) -> Result<IndexRecord, String> {
+/// The plaintext of a small sealed object (a record, a snapshot), every chunk
+/// authenticated; `object` names it in errors.
+pub fn open_sealed(
+    bytes: &[u8],
+    key: &MasterKey,
+    object: &str,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
     let file = memory_file(bytes).map_err(|e| format!("{object}: {e}"))?;
     let reader = OpenReader::open(file, key).map_err(|e| describe(object, &e))?;
-    let json = reader
+    let plain = reader
         .read_at(0, reader.plain_len())
         .map_err(|e| describe(object, &e))?;
+    Ok(zeroize::Zeroizing::new(plain))
+}
+
+/// Opens the sealed record `object` (its key, for messages).
+pub fn unseal(bytes: &[u8], key: &MasterKey, object: &str) -> Result<IndexRecord, String> {
+    let json = open_sealed(bytes, key, object)?;
     let record: IndexRecord = serde_json::from_slice(&json)
         .map_err(|e| format!("{object}: not a sentrix index record: {e}"))?;
     if record.version != RECORD_VERSION {

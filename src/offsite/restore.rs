@@ -119,8 +119,8 @@ fn is_plain_relative(p: &str) -> bool {
 }
 
 /// Rebuilds `store` (which must hold no clip) from the bucket: every clip under its
-/// original id and path, marked uploaded, then the events. The store's key must be the
-/// one that sealed them.
+/// original id and path, marked uploaded, then the events and their snapshots. The
+/// store's key must be the one that sealed them.
 pub async fn restore(bucket: &Bucket, store: &Store) -> Result<Outcome, FetchError> {
     if !store
         .has_no_clips()
@@ -168,7 +168,36 @@ pub async fn restore(bucket: &Bucket, store: &Store) -> Result<Outcome, FetchErr
         }
     }
     outcome.events = restore_events(store, &records)?;
+    restore_snapshots(bucket, store, &records, &mut outcome).await;
     Ok(outcome)
+}
+
+/// The events' snapshots, sealed again into the store; one that fails is refused by name
+/// and its event stays without a picture.
+async fn restore_snapshots(
+    bucket: &Bucket,
+    store: &Store,
+    records: &[IndexRecord],
+    outcome: &mut Outcome,
+) {
+    let snapshots: BTreeMap<i64, _> = records
+        .iter()
+        .flat_map(|r| r.events.iter())
+        .filter_map(|e| Some((e.id, e.snapshot.clone()?)))
+        .collect();
+    for (id, want) in snapshots {
+        let key = bucket.snapshot_key(id);
+        let restored = fetch::sealed_object(bucket, &key, &want, store.clip_key())
+            .await
+            .and_then(|jpeg| {
+                store
+                    .set_event_snapshot(id, &jpeg)
+                    .map_err(|e| FetchError(format!("event {id}'s snapshot: {e}")))
+            });
+        if let Err(e) = restored {
+            outcome.refused.push(e.0);
+        }
+    }
 }
 
 async fn restore_file(
@@ -207,10 +236,15 @@ fn restore_events(store: &Store, records: &[IndexRecord]) -> Result<usize, Fetch
     Ok(events.len())
 }
 
-/// Deletes this box's clip objects and records last modified before `cutoff_ms`.
+/// Deletes this box's clips, records and snapshots last modified before `cutoff_ms`.
 pub async fn delete_older(bucket: &Bucket, cutoff_ms: i64) -> Result<usize, FetchError> {
     let mut deleted = 0;
-    for folder in [bucket.clips_folder(), bucket.index_folder()] {
+    let folders = [
+        bucket.clips_folder(),
+        bucket.index_folder(),
+        bucket.snapshots_folder(),
+    ];
+    for folder in folders {
         let old: Vec<_> = bucket
             .s3
             .list(Some(&folder))

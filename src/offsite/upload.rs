@@ -1,6 +1,7 @@
 //! The uploader: one task that takes the next due clip from the queue (store/offsite.rs),
 //! copies its sealed file unchanged to the bucket, verifies the copy and marks it uploaded;
-//! the clip's sealed index record is then due, and is written beside it next. Clips up to 16 MiB go in one PUT;
+//! the clip's sealed index record is then due, and is written beside it next, after the
+//! sealed snapshots of its events (also copied unchanged). Clips up to 16 MiB go in one PUT;
 //! larger ones in 8 MiB parts, each recorded in the queue as it lands, so an upload cut by
 //! a crash or an outage resumes at its next part. A failure waits 2 s, 4 s … up to 5 min
 //! (±20 %) before that clip is tried again, and the uploader rests as long, so an outage
@@ -16,7 +17,7 @@
 //! short statement), and hashing runs on the blocking pool, so recording never waits.
 
 use super::client::Bucket;
-use super::record::{self, IndexRecord};
+use super::record::{self, IndexRecord, StoredObject};
 use crate::store::{OffsiteJob, Store, StoreError};
 use md5::{Digest, Md5};
 use object_store::multipart::{MultipartStore, PartId};
@@ -267,7 +268,12 @@ impl Uploader {
             clip.end_ms,
             MAX_EVENTS_PER_RECORD,
         )?;
-        let record = IndexRecord::new(clip, &events, sha256, sealed_bytes);
+        let mut record = IndexRecord::new(clip, &events, sha256, sealed_bytes);
+        for (stored, event) in record.events.iter_mut().zip(&events) {
+            if event.has_snapshot {
+                stored.snapshot = self.put_snapshot(event.id).await?;
+            }
+        }
         let sealed = record::seal(&record, self.store.clip_key())
             .map_err(|e| Failure::Retry(format!("sealing the index record: {e}")))?;
         self.bucket
@@ -275,6 +281,29 @@ impl Uploader {
             .put(&self.bucket.record_key(clip.id), sealed.into())
             .await?;
         Ok(())
+    }
+
+    /// Copies event `id`'s sealed snapshot unchanged to the bucket (checked by its ETag
+    /// where that is an MD5); what the record says of it.
+    async fn put_snapshot(&self, id: i64) -> Result<Option<StoredObject>, Failure> {
+        let Some(bytes) = self.store.event_snapshot_sealed(id)? else {
+            return Ok(None);
+        };
+        let object = StoredObject {
+            sha256: hex(&Sha256::digest(&bytes)),
+            sealed_bytes: bytes.len() as u64,
+        };
+        let md5 = hex(&Md5::digest(&bytes));
+        let key = self.bucket.snapshot_key(id);
+        let put = self.bucket.s3.put(&key, PutPayload::from(bytes)).await?;
+        let etag = put.e_tag.unwrap_or_default();
+        let etag = etag.trim_matches('"');
+        if is_md5_etag(etag) && etag != md5 {
+            return Err(Failure::Retry(format!(
+                "verification failed: {key} has ETag {etag}, the snapshot's is {md5}"
+            )));
+        }
+        Ok(Some(object))
     }
 
     /// Copies the clip's sealed file and verifies the copy (its SHA-256 is in the queue

@@ -206,10 +206,13 @@ END;
 -- A segment is queued in events mode once an event over it gives it a tier (the insert of a
 -- segment re-tiers it in the same transaction, and so does an event that starts later).
 -- The bucket's index record of an uploaded clip is written again when one of its events
--- ends, is acknowledged, marked keep or linked (the record is the clip's row and events).
-CREATE TRIGGER offsite_event_changed AFTER UPDATE OF end_ms, acknowledged, keep, clip_id ON events
+-- ends, is acknowledged, marked keep, linked or gets a new snapshot (the record is the
+-- clip's row and events, and the snapshots go with it).
+CREATE TRIGGER offsite_event_changed
+AFTER UPDATE OF end_ms, acknowledged, keep, clip_id, snapshot_path ON events
 WHEN OLD.end_ms IS NOT NEW.end_ms OR OLD.acknowledged != NEW.acknowledged
   OR OLD.keep != NEW.keep OR OLD.clip_id IS NOT NEW.clip_id
+  OR OLD.snapshot_path IS NOT NEW.snapshot_path
 BEGIN
     UPDATE offsite_clips SET record_stale = record_stale + 1
     WHERE state = 'uploaded' AND clip_id IN (

@@ -185,6 +185,23 @@ impl Store {
         })
     }
 
+    /// The sealed bytes of event `id`'s snapshot file, as they are on disk (None: it has
+    /// none), for copying to the bucket unchanged.
+    pub fn event_snapshot_sealed(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let rel: Option<String> = self
+            .conn()
+            .query_row(db::SELECT_EVENT_SNAPSHOT, named_params! {":id": id}, |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten();
+        let Some(rel) = rel else {
+            return Ok(None);
+        };
+        let path = self.recordings_dir().join(&rel);
+        Ok(Some(std::fs::read(&path).map_err(super::io_err(&path))?))
+    }
+
     /// The states of `clip_ids` that are bound for the bucket (others are local), in one
     /// query: the event list shows each event's clip's state.
     pub fn offsite_states(

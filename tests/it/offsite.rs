@@ -174,6 +174,8 @@ async fn sealed_copies_restore_a_stolen_box_and_refuse_a_wrong_key_or_damage() {
     let status = wait_settled(&client, &base).await;
     assert_eq!(status["uploaded"], 1, "{status}");
     let mp4 = get_bytes(&client, &format!("{base}/clips/{id}.mp4")).await;
+    let snapshot_url = format!("/api/events/{event_id}/snapshot.jpg");
+    let snapshot = get_bytes(&client, &format!("{base}{snapshot_url}")).await;
     // Acknowledging the event rewrites the clip's record in the bucket.
     let acked = client
         .post(format!("{base}/api/events/{event_id}/ack"))
@@ -217,6 +219,10 @@ async fn sealed_copies_restore_a_stolen_box_and_refuse_a_wrong_key_or_damage() {
     assert!(
         bucket.join(format!("index/{id}.sntx")).exists(),
         "the sealed index record"
+    );
+    assert!(
+        bucket.join(format!("snapshots/{event_id}.sntx")).exists(),
+        "the event's sealed snapshot"
     );
     for f in files_under(&s3_root) {
         let bytes = std::fs::read(&f).unwrap();
@@ -270,6 +276,11 @@ async fn sealed_copies_restore_a_stolen_box_and_refuse_a_wrong_key_or_damage() {
         old_event.unwrap()["acknowledged"],
         true,
         "the record followed the ack"
+    );
+    assert_eq!(
+        get_bytes(&client, &format!("{base}{snapshot_url}")).await,
+        snapshot,
+        "the event's snapshot came back"
     );
     assert_eq!(
         get_bytes(&client, &format!("{base}/clips/{id}.mp4")).await,
@@ -342,9 +353,15 @@ async fn sealed_copies_restore_a_stolen_box_and_refuse_a_wrong_key_or_damage() {
         "{}",
         text(&refused)
     );
+    // The refused clip left no file, whole or partial; its verified event and snapshot
+    // are history and stay.
+    let kept = files_under(&third.join("rec"));
     assert!(
-        files_under(&third.join("rec")).is_empty(),
-        "no partial clip"
+        kept.iter().all(|f| {
+            let name = f.to_string_lossy();
+            !name.contains(".mp4") && !name.ends_with(".partial")
+        }),
+        "no partial clip: {kept:?}"
     );
     // A missing object is named.
     let aside = remote_clip.with_extension("aside");
