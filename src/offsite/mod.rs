@@ -63,8 +63,11 @@ pub fn start(
         tracing::error!("offsite: cannot turn the upload queue on: {e}");
     }
     let status = Arc::new(UploaderStatus::default());
-    let prefix = prefix_of(cfg, store).unwrap_or_default();
-    let bucket = client::Bucket::open(cfg, &prefix);
+    let prefix = prefix_of(cfg, store);
+    let bucket = prefix
+        .clone()
+        .and_then(|prefix| client::Bucket::open(cfg, &prefix));
+    let prefix = prefix.unwrap_or_default();
     let mut handle = OffsiteHandle {
         status: status.clone(),
         bucket: format!("{} at {}", cfg.bucket, cfg.endpoint),
