@@ -8,7 +8,7 @@ BIN := $(CARGO_TARGET_DIR)/release/sentrix
 # Footage too large for the repository, extracted from Debian packages by scripts/deps.sh test.
 TESTDATA_CACHE ?= $(HOME)/.cache/sentrix/testdata
 
-.PHONY: deps build run test check bench cross smoke deb clean
+.PHONY: deps build run test check bench bench-steps bench-long cross smoke deb clean
 
 deps:
 	@scripts/deps.sh run
@@ -31,8 +31,20 @@ check:
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --all-targets --features test-faults -- -D warnings
 
+# Every bench appends its headline figures to $(BENCH_TABLE); the last step prints them
+# as one Markdown table (docs/performance.md keeps the latest).
+BENCH_TABLE ?= $(CARGO_TARGET_DIR)/bench-table.tsv
+BENCH_MINUTES ?= 10
+
 bench: build
 	@scripts/deps.sh test
+	@python3 -c 'import onnxruntime, onnx, PIL' 2>/dev/null || pip install --quiet onnxruntime onnx pillow numpy
+	@command -v wrk >/dev/null || apt-get install -y -q wrk
+	rm -f $(BENCH_TABLE)
+	SENTRIX_BENCH_TABLE=$(BENCH_TABLE) $(MAKE) --no-print-directory bench-steps
+	$(BIN) bench table $(BENCH_TABLE)
+
+bench-steps:
 	$(BIN) bench ingest
 	$(BIN) bench crypto
 	$(BIN) bench record
@@ -42,13 +54,17 @@ bench: build
 	$(BIN) bench notify
 	$(BIN) bench offsite
 	$(BIN) bench live
-	@python3 -c 'import onnxruntime, PIL' 2>/dev/null || pip install --quiet onnxruntime pillow numpy
-	$(BIN) bench detect --model tests/data/yolox_nano.onnx tests/data/coco_000000001000.jpg tests/data/coco_000000002153.jpg
+	$(BIN) bench detect --model tests/data/yolox_nano.onnx --size 320,416 tests/data/coco_000000001000.jpg tests/data/coco_000000002153.jpg
 	$(BIN) bench gate --model tests/data/yolox_nano.onnx --video $(TESTDATA_CACHE)/vtest.avi
-	@command -v wrk >/dev/null || apt-get install -y -q wrk
 	SENTRIX_BIN=$(BIN) scripts/bench-http.sh
 	SENTRIX_BIN=$(BIN) scripts/bench-hostile.sh
 	SENTRIX_BIN=$(BIN) scripts/bench-memory.sh 120
+	$(BIN) bench cameras --minutes $(BENCH_MINUTES)
+
+# The 4-camera memory run for an hour (not in CI): RSS must stay flat.
+bench-long: build
+	@scripts/deps.sh test
+	$(BIN) bench cameras --minutes 60
 
 cross:
 	@scripts/deps.sh run cross

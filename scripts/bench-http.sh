@@ -47,14 +47,25 @@ sleep 28
 cookie=$(curl -sk -u "bench:$pw" -H "Origin: $base" -X POST -c - -o /dev/null "$base/auth/verify" | awk '/__Host-sentrix_session/ {print $7}')
 [ -n "$cookie" ] || { echo "no session cookie" >&2; exit 1; }
 basic=$(printf 'bench:%s' "$pw" | base64 -w0)
+# A row of `make bench`'s table (src/bench/table.rs): figure, sentrix, peer, ratio.
+table() { [ -z "${SENTRIX_BENCH_TABLE:-}" ] || printf '%s\t%s\t\t\n' "$1" "$2" >> "$SENTRIX_BENCH_TABLE"; }
+events_wrk() { # $1 label, $2 header
+  local out; out=$(wrk -t2 -c16 -d"${secs}s" --latency -H "$2" "$base/api/events")
+  echo "$out" | grep -E 'Requests/sec|50%|99%|Non-2xx' || true
+  table "HTTPS /api/events, 16 connections, $1" \
+    "$(echo "$out" | awk '/Requests\/sec/ {r = $2} / 99%/ {p = $2} END {printf "%.0f req/s, p99 %s", r, p}')"
+}
 echo "== /api/events, session cookie, 2 threads, 16 connections, ${secs} s"
-wrk -t2 -c16 -d"${secs}s" --latency -H "Cookie: __Host-sentrix_session=$cookie" "$base/api/events" | grep -E 'Requests/sec|50%|99%|Non-2xx' || true
+events_wrk "session cookie" "Cookie: __Host-sentrix_session=$cookie"
 echo "== /api/events, Basic on every request"
-wrk -t2 -c16 -d"${secs}s" --latency -H "Authorization: Basic $basic" "$base/api/events" | grep -E 'Requests/sec|50%|99%|Non-2xx' || true
+events_wrk "Basic on every request" "Authorization: Basic $basic"
 clip=$(curl -sk -b "__Host-sentrix_session=$cookie" "$base/api/clips" | python3 -c 'import json,sys; c=max(json.load(sys.stdin)["clips"], key=lambda c: c["bytes"]); print(c["id"], c["bytes"])')
 read -r id bytes <<<"$clip"
 echo "== clip $id: $bytes bytes"
-curl -sk -b "__Host-sentrix_session=$cookie" -o /dev/null -w 'full download: %{speed_download} B/s, %{time_total} s\n' "$base/clips/$id.mp4"
+speed=$(curl -sk -b "__Host-sentrix_session=$cookie" -o /dev/null -w '%{speed_download}' "$base/clips/$id.mp4")
+echo "full download: $speed B/s"
+table "HTTPS download of a sealed $((bytes / 1000000)) MB clip (decrypt on serve)" \
+  "$(awk -v s="$speed" 'BEGIN {printf "%.0f MB/s", s / 1e6}')"
 mid=$((bytes / 2))
 for _ in 1 2 3; do
   curl -sk -b "__Host-sentrix_session=$cookie" -H "Range: bytes=$mid-$((mid + 65535))" -o /dev/null \

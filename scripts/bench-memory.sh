@@ -30,7 +30,11 @@ measure() { # $1 label, then env assignments
     kill -HUP "$pid"; flips=$((flips + 1)); sleep 5
   done
   sleep 5
-  echo "$label: RSS after warm-up ${warm} KiB, after $flips restarts of 4 cameras $(rss "$pid") KiB"
+  local end_kib; end_kib=$(rss "$pid")
+  echo "$label: RSS after warm-up ${warm} KiB, after $flips restarts of 4 cameras ${end_kib} KiB"
+  [ -z "${SENTRIX_BENCH_TABLE:-}" ] || printf '%s\t%s\t\t\n' \
+    "RSS, 4 cameras 360p restarted $flips times, $label" \
+    "$((warm / 1024)) MB warm, $((end_kib / 1024)) MB after" >> "$SENTRIX_BENCH_TABLE"
   kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$work"
 }
 measure "pools bounded (sentrix's default)"

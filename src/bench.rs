@@ -10,6 +10,7 @@
 
 mod analytics;
 mod bigclip;
+mod cameras;
 mod crypto;
 mod detect;
 mod gate;
@@ -19,9 +20,11 @@ mod notify;
 mod offsite;
 mod record;
 pub mod servers;
+pub mod table;
 mod timeline;
 pub use analytics::analytics;
 pub use bigclip::make_clip;
+pub use cameras::{CamerasBench, cameras};
 pub use crypto::crypto;
 pub use detect::detect;
 pub use gate::gate;
@@ -121,6 +124,25 @@ pub(crate) fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsa
     })
 }
 
+/// The table's two rows for a consumer measured beside ffmpeg: CPU (percent of one core)
+/// and peak RSS.
+pub(crate) fn table_cpu_rss(what: &str, seconds: u64, ours: &ChildUsage, ffmpeg: &ChildUsage) {
+    use table::{Figure, add};
+    let pct = |u: &ChildUsage| 100.0 * u.cpu_s / seconds.max(1) as f64;
+    add(Figure::against(
+        &format!("{what}: CPU, % of a core"),
+        format!("{:.2} %", pct(ours)),
+        format!("ffmpeg {:.2} %", pct(ffmpeg)),
+        ours.cpu_s / ffmpeg.cpu_s.max(1e-6),
+    ));
+    add(Figure::against(
+        &format!("{what}: peak RSS"),
+        format!("{:.1} MB", ours.max_rss_mb),
+        format!("ffmpeg {:.1} MB", ffmpeg.max_rss_mb),
+        ours.max_rss_mb / ffmpeg.max_rss_mb.max(1e-6),
+    ));
+}
+
 pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     let (server, mount, url) = serve(b)?;
     println!(
@@ -191,6 +213,13 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
             "ratio sentrix/ffmpeg: CPU {:.2}x, peak RSS {:.2}x (server sent {sent} frames, wall {wall_s:.0} s)",
             ours_usage.cpu_s / f.cpu_s.max(1e-6),
             ours_usage.max_rss_mb / f.max_rss_mb.max(1e-6)
+        );
+        let stream = format!("{}p{} {} kbit/s", b.height, b.fps, b.bitrate_kbps);
+        table_cpu_rss(
+            &format!("ingest (remux only, {stream})"),
+            b.seconds,
+            &ours_usage,
+            f,
         );
     }
     let _ = std::fs::remove_dir_all(&out_dir);

@@ -44,6 +44,10 @@ fn measure(work: &Path) -> anyhow::Result<()> {
         println!(
             "bench analytics: {what} ({total} events): median {median:.1} ms, p99 {p99:.1} ms (goal <= 100 ms)"
         );
+        super::table::add(super::table::Figure::alone(
+            &format!("analytics summary, {what} of {EVENTS} events"),
+            format!("median {median:.1} ms, p99 {p99:.1} ms"),
+        ));
     }
     Ok(())
 }

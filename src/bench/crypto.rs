@@ -97,6 +97,19 @@ pub fn crypto(mb: u64, clip_mb: u64, dir: &Path) -> anyhow::Result<()> {
         open_s / read_s
     );
     let _ = std::fs::remove_file(&plain_path);
+    use super::table::{Figure, add};
+    add(Figure::against(
+        "seal (AES-256-GCM) + write + fsync",
+        format!("{:.0} MB/s", mbs(seal_s)),
+        format!("plain write {:.0} MB/s", mbs(plain_s)),
+        seal_s / plain_s,
+    ));
+    add(Figure::against(
+        "decrypt (open) from page cache",
+        format!("{:.0} MB/s", mbs(open_s)),
+        format!("plain read {:.0} MB/s", mbs(read_s)),
+        open_s / read_s,
+    ));
 
     // Random 64 KiB reads in the middle of a large clip.
     let clip_total = clip_mb << 20;

@@ -79,11 +79,23 @@ pub fn detect(
             let median = ms[ms.len() / 2];
             // onnxruntime takes the model's own input size only (416 for YOLOX-Nano).
             let peer = onnxruntime_ms(model_path, side, path, runs);
+            let image = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let figure = format!("tract {side}x{side}, 1 thread, {image}");
+            let ms_text = |m: f64| format!("{m:.1} ms");
+            super::table::add(match peer {
+                Some(p) => super::table::Figure::against(
+                    &figure,
+                    ms_text(median),
+                    format!("onnxruntime {}", ms_text(p)),
+                    median / p,
+                ),
+                None => super::table::Figure::alone(&figure, ms_text(median)),
+            });
             println!(
-                "{side:<6} {:<28} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>8}",
-                path.file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default(),
+                "{side:<6} {image:<28} {:>9.0} {:>9.1} {:>9.1} {:>9.1} {:>10} {:>8}",
                 model.load_ms,
                 median,
                 ms[0],

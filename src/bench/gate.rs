@@ -191,6 +191,10 @@ fn run_scenes(
             st.events,
             st.cpu_s * 60.0 / seconds as f64
         );
+        super::table::add(super::table::Figure::alone(
+            &format!("detector CPU per camera-minute, {}", scene.name),
+            format!("{:.2} s", st.cpu_s * 60.0 / seconds as f64),
+        ));
     }
     Ok(())
 }

@@ -177,6 +177,14 @@ fn report(phase: &str, ms: &[f64]) {
         at(0.99),
         sorted.len()
     );
+    super::table::add(super::table::Figure::alone(
+        &format!("hostile LAN, {phase}: legitimate requests"),
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms, {failed} failed",
+            at(0.5),
+            at(0.99)
+        ),
+    ));
 }
 
 /// Opens `n` TLS connections from the attacking addresses and keeps those admitted.
@@ -238,6 +246,13 @@ async fn brute_force(t: &Arc<Target>, pid: u32, guesses: usize) -> anyhow::Resul
          {checks} password checks run, server CPU {:.0} % of one core; answers {statuses:?}",
         cpu / wall * 100.0
     );
+    super::table::add(super::table::Figure::alone(
+        &format!("hostile LAN, {guesses} password guesses from {ADDRESSES} addresses"),
+        format!(
+            "{successes} successes, {checks} PBKDF2 checks, {:.0} % CPU",
+            cpu / wall * 100.0
+        ),
+    ));
     Ok(())
 }
 

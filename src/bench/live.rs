@@ -175,6 +175,12 @@ async fn phases(b: &Box, seconds: u64) -> anyhow::Result<()> {
                 cpu,
                 (cpu - idle) / n as f64
             );
+            if n == 4 {
+                super::table::add(super::table::Figure::alone(
+                    &format!("live view, CPU per added {name} viewer (1080p15)"),
+                    format!("{:+.2} % of a core", (cpu - idle) / n as f64),
+                ));
+            }
         }
     }
     let metrics = b.get("/metrics").await?;

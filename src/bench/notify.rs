@@ -87,6 +87,10 @@ async fn measure(work: &Path, events: usize, idle_seconds: u64) -> anyhow::Resul
     for (target, ms) in per_target {
         let (median, p99) = super::quantiles(ms);
         println!("bench notify: {target:<8} median {median:6.1} ms  p99 {p99:6.1} ms");
+        super::table::add(super::table::Figure::alone(
+            &format!("notification latency, {target}"),
+            format!("median {median:.1} ms, p99 {p99:.1} ms"),
+        ));
     }
     idle(work, &servers, idle_seconds)
 }

@@ -56,6 +56,14 @@ fn measure(work: &Path, big_mb: u64, clips: usize) -> anyhow::Result<()> {
         cpu * 1000.0 / mb,
         rss_mb("VmHWM")
     );
+    super::table::add(super::table::Figure::alone(
+        &format!("off-site upload of a {mb:.0} MB clip to s3s-fs"),
+        format!(
+            "{:.0} MB/s, {:.1} ms CPU per MB",
+            mb / secs,
+            cpu * 1000.0 / mb
+        ),
+    ));
 
     let small = super::store_with_key(&work.join("b"), key())?;
     small.offsite_configure(Some(OffsiteWhat::All.as_str()))?;

@@ -50,16 +50,16 @@ pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> a
         "--mode",
         mode.as_str(),
     ])?;
-    let ffmpeg = match continuous
-        .then(|| super::spawn_ffmpeg_segments(&url, b.seconds, 60, &work.join("ffmpeg")))
-    {
-        Some(Ok(c)) => Some(c),
-        Some(Err(e)) => {
-            println!("ffmpeg: not run ({e}); install ffmpeg for the side-by-side figure");
-            None
-        }
-        None => None,
-    };
+    // The peer records in files as long as ours: 60 s segments, or 10 s event clips.
+    let segment_s = if continuous { 60 } else { 10 };
+    let ffmpeg =
+        match super::spawn_ffmpeg_segments(&url, b.seconds, segment_s, &work.join("ffmpeg")) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                println!("ffmpeg: not run ({e}); install ffmpeg for the side-by-side figure");
+                None
+            }
+        };
     let read = |c: std::process::Child| -> anyhow::Result<(super::ChildUsage, String)> {
         let usage = wait_usage(&c)?;
         let mut text = String::new();
@@ -94,6 +94,10 @@ pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> a
         );
     }
     summarise(b, &rec_u, &remux_u, &rec_note, peer.as_ref().map(|p| &p.0));
+    if let Some((f, _)) = &peer {
+        let what = format!("record {}, sealed (1080p15 4 Mbit/s)", mode.as_str());
+        super::table_cpu_rss(&what, b.seconds, &rec_u, f);
+    }
     if !rec_u.exit_ok || !remux_u.exit_ok {
         bail!("a benchmark child failed: {rec_note} / {remux_note}");
     }

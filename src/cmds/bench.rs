@@ -155,6 +155,25 @@ pub enum Bench {
         #[command(flatten)]
         camera: CameraArgs,
     },
+    /// Peak RSS of `sentrix run` with 4 cameras (1080p15 main + 640x360 5 fps sub-stream,
+    /// YOLOX-nano, recording on events) over MINUTES, and its slope over the second half.
+    Cameras {
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        #[arg(long, default_value_t = 4)]
+        cameras: usize,
+        #[arg(long, default_value = "tests/data/yolox_nano.onnx")]
+        model: PathBuf,
+        /// A photo with people, looped as every camera's sub-stream.
+        #[arg(long, default_value = "tests/data/coco_000000001000.jpg")]
+        image: PathBuf,
+        /// Measure this binary instead of this one (for a before/after).
+        #[arg(long)]
+        sentrix: Option<PathBuf>,
+    },
+    /// Prints the figures the benches of this run appended to RESULTS ($SENTRIX_BENCH_TABLE)
+    /// as one Markdown table.
+    Table { results: PathBuf },
     /// The measured child of `bench ingest`.
     #[command(hide = true)]
     IngestClient {
@@ -175,6 +194,20 @@ pub fn run(bench: Bench) -> ExitCode {
         Bench::Live { seconds, camera } => {
             report(crate::bench::live(&camera.bench(seconds, false), seconds))
         }
+        Bench::Cameras {
+            minutes,
+            cameras,
+            model,
+            image,
+            sentrix,
+        } => report(crate::bench::cameras(&crate::bench::CamerasBench {
+            minutes,
+            cameras,
+            model,
+            image,
+            sentrix,
+        })),
+        Bench::Table { results } => report(crate::bench::table::print(&results)),
         Bench::IngestClient { url, seconds } => report(crate::bench::ingest_client(&url, seconds)),
         Bench::Detect {
             model,
