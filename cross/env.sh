@@ -15,5 +15,8 @@ export PKG_CONFIG_ALLOW_CROSS=1
 export PKG_CONFIG_SYSROOT_DIR="$sysroot"
 export PKG_CONFIG_LIBDIR="$sysroot/usr/lib/$triplet/pkgconfig:$sysroot/usr/share/pkgconfig"
 export "CARGO_TARGET_${target_env}_LINKER=$triplet-gcc"
-export "CARGO_TARGET_${target_env}_RUSTFLAGS=-C link-arg=--sysroot=$sysroot"
+# The ARMv8 AES/PMULL backends of `aes` and `polyval` (see .cargo/config.toml).
+armv8_crypto=""
+[ "$cross_arch" = arm64 ] && armv8_crypto=" --cfg aes_armv8 --cfg polyval_armv8"
+export "CARGO_TARGET_${target_env}_RUSTFLAGS=-C link-arg=--sysroot=$sysroot$armv8_crypto"
 binary="$CARGO_TARGET_DIR/$rust_target/release/sentrix"
