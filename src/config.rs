@@ -182,6 +182,9 @@ pub struct Detect {
     pub labels: Vec<String>,
     /// Output layout: yolox, yolov5 or yolov8 (yolo11); unset detects it from the shape.
     pub format: Option<crate::detect::Layout>,
+    /// Inference arithmetic: f32, or f16 for CPUs with half-precision arithmetic (Pi 5,
+    /// Jetson Orin); f16 is emulated, and slower, elsewhere.
+    pub precision: crate::detect::Precision,
     /// Class names, one a line, in model output order; unset means COCO's 80.
     pub labels_file: Option<PathBuf>,
     /// Per-label minimum score, overriding `confidence` (and raising the recording
@@ -254,6 +257,7 @@ impl Default for Detect {
             .map(String::from)
             .to_vec(),
             format: None,
+            precision: crate::detect::Precision::F32,
             labels_file: None,
             min_score: BTreeMap::new(),
             event_gap: 5.0,

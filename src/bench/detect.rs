@@ -3,7 +3,7 @@
 //! model, size and image through onnxruntime on one thread (`scripts/ort_detect.py`, when
 //! python3 with onnxruntime is installed), and the ratio.
 
-use crate::detect::model::{Model, load_labels};
+use crate::detect::model::{Model, Precision, load_labels};
 use anyhow::Context;
 use std::path::Path;
 use std::time::Instant;
@@ -47,11 +47,12 @@ pub fn detect(
     model_path: &Path,
     sizes: &[usize],
     runs: usize,
+    precision: Precision,
     images: &[std::path::PathBuf],
 ) -> anyhow::Result<()> {
     let labels = load_labels(None)?;
     println!(
-        "bench detect: {} , {runs} runs per image, 1 thread",
+        "bench detect: {} , {runs} runs per image, 1 thread, {precision:?}",
         model_path.display()
     );
     println!(
@@ -59,7 +60,7 @@ pub fn detect(
         "size", "image", "load ms", "median", "min", "max", "onnxrt", "ratio"
     );
     for &side in sizes {
-        let model = Model::load(model_path, side, None, labels.clone())?;
+        let model = Model::load_with(model_path, side, None, labels.clone(), precision)?;
         for path in images {
             let img = crate::detect::image::load(path)
                 .map_err(|e| anyhow::anyhow!(e))
@@ -83,7 +84,7 @@ pub fn detect(
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let figure = format!("tract {side}x{side}, 1 thread, {image}");
+            let figure = format!("tract {side}x{side} {precision:?}, 1 thread, {image}");
             let ms_text = |m: f64| format!("{m:.1} ms");
             super::table::add(match peer {
                 Some(p) => super::table::Figure::against(

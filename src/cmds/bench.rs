@@ -39,6 +39,9 @@ pub enum Bench {
         size: Vec<usize>,
         #[arg(long, default_value_t = 20)]
         runs: usize,
+        /// Inference arithmetic (f16: for CPUs with half-precision arithmetic).
+        #[arg(long, value_enum, default_value_t = crate::detect::Precision::F32)]
+        precision: crate::detect::Precision,
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
@@ -213,8 +216,11 @@ pub fn run(bench: Bench) -> ExitCode {
             model,
             size,
             runs,
+            precision,
             images,
-        } => report(crate::bench::detect(&model, &size, runs, &images)),
+        } => report(crate::bench::detect(
+            &model, &size, runs, precision, &images,
+        )),
         Bench::Gate {
             model,
             video,

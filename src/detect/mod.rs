@@ -15,6 +15,7 @@ pub mod tracker;
 pub mod zones;
 
 pub use decode::{Detection, Layout};
+pub use model::Precision;
 pub use model::{Labeled, Model, ModelError};
 pub use runner::{DetectorRunner, DetectorSettings, EventBus, EventNotice, InferencePool};
 
@@ -25,5 +26,5 @@ pub fn load_configured_model(config: &crate::config::Config) -> Result<Option<Mo
         return Ok(None);
     };
     let labels = model::load_labels(d.labels_file.as_deref())?;
-    Model::load(path, d.input_size as usize, d.format, labels).map(Some)
+    Model::load_with(path, d.input_size as usize, d.format, labels, d.precision).map(Some)
 }

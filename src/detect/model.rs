@@ -139,8 +139,30 @@ impl Letterbox {
     }
 }
 
+/// The arithmetic inference runs in. `f16` halves the model's memory traffic and runs
+/// natively on CPUs with ARMv8.2 half-precision arithmetic (Raspberry Pi 5's A76, Jetson
+/// Orin's A78AE); elsewhere (x86, a Pi 4's A72) it is emulated and slower than `f32`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+}
+
 pub struct Model {
     plan: Arc<TypedRunnableModel>,
+    precision: Precision,
     pub side: usize,
     pub layout: Layout,
     labels: Vec<String>,
@@ -173,14 +195,36 @@ pub fn load_labels(path: Option<&Path>) -> Result<Vec<String>, ModelError> {
     Ok(labels)
 }
 
+/// The decluttered `model`, its floats translated to `precision`.
+fn in_precision(model: TypedModel, precision: Precision) -> TractResult<TypedModel> {
+    match precision {
+        Precision::F32 => Ok(model),
+        Precision::F16 => match tract_onnx::tract_core::transform::get_transform("f32_to_f16")? {
+            Some(translate) => translate.transform_into(model),
+            None => tract_onnx::tract_core::internal::bail!("tract has no f32_to_f16 transform"),
+        },
+    }
+}
+
 impl Model {
     /// Loads `path` for a `side` x `side` input (a multiple of 32), in `format` (detected
-    /// from the output shape when None).
+    /// from the output shape when None), to run in f32.
     pub fn load(
         path: &Path,
         side: usize,
         format: Option<Layout>,
         labels: Vec<String>,
+    ) -> Result<Self, ModelError> {
+        Self::load_with(path, side, format, labels, Precision::F32)
+    }
+
+    /// `load`, running in `precision`.
+    pub fn load_with(
+        path: &Path,
+        side: usize,
+        format: Option<Layout>,
+        labels: Vec<String>,
+        precision: Precision,
     ) -> Result<Self, ModelError> {
         let fail = |reason: String| ModelError::Load {
             path: path.to_path_buf(),
@@ -205,6 +249,9 @@ impl Model {
         }
         let model = model
             .with_input_fact(0, f32::fact([1, 3, side, side]).into())
+            .and_then(|m| m.into_typed())
+            .and_then(|m| m.into_decluttered())
+            .and_then(|m| in_precision(m, precision))
             .and_then(|m| m.into_optimized())
             .map_err(|e| {
                 fail(format!(
@@ -229,6 +276,7 @@ impl Model {
         let plan = model.into_runnable().map_err(|e| fail(e.to_string()))?;
         Ok(Self {
             plan,
+            precision,
             side,
             layout,
             labels,
@@ -295,13 +343,17 @@ impl Model {
 
     /// Runs the model on a prepared tensor: raw detections in input pixels.
     pub fn infer(&self, input: Tensor, min_score: f32) -> Result<Vec<Detection>, ModelError> {
-        let out = self
-            .plan
-            .run(tvec!(input.into()))
-            .map_err(|e| ModelError::Run(e.to_string()))?;
-        let view = out[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| ModelError::Run(e.to_string()))?;
+        let run_err = |e: TractError| ModelError::Run(e.to_string());
+        let input = match self.precision {
+            Precision::F32 => input,
+            Precision::F16 => input
+                .cast_to_dt(DatumType::F16)
+                .map_err(run_err)?
+                .into_owned(),
+        };
+        let out = self.plan.run(tvec!(input.into())).map_err(run_err)?;
+        let out = out[0].cast_to_dt(DatumType::F32).map_err(run_err)?;
+        let view = out.to_plain_array_view::<f32>().map_err(run_err)?;
         // tract's outputs are contiguous; copy only if one ever is not.
         let owned: Vec<f32>;
         let data = match view.as_slice() {

@@ -96,6 +96,26 @@ fn crowd_and_ballgame_at_416() {
     );
 }
 
+/// `detect.precision: f16` (for CPUs with half-precision arithmetic) finds the same
+/// people as onnxruntime's f32 reference, within IoU 0.8. On x86 f16 is emulated: slow,
+/// but the same numbers a Pi 5 computes natively.
+#[test]
+fn half_precision_finds_the_reference_boxes() {
+    let m = Model::load_with(
+        &common::testdata_dir().join("yolox_nano.onnx"),
+        416,
+        None,
+        load_labels(None).unwrap(),
+        sentrix::detect::Precision::F16,
+    )
+    .unwrap();
+    let ballgame = m
+        .detect(&photo("coco_000000002153.jpg"), 0.3, 0.45)
+        .unwrap();
+    assert_eq!(count(&ballgame, "person"), 4, "{ballgame:#?}");
+    assert_boxes(&ballgame, &ballgame_ref(), 0.8);
+}
+
 #[test]
 fn corrupt_or_missing_model_is_refused_naming_the_path() {
     let dir = common::temp_dir();
