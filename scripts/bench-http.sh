@@ -24,6 +24,9 @@ record:
 storage:
   recordings_dir: rec
   database: db/sentrix.db
+  # The 1 GB clip must survive a nearly full build machine's retention.
+  retention:
+    min_free_percent: 1
   encryption:
     key_file: clip.key
 cameras:

@@ -121,6 +121,7 @@ fn write_config(dir: &Path, b: &CamerasBench, main: &str, sub: &str) -> anyhow::
         "network:\n  api_port: {}\ndetect:\n  enabled: true\n  model: {}\n  input_size: 416\n  fps: 5\n  \
          motion:\n    enabled: false\nrecord:\n  pre_detection_buffer: 5\n  post_detection_buffer: 10\n  \
          max_clip_length: 60\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  \
+         retention:\n    min_free_percent: 1\n  \
          encryption:\n    key_file: clip.key\ncameras:\n",
         free_port()?,
         model.display()
