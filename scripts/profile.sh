@@ -14,7 +14,7 @@ command -v perf >/dev/null || { echo "perf is missing: apt-get install linux-per
 data=$(mktemp --suffix=.perf)
 trap 'rm -f "$data"; kill $(jobs -p) 2>/dev/null || true' EXIT
 child_of() { # $1: the child's command line pattern; waits for it to start
-  for _ in $(seq 100); do pgrep -f "$1" && return; sleep 0.1; done
+  for _ in $(seq 100); do pgrep -n -f "$1" && return; sleep 0.1; done
   echo "no process matches $1" >&2; exit 1
 }
 case "$what" in
@@ -28,6 +28,7 @@ case "$what" in
       --model "$here/tests/data/yolox_nano.onnx" "$here/tests/data/coco_000000001000.jpg" >/dev/null 2>&1 ;;
   *) echo "unknown profile '$what' (ingest, record or detect)" >&2; exit 2 ;;
 esac
+set +o pipefail # head closes the pipe early
 echo "== $what: top 10 symbols (self time)"
 perf report -i "$data" --no-children --sort sym --stdio -g none 2>/dev/null | grep '%' | head -10
 echo "== $what: by thread"
