@@ -29,9 +29,11 @@ case "$what" in
   *) echo "unknown profile '$what' (ingest, record or detect)" >&2; exit 2 ;;
 esac
 set +o pipefail # head closes the pipe early
+# bench detect runs the onnxruntime peer as a child: report sentrix's own samples only.
+only=(); [ "$what" = detect ] && only=(--comms sentrix)
 echo "== $what: top 10 symbols (self time)"
-perf report -i "$data" --no-children --sort sym --stdio -g none 2>/dev/null | grep '%' | head -10
+perf report -i "$data" "${only[@]}" --no-children --sort sym --stdio -g none 2>/dev/null | grep '%' | head -10
 echo "== $what: by thread"
-perf report -i "$data" --no-children --sort comm --stdio -g none 2>/dev/null | grep '%' | head -8
+perf report -i "$data" "${only[@]}" --no-children --sort comm --stdio -g none 2>/dev/null | grep '%' | head -8
 echo "== $what: by library"
-perf report -i "$data" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -8
+perf report -i "$data" "${only[@]}" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -8
