@@ -111,10 +111,9 @@ fn build_rtsp(
     let src = make("rtspsrc")?;
     src.set_property("location", url.expose_secret());
     src.set_property_from_str("protocols", "tcp");
-    // Over TCP nothing is worth a jitterbuffer: an in-thread pass stamps packets from
-    // their RTP clock (the jitterbuffer's buffer-mode=none timing) without its queue.
+    // Default buffer-mode smooths timestamps with jitter; none keeps the camera's spacing.
     src.set_property_from_str("buffer-mode", "none");
-    super::rtppass::install(&src);
+    src.set_property("latency", 200u32);
     // Fail a dead TCP connect in 5 s instead of rtspsrc's default 20 s.
     src.set_property("tcp-timeout", 5_000_000u64);
     pipeline.add(&src).map_err(build_err)?;
