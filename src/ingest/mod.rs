@@ -12,6 +12,7 @@ pub mod demo;
 pub mod nal;
 pub mod pipeline;
 pub mod reorder;
+pub mod rtppass;
 pub mod status;
 pub mod supervisor;
 

@@ -1,7 +1,7 @@
 //! Builds one camera's GStreamer pipeline. Two sources share one tail:
 //!
 //! ```text
-//!  rtspsrc (tcp, buffer-mode=none) ─pad-added─> rtph26Xdepay ! alignment=nal
+//!  rtspsrc (tcp, RTP pass for a jitterbuffer) ─pad-added─> rtph26Xdepay ! alignment=nal
 //!      (probe: NAL units joined into access units by timestamp, `assemble`) ─┐
 //!  videotestsrc ! x264enc|x265enc (selftest, no network) ─────┤
 //!                                                             v
@@ -111,9 +111,10 @@ fn build_rtsp(
     let src = make("rtspsrc")?;
     src.set_property("location", url.expose_secret());
     src.set_property_from_str("protocols", "tcp");
-    // Default buffer-mode smooths timestamps with jitter; none keeps the camera's spacing.
+    // Over TCP nothing is worth a jitterbuffer: an in-thread pass stamps packets from
+    // their RTP clock (the jitterbuffer's buffer-mode=none timing) without its queue.
     src.set_property_from_str("buffer-mode", "none");
-    src.set_property("latency", 200u32);
+    super::rtppass::install(&src);
     // Fail a dead TCP connect in 5 s instead of rtspsrc's default 20 s.
     src.set_property("tcp-timeout", 5_000_000u64);
     pipeline.add(&src).map_err(build_err)?;
