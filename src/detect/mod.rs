@@ -11,6 +11,7 @@ pub mod image;
 pub mod model;
 pub mod motion;
 pub mod runner;
+pub mod surgery;
 pub mod tracker;
 pub mod zones;
 

@@ -195,6 +195,23 @@ pub fn load_labels(path: Option<&Path>) -> Result<Vec<String>, ModelError> {
     Ok(labels)
 }
 
+/// Reads the ONNX file at `path` with its pyramid pools chained (`surgery`: exact, and
+/// cheaper in tract).
+fn read_rewritten(path: &Path) -> TractResult<InferenceModel> {
+    let onnx = tract_onnx::onnx();
+    let mut proto = onnx.proto_model_for_path(path)?;
+    if let Some(graph) = proto.graph.as_mut() {
+        super::surgery::chain_max_pools(graph);
+    }
+    // The file's folder, for weights stored beside it (ONNX external data).
+    let folder = path.parent().and_then(Path::to_str);
+    let parsed = onnx.parse(&proto, folder)?;
+    if !parsed.unresolved_inputs.is_empty() {
+        tract_onnx::tract_core::internal::bail!("unresolved inputs {:?}", parsed.unresolved_inputs);
+    }
+    Ok(parsed.model)
+}
+
 /// The decluttered `model`, its floats translated to `precision`.
 fn in_precision(model: TypedModel, precision: Precision) -> TractResult<TypedModel> {
     match precision {
@@ -237,9 +254,8 @@ impl Model {
             return Err(fail(format!("input size {side} is not a multiple of 32")));
         }
         let start = Instant::now();
-        let mut model = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(|e| fail(format!("not a readable ONNX model ({e})")))?;
+        let mut model =
+            read_rewritten(path).map_err(|e| fail(format!("not a readable ONNX model ({e})")))?;
         // Exports store intermediate shapes for their own input size; forget them so the
         // graph is re-analysed for this one.
         for node in model.nodes.iter_mut() {
