@@ -118,7 +118,7 @@ impl Assembler {
 /// The kind of the (first) NAL unit in `buffer`.
 fn nal_kind(codec: Codec, buffer: &gst::Buffer) -> Option<NalKind> {
     let map = buffer.map_readable().ok()?;
-    let nal = super::nal::split(&map).next()?;
+    let nal = super::nal::first_unit_head(&map)?;
     Some(super::nal::kind(codec, nal))
 }
 

@@ -34,6 +34,14 @@ pub fn split(au: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// The first NAL unit of `au` from its header to the end of `au`: enough for `kind`
+/// without scanning the unit for where it ends (the depayloader hands over one NAL per
+/// buffer, so the scan would read every byte of the stream once more).
+pub fn first_unit_head(au: &[u8]) -> Option<&[u8]> {
+    let (_, body) = first_start(au, 0)?;
+    Some(&au[body..]).filter(|nal| !nal.is_empty())
+}
+
 /// The first start code at or after `from`: (where it begins, where its NAL body begins).
 fn first_start(b: &[u8], from: usize) -> Option<(usize, usize)> {
     let mut i = from;
@@ -145,6 +153,15 @@ mod tests {
     const PPS: &[u8] = &[0x68, 0xee, 0x3c, 0x80];
     const IDR1: &[u8] = &[0x65, 0x88, 0x84, 0x21];
     const IDR2: &[u8] = &[0x65, 0x00, 0x6e, 0x22];
+
+    #[test]
+    fn the_first_unit_head_is_found_after_either_start_code() {
+        let au = annexb(&[PPS, IDR1]);
+        assert_eq!(first_unit_head(&au).map(|n| n[0]), Some(PPS[0]));
+        assert_eq!(first_unit_head(&au[1..]).map(|n| n[0]), Some(PPS[0]));
+        assert_eq!(first_unit_head(&[0, 0, 1]), None);
+        assert_eq!(first_unit_head(&[0x65, 0x88]), None);
+    }
 
     #[test]
     fn splits_mixed_start_codes() {
