@@ -230,6 +230,13 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
 }
 
 /// (median, p99) of `samples` (0, 0 when there are none).
+/// A `Vm…` line (VmRSS, VmHWM) of /proc/PID/status, in KiB; `pid` may be "self".
+pub(crate) fn status_kib(pid: &str, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.split(':').next() == Some(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 pub(crate) fn quantiles(mut samples: Vec<f64>) -> (f64, f64) {
     if samples.is_empty() {
         return (0.0, 0.0);
@@ -312,4 +319,18 @@ pub fn ingest_client(url: &str, seconds: u64) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn status_kib_reads_a_process_memory_line() {
+        let rss = super::status_kib("self", "VmRSS").expect("VmRSS");
+        let peak = super::status_kib("self", "VmHWM").expect("VmHWM");
+        assert!(rss > 0 && peak >= rss, "rss {rss} peak {peak}");
+        let pid = std::process::id().to_string();
+        assert!(super::status_kib(&pid, "VmRSS").is_some());
+        // A prefix of a key is not the key.
+        assert_eq!(super::status_kib("self", "VmR"), None);
+    }
 }

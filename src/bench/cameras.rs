@@ -59,7 +59,7 @@ fn run(b: &CamerasBench, work: &Path) -> anyhow::Result<()> {
         .spawn()
         .context("while starting sentrix run")?;
     let samples = sample_rss(child.id(), b.minutes * 60);
-    let peak_kib = status_kib(child.id(), "VmHWM");
+    let peak_kib = super::status_kib(&child.id().to_string(), "VmHWM");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();
@@ -145,19 +145,12 @@ fn sample_rss(pid: u32, seconds: u64) -> anyhow::Result<Vec<u64>> {
         n += 1;
         let next = Duration::from_secs(SAMPLE_S * n);
         std::thread::sleep(next.saturating_sub(start.elapsed()));
-        match status_kib(pid, "VmRSS") {
+        match super::status_kib(&pid.to_string(), "VmRSS") {
             Some(kib) => samples.push(kib),
             None => bail!("sentrix run exited after {} s", start.elapsed().as_secs()),
         }
     }
     Ok(samples)
-}
-
-/// A `Vm…` line of /proc/PID/status, in KiB.
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Least-squares slope of `samples` (KiB, one per SAMPLE_S), in MB per 10 minutes.

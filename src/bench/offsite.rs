@@ -183,12 +183,7 @@ fn cpu_seconds() -> f64 {
 
 /// A `VmRSS`/`VmHWM` line of /proc/self/status, in MB.
 fn rss_mb(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    super::status_kib("self", field).map_or(0.0, |kib| kib as f64 / 1024.0)
 }
 
 /// Resets VmHWM to the current RSS, so the peak measured is the upload's.
