@@ -36,18 +36,9 @@ fn same_square_kernel(node: &NodeProto) -> Option<i64> {
     (pads? * 2 + 1 == k && whole_steps).then_some(k)
 }
 
-fn ints(name: &str, values: [i64; 2]) -> AttributeProto {
+fn ints(name: &str, values: &[i64]) -> AttributeProto {
     AttributeProto {
         name: name.to_string(),
-        r#type: AttributeType::Ints as i32,
-        ints: values.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn pads(values: [i64; 4]) -> AttributeProto {
-    AttributeProto {
-        name: "pads".to_string(),
         r#type: AttributeType::Ints as i32,
         ints: values.to_vec(),
         ..Default::default()
@@ -68,9 +59,9 @@ fn pool_1d(input: &str, output: &str, vertical: bool) -> NodeProto {
         input: vec![input.to_string()],
         output: vec![output.to_string()],
         attribute: vec![
-            ints("kernel_shape", kernel),
-            pads(pad),
-            ints("strides", [1, 1]),
+            ints("kernel_shape", &kernel),
+            ints("pads", &pad),
+            ints("strides", &[1, 1]),
         ],
         ..Default::default()
     }
@@ -144,9 +135,9 @@ mod tests {
             input: vec![input.into()],
             output: vec![output.into()],
             attribute: vec![
-                ints("kernel_shape", [k, k]),
-                pads([p, p, p, p]),
-                ints("strides", [1, 1]),
+                ints("kernel_shape", &[k, k]),
+                ints("pads", &[p, p, p, p]),
+                ints("strides", &[1, 1]),
             ],
             ..Default::default()
         }
@@ -219,7 +210,7 @@ mod tests {
     #[test]
     fn other_pools_are_left_alone() {
         let mut strided = max_pool("x", "a", 5);
-        strided.attribute[2] = ints("strides", [2, 2]);
+        strided.attribute[2] = ints("strides", &[2, 2]);
         let mut graph = GraphProto {
             node: vec![strided, max_pool("x", "b", 3), max_pool("x", "c", 7)],
             ..Default::default()
