@@ -38,17 +38,18 @@ impl RtpClock {
         }
     }
 
-    /// The PTS (ns) of a packet stamped `rtp_ts` that arrived at `arrival_ns`.
-    pub fn pts_ns(&mut self, rtp_ts: u32, arrival_ns: u64) -> u64 {
+    /// The PTS (ns) of a packet stamped `rtp_ts`; `arrival_ns` (its arrival in running
+    /// time) is only asked for when a timeline starts, not for every packet.
+    pub fn pts_ns(&mut self, rtp_ts: u32, arrival_ns: impl FnOnce() -> u64) -> u64 {
         let rate = i64::from(self.clock_rate);
         match self.last_rtp {
-            None => self.rebase(0, arrival_ns),
+            None => self.rebase(0, arrival_ns()),
             Some(last) => {
                 // Signed distance: B-frames step back a little, wrap-around steps over 2^32.
                 let step = i64::from(rtp_ts.wrapping_sub(last) as i32);
                 self.ext += step;
                 if step.abs() > MAX_JUMP_S * rate {
-                    self.rebase(self.ext, arrival_ns);
+                    self.rebase(self.ext, arrival_ns());
                 }
             }
         }
@@ -120,11 +121,13 @@ mod imp {
                 return Ok(gst::FlowSuccess::Ok); // shorter than an RTP header: dropped
             }
             let rtp_ts = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-            let arrival_ns = buffer
-                .dts()
-                .or(buffer.pts())
-                .or_else(|| self.obj().current_running_time())
-                .map_or(0, gst::ClockTime::nseconds);
+            let arrival_ns = || {
+                buffer
+                    .dts()
+                    .or(buffer.pts())
+                    .or_else(|| self.obj().current_running_time())
+                    .map_or(0, gst::ClockTime::nseconds)
+            };
             let pts_ns = {
                 let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
                 clock
@@ -234,20 +237,20 @@ mod tests {
     #[test]
     fn pts_follow_the_rtp_clock_from_the_first_arrival() {
         let mut c = RtpClock::new(90_000);
-        assert_eq!(c.pts_ns(1_000, 5 * S), 5 * S);
+        assert_eq!(c.pts_ns(1_000, || 5 * S), 5 * S);
         // One frame at 15 fps later, whatever the arrival time.
-        assert_eq!(c.pts_ns(7_000, 9 * S), 5 * S + S / 15);
+        assert_eq!(c.pts_ns(7_000, || 9 * S), 5 * S + S / 15);
         // A B-frame steps back.
-        assert_eq!(c.pts_ns(4_000, 9 * S), 5 * S + S / 30);
+        assert_eq!(c.pts_ns(4_000, || 9 * S), 5 * S + S / 30);
     }
 
     #[test]
     fn wrap_around_continues_and_a_jump_rebases_on_arrival() {
         let mut c = RtpClock::new(90_000);
-        assert_eq!(c.pts_ns(u32::MAX - 899, 2 * S), 2 * S);
-        assert_eq!(c.pts_ns(8_100, 3 * S), 2 * S + S / 10);
+        assert_eq!(c.pts_ns(u32::MAX - 899, || 2 * S), 2 * S);
+        assert_eq!(c.pts_ns(8_100, || 3 * S), 2 * S + S / 10);
         // The camera restarts its clock: a new timeline at this arrival.
-        assert_eq!(c.pts_ns(2_000_000_000, 7 * S), 7 * S);
-        assert_eq!(c.pts_ns(2_000_090_000, 7 * S), 8 * S);
+        assert_eq!(c.pts_ns(2_000_000_000, || 7 * S), 7 * S);
+        assert_eq!(c.pts_ns(2_000_090_000, || 7 * S), 8 * S);
     }
 }
