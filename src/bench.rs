@@ -229,7 +229,6 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// (median, p99) of `samples` (0, 0 when there are none).
 /// A `Vm…` line (VmRSS, VmHWM) of /proc/PID/status, in KiB; `pid` may be "self".
 pub(crate) fn status_kib(pid: &str, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -237,6 +236,7 @@ pub(crate) fn status_kib(pid: &str, key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// (median, p99) of `samples` (0, 0 when there are none).
 pub(crate) fn quantiles(mut samples: Vec<f64>) -> (f64, f64) {
     if samples.is_empty() {
         return (0.0, 0.0);
