@@ -1,17 +1,21 @@
 //! Log output through `tracing`. On a terminal: coloured, with times. Under systemd
 //! (`$JOURNAL_STREAM` set): no colour, no time (journald adds it), and each line starts
 //! with a syslog priority `<N>` so `journalctl -p warning` works. Elsewhere (pipes, files):
-//! plain text with times. `RUST_LOG` overrides the level (default `info`).
+//! plain text with times. `RUST_LOG` overrides the level (default `info`), in env_logger's
+//! syntax: `debug`, or `warn,sentrix::ingest=debug`. An unreadable `RUST_LOG` is reported
+//! and logging stays at `info`.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, format};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Prefixes each event with its sd-daemon priority (`<3>` error … `<7>` debug).
 struct JournalPriority<F>(F);
@@ -41,20 +45,36 @@ where
 
 /// Installs the global subscriber; call once at start.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let (filter, rejected) = filter_from(std::env::var("RUST_LOG").ok().as_deref());
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
     // try_init fails only if a subscriber is already installed (tests): keep that one.
     if std::env::var_os("JOURNAL_STREAM").is_some() {
-        let _ = builder
+        let journal = builder
             .with_ansi(false)
-            .event_format(JournalPriority(format().without_time().with_target(false)))
-            .try_init();
+            .event_format(JournalPriority(format().without_time().with_target(false)));
+        let _ = journal.finish().with(filter).try_init();
     } else if std::io::stderr().is_terminal() {
-        let _ = builder.with_target(false).try_init();
+        let _ = builder.with_target(false).finish().with(filter).try_init();
     } else {
-        let _ = builder.with_ansi(false).with_target(false).try_init();
+        let plain = builder.with_ansi(false).with_target(false);
+        let _ = plain.finish().with(filter).try_init();
+    }
+    if let Some(reason) = rejected {
+        tracing::warn!("RUST_LOG is not a log filter ({reason}); logging at info");
+    }
+}
+
+/// The filter `RUST_LOG` asks for (target prefixes and levels, as env_logger reads them),
+/// or `info` for everything when it is unset or empty. Some(reason) when it was set but
+/// could not be read; the filter is then `info`.
+fn filter_from(rust_log: Option<&str>) -> (Targets, Option<String>) {
+    let info = Targets::new().with_default(LevelFilter::INFO);
+    match rust_log.map(str::trim) {
+        None | Some("") => (info, None),
+        Some(spec) => match spec.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(e) => (info, Some(bounded(&e.to_string(), 200))),
+        },
     }
 }
 
@@ -195,6 +215,24 @@ mod tests {
             }
         });
         assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_a_bad_one_falls_back_to_info() {
+        use tracing::Level;
+        let (unset, none) = filter_from(None);
+        assert!(none.is_none());
+        assert!(unset.would_enable("sentrix::ingest", &Level::INFO));
+        assert!(!unset.would_enable("sentrix::ingest", &Level::DEBUG));
+        let (per_target, none) = filter_from(Some("warn,sentrix::ingest=debug"));
+        assert!(none.is_none());
+        assert!(per_target.would_enable("sentrix::ingest::rtsp", &Level::DEBUG));
+        assert!(!per_target.would_enable("sentrix::web", &Level::INFO));
+        assert!(per_target.would_enable("sentrix::web", &Level::WARN));
+        let (fallback, reason) = filter_from(Some("sentrix=loud"));
+        assert!(reason.is_some());
+        assert!(fallback.would_enable("sentrix", &Level::INFO));
+        assert!(!fallback.would_enable("sentrix", &Level::DEBUG));
     }
 
     #[test]
