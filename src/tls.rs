@@ -180,33 +180,68 @@ fn load(
 /// from a homeowner. One not yet valid only warns: a board without a real-time clock can
 /// boot with a date in the past until NTP answers. Expiry within 30 days warns too.
 pub fn check_validity(path: &Path, der: &[u8], now_s: i64) -> anyhow::Result<()> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(der)
+    let (not_before_s, not_after_s) = validity_s(der)
         .map_err(|e| anyhow::anyhow!("{}: not a valid X.509 certificate: {e}", path.display()))?;
-    let validity = parsed.validity();
-    let (not_before, not_after) = (validity.not_before, validity.not_after);
-    let day = |t: &x509_parser::time::ASN1Time| crate::store::utc_date(t.timestamp() * 1000);
-    if now_s > not_after.timestamp() {
+    let day = |t_s: i64| crate::store::utc_date(t_s * 1000);
+    if now_s > not_after_s {
         bail!(
             "{}: the certificate expired on {} (UTC); install a renewed one, or delete it and \
              its key and run `sentrix certs generate` for a new self-signed pair",
             path.display(),
-            day(&not_after)
+            day(not_after_s)
         );
     }
-    if now_s < not_before.timestamp() {
+    if now_s < not_before_s {
         tracing::warn!(
             "{}: the certificate is not valid before {} (UTC); is this box's clock right?",
             path.display(),
-            day(&not_before)
+            day(not_before_s)
         );
-    } else if not_after.timestamp() - now_s < 30 * 86_400 {
+    } else if not_after_s - now_s < 30 * 86_400 {
         tracing::warn!(
             "{}: the certificate expires on {} (UTC); renew it soon",
             path.display(),
-            day(&not_after)
+            day(not_after_s)
         );
     }
     Ok(())
+}
+
+/// A certificate's (notBefore, notAfter) in Unix seconds. Reads only as far as its
+/// validity, with yasna (the DER library rcgen already brings); checking the rest is
+/// rustls's work. BER is accepted: this check is about dates, not encodings.
+fn validity_s(der: &[u8]) -> yasna::ASN1Result<(i64, i64)> {
+    yasna::parse_ber(der, |cert| {
+        cert.read_sequence(|cert| {
+            let validity = cert.next().read_sequence(tbs_validity_s)?;
+            cert.next().read_der()?; // signatureAlgorithm
+            cert.next().read_der()?; // signatureValue
+            Ok(validity)
+        })
+    })
+}
+
+/// The validity inside a TBSCertificate, after its optional version, serial number,
+/// signature algorithm and issuer; what follows it (subject, key, extensions) is skipped.
+fn tbs_validity_s(tbs: &mut yasna::BERReaderSeq<'_, '_>) -> yasna::ASN1Result<(i64, i64)> {
+    tbs.read_optional(|r| r.read_tagged(yasna::Tag::context(0), |r| r.read_der()))?;
+    for _serial_algorithm_issuer in 0..3 {
+        tbs.next().read_der()?;
+    }
+    let validity = tbs
+        .next()
+        .read_sequence(|v| Ok((time_s(v.next())?, time_s(v.next())?)))?;
+    while tbs.read_optional(|r| r.read_der())?.is_some() {}
+    Ok(validity)
+}
+
+/// An X.509 Time, UTCTime (years to 2049) or GeneralizedTime, in Unix seconds.
+fn time_s(r: yasna::BERReader<'_, '_>) -> yasna::ASN1Result<i64> {
+    if r.lookahead_tag()? == yasna::tags::TAG_UTCTIME {
+        Ok(r.read_utctime()?.datetime().unix_timestamp())
+    } else {
+        Ok(r.read_generalized_time()?.datetime().unix_timestamp())
+    }
 }
 
 /// rustls server settings for the pair: TLS 1.3 and 1.2, HTTP/1.1.
@@ -312,6 +347,36 @@ mod tests {
         // 2021-06-30 is the last valid day, to the second.
         assert!(super::check_validity(&cert, &der, 1_625_011_200).is_ok());
         assert!(super::check_validity(&cert, &der, 1_625_011_201).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn validity_dates_are_read_from_utc_and_generalized_times()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // rcgen writes UTCTime up to 2049 and GeneralizedTime from 2050, as RFC 5280 asks.
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+        params.not_before = rcgen::date_time_ymd(2049, 12, 31);
+        params.not_after = rcgen::date_time_ymd(2051, 3, 1);
+        let signed = params.self_signed(&rcgen::KeyPair::generate()?)?;
+        let der = signed.der().to_vec();
+        assert_eq!(
+            super::validity_s(&der)?,
+            (2_524_521_600, 2_561_241_600),
+            "2049-12-31 and 2051-03-01, 00:00 UTC"
+        );
+        // Anything cut short, or not a certificate at all, is an error and not a date.
+        for cut in [0, 1, 10, der.len() / 2, der.len() - 1] {
+            assert!(super::validity_s(&der[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(super::validity_s(b"-----BEGIN CERTIFICATE-----").is_err());
+        let path = std::path::Path::new("garbage.crt");
+        let err = super::check_validity(path, &der[..40], 0)
+            .err()
+            .ok_or("accepted")?;
+        assert!(
+            format!("{err:#}").contains("garbage.crt: not a valid X.509"),
+            "{err:#}"
+        );
         Ok(())
     }
 
