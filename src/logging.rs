@@ -46,7 +46,10 @@ where
 /// Installs the global subscriber; call once at start.
 pub fn init() {
     let (filter, rejected) = filter_from(std::env::var("RUST_LOG").ok().as_deref());
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    // The builder's own level (info by default) would sit under `filter`: open it fully.
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
+        .with_writer(std::io::stderr);
     // try_init fails only if a subscriber is already installed (tests): keep that one.
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         let journal = builder
