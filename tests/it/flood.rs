@@ -107,16 +107,15 @@ fn a_connection_flood_under_a_low_descriptor_limit_does_not_stop_recording() {
     // (600,000 rounds), which this unoptimised test build does ~25x slower than a release
     // one: over 2 s on some CI machines, flood or not. Later checks of the same password
     // come from the server's login cache, so the 2 s bound below measures the flood.
-    let warm = rt.block_on(async {
-        https_client(&cert)
-            .get(format!("{base}/api/health"))
-            .basic_auth("alice", Some(ADMIN_PASSWORD))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .map_err(|e| format!("{e:?}"))
-    });
-    assert_eq!(warm, Ok(200), "the login before the flood");
+    let health_as_alice = || {
+        rt.block_on(async {
+            let asked = https_client(&cert).get(format!("{base}/api/health"));
+            let sent = asked.basic_auth("alice", Some(ADMIN_PASSWORD)).send().await;
+            sent.map(|r| r.status().as_u16())
+                .map_err(|e| format!("{e:?}"))
+        })
+    };
+    assert_eq!(health_as_alice(), Ok(200), "the login before the flood");
     let log_before = log_bytes(&log);
 
     // The flood: every address opens connections until it is refused, and holds them.
@@ -146,18 +145,10 @@ fn a_connection_flood_under_a_low_descriptor_limit_does_not_stop_recording() {
     assert!(peak < NOFILE as usize);
 
     // While they are held: a legitimate request, a manual trigger that makes a clip.
-    let client = https_client(&cert);
     let asked = Instant::now();
-    let status = rt.block_on(async {
-        client
-            .get(format!("{base}/api/health"))
-            .basic_auth("alice", Some(ADMIN_PASSWORD))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .map_err(|e| format!("{e:?}"))
-    });
+    let status = health_as_alice();
     let took = asked.elapsed();
+    let client = https_client(&cert);
     assert_eq!(status, Ok(200), "a legitimate request during the flood");
     assert!(took < Duration::from_secs(2), "answered after {took:?}");
     let clips_url = format!("{base}/api/clips");
