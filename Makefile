@@ -27,9 +27,9 @@ test:
 	cargo test --locked --features test-faults
 
 check:
-	cargo fmt --check
-	cargo clippy --locked --all-targets -- -D warnings
-	cargo clippy --locked --all-targets --features test-faults -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+	cargo clippy --locked --workspace --all-targets --features test-faults -- -D warnings
 
 # Every bench appends its headline figures to $(BENCH_TABLE); the last step prints them
 # as one Markdown table (docs/performance.md keeps the latest).

@@ -80,7 +80,7 @@ impl MasterKey {
 
     pub fn from_passphrase(passphrase: &[u8], salt: &[u8], iterations: u32) -> Self {
         let mut out = Zeroizing::new([0u8; 32]);
-        pbkdf2::pbkdf2_hmac::<Sha256>(passphrase, salt, iterations, out.as_mut_slice());
+        sentrix_kdf::derive(passphrase, salt, iterations, out.as_mut_slice());
         Self::from_bytes(*out)
     }
 
