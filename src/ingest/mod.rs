@@ -9,6 +9,7 @@
 pub mod assemble;
 pub mod decoder;
 pub mod demo;
+pub mod fmp4;
 pub mod nal;
 pub mod pipeline;
 pub mod reorder;

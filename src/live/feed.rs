@@ -9,7 +9,7 @@
 //! stream's init segment and its arrival time, so a viewer can (re)start anywhere and
 //! drop its backlog when it falls behind.
 
-use super::fmp4::{self, LiveInit, Timing};
+use crate::ingest::fmp4::{self, LiveInit, Timing};
 use crate::ingest::{AccessUnit, StreamInfo};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;

@@ -6,7 +6,6 @@
 //! dashboard reads the same shared map, so it always shows what runs.
 
 pub mod feed;
-pub mod fmp4;
 
 use crate::detect::runner::{DetectorCounters, DetectorStats, EventBus, EventNotice};
 use crate::detect::tracker::NormBox;

@@ -1,101 +1,96 @@
-//! Fragmented MP4 muxing of access units, no re-encoding:
+//! Fragmented MP4 muxing of a clip's access units, in-crate and without re-encoding:
+//! `ftyp` + `moov` from the first keyframe's parameter sets (`ingest::fmp4`), then one
+//! `moof` + `mdat` per fragment of about `fragment_ms`.
 //!
-//! ```text
-//!   appsrc (caps of the ingest stream, TIME) ! h26Xparse ! mp4mux fragment-duration=F
-//!       streamable=true ! appsink   → ftyp, moov, then moof+mdat per fragment
-//! ```
+//! A fragment is cut at the first keyframe about `fragment_ms` after its start (7/8 of
+//! it, for clock jitter), or at any picture once it spans twice that: a camera with long
+//! GOPs still closes a fragment (what a crash can lose) every two fragment lengths. A
+//! sample's duration runs to the next unit's decode time, so a fragment is written when
+//! the unit after it arrives; the last one on `finish`, with the unit's own duration (or
+//! the one before it).
 //!
-//! Timestamps are rebased by one offset, so the first unit (which must be a keyframe)
-//! decodes at 0: a stream with B-frames keeps the distance between its decode and
-//! presentation times (ingest's `reorder`), which mp4mux writes as composition offsets.
-//! `DELTA_UNIT` marks non-keyframes. Output bytes are collected as they come; the caller
-//! drains them into the clip store, so nothing is held longer than a fragment.
+//! Timestamps are rebased so the first unit (a keyframe) decodes at 0; a stream with
+//! B-frames keeps each unit's presentation offset (ingest's `reorder`) as its composition
+//! offset. Output bytes wait in `take_output` for the caller, who drains them into the
+//! clip store, so nothing is held longer than a fragment.
 
-use crate::ingest::{AccessUnit, Codec, StreamInfo};
-use gstreamer as gst;
-use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
-use std::sync::{Arc, Mutex};
+use crate::ingest::fmp4::{self, TIMESCALE};
+use crate::ingest::{AccessUnit, StreamInfo};
+use crate::playback::fmp4::Sample;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MuxError {
     #[error("muxer: {0}")]
-    Gst(String),
+    Data(String),
     #[error("the first unit of a clip must be a keyframe")]
     NotKeyframe,
-    #[error("stream changed (codec or caps) mid-clip")]
+    #[error("the first keyframe carries no parameter sets (SPS/PPS) to describe the clip")]
+    NoParameterSets,
+    #[error("stream changed (codec, caps or parameter sets) mid-clip")]
     StreamChanged,
 }
 
-fn gst_err(e: impl std::fmt::Display) -> MuxError {
-    MuxError::Gst(e.to_string())
+/// The fragment being gathered: its samples and their data, from `start_ticks`.
+#[derive(Default)]
+struct OpenFragment {
+    start_ticks: u64,
+    samples: Vec<Sample>,
+    data: Vec<u8>,
 }
 
 pub struct Muxer {
-    pipeline: gst::Pipeline,
-    src: gst_app::AppSrc,
-    out: Arc<Mutex<Vec<u8>>>,
     stream: Arc<StreamInfo>,
+    fragment_ticks: u64,
+    /// The parameter sets of the init segment, sorted: a keyframe that carries others
+    /// needs a new clip (`accepts`).
+    parameter_sets: Vec<Vec<u8>>,
+    out: Vec<u8>,
     /// The first unit's decode time: subtracted from every timestamp.
     base_ns: Option<u64>,
+    open: OpenFragment,
+    /// Decode time of the newest unit, in ticks from `base_ns`.
+    last_dts_ticks: u64,
+    /// Its own duration (ingest's estimate), in ticks, for the last sample of the clip.
+    last_own_duration_ticks: Option<u32>,
+    /// The duration of the unit before it, in ticks.
+    previous_duration_ticks: u32,
+    sequence: u32,
     pub frames: u64,
 }
 
 impl Muxer {
     /// A muxer for units of `stream`, cutting fragments every `fragment_ms` (at keyframes).
     pub fn new(stream: Arc<StreamInfo>, fragment_ms: u32) -> Result<Self, MuxError> {
-        crate::ingest::init_gstreamer().map_err(gst_err)?;
-        let pipeline = gst::Pipeline::new();
-        let src = gst_app::AppSrc::builder()
-            .caps(&stream.caps)
-            .format(gst::Format::Time)
-            .is_live(false)
-            .build();
-        let parse = gst::ElementFactory::make(match stream.codec {
-            Codec::H264 => "h264parse",
-            Codec::H265 => "h265parse",
-        })
-        .build()
-        .map_err(gst_err)?;
-        let mux = gst::ElementFactory::make("mp4mux")
-            .property("fragment-duration", fragment_ms)
-            .property("streamable", true)
-            .build()
-            .map_err(gst_err)?;
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let sink_out = out.clone();
-        let sink = gst_app::AppSink::builder()
-            .sync(false)
-            .callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |sink| {
-                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
-                        if let Some(buf) = sample.buffer() {
-                            let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
-                            sink_out
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .extend_from_slice(&map);
-                        }
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            )
-            .build();
-        pipeline
-            .add_many([src.upcast_ref(), &parse, &mux, sink.upcast_ref()])
-            .map_err(gst_err)?;
-        gst::Element::link_many([src.upcast_ref(), &parse, &mux, sink.upcast_ref()])
-            .map_err(gst_err)?;
-        pipeline.set_state(gst::State::Playing).map_err(gst_err)?;
         Ok(Self {
-            pipeline,
-            src,
-            out,
             stream,
+            fragment_ticks: u64::from(fragment_ms.max(1)) * u64::from(TIMESCALE) / 1000,
+            parameter_sets: Vec::new(),
+            out: Vec::new(),
             base_ns: None,
+            open: OpenFragment::default(),
+            last_dts_ticks: 0,
+            last_own_duration_ticks: None,
+            previous_duration_ticks: 0,
+            sequence: 0,
             frames: 0,
         })
+    }
+
+    /// Whether `unit` can join this clip: the same stream and, at a keyframe, the same
+    /// parameter sets as the init segment (a camera may change them without a new caps).
+    pub fn accepts(&self, unit: &AccessUnit) -> bool {
+        if !Arc::ptr_eq(&unit.stream, &self.stream) {
+            return false;
+        }
+        if self.frames == 0 || !unit.keyframe {
+            return true;
+        }
+        let Ok(map) = unit.data.map_readable() else {
+            return true;
+        };
+        let sets = sorted_sets(self.stream.codec, &map);
+        sets.is_empty() || sets == self.parameter_sets
     }
 
     /// Pushes one access unit (the first must be a keyframe of the same stream).
@@ -103,30 +98,80 @@ impl Muxer {
         if !Arc::ptr_eq(&unit.stream, &self.stream) {
             return Err(MuxError::StreamChanged);
         }
-        if self.frames == 0 && !unit.keyframe {
-            return Err(MuxError::NotKeyframe);
+        let map = unit
+            .data
+            .map_readable()
+            .map_err(|e| MuxError::Data(e.to_string()))?;
+        if self.frames == 0 {
+            self.begin(unit, &map)?;
         }
-        let dts_ns = unit.decode_ns();
-        let base = *self.base_ns.get_or_insert(dts_ns);
-        let mut buf = unit.data.copy();
-        {
-            let b = buf.make_mut();
-            b.set_pts(gst::ClockTime::from_nseconds(
-                unit.pts_ns.saturating_sub(base),
-            ));
-            b.set_dts(gst::ClockTime::from_nseconds(dts_ns.saturating_sub(base)));
-            if let Some(d) = unit.duration_ns {
-                b.set_duration(gst::ClockTime::from_nseconds(d));
-            }
-            if unit.keyframe {
-                b.unset_flags(gst::BufferFlags::DELTA_UNIT);
-            } else {
-                b.set_flags(gst::BufferFlags::DELTA_UNIT);
-            }
+        let base = self.base_ns.unwrap_or(0);
+        // Decode times only move forward (a camera's clock may not): at least one tick.
+        let dts_ticks = fmp4::ticks(unit.decode_ns().saturating_sub(base))
+            .max(self.last_dts_ticks + u64::from(self.frames > 0));
+        let pts_ticks = fmp4::ticks(unit.pts_ns.saturating_sub(base)).max(dts_ticks);
+        if let Some(previous) = self.open.samples.last_mut() {
+            previous.duration = duration_u32(dts_ticks - self.last_dts_ticks);
+            self.previous_duration_ticks = previous.duration;
         }
-        self.src.push_buffer(buf).map_err(gst_err)?;
+        if self.cuts_before(unit.keyframe, dts_ticks) {
+            self.close_fragment();
+        }
+        if self.open.samples.is_empty() {
+            self.open.start_ticks = dts_ticks;
+        }
+        let size = fmp4::append_sample(self.stream.codec, &map, &mut self.open.data);
+        self.open.samples.push(Sample {
+            duration: 0,
+            size,
+            flags: fmp4::sample_flags(unit.keyframe),
+            cto: duration_u32(pts_ticks - dts_ticks) as i32,
+        });
+        self.last_dts_ticks = dts_ticks;
+        self.last_own_duration_ticks = unit.duration_ns.map(|d| duration_u32(fmp4::ticks(d)));
         self.frames += 1;
         Ok(())
+    }
+
+    /// The init segment, from the clip's first unit, which must be a keyframe that
+    /// carries its parameter sets.
+    fn begin(&mut self, unit: &AccessUnit, au: &[u8]) -> Result<(), MuxError> {
+        if !unit.keyframe {
+            return Err(MuxError::NotKeyframe);
+        }
+        let init = fmp4::init_segment(&self.stream, au).ok_or(MuxError::NoParameterSets)?;
+        self.parameter_sets = sorted_sets(self.stream.codec, au);
+        self.out.extend_from_slice(&init.bytes);
+        self.base_ns = Some(unit.decode_ns());
+        Ok(())
+    }
+
+    /// Whether a unit decoding at `dts_ticks` starts a new fragment.
+    fn cuts_before(&self, keyframe: bool, dts_ticks: u64) -> bool {
+        if self.open.samples.is_empty() {
+            return false;
+        }
+        let span_ticks = dts_ticks - self.open.start_ticks;
+        // A GOP of exactly `fragment_ms` may measure a tick short (clock jitter, rounding).
+        let keyframe_span_ticks = self.fragment_ticks - self.fragment_ticks / 8;
+        (keyframe && span_ticks >= keyframe_span_ticks) || span_ticks >= 2 * self.fragment_ticks
+    }
+
+    /// Writes the open fragment to the output (its last duration already set).
+    fn close_fragment(&mut self) {
+        let open = std::mem::take(&mut self.open);
+        if open.samples.is_empty() {
+            return;
+        }
+        self.sequence = self.sequence.wrapping_add(1);
+        let fragment =
+            fmp4::fragment_of(self.sequence, open.start_ticks, &open.samples, &open.data);
+        self.out.extend_from_slice(&fragment);
+        // Reuse the buffers' capacity for the next fragment.
+        self.open.samples = open.samples;
+        self.open.samples.clear();
+        self.open.data = open.data;
+        self.open.data.clear();
     }
 
     pub fn stream(&self) -> Arc<StreamInfo> {
@@ -134,32 +179,254 @@ impl Muxer {
     }
 
     /// MP4 bytes produced so far (moved out).
-    pub fn take_output(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.out.lock().unwrap_or_else(|p| p.into_inner()))
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
     }
 
-    /// Ends the clip: flushes the last fragment and returns the remaining bytes.
-    pub fn finish(self) -> Result<Vec<u8>, MuxError> {
-        self.src.end_of_stream().map_err(gst_err)?;
-        let bus = self.pipeline.bus().ok_or_else(|| gst_err("no bus"))?;
-        let result = match bus.timed_pop_filtered(
-            gst::ClockTime::from_seconds(30),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) {
-            Some(msg) => match msg.view() {
-                gst::MessageView::Error(e) => Err(gst_err(e.error())),
-                _ => Ok(()),
-            },
-            None => Err(gst_err("no end of stream within 30 s")),
-        };
-        let _ = self.pipeline.set_state(gst::State::Null);
-        result?;
+    /// Ends the clip: writes the last fragment and returns the remaining bytes. The last
+    /// sample lasts its own duration, else as long as the one before it, else 1/30 s.
+    pub fn finish(mut self) -> Result<Vec<u8>, MuxError> {
+        let previous = Some(self.previous_duration_ticks).filter(|d| *d > 0);
+        if let Some(last) = self.open.samples.last_mut() {
+            last.duration = self
+                .last_own_duration_ticks
+                .filter(|d| *d > 0)
+                .or(previous)
+                .unwrap_or(TIMESCALE / 30);
+        }
+        self.close_fragment();
         Ok(self.take_output())
     }
 }
 
-impl Drop for Muxer {
-    fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
+/// The distinct parameter sets of an access unit, in a fixed order (cameras vary theirs).
+fn sorted_sets(codec: crate::ingest::Codec, au: &[u8]) -> Vec<Vec<u8>> {
+    let mut sets: Vec<Vec<u8>> = fmp4::parameter_sets(codec, au)
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    sets.sort_unstable();
+    sets
+}
+
+/// `ticks` as a `trun` field (saturating: 13 hours at 90 kHz).
+fn duration_u32(ticks: u64) -> u32 {
+    u32::try_from(ticks).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::Codec;
+    use crate::playback::fmp4::{Fragment, TrackDefaults, children, parse_moof};
+    use crate::store::mp4scan::Mp4Scan;
+    use gstreamer as gst;
+
+    const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40];
+    const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb];
+
+    fn stream() -> Arc<StreamInfo> {
+        gst::init().unwrap();
+        Arc::new(StreamInfo {
+            codec: Codec::H264,
+            width: 640,
+            height: 360,
+            caps: gst::Caps::new_empty_simple("video/x-h264"),
+            session: 1,
+        })
+    }
+
+    /// An Annex B access unit: a delimiter, then (at keyframes) `sets`, then two slices
+    /// of a multi-slice picture, `i` bytes of payload each.
+    fn au(keyframe: bool, sets: &[&[u8]], i: usize) -> Vec<u8> {
+        let mut out = vec![0, 0, 0, 1, 0x09, 0xf0];
+        for nal in sets.iter().filter(|_| keyframe) {
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(nal);
+        }
+        let slice_type = if keyframe { 0x65 } else { 0x41 };
+        for _ in 0..2 {
+            out.extend_from_slice(&[0, 0, 1, slice_type]);
+            out.extend(std::iter::repeat_n(0x55, i));
+        }
+        out
+    }
+
+    fn unit(
+        s: &Arc<StreamInfo>,
+        dts_ms: u64,
+        pts_ms: u64,
+        keyframe: bool,
+        data: Vec<u8>,
+    ) -> AccessUnit {
+        AccessUnit {
+            pts_ns: pts_ms * 1_000_000,
+            dts_ns: Some(dts_ms * 1_000_000),
+            duration_ns: None,
+            keyframe,
+            data: gst::Buffer::from_mut_slice(data),
+            stream: s.clone(),
+        }
+    }
+
+    /// Every fragment of a whole clip, parsed.
+    fn fragments(mp4: &[u8]) -> Vec<Fragment> {
+        children(mp4)
+            .filter(|(kind, _, _)| kind == b"moof")
+            .map(|(_, _, moof)| parse_moof(moof, TrackDefaults::default()).unwrap())
+            .collect()
+    }
+
+    /// 10 s at 25 fps with a keyframe every 2 s and B-frames: every third picture in
+    /// decode order is a reference shown 80 ms (two pictures) after it is decoded.
+    fn b_frame_clip(s: &Arc<StreamInfo>, fragment_ms: u32) -> Vec<u8> {
+        let mut mux = Muxer::new(s.clone(), fragment_ms).unwrap();
+        let mut out = Vec::new();
+        for n in 0..250u64 {
+            let keyframe = n % 50 == 0;
+            let dts = n * 40;
+            let pts = if n % 3 == 1 { dts + 80 } else { dts };
+            mux.push(&unit(s, dts, pts, keyframe, au(keyframe, &[SPS, PPS], 300)))
+                .unwrap();
+            out.extend(mux.take_output());
+        }
+        out.extend(mux.finish().unwrap());
+        out
+    }
+
+    #[test]
+    fn a_clip_scans_and_parses_with_every_sample_and_its_timing() {
+        let s = stream();
+        let mp4 = b_frame_clip(&s, 1000);
+        let mut scan = Mp4Scan::new();
+        scan.feed(&mp4);
+        assert_eq!(scan.error, None);
+        assert_eq!(
+            (scan.codec.as_str(), scan.width, scan.height),
+            ("avc1", 640, 360)
+        );
+        assert_eq!(scan.samples, 250);
+        assert_eq!(
+            scan.complete_end,
+            mp4.len() as u64,
+            "every byte in complete fragments"
+        );
+        // 250 pictures of 40 ms: the last lasts as long as the one before it.
+        assert_eq!(scan.duration_ms(), 10_000);
+        let frags = fragments(&mp4);
+        // Keyframes every 2 s, fragments of 1 s: each GOP is one fragment.
+        assert_eq!(frags.len(), 5);
+        let mut next_dts = 0;
+        for (k, f) in frags.iter().enumerate() {
+            assert_eq!(f.sequence, k as u32 + 1);
+            assert_eq!(f.decode_time, next_dts, "fragments follow each other");
+            next_dts += f.ticks();
+            assert!(f.samples[0].is_sync() && f.samples[1..].iter().all(|x| !x.is_sync()));
+            // Length-prefixed slices, no delimiter or parameter sets: 2 x (4 + 301).
+            assert!(
+                f.samples
+                    .iter()
+                    .all(|x| x.size == 610 && x.duration == 3600)
+            );
+            assert!(
+                f.samples.iter().all(|x| x.cto == 0 || x.cto == 7200),
+                "B-frame offsets"
+            );
+            assert!(f.samples.iter().filter(|x| x.cto == 7200).count() >= 16);
+        }
+    }
+
+    #[test]
+    fn a_long_gop_still_closes_a_fragment_every_two_fragment_lengths() {
+        let s = stream();
+        let mut mux = Muxer::new(s.clone(), 1000).unwrap();
+        let mut mp4 = Vec::new();
+        for n in 0..250u64 {
+            let keyframe = n == 0; // one keyframe in 10 s
+            mux.push(&unit(
+                &s,
+                n * 40,
+                n * 40,
+                keyframe,
+                au(keyframe, &[SPS, PPS], 10),
+            ))
+            .unwrap();
+            mp4.extend(mux.take_output());
+        }
+        let before_finish = fragments(&mp4).len();
+        mp4.extend(mux.finish().unwrap());
+        let frags = fragments(&mp4);
+        assert_eq!(before_finish, 4, "closed while the clip was open");
+        assert_eq!(frags.len(), 5);
+        assert!(frags.iter().all(|f| f.ticks() <= 2 * 90_000));
+    }
+
+    #[test]
+    fn a_one_second_gop_with_a_jittery_clock_makes_one_second_fragments() {
+        let s = stream();
+        let mut mux = Muxer::new(s.clone(), 1000).unwrap();
+        for n in 0..150u64 {
+            let keyframe = n % 15 == 0;
+            let mut u = unit(&s, 0, 0, keyframe, au(keyframe, &[SPS, PPS], 10));
+            // 66.7 ms apart, keyframes 2 ms early (a jittery clock): GOPs just under 1 s.
+            u.pts_ns = n * 1_000_000_000 / 15 - if keyframe && n > 0 { 2_000_000 } else { 0 };
+            u.dts_ns = Some(u.pts_ns);
+            mux.push(&u).unwrap();
+        }
+        let frags = fragments(&mux.finish().unwrap());
+        assert_eq!(frags.len(), 10);
+        assert!(frags.iter().all(|f| f.samples.len() == 15), "{frags:?}");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_describe_and_sees_new_parameter_sets() {
+        let s = stream();
+        let mut mux = Muxer::new(s.clone(), 1000).unwrap();
+        let delta = unit(&s, 0, 0, false, au(false, &[], 10));
+        assert!(matches!(mux.push(&delta), Err(MuxError::NotKeyframe)));
+        let bare = unit(&s, 0, 0, true, au(true, &[], 10));
+        assert!(matches!(mux.push(&bare), Err(MuxError::NoParameterSets)));
+        mux.push(&unit(&s, 0, 0, true, au(true, &[SPS, PPS], 10)))
+            .unwrap();
+        assert!(mux.accepts(&unit(&s, 40, 40, false, au(false, &[], 10))));
+        assert!(mux.accepts(&unit(&s, 80, 80, true, au(true, &[SPS, PPS], 10))));
+        assert!(
+            mux.accepts(&unit(&s, 80, 80, true, au(true, &[], 10))),
+            "sets only in the init"
+        );
+        let repeated = au(true, &[PPS, SPS, PPS], 10);
+        assert!(
+            mux.accepts(&unit(&s, 80, 80, true, repeated)),
+            "repeated, in another order"
+        );
+        let other_pps: &[u8] = &[0x68, 0xee, 0x3c, 0x80];
+        assert!(!mux.accepts(&unit(&s, 80, 80, true, au(true, &[SPS, other_pps], 10))));
+        let other_stream = stream();
+        assert!(!mux.accepts(&unit(&other_stream, 80, 80, false, au(false, &[], 10))));
+        assert!(matches!(
+            mux.push(&unit(&other_stream, 80, 80, false, au(false, &[], 10))),
+            Err(MuxError::StreamChanged)
+        ));
+    }
+
+    #[test]
+    fn decode_times_that_go_back_still_move_forward_in_the_file() {
+        let s = stream();
+        let mut mux = Muxer::new(s.clone(), 1000).unwrap();
+        for (dts, key) in [
+            (1000, true),
+            (1040, false),
+            (1020, false),
+            (1020, false),
+            (1100, false),
+        ] {
+            mux.push(&unit(&s, dts, dts, key, au(key, &[SPS, PPS], 10)))
+                .unwrap();
+        }
+        let mp4 = mux.finish().unwrap();
+        let frags = fragments(&mp4);
+        let durations: Vec<u32> = frags[0].samples.iter().map(|x| x.duration).collect();
+        // 0, 40 ms, then 1 tick on for each late one, then 100 ms: 9000 - 3602 ticks.
+        assert_eq!(durations, [3600, 1, 1, 5398, 5398]);
     }
 }

@@ -11,7 +11,7 @@
 use super::anchor::WallAnchor;
 use super::mux::{MuxError, Muxer};
 use super::ring::Ring;
-use crate::ingest::{AccessUnit, Frame, StreamInfo};
+use crate::ingest::{AccessUnit, Frame};
 use crate::store::{ClipMeta, ClipRecord, ClipWriter, Store, StoreError};
 use std::sync::Arc;
 
@@ -151,7 +151,7 @@ impl Recorder {
         self.anchor.observe(&unit);
         self.ring.push(unit.clone());
         if let Some(active) = &self.active {
-            let changed = !Arc::ptr_eq(&active.mux_stream(), &unit.stream);
+            let changed = !active.mux.accepts(&unit);
             let split = unit.keyframe
                 && unit.pts_ns.saturating_sub(active.first_pts_ns) >= self.settings.max_clip_ns;
             if changed || split {
@@ -307,11 +307,5 @@ impl Recorder {
     pub fn abandon_active(&mut self) {
         self.active = None;
         self.carry = None;
-    }
-}
-
-impl Active {
-    fn mux_stream(&self) -> Arc<StreamInfo> {
-        self.mux.stream()
     }
 }

@@ -69,11 +69,11 @@ impl Segmenter {
 
     pub fn on_unit(&mut self, unit: AccessUnit) -> Result<(), RecordError> {
         self.anchor.observe(&unit);
-        if self
+        let changed_stream = self
             .run
             .as_ref()
-            .is_some_and(|r| !Arc::ptr_eq(&r.stream, &unit.stream))
-        {
+            .is_some_and(|r| !Arc::ptr_eq(&r.stream, &unit.stream));
+        if changed_stream || self.open.as_ref().is_some_and(|o| !o.mux.accepts(&unit)) {
             self.end_run()?;
         }
         if let Some(open) = &self.open

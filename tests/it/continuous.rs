@@ -255,11 +255,15 @@ fn a_crash_costs_the_downtime_and_at_most_one_fragment() {
     let d = dir.path();
     let cfg = continuous_config(d);
     let (mut first, _) = run_until_streaming(&cfg);
-    std::thread::sleep(Duration::from_secs(25));
+    // Half-way through a fragment (they close on the demo's 1 s GOPs).
+    std::thread::sleep(Duration::from_millis(25_500));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
     first.wait().unwrap();
     let killed_ms = sentrix::store::now_ms();
+    // Down for a second: a restart can take under the 250 ms that exports (and the
+    // timeline) count as continuous, and the gap below must be one a viewer would see.
+    std::thread::sleep(Duration::from_secs(1));
     let (second, streaming_ms) = run_until_streaming(&cfg);
     std::thread::sleep(Duration::from_secs(12));
     assert!(common::run::stop(second), "a clean stop");

@@ -1,14 +1,15 @@
-//! The live view's fragmented MP4, written from ingest's access units with no decoding:
-//! an init segment (`ftyp` + `moov` with the codec configuration taken from a keyframe's
-//! parameter sets), then one `moof` + `mdat` per picture. One picture per fragment keeps
-//! the browser at most a frame behind the camera. Samples are length-prefixed (the MP4
-//! form); parameter sets and delimiters stay out of them, as `avc1`/`hvc1` require.
+//! Fragmented MP4 written from ingest's access units with no decoding, for the live view
+//! and for recordings: an init segment (`ftyp` + `moov` with the codec configuration
+//! taken from a keyframe's parameter sets), then `moof` + `mdat` fragments. The live view
+//! sends one picture per fragment (at most a frame behind the camera); the recorder
+//! (`record::mux`) groups about a second of pictures. Samples are length-prefixed (the
+//! MP4 form); parameter sets and delimiters stay out of them, as `avc1`/`hvc1` require.
 
 use crate::ingest::nal::{self, NalKind};
 use crate::ingest::{AccessUnit, Codec, StreamInfo};
 use crate::playback::fmp4::{Sample, build_moof_and_mdat_header, codec_string, put_box};
 
-/// Ticks per second of the live track.
+/// Ticks per second of the video track (live and recorded).
 pub const TIMESCALE: u32 = 90_000;
 const TRACK_ID: u32 = 1;
 
@@ -30,9 +31,7 @@ pub struct LiveInit {
 /// The init segment for `stream`, configured from the parameter sets in `keyframe`
 /// (ingest repeats them at every keyframe); None when they are missing.
 pub fn init_segment(stream: &StreamInfo, keyframe: &[u8]) -> Option<LiveInit> {
-    let sets: Vec<&[u8]> = nal::split(keyframe)
-        .filter(|n| nal::kind(stream.codec, n) == NalKind::ParameterSet)
-        .collect();
+    let sets = parameter_sets(stream.codec, keyframe);
     let entry = match stream.codec {
         Codec::H264 => avc1(stream, &sets)?,
         Codec::H265 => hvc1(stream, &sets)?,
@@ -101,7 +100,7 @@ fn moov(o: &mut Vec<u8>, stream: &StreamInfo, entry: &[u8]) {
                 put_u32s(o, &[0]);
                 o.extend_from_slice(b"vide");
                 put_u32s(o, &[0, 0, 0]);
-                o.extend_from_slice(b"sentrix live\0");
+                o.extend_from_slice(b"sentrix video\0");
             });
             put_box(o, b"minf", |o| minf(o, entry));
         });
@@ -243,26 +242,53 @@ pub struct Timing {
 
 pub fn fragment(sequence: u32, unit: &AccessUnit, t: Timing) -> Option<Vec<u8>> {
     let map = unit.data.map_readable().ok()?;
-    let codec = unit.stream.codec;
-    let nals: Vec<&[u8]> = nal::split(&map)
-        .filter(|n| matches!(nal::kind(codec, n), NalKind::Picture | NalKind::Other))
-        .collect();
-    let size: usize = nals.iter().map(|n| n.len() + 4).sum();
+    let mut data = Vec::with_capacity(map.len());
+    let size = append_sample(unit.stream.codec, &map, &mut data);
     let sample = Sample {
         duration: t.duration_ticks,
-        size: size as u32,
-        flags: if unit.keyframe {
-            0x0200_0000
-        } else {
-            0x0101_0000
-        },
+        size,
+        flags: sample_flags(unit.keyframe),
         cto: t.cto_ticks as i32,
     };
     let mut out = build_moof_and_mdat_header(sequence, TRACK_ID, t.dts_ticks, &[sample]);
-    out.reserve(size);
-    for n in nals {
+    out.extend_from_slice(&data);
+    Some(out)
+}
+
+/// A fragment of several pictures: `samples` (durations, sizes, flags, offsets) and their
+/// `data` (what `append_sample` wrote for each, in order), decoding from `dts_ticks`.
+pub fn fragment_of(sequence: u32, dts_ticks: u64, samples: &[Sample], data: &[u8]) -> Vec<u8> {
+    let mut out = build_moof_and_mdat_header(sequence, TRACK_ID, dts_ticks, samples);
+    out.extend_from_slice(data);
+    out
+}
+
+/// The parameter sets (SPS, PPS and, for H.265, VPS) in an Annex B access unit, in order,
+/// each once: cameras repeat them between the slices of one picture.
+pub fn parameter_sets(codec: Codec, au: &[u8]) -> Vec<&[u8]> {
+    let mut sets: Vec<&[u8]> = Vec::new();
+    for n in nal::split(au).filter(|n| nal::kind(codec, n) == NalKind::ParameterSet) {
+        if !sets.contains(&n) {
+            sets.push(n);
+        }
+    }
+    sets
+}
+
+/// Appends the MP4 sample of an Annex B access unit to `out`: its slices and SEI, each
+/// prefixed with its 4-byte length. Returns the sample's size in bytes.
+pub fn append_sample(codec: Codec, au: &[u8], out: &mut Vec<u8>) -> u32 {
+    let before = out.len();
+    for n in
+        nal::split(au).filter(|n| matches!(nal::kind(codec, n), NalKind::Picture | NalKind::Other))
+    {
         out.extend_from_slice(&(n.len() as u32).to_be_bytes());
         out.extend_from_slice(n);
     }
-    Some(out)
+    (out.len() - before) as u32
+}
+
+/// `trun` sample flags: a sync sample, or one that depends on others and is not sync.
+pub fn sample_flags(keyframe: bool) -> u32 {
+    if keyframe { 0x0200_0000 } else { 0x0101_0000 }
 }
