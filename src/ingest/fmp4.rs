@@ -255,12 +255,20 @@ pub fn fragment(sequence: u32, unit: &AccessUnit, t: Timing) -> Option<Vec<u8>> 
     Some(out)
 }
 
-/// A fragment of several pictures: `samples` (durations, sizes, flags, offsets) and their
-/// `data` (what `append_sample` wrote for each, in order), decoding from `dts_ticks`.
-pub fn fragment_of(sequence: u32, dts_ticks: u64, samples: &[Sample], data: &[u8]) -> Vec<u8> {
-    let mut out = build_moof_and_mdat_header(sequence, TRACK_ID, dts_ticks, samples);
+/// Appends a fragment of several pictures to `out`: `samples` (durations, sizes, flags,
+/// offsets) and their `data` (what `append_sample` wrote for each, in order), decoding
+/// from `dts_ticks`.
+pub fn append_fragment(
+    out: &mut Vec<u8>,
+    sequence: u32,
+    dts_ticks: u64,
+    samples: &[Sample],
+    data: &[u8],
+) {
+    out.extend_from_slice(&build_moof_and_mdat_header(
+        sequence, TRACK_ID, dts_ticks, samples,
+    ));
     out.extend_from_slice(data);
-    out
 }
 
 /// The parameter sets (SPS, PPS and, for H.265, VPS) in an Annex B access unit, in order,

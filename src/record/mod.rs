@@ -1,6 +1,6 @@
 //! Recording: turns access units from ingest into fragmented MP4 clips without
 //! re-encoding. `anchor` gives frames their wall-clock time. `ring` keeps the pre-roll, `recorder` is the per-camera state machine
-//! (triggers, post-roll, splitting), `mux` wraps GStreamer's mp4mux, `snapshot` encodes
+//! (triggers, post-roll, splitting), `mux` writes fragmented MP4, `snapshot` encodes
 //! thumbnails, `segmenter` records continuously in gapless segments, `runner` drives one
 //! recorder or segmenter per camera on its own thread.
 

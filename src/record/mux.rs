@@ -164,9 +164,13 @@ impl Muxer {
             return;
         }
         self.sequence = self.sequence.wrapping_add(1);
-        let fragment =
-            fmp4::fragment_of(self.sequence, open.start_ticks, &open.samples, &open.data);
-        self.out.extend_from_slice(&fragment);
+        fmp4::append_fragment(
+            &mut self.out,
+            self.sequence,
+            open.start_ticks,
+            &open.samples,
+            &open.data,
+        );
         // Reuse the buffers' capacity for the next fragment.
         self.open.samples = open.samples;
         self.open.samples.clear();

@@ -35,8 +35,8 @@ pub struct RecordSettings {
     pub max_clip_ns: u64,
     /// Ring bound; None derives it from the bitrate.
     pub ring_max_bytes: Option<usize>,
-    /// mp4mux fragment duration; fragments are cut at keyframes, so with a 1 s GOP this
-    /// is one fragment per GOP.
+    /// Fragment duration; fragments are cut at keyframes (or after twice this), so with
+    /// a 1 s GOP this is one fragment per GOP.
     pub fragment_ms: u32,
     /// Continuous recording in segments of this length; None records events only.
     pub segment_ns: Option<u64>,
