@@ -102,6 +102,14 @@ fn a_connection_flood_under_a_low_descriptor_limit_does_not_stop_recording() {
             .map(|l| l.len() + 1)
             .sum::<usize>()
     };
+    let health_as_alice = || {
+        rt.block_on(async {
+            let asked = https_client(&cert).get(format!("{base}/api/health"));
+            let sent = asked.basic_auth("alice", Some(ADMIN_PASSWORD)).send().await;
+            sent.map(|r| r.status().as_u16())
+                .map_err(|e| format!("{e:?}"))
+        })
+    };
     let log_before = log_bytes(&log);
 
     // The flood: every address opens connections until it is refused, and holds them.
@@ -131,18 +139,10 @@ fn a_connection_flood_under_a_low_descriptor_limit_does_not_stop_recording() {
     assert!(peak < NOFILE as usize);
 
     // While they are held: a legitimate request, a manual trigger that makes a clip.
-    let client = https_client(&cert);
     let asked = Instant::now();
-    let status = rt.block_on(async {
-        client
-            .get(format!("{base}/api/health"))
-            .basic_auth("alice", Some(ADMIN_PASSWORD))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .map_err(|e| format!("{e:?}"))
-    });
+    let status = health_as_alice();
     let took = asked.elapsed();
+    let client = https_client(&cert);
     assert_eq!(status, Ok(200), "a legitimate request during the flood");
     assert!(took < Duration::from_secs(2), "answered after {took:?}");
     let clips_url = format!("{base}/api/clips");
