@@ -35,8 +35,8 @@ pub struct RecordSettings {
     pub max_clip_ns: u64,
     /// Ring bound; None derives it from the bitrate.
     pub ring_max_bytes: Option<usize>,
-    /// Fragment duration; fragments are cut at keyframes (or after twice this), so with
-    /// a 1 s GOP this is one fragment per GOP.
+    /// Fragment duration, what a crash can lose at most: fragments are cut after this
+    /// long, or at a keyframe just before, so a 1 s GOP makes one fragment per GOP.
     pub fragment_ms: u32,
     /// Continuous recording in segments of this length; None records events only.
     pub segment_ns: Option<u64>,
