@@ -149,7 +149,9 @@ fn timeline_in_headless_chromium() {
     );
     std::fs::write(&config, text).unwrap();
     assert!(add_admin(&config).status.success());
-    let (child, rx) = spawn_run(&config);
+    // Segment seals are logged at debug: a failure's report shows where the runs broke.
+    let record_debug = std::ffi::OsStr::new("info,sentrix::record=debug");
+    let (child, rx) = common::run::spawn_run_with(&config, &[], &[("RUST_LOG", record_debug)]);
     let mut log = Vec::new();
     let base = common::run::dashboard_base(&rx, &mut log);
     let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
@@ -164,6 +166,11 @@ fn timeline_in_headless_chromium() {
     let (out, out_dir) = browser_script("timeline.py", &base);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let ok = stop(child);
+    if !out.status.success() {
+        // `sentrix run` has exited: its log ends.
+        log.extend(rx.iter());
+        eprintln!("sentrix log:\n{}", log.join("\n"));
+    }
     let seen = what_it_saw("timeline", &out, &stdout);
     assert!(seen["click_offset_ms"].as_f64().unwrap().abs() <= 1000.0);
     assert!(out_dir.join("timeline-playing.png").exists());

@@ -200,7 +200,8 @@ class TimelinePlayer {
   // `more(fromMs)` fetches the timeline on from there, for recording that goes on.
   async play(camera, wallMs, spans, more) {
     const session = ++this.session;
-    Object.assign(this, { camera, spans, more, base: null, next: wallMs, sb: null, codec: null, busy: false, asked: 0 });
+    Object.assign(this, { camera, spans, more, base: null, next: wallMs, sb: null, codec: null, busy: false, asked: 0,
+      started: false });
     this.ms = new MediaSource();
     this.video.src = URL.createObjectURL(this.ms);
     await new Promise((ok) => this.ms.addEventListener("sourceopen", ok, { once: true }));
@@ -208,6 +209,8 @@ class TimelinePlayer {
     if (!(await this.appendNext(session))) throw new Error("nothing recorded from there on");
     this.video.currentTime = Math.max(0, (wallMs - this.base) / 1000);
     this.report();
+    // From here the picture and the readout are this session's (tests wait for it).
+    this.started = true;
     this.video.play().catch(() => {});
     this.pump(session);
   }
@@ -242,6 +245,8 @@ class TimelinePlayer {
     }
     this.sb.timestampOffset = (start - this.base) / 1000;
     await this.appendBuffer(data);
+    // A new session may have started while the browser appended: `next` is its own.
+    if (session !== this.session) return false;
     this.next = w.to >= w.span.end_ms ? w.span.end_ms + 1 : w.to;
     return true;
   }
@@ -279,9 +284,11 @@ class TimelinePlayer {
           this.sb.remove(0, this.video.currentTime - 60);
         }
       } catch (e) {
+        if (session !== this.session) return;
         this.busy = false;
         this.onMessage(e.message, true);
       }
+      if (session !== this.session) return;
       this.jumpGap();
       await new Promise((ok) => setTimeout(ok, 500));
     }
@@ -297,8 +304,11 @@ class TimelinePlayer {
     }
   }
 
+  // Ends the session: the picture stops and no longer reports a wall time.
   stop() {
     this.session++;
+    this.base = null;
+    this.started = false;
     this.video.pause();
   }
 }
@@ -416,6 +426,8 @@ function showWall(ms) {
 // Plays from wall time `ms` (the next recorded span when nothing was recorded then).
 async function playAt(ms) {
   ms = Math.round(ms);
+  // What played before stops now, not once the new time's timeline has arrived.
+  tl.player.stop();
   $("tl-bar").dataset.playMs = String(Math.round(ms));
   const spans = (await fetchTimeline(ms - 60000, ms + 6 * 3600000)).spans;
   const span = spans.find((s) => s.end_ms > ms);

@@ -19,8 +19,17 @@ from selenium.webdriver.support.ui import Select
 import session
 
 WALL = "return Number(document.getElementById('tl-clock').dataset.wallMs) || null;"
+# The player has started where it was last asked to (a click stops what played before),
+# and has a picture to show.
 READY = ("const v = document.getElementById('tl-video');"
-         "return v.readyState >= 3 && !!document.getElementById('tl-clock').dataset.wallMs;")
+         "return tl.player.started && v.readyState >= 3"
+         " && !!document.getElementById('tl-clock').dataset.wallMs;")
+
+# The player's state, for a failure's report.
+PLAYER = ("const p = tl.player, b = p.video.buffered, ranges = [];"
+          "for (let i = 0; i < b.length; i++) ranges.push([b.start(i), b.end(i)]);"
+          "return {base: p.base, next: p.next, current_s: p.video.currentTime, buffered_s: ranges,"
+          " spans: p.spans, events: tl.data.events};")
 
 
 def click_bar_at(driver, ms):
@@ -33,9 +42,9 @@ def click_bar_at(driver, ms):
     return float(driver.find_element(By.ID, "tl-bar").get_attribute("data-play-ms"))
 
 
-def wait_playing(driver, wait, previous=None):
-    """Waits until the player has data to play and a readout different from `previous`."""
-    wait.until(lambda d: d.execute_script(READY) and d.execute_script(WALL) != previous)
+def wait_playing(driver, wait):
+    """Waits until the player has started at the time last clicked; returns its readout."""
+    wait.until(lambda d: d.execute_script(READY))
     return driver.execute_script(WALL)
 
 
@@ -64,15 +73,16 @@ def steps(driver, wait, base, user, password, outdir, seen):
     pre = driver.execute_script("return tl.data.pre_roll_ms;")
     marker = driver.find_element(By.CSS_SELECTOR, f"#tl-markers [data-event='{event['id']}']")
     marker.click()
-    wall = wait_playing(driver, wait, previous=wall)
+    wall = wait_playing(driver, wait)
     expected = max(event["start_ms"] - pre, span["start_ms"])
     seen["event_offset_ms"] = wall - expected
     if abs(wall - expected) > 1000:
+        seen["player"] = driver.execute_script(PLAYER)
         raise AssertionError(f"readout {wall} for an event at {event['start_ms']} (pre-roll {pre})")
 
     # Play from 2 s into the span for 14 s: across at least one segment boundary.
     click_bar_at(driver, span["start_ms"] + 2000)
-    wait_playing(driver, wait, previous=wall)
+    wait_playing(driver, wait)
     driver.execute_script("document.getElementById('tl-video').play();")
     samples = []
     for _ in range(28):

@@ -38,7 +38,8 @@ pub fn spawn_run(config: &std::path::Path) -> (std::process::Child, mpsc::Receiv
     spawn_run_with(config, &[], &[])
 }
 
-/// `sentrix run` with extra arguments and environment variables.
+/// `sentrix run` with extra arguments and environment variables (a `RUST_LOG` among them
+/// replaces the default `info`).
 pub fn spawn_run_with(
     config: &std::path::Path,
     args: &[&str],
@@ -48,8 +49,8 @@ pub fn spawn_run_with(
         .args(["run", "--config"])
         .arg(config)
         .args(args)
-        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
