@@ -156,8 +156,7 @@ fn check_units(units: &[AccessUnit], spec: &SyntheticSpec) -> Result<(), String>
 /// Muxes `units` (starting at a keyframe) into fragmented MP4 bytes.
 pub fn mux_units(units: &[AccessUnit]) -> Result<Vec<u8>, String> {
     let first = units.first().ok_or("no units")?;
-    let mut mux =
-        crate::record::mux::Muxer::new(first.stream.clone(), 1000).map_err(|e| e.to_string())?;
+    let mut mux = crate::record::mux::Muxer::new(first.stream.clone(), 1000);
     for u in units {
         mux.push(u).map_err(|e| e.to_string())?;
     }

@@ -98,7 +98,7 @@ pub fn test_writer(config: &Config, clip_seconds: u64, bitrate_kbps: u32) -> any
             ..Default::default()
         };
         let mut writer = store.begin_clip(meta)?;
-        let mut mux = Muxer::new(first.stream.clone(), 500)?;
+        let mut mux = Muxer::new(first.stream.clone(), 500);
         mux.push(&first)?;
         let end_ns = first.pts_ns + Duration::from_secs(clip_seconds).as_nanos() as u64;
         loop {

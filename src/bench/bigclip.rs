@@ -101,7 +101,7 @@ pub(super) fn write_clip(
         labels: vec!["bench".into()],
         ..Default::default()
     })?;
-    let mut mux = crate::record::mux::Muxer::new(first.stream.clone(), 1000)?;
+    let mut mux = crate::record::mux::Muxer::new(first.stream.clone(), 1000);
     for r in 0..repeats {
         let shift = r * stretch_ns;
         for u in stretch {

@@ -175,7 +175,7 @@ fn write_minute(
         run_start_ms: Some(start_ms),
         ..Default::default()
     })?;
-    let mut mux = crate::record::mux::Muxer::new(stretch[0].stream.clone(), 1000)?;
+    let mut mux = crate::record::mux::Muxer::new(stretch[0].stream.clone(), 1000);
     let frames = 60 * FPS as u64;
     for i in 0..frames {
         let u = &stretch[(i % stretch.len() as u64) as usize];

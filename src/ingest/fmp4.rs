@@ -242,16 +242,16 @@ pub struct Timing {
 
 pub fn fragment(sequence: u32, unit: &AccessUnit, t: Timing) -> Option<Vec<u8>> {
     let map = unit.data.map_readable().ok()?;
-    let mut data = Vec::with_capacity(map.len());
-    let size = append_sample(unit.stream.codec, &map, &mut data);
+    let nals = sample_nals(unit.stream.codec, &map);
     let sample = Sample {
         duration: t.duration_ticks,
-        size,
+        size: nals.iter().map(|n| n.len() as u32 + 4).sum(),
         flags: sample_flags(unit.keyframe),
         cto: t.cto_ticks as i32,
     };
+    // The samples are written once, straight after the header.
     let mut out = build_moof_and_mdat_header(sequence, TRACK_ID, t.dts_ticks, &[sample]);
-    out.extend_from_slice(&data);
+    write_sample(&nals, &mut out);
     Some(out)
 }
 
@@ -287,13 +287,23 @@ pub fn parameter_sets(codec: Codec, au: &[u8]) -> Vec<&[u8]> {
 /// prefixed with its 4-byte length. Returns the sample's size in bytes.
 pub fn append_sample(codec: Codec, au: &[u8], out: &mut Vec<u8>) -> u32 {
     let before = out.len();
-    for n in
-        nal::split(au).filter(|n| matches!(nal::kind(codec, n), NalKind::Picture | NalKind::Other))
-    {
+    write_sample(&sample_nals(codec, au), out);
+    (out.len() - before) as u32
+}
+
+/// The NAL units of an access unit that belong in its MP4 sample: slices and SEI.
+fn sample_nals(codec: Codec, au: &[u8]) -> Vec<&[u8]> {
+    nal::split(au)
+        .filter(|n| matches!(nal::kind(codec, n), NalKind::Picture | NalKind::Other))
+        .collect()
+}
+
+/// Writes `nals`, each prefixed with its 4-byte length.
+fn write_sample(nals: &[&[u8]], out: &mut Vec<u8>) {
+    for n in nals {
         out.extend_from_slice(&(n.len() as u32).to_be_bytes());
         out.extend_from_slice(n);
     }
-    (out.len() - before) as u32
 }
 
 /// `trun` sample flags: a sync sample, or one that depends on others and is not sync.

@@ -63,8 +63,8 @@ pub struct Muxer {
 impl Muxer {
     /// A muxer for units of `stream`, cutting fragments every `fragment_ms` (at a keyframe
     /// when one comes near then).
-    pub fn new(stream: Arc<StreamInfo>, fragment_ms: u32) -> Result<Self, MuxError> {
-        Ok(Self {
+    pub fn new(stream: Arc<StreamInfo>, fragment_ms: u32) -> Self {
+        Self {
             stream,
             fragment_ticks: u64::from(fragment_ms.max(1)) * u64::from(TIMESCALE) / 1000,
             parameter_sets: Vec::new(),
@@ -76,7 +76,7 @@ impl Muxer {
             previous_duration_ticks: 0,
             sequence: 0,
             frames: 0,
-        })
+        }
     }
 
     /// Whether `unit` can join this clip: the same stream and, at a keyframe, the same
@@ -286,7 +286,7 @@ mod tests {
     /// 10 s at 25 fps with a keyframe every 2 s and B-frames: every third picture in
     /// decode order is a reference shown 80 ms (two pictures) after it is decoded.
     fn b_frame_clip(s: &Arc<StreamInfo>, fragment_ms: u32) -> Vec<u8> {
-        let mut mux = Muxer::new(s.clone(), fragment_ms).unwrap();
+        let mut mux = Muxer::new(s.clone(), fragment_ms);
         let mut out = Vec::new();
         for n in 0..250u64 {
             let keyframe = n % 50 == 0;
@@ -348,7 +348,7 @@ mod tests {
     #[test]
     fn a_long_gop_still_closes_a_fragment_every_fragment_length() {
         let s = stream();
-        let mut mux = Muxer::new(s.clone(), 1000).unwrap();
+        let mut mux = Muxer::new(s.clone(), 1000);
         let mut mp4 = Vec::new();
         for n in 0..250u64 {
             let keyframe = n == 0; // one keyframe in 10 s
@@ -373,7 +373,7 @@ mod tests {
     #[test]
     fn a_one_second_gop_with_a_jittery_clock_makes_one_second_fragments() {
         let s = stream();
-        let mut mux = Muxer::new(s.clone(), 1000).unwrap();
+        let mut mux = Muxer::new(s.clone(), 1000);
         for n in 0..150u64 {
             let keyframe = n % 15 == 0;
             let mut u = unit(&s, 0, 0, keyframe, au(keyframe, &[SPS, PPS], 10));
@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_describe_and_sees_new_parameter_sets() {
         let s = stream();
-        let mut mux = Muxer::new(s.clone(), 1000).unwrap();
+        let mut mux = Muxer::new(s.clone(), 1000);
         let delta = unit(&s, 0, 0, false, au(false, &[], 10));
         assert!(matches!(mux.push(&delta), Err(MuxError::NotKeyframe)));
         let bare = unit(&s, 0, 0, true, au(true, &[], 10));
@@ -421,7 +421,7 @@ mod tests {
     #[test]
     fn decode_times_that_go_back_still_move_forward_in_the_file() {
         let s = stream();
-        let mut mux = Muxer::new(s.clone(), 1000).unwrap();
+        let mut mux = Muxer::new(s.clone(), 1000);
         for (dts, key) in [
             (1000, true),
             (1040, false),

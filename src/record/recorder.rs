@@ -170,15 +170,18 @@ impl Recorder {
                 return self.append(unit);
             }
         }
-        if let Some(carry) = &self.carry {
-            if unit.keyframe {
-                let carry = self.carry.take().expect("checked"); // ok: just matched Some
-                if unit.pts_ns <= carry.end_at_ns {
-                    self.start(vec![unit], carry.end_at_ns, carry.labels, None, None)?;
-                }
-            } else if unit.pts_ns > carry.end_at_ns {
-                self.carry = None;
+        if unit.keyframe {
+            if let Some(carry) = self.carry.take()
+                && unit.pts_ns <= carry.end_at_ns
+            {
+                self.start(vec![unit], carry.end_at_ns, carry.labels, None, None)?;
             }
+        } else if self
+            .carry
+            .as_ref()
+            .is_some_and(|c| unit.pts_ns > c.end_at_ns)
+        {
+            self.carry = None;
         }
         Ok(())
     }
@@ -258,7 +261,7 @@ impl Recorder {
             run_start_ms: None,
         };
         let writer = self.store.begin_clip(meta)?;
-        let mux = Muxer::new(first.stream.clone(), self.settings.fragment_ms)?;
+        let mux = Muxer::new(first.stream.clone(), self.settings.fragment_ms);
         let first_pts_ns = first.pts_ns;
         self.active = Some(Active {
             writer,

@@ -111,7 +111,7 @@ impl Segmenter {
             ..Default::default()
         };
         let writer = self.store.begin_clip(meta)?;
-        let mux = Muxer::new(first.stream.clone(), self.fragment_ms)?;
+        let mux = Muxer::new(first.stream.clone(), self.fragment_ms);
         self.open = Some(Open {
             writer,
             mux,

@@ -142,7 +142,9 @@ impl Header {
         let mut okm = Zeroizing::new([0u8; 39]);
         // 39 bytes is far below HKDF-SHA256's limit of 8160, so expand cannot fail.
         let _ = hk.expand(HKDF_INFO, okm.as_mut_slice());
-        let cipher = Aes256Gcm::new_from_slice(&okm[..32]).expect("32-byte key"); // ok: fixed length
+        let mut aes_key = Zeroizing::new([0u8; 32]);
+        aes_key.copy_from_slice(&okm[..32]);
+        let cipher = Aes256Gcm::new(&(*aes_key).into());
         let mut prefix = [0u8; 7];
         prefix.copy_from_slice(&okm[32..39]);
         (cipher, prefix)
