@@ -206,7 +206,9 @@ class TimelinePlayer {
     this.video.src = URL.createObjectURL(this.ms);
     await new Promise((ok) => this.ms.addEventListener("sourceopen", ok, { once: true }));
     if (session !== this.session) return;
-    if (!(await this.appendNext(session))) throw new Error("nothing recorded from there on");
+    const appended = await this.appendNext(session);
+    if (session !== this.session) return;
+    if (!appended) throw new Error("nothing recorded from there on");
     this.video.currentTime = Math.max(0, (wallMs - this.base) / 1000);
     this.report();
     // From here the picture and the readout are this session's (tests wait for it).
