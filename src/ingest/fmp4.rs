@@ -242,7 +242,8 @@ pub struct Timing {
 
 pub fn fragment(sequence: u32, unit: &AccessUnit, t: Timing) -> Option<Vec<u8>> {
     let map = unit.data.map_readable().ok()?;
-    let nals = sample_nals(unit.stream.codec, &map);
+    // Collected once: the header needs the sample's size before its bytes are written.
+    let nals: Vec<&[u8]> = sample_nals(unit.stream.codec, &map).collect();
     let sample = Sample {
         duration: t.duration_ticks,
         size: nals.iter().map(|n| n.len() as u32 + 4).sum(),
@@ -251,7 +252,7 @@ pub fn fragment(sequence: u32, unit: &AccessUnit, t: Timing) -> Option<Vec<u8>> 
     };
     // The samples are written once, straight after the header.
     let mut out = build_moof_and_mdat_header(sequence, TRACK_ID, t.dts_ticks, &[sample]);
-    write_sample(&nals, &mut out);
+    write_sample(nals, &mut out);
     Some(out)
 }
 
@@ -287,19 +288,18 @@ pub fn parameter_sets(codec: Codec, au: &[u8]) -> Vec<&[u8]> {
 /// prefixed with its 4-byte length. Returns the sample's size in bytes.
 pub fn append_sample(codec: Codec, au: &[u8], out: &mut Vec<u8>) -> u32 {
     let before = out.len();
-    write_sample(&sample_nals(codec, au), out);
+    // Straight from the scan, with no list per picture: recording calls this per picture.
+    write_sample(sample_nals(codec, au), out);
     (out.len() - before) as u32
 }
 
 /// The NAL units of an access unit that belong in its MP4 sample: slices and SEI.
-fn sample_nals(codec: Codec, au: &[u8]) -> Vec<&[u8]> {
-    nal::split(au)
-        .filter(|n| matches!(nal::kind(codec, n), NalKind::Picture | NalKind::Other))
-        .collect()
+fn sample_nals(codec: Codec, au: &[u8]) -> impl Iterator<Item = &[u8]> {
+    nal::split(au).filter(move |n| matches!(nal::kind(codec, n), NalKind::Picture | NalKind::Other))
 }
 
 /// Writes `nals`, each prefixed with its 4-byte length.
-fn write_sample(nals: &[&[u8]], out: &mut Vec<u8>) {
+fn write_sample<'a>(nals: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
     for n in nals {
         out.extend_from_slice(&(n.len() as u32).to_be_bytes());
         out.extend_from_slice(n);
