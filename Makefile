@@ -36,12 +36,18 @@ check:
 BENCH_TABLE ?= $(CARGO_TARGET_DIR)/bench-table.tsv
 BENCH_MINUTES ?= 10
 
+# The onnxruntime peer comes from PyPI into its own venv (Debian 12's python3 refuses a
+# system-wide pip install); it sees the Debian packages too (aiosmtpd, selenium).
+BENCH_VENV ?= $(HOME)/.cache/sentrix/bench-venv
+
 bench: build
-	@scripts/deps.sh test
-	@python3 -c 'import onnxruntime, onnx, PIL' 2>/dev/null || pip install --quiet onnxruntime onnx pillow numpy
-	@command -v wrk >/dev/null || apt-get install -y -q wrk
+	@scripts/deps.sh test bench
+	@$(BENCH_VENV)/bin/python3 -c 'import onnxruntime, onnx, PIL' 2>/dev/null || \
+	  { python3 -m venv --system-site-packages $(BENCH_VENV) && \
+	    $(BENCH_VENV)/bin/pip install --quiet onnxruntime onnx pillow numpy; }
 	rm -f $(BENCH_TABLE)
-	SENTRIX_BENCH_TABLE=$(BENCH_TABLE) $(MAKE) --no-print-directory bench-steps
+	PATH=$(BENCH_VENV)/bin:$$PATH SENTRIX_BENCH_TABLE=$(BENCH_TABLE) \
+	  $(MAKE) --no-print-directory bench-steps
 	$(BIN) bench table $(BENCH_TABLE)
 
 bench-steps:

@@ -2,7 +2,7 @@
 # Installs the Debian packages sentrix needs, idempotently. As root it runs apt-get;
 # otherwise it prints the exact command and fails.
 #
-#   scripts/deps.sh [run|test|cross]...     (default: run)
+#   scripts/deps.sh [run|test|bench|cross]...     (default: run)
 #
 # run:   GStreamer runtime + headers to build sentrix and run it with the demo camera
 # test:  + ffmpeg (bench peer and clip checks), systemd (systemd-analyze), lintian,
@@ -10,6 +10,9 @@
 #        OpenCV's vtest.avi (real pedestrian footage) taken from Debian's opencv-doc package
 #        into ~/.cache/sentrix/testdata (see tests/data/README.md), and s3s-fs (a real
 #        S3-compatible server, from crates.io) into ~/.cache/sentrix/s3s-fs for the off-site tests
+# bench: + wrk (the HTTPS load generator) and python3-venv (make bench installs the
+#        onnxruntime peer from PyPI into its own venv: Debian 12's python3 refuses a
+#        system-wide pip install)
 # cross: + cross compilers, qemu-user and mmdebstrap for arm64/armhf builds
 set -euo pipefail
 run_pkgs=(
@@ -20,6 +23,7 @@ run_pkgs=(
 )
 # chromium + chromium-driver: the dashboard's browser test (driven by python3-selenium).
 test_pkgs=(ffmpeg systemd lintian chromium chromium-driver python3-selenium mosquitto python3-aiosmtpd)
+bench_pkgs=(wrk python3-venv)
 cross_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user mmdebstrap)
 
 want=()
@@ -27,8 +31,9 @@ for set in "${@:-run}"; do
   case "$set" in
     run) want+=("${run_pkgs[@]}") ;;
     test) want+=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+    bench) want+=("${bench_pkgs[@]}") ;;
     cross) want+=("${cross_pkgs[@]}") ;;
-    *) echo "unknown package set '$set' (run, test, cross)" >&2; exit 2 ;;
+    *) echo "unknown package set '$set' (run, test, bench, cross)" >&2; exit 2 ;;
   esac
 done
 missing=()
