@@ -1,11 +1,14 @@
 //! The analytics summary: event counts per label per hour and per day, by hour of the
 //! day, per camera, durations and acknowledgement, for a time range and optional camera
-//! and label. Every figure is aggregated by SQLite over one covering index
-//! (`events_for_analytics`) in two scans, so no event row is read; days and hours of the
-//! day are sums of the local hours' groups.
+//! and label. SQLite reads one covering index (`events_for_analytics`) in one range scan,
+//! so no event row is read, and the groups are folded here as its entries stream past:
+//! SQLite's GROUP BY would sort every entry into a temporary b-tree first, which was
+//! nine tenths of the summary's time (`docs/performance.md`). Days and hours of the day
+//! are sums of the local hours' groups.
 
 use super::{Store, StoreError, db};
 use rusqlite::Connection;
+use std::collections::HashMap;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -63,10 +66,7 @@ pub struct Analytics {
 
 impl Store {
     pub fn analytics(&self, q: &AnalyticsQuery) -> Result<Analytics, StoreError> {
-        let (hours, cameras) = {
-            let conn = self.conn();
-            (label_hours(&conn, q)?, camera_totals(&conn, q)?)
-        };
+        let (hours, cameras) = scan(&self.conn(), q)?.finish();
         let per_label_hour: Vec<Bucket> = hours
             .iter()
             .map(|(label, hour, count)| Bucket {
@@ -119,7 +119,7 @@ impl Store {
     }
 }
 
-/// One camera's group of the totals scan.
+/// One camera's totals.
 struct CameraRow {
     camera: String,
     count: i64,
@@ -129,49 +129,93 @@ struct CameraRow {
     acked: i64,
 }
 
-type Named<'a> = Vec<(&'static str, &'a dyn rusqlite::ToSql)>;
+/// The groups being folded: events per (local hour, label), and per camera. There are
+/// few labels and cameras, so each is found by a linear search over names seen so far.
+#[derive(Default)]
+struct Fold {
+    labels: Vec<String>,
+    /// (local hour number, index in `labels`) → events.
+    per_hour_label: HashMap<(i64, usize), i64>,
+    cameras: Vec<CameraRow>,
+}
 
-/// The filter's parameters, and the time zone's for statements that use it.
-fn params<'a>(q: &'a AnalyticsQuery, sql: &str) -> Named<'a> {
-    let mut p: Named<'a> = vec![
-        (":from_ms", &q.from_ms),
-        (":to_ms", &q.to_ms),
-        (":camera", &q.camera),
-        (":label", &q.label),
-    ];
-    if sql.contains(":tz_ms") {
-        p.push((":tz_ms", &q.tz_offset_ms));
+impl Fold {
+    fn add(&mut self, row: &rusqlite::Row, tz_offset_ms: i64) -> rusqlite::Result<()> {
+        let start_ms: i64 = row.get(0)?;
+        let label = position_or_push(&mut self.labels, row.get_ref(1)?.as_str()?, str::to_owned);
+        let local_hour = (start_ms + tz_offset_ms).div_euclid(HOUR_MS);
+        *self.per_hour_label.entry((local_hour, label)).or_default() += 1;
+        let camera = position_or_push(&mut self.cameras, row.get_ref(2)?.as_str()?, CameraRow::new);
+        let totals = &mut self.cameras[camera];
+        totals.count += 1;
+        if let Some(end_ms) = row.get::<_, Option<i64>>(3)? {
+            totals.ended += 1;
+            totals.duration_ms += end_ms - start_ms;
+            totals.longest_ms = totals.longest_ms.max(Some(end_ms - start_ms));
+        }
+        totals.acked += i64::from(row.get::<_, i64>(4)? != 0);
+        Ok(())
     }
-    p
+
+    /// (label, local hour number, count) ordered by hour then label, and the cameras
+    /// ordered by name.
+    fn finish(self) -> (Vec<(String, i64, i64)>, Vec<CameraRow>) {
+        let mut hours: Vec<(String, i64, i64)> = self
+            .per_hour_label
+            .into_iter()
+            .map(|((hour, label), count)| (self.labels[label].clone(), hour, count))
+            .collect();
+        hours.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        let mut cameras = self.cameras;
+        cameras.sort_by(|a, b| a.camera.cmp(&b.camera));
+        (hours, cameras)
+    }
 }
 
-/// (label, local hour number, count) groups.
-fn label_hours(
-    conn: &Connection,
-    q: &AnalyticsQuery,
-) -> Result<Vec<(String, i64, i64)>, StoreError> {
-    let sql = db::ANALYTICS_BY_LABEL_HOUR;
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(&params(q, sql)[..], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+impl CameraRow {
+    fn new(camera: &str) -> Self {
+        CameraRow {
+            camera: camera.to_string(),
+            count: 0,
+            ended: 0,
+            duration_ms: 0,
+            longest_ms: None,
+            acked: 0,
+        }
+    }
 }
 
-fn camera_totals(conn: &Connection, q: &AnalyticsQuery) -> Result<Vec<CameraRow>, StoreError> {
-    let sql = db::ANALYTICS_BY_CAMERA;
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(&params(q, sql)[..], |r| {
-        Ok(CameraRow {
-            camera: r.get(0)?,
-            count: r.get(1)?,
-            ended: r.get(2)?,
-            duration_ms: r.get(3)?,
-            longest_ms: r.get(4)?,
-            acked: r.get(5)?,
-        })
+impl AsRef<str> for CameraRow {
+    fn as_ref(&self) -> &str {
+        &self.camera
+    }
+}
+
+/// Where `name` is in `seen`, adding it (made by `make`) if it is not there yet.
+fn position_or_push<T: AsRef<str>>(seen: &mut Vec<T>, name: &str, make: fn(&str) -> T) -> usize {
+    match seen.iter().position(|item| item.as_ref() == name) {
+        Some(at) => at,
+        None => {
+            seen.push(make(name));
+            seen.len() - 1
+        }
+    }
+}
+
+/// The filter's events, folded in one scan of the covering index.
+fn scan(conn: &Connection, q: &AnalyticsQuery) -> Result<Fold, StoreError> {
+    let mut stmt = conn.prepare_cached(db::ANALYTICS_SCAN)?;
+    let mut rows = stmt.query(rusqlite::named_params! {
+        ":from_ms": q.from_ms,
+        ":to_ms": q.to_ms,
+        ":camera": q.camera,
+        ":label": q.label,
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut fold = Fold::default();
+    while let Some(row) = rows.next()? {
+        fold.add(row, q.tz_offset_ms)?;
+    }
+    Ok(fold)
 }
 
 fn label_totals(days: &[Bucket]) -> Vec<LabelCount> {
@@ -356,6 +400,71 @@ mod tests {
             got.per_label
                 .iter()
                 .any(|l| l.label == "person" && l.count == person)
+        );
+        Ok(())
+    }
+
+    /// Per-camera totals and label filtering, with every camera in the range: counts,
+    /// ended events, longest durations and acknowledgements per camera by hand.
+    #[test]
+    fn analytics_per_camera_agree_with_brute_force() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = store(dir.path())?;
+        let t0 = 1_700_000_000_000i64;
+        let all = insert_synthetic_events(&store, 4000, t0, 10 * DAY_MS)?;
+        let q = AnalyticsQuery {
+            from_ms: t0 + DAY_MS,
+            to_ms: t0 + 9 * DAY_MS,
+            camera: None,
+            label: Some("dog".into()),
+            tz_offset_ms: -7 * HOUR_MS,
+        };
+        let got = store.analytics(&q)?;
+        let want: Vec<&SyntheticEvent> = all
+            .iter()
+            .filter(|e| e.start_ms >= q.from_ms && e.start_ms < q.to_ms && e.label == "dog")
+            .collect();
+        let mut per_camera = BTreeMap::<String, i64>::new();
+        for e in &want {
+            *per_camera.entry(e.camera.clone()).or_default() += 1;
+        }
+        let want_cameras: Vec<CameraCount> = per_camera
+            .into_iter()
+            .map(|(camera, count)| CameraCount { camera, count })
+            .collect();
+        assert_eq!(want_cameras.len(), 4, "every camera saw a dog");
+        assert_eq!(got.per_camera, want_cameras, "sorted by name, counted");
+        assert_eq!(got.total, want.len() as i64);
+        assert_eq!(
+            got.per_label,
+            vec![LabelCount {
+                label: "dog".into(),
+                count: got.total
+            }]
+        );
+        let ended = want.iter().filter(|e| e.end_ms.is_some()).count() as i64;
+        assert_eq!(got.ended, ended);
+        assert!(ended < got.total, "some events are still open");
+        let longest_ms = want
+            .iter()
+            .filter_map(|e| Some(e.end_ms? - e.start_ms))
+            .max();
+        assert_eq!(
+            got.longest_duration_s,
+            longest_ms.map(|ms| ms as f64 / 1000.0)
+        );
+        let acked = want.iter().filter(|e| e.acknowledged).count() as i64;
+        assert_eq!(
+            (got.acknowledged, got.unacknowledged),
+            (acked, got.total - acked)
+        );
+        let hours: i64 = got.per_label_hour.iter().map(|b| b.count).sum();
+        assert_eq!(hours, got.total);
+        assert!(
+            got.per_label_hour
+                .windows(2)
+                .all(|w| w[0].start_ms < w[1].start_ms),
+            "one label: hours strictly ascending"
         );
         Ok(())
     }

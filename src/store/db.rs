@@ -405,18 +405,13 @@ pub const SELECT_DEVICE_USER: &str =
 pub const TOUCH_DEVICE: &str =
     "UPDATE known_devices SET last_used_ms = :now_ms WHERE token_hash = :token_hash";
 
-// Analytics: two scans of `events_for_analytics` alone (a covering index) over events
-// that started in [from_ms, to_ms). Hours are local (`:tz_ms` east of UTC); days and
-// hours of the day follow from them.
-pub const ANALYTICS_BY_LABEL_HOUR: &str = "SELECT label, (start_ms + :tz_ms) / 3600000 AS hour,
-    COUNT(*) FROM events WHERE start_ms >= :from_ms AND start_ms < :to_ms
+// Analytics: one scan of `events_for_analytics` alone (a covering index, so no event row
+// is read) over events that started in [from_ms, to_ms), in index order; the summary's
+// groups are folded by `store::analytics` as the rows stream past.
+pub const ANALYTICS_SCAN: &str = "SELECT start_ms, label, camera_id, end_ms, acknowledged
+    FROM events INDEXED BY events_for_analytics WHERE start_ms >= :from_ms AND start_ms < :to_ms
     AND (:camera IS NULL OR camera_id = :camera) AND (:label IS NULL OR label = :label)
-    GROUP BY label, hour ORDER BY hour, label";
-pub const ANALYTICS_BY_CAMERA: &str = "SELECT camera_id, COUNT(*), COUNT(end_ms),
-    COALESCE(SUM(end_ms - start_ms), 0), MAX(end_ms - start_ms),
-    COALESCE(SUM(acknowledged != 0), 0) FROM events WHERE start_ms >= :from_ms AND start_ms < :to_ms
-    AND (:camera IS NULL OR camera_id = :camera) AND (:label IS NULL OR label = :label)
-    GROUP BY camera_id ORDER BY camera_id";
+    ORDER BY start_ms";
 
 pub const INSERT_TOKEN: &str = "INSERT OR IGNORE INTO api_tokens
     (name, token_hash, role, scopes, created_ms, expires_ms)
