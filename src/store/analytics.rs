@@ -120,6 +120,7 @@ impl Store {
 }
 
 /// One camera's totals.
+#[derive(Default)]
 struct CameraRow {
     camera: String,
     count: i64,
@@ -129,24 +130,48 @@ struct CameraRow {
     acked: i64,
 }
 
-/// The groups being folded: events per (local hour, label), and per camera. There are
-/// few labels and cameras, so each is found by a linear search over names seen so far.
+/// Names seen so far (labels or cameras), each with a small number. A hash map, not a
+/// list to search: a model may have hundreds of labels.
+#[derive(Default)]
+struct Names {
+    numbers: HashMap<String, usize>,
+    in_order: Vec<String>,
+}
+
+impl Names {
+    fn number(&mut self, name: &str) -> usize {
+        if let Some(&n) = self.numbers.get(name) {
+            return n;
+        }
+        let n = self.in_order.len();
+        self.numbers.insert(name.to_owned(), n);
+        self.in_order.push(name.to_owned());
+        n
+    }
+}
+
+/// The groups being folded: events per (local hour, label), and per camera.
 #[derive(Default)]
 struct Fold {
-    labels: Vec<String>,
-    /// (local hour number, index in `labels`) → events.
+    labels: Names,
+    /// (local hour number, label number) → events.
     per_hour_label: HashMap<(i64, usize), i64>,
-    cameras: Vec<CameraRow>,
+    cameras: Names,
+    /// By camera number.
+    per_camera: Vec<CameraRow>,
 }
 
 impl Fold {
     fn add(&mut self, row: &rusqlite::Row, tz_offset_ms: i64) -> rusqlite::Result<()> {
         let start_ms: i64 = row.get(0)?;
-        let label = position_or_push(&mut self.labels, row.get_ref(1)?.as_str()?, str::to_owned);
+        let label = self.labels.number(row.get_ref(1)?.as_str()?);
         let local_hour = (start_ms + tz_offset_ms).div_euclid(HOUR_MS);
         *self.per_hour_label.entry((local_hour, label)).or_default() += 1;
-        let camera = position_or_push(&mut self.cameras, row.get_ref(2)?.as_str()?, CameraRow::new);
-        let totals = &mut self.cameras[camera];
+        let camera = self.cameras.number(row.get_ref(2)?.as_str()?);
+        if camera == self.per_camera.len() {
+            self.per_camera.push(CameraRow::default());
+        }
+        let totals = &mut self.per_camera[camera];
         totals.count += 1;
         if let Some(end_ms) = row.get::<_, Option<i64>>(3)? {
             totals.ended += 1;
@@ -160,45 +185,21 @@ impl Fold {
     /// (label, local hour number, count) ordered by hour then label, and the cameras
     /// ordered by name.
     fn finish(self) -> (Vec<(String, i64, i64)>, Vec<CameraRow>) {
+        let labels = self.labels.in_order;
         let mut hours: Vec<(String, i64, i64)> = self
             .per_hour_label
             .into_iter()
-            .map(|((hour, label), count)| (self.labels[label].clone(), hour, count))
+            .map(|((hour, label), count)| (labels[label].clone(), hour, count))
             .collect();
         hours.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        let mut cameras = self.cameras;
+        let mut cameras: Vec<CameraRow> = self
+            .per_camera
+            .into_iter()
+            .zip(self.cameras.in_order)
+            .map(|(totals, camera)| CameraRow { camera, ..totals })
+            .collect();
         cameras.sort_by(|a, b| a.camera.cmp(&b.camera));
         (hours, cameras)
-    }
-}
-
-impl CameraRow {
-    fn new(camera: &str) -> Self {
-        CameraRow {
-            camera: camera.to_string(),
-            count: 0,
-            ended: 0,
-            duration_ms: 0,
-            longest_ms: None,
-            acked: 0,
-        }
-    }
-}
-
-impl AsRef<str> for CameraRow {
-    fn as_ref(&self) -> &str {
-        &self.camera
-    }
-}
-
-/// Where `name` is in `seen`, adding it (made by `make`) if it is not there yet.
-fn position_or_push<T: AsRef<str>>(seen: &mut Vec<T>, name: &str, make: fn(&str) -> T) -> usize {
-    match seen.iter().position(|item| item.as_ref() == name) {
-        Some(at) => at,
-        None => {
-            seen.push(make(name));
-            seen.len() - 1
-        }
     }
 }
 
