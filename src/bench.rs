@@ -144,24 +144,15 @@ pub(crate) fn table_cpu_rss(what: &str, seconds: u64, ours: &ChildUsage, ffmpeg:
 }
 
 pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
+    use crate::ingest::RtspClient;
     let (server, mount, url) = serve(b)?;
     println!(
         "bench ingest: {}x{} {} fps H.264 {} kbit/s over RTSP/TCP on loopback, {} s",
         b.width, b.height, b.fps, b.bitrate_kbps, b.seconds
     );
-    let exe = std::env::current_exe().context("while finding the sentrix binary")?;
-    let ours = Command::new(exe)
-        .args([
-            "bench",
-            "ingest-client",
-            "--url",
-            &url,
-            "--seconds",
-            &b.seconds.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("while starting the ingest client")?;
+    // Both RTSP clients and ffmpeg read the same stream at the same time.
+    let clients = [RtspClient::Gstreamer, RtspClient::Native]
+        .map(|client| spawn_ingest_client(&url, b.seconds, client));
     let out_dir = tempfile_dir()?;
     let ffmpeg = if b.with_ffmpeg {
         match spawn_ffmpeg_segments(&url, b.seconds, 10, &out_dir) {
@@ -175,11 +166,12 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
         None
     };
     let started = Instant::now();
-    let ours_usage = wait_usage(&ours)?;
-    let mut client_report = String::new();
-    if let Some(mut stdout) = ours.stdout {
-        use std::io::Read;
-        let _ = stdout.read_to_string(&mut client_report);
+    let mut ours = Vec::new();
+    for (client, child) in [RtspClient::Gstreamer, RtspClient::Native]
+        .iter()
+        .zip(clients)
+    {
+        ours.push((*client, read_child(child?)?));
     }
     let ffmpeg_usage = ffmpeg.as_ref().map(wait_usage).transpose()?;
     let wall_s = started.elapsed().as_secs_f64();
@@ -187,46 +179,76 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     drop(server);
 
     println!(
-        "{:<10} {:>8} {:>12} {:>10}  notes",
+        "{:<18} {:>8} {:>12} {:>10}  notes",
         "consumer", "CPU s", "peak RSS MB", "CPU %"
     );
     let row = |name: &str, u: &ChildUsage, note: &str| {
+        let failed = if u.exit_ok {
+            ""
+        } else {
+            " (exited with an error)"
+        };
         println!(
-            "{:<10} {:>8.2} {:>12.1} {:>9.2}%  {}{}",
-            name,
+            "{name:<18} {:>8.2} {:>12.1} {:>9.2}%  {note}{failed}",
             u.cpu_s,
             u.max_rss_mb,
             100.0 * u.cpu_s / b.seconds as f64,
-            note,
-            if u.exit_ok {
-                ""
-            } else {
-                " (exited with an error)"
-            }
         )
     };
-    row("sentrix", &ours_usage, client_report.trim());
+    for (client, (usage, report)) in &ours {
+        row(&format!("sentrix {}", client.as_str()), usage, report);
+    }
     if let Some(f) = &ffmpeg_usage {
         let segments = std::fs::read_dir(&out_dir).map(|d| d.count()).unwrap_or(0);
         row("ffmpeg", f, &format!("segments={segments}"));
-        println!(
-            "ratio sentrix/ffmpeg: CPU {:.2}x, peak RSS {:.2}x (server sent {sent} frames, wall {wall_s:.0} s)",
-            ours_usage.cpu_s / f.cpu_s.max(1e-6),
-            ours_usage.max_rss_mb / f.max_rss_mb.max(1e-6)
-        );
+        println!("(server sent {sent} frames, wall {wall_s:.0} s)");
         let stream = format!("{}p{} {} kbit/s", b.height, b.fps, b.bitrate_kbps);
-        table_cpu_rss(
-            &format!("ingest (remux only, {stream})"),
-            b.seconds,
-            &ours_usage,
-            f,
-        );
+        for (client, (usage, _)) in &ours {
+            println!(
+                "ratio sentrix {}/ffmpeg: CPU {:.2}x, peak RSS {:.2}x",
+                client.as_str(),
+                usage.cpu_s / f.cpu_s.max(1e-6),
+                usage.max_rss_mb / f.max_rss_mb.max(1e-6)
+            );
+            let what = match client {
+                RtspClient::Gstreamer => format!("ingest (remux only, {stream})"),
+                RtspClient::Native => format!("ingest, native RTSP client ({stream})"),
+            };
+            table_cpu_rss(&what, b.seconds, usage, f);
+        }
     }
     let _ = std::fs::remove_dir_all(&out_dir);
-    if !ours_usage.exit_ok {
-        bail!("the ingest client failed: {}", client_report.trim());
+    if let Some((client, (_, report))) = ours.iter().find(|(_, (u, _))| !u.exit_ok) {
+        bail!("the {} ingest client failed: {report}", client.as_str());
     }
     Ok(())
+}
+
+/// `sentrix bench ingest-client` with `client` reading `url` for `seconds`.
+pub(crate) fn spawn_ingest_client(
+    url: &str,
+    seconds: u64,
+    client: crate::ingest::RtspClient,
+) -> anyhow::Result<std::process::Child> {
+    let exe = std::env::current_exe().context("while finding the sentrix binary")?;
+    Command::new(exe)
+        .args(["bench", "ingest-client", "--url", url, "--seconds"])
+        .arg(seconds.to_string())
+        .args(["--rtsp-client", client.as_str()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("while starting the ingest client")
+}
+
+/// Waits for a bench child: its usage and what it printed, trimmed.
+pub(crate) fn read_child(child: std::process::Child) -> anyhow::Result<(ChildUsage, String)> {
+    let usage = wait_usage(&child)?;
+    let mut text = String::new();
+    if let Some(mut out) = child.stdout {
+        use std::io::Read;
+        let _ = out.read_to_string(&mut text);
+    }
+    Ok((usage, text.trim().to_string()))
 }
 
 /// A `Vm…` line (VmRSS, VmHWM) of /proc/PID/status, in KiB; `pid` may be "self".
@@ -287,10 +309,15 @@ pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// The child side: remux-only ingest of `url` for `seconds`, then one summary line.
-pub fn ingest_client(url: &str, seconds: u64) -> anyhow::Result<()> {
+pub fn ingest_client(
+    url: &str,
+    seconds: u64,
+    client: crate::ingest::RtspClient,
+) -> anyhow::Result<()> {
     let url = CameraUrl::parse(url).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
-    let (supervisor, mut outputs) =
-        CameraSupervisor::spawn(SupervisorConfig::new("bench", Source::Rtsp(url)))?;
+    let mut config = SupervisorConfig::new("bench", Source::Rtsp(url));
+    config.rtsp_client = client;
+    let (supervisor, mut outputs) = CameraSupervisor::spawn(config)?;
     // Stopping the supervisor closes the channel, which ends the blocking receive below:
     // the consumer sleeps until a unit arrives instead of polling.
     let stopper = std::thread::spawn(move || {

@@ -361,6 +361,10 @@ pub struct Camera {
     /// Decoder for detection frames: auto, software, v4l2, nvv4l2 or an element name.
     #[serde(default)]
     pub decoder: crate::ingest::decoder::DecoderChoice,
+    /// RTSP client: gstreamer (rtspsrc, the default) or native (retina: less CPU, rtsp://
+    /// over TCP only).
+    #[serde(default)]
+    pub rtsp_client: crate::ingest::RtspClient,
     /// Where objects count: an object is kept when its box's bottom centre is inside one of
     /// these polygons. None: everywhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -130,6 +130,7 @@ fn start_parts(cam: &Camera, config: &Config, services: &Services) -> anyhow::Re
     let mut sc = SupervisorConfig::new(&cam.id, Source::Rtsp(demo_or(&demo, cam, &cam.url)?));
     sc.stall_timeout = Duration::from_secs_f64(cam.stall_timeout);
     sc.decoder = cam.decoder.clone();
+    sc.rtsp_client = cam.rtsp_client;
     // With a sub-stream, detection decodes that instead of the main stream.
     sc.decode = decode.filter(|_| cam.detect_url.is_none());
     let main_feed = Arc::new(LiveFeed::default());

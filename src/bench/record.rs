@@ -7,7 +7,7 @@
 //! child's CPU seconds, peak RSS and bytes written to storage come from wait4(2); bytes
 //! written per byte of video include the files, SQLite and its WAL.
 
-use super::{IngestBench, serve, wait_usage};
+use super::{IngestBench, serve};
 use crate::ingest::pipeline::Source;
 use crate::ingest::{CameraSupervisor, SupervisorConfig};
 use crate::record::recorder::RecordSettings;
@@ -38,18 +38,19 @@ pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> a
     let spawn = |args: &[&str]| Command::new(&exe).args(args).stdout(Stdio::piped()).spawn();
     let remux = spawn(&["bench", "ingest-client", "--url", &url, "--seconds", &secs])?;
     let work_s = work.to_string_lossy().to_string();
-    let rec = spawn(&[
-        "bench",
-        "record-client",
-        "--url",
-        &url,
-        "--seconds",
-        &secs,
-        "--dir",
-        &work_s,
-        "--mode",
-        mode.as_str(),
-    ])?;
+    // The recording client once per RTSP client, each in a store of its own.
+    let record_with = |client: crate::ingest::RtspClient| {
+        let dir = format!("{work_s}/{}", client.as_str());
+        let (mode, client) = (mode.as_str(), client.as_str());
+        let args = ["bench", "record-client", "--url", &url, "--seconds", &secs];
+        Command::new(&exe)
+            .args(args)
+            .args(["--dir", &dir, "--mode", mode, "--rtsp-client", client])
+            .stdout(Stdio::piped())
+            .spawn()
+    };
+    let rec = record_with(crate::ingest::RtspClient::Gstreamer)?;
+    let rec_native = record_with(crate::ingest::RtspClient::Native)?;
     // The peer records in files as long as ours: 60 s segments, or 10 s event clips.
     let segment_s = if continuous { 60 } else { 10 };
     let ffmpeg =
@@ -60,34 +61,28 @@ pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> a
                 None
             }
         };
-    let read = |c: std::process::Child| -> anyhow::Result<(super::ChildUsage, String)> {
-        let usage = wait_usage(&c)?;
-        let mut text = String::new();
-        if let Some(mut out) = c.stdout {
-            use std::io::Read;
-            let _ = out.read_to_string(&mut text);
-        }
-        Ok((usage, text.trim().to_string()))
-    };
+    let read = super::read_child;
     let (remux_u, remux_note) = read(remux)?;
     let (rec_u, rec_note) = read(rec)?;
+    let (native_u, native_note) = read(rec_native)?;
     let peer = ffmpeg.map(read).transpose()?;
     drop(server);
     let _ = std::fs::remove_dir_all(&work);
     println!(
-        "{:<14} {:>8} {:>12} {:>14}  notes",
+        "{:<16} {:>8} {:>12} {:>14}  notes",
         "consumer", "CPU s", "peak RSS MB", "written MB"
     );
     let mut rows = vec![
         ("remux-only", &remux_u, &remux_note),
         ("recording", &rec_u, &rec_note),
+        ("recording native", &native_u, &native_note),
     ];
     if let Some((u, note)) = &peer {
         rows.push(("ffmpeg", u, note));
     }
     for (name, u, note) in rows {
         println!(
-            "{name:<14} {:>8.2} {:>12.1} {:>14.1}  {note}",
+            "{name:<16} {:>8.2} {:>12.1} {:>14.1}  {note}",
             u.cpu_s,
             u.max_rss_mb,
             u.write_bytes as f64 / 1e6
@@ -95,11 +90,21 @@ pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> a
     }
     summarise(b, &rec_u, &remux_u, &rec_note, peer.as_ref().map(|p| &p.0));
     if let Some((f, _)) = &peer {
+        println!(
+            "ratio sentrix native/ffmpeg: CPU {:.2}x, peak RSS {:.2}x",
+            native_u.cpu_s / f.cpu_s.max(1e-6),
+            native_u.max_rss_mb / f.max_rss_mb.max(1e-6),
+        );
         let what = format!("record {}, sealed (1080p15 4 Mbit/s)", mode.as_str());
         super::table_cpu_rss(&what, b.seconds, &rec_u, f);
+        let what = format!(
+            "record {}, sealed, native RTSP client (1080p15 4 Mbit/s)",
+            mode.as_str()
+        );
+        super::table_cpu_rss(&what, b.seconds, &native_u, f);
     }
-    if !rec_u.exit_ok || !remux_u.exit_ok {
-        bail!("a benchmark child failed: {rec_note} / {remux_note}");
+    if !rec_u.exit_ok || !remux_u.exit_ok || !native_u.exit_ok {
+        bail!("a benchmark child failed: {rec_note} / {native_note} / {remux_note}");
     }
     Ok(())
 }
@@ -150,6 +155,7 @@ pub fn record_client(
     seconds: u64,
     dir: &Path,
     mode: crate::config::RecordMode,
+    client: crate::ingest::RtspClient,
 ) -> anyhow::Result<()> {
     let url = CameraUrl::parse(url).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
     let config = StoreConfig {
@@ -160,7 +166,9 @@ pub fn record_client(
         offsite_uploaded_first: false,
     };
     let (store, _) = Store::open(config, MasterKey::random()?)?;
-    let (sup, out) = CameraSupervisor::spawn(SupervisorConfig::new("bench", Source::Rtsp(url)))?;
+    let mut ingest = SupervisorConfig::new("bench", Source::Rtsp(url));
+    ingest.rtsp_client = client;
+    let (sup, out) = CameraSupervisor::spawn(ingest)?;
     // Count the video bytes on their way to the recorder.
     let (tx, rx) = tokio::sync::mpsc::channel(512);
     let mut units = out.units;

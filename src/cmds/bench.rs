@@ -82,6 +82,8 @@ pub enum Bench {
         dir: PathBuf,
         #[arg(long, value_enum, default_value_t = ModeArg::Events)]
         mode: ModeArg,
+        #[arg(long, value_enum, default_value_t = crate::ingest::RtspClient::Gstreamer)]
+        rtsp_client: crate::ingest::RtspClient,
     },
     /// Timeline API latency over a day of 1,440 segments and 2,000 events, the time to the
     /// first byte of a one-hour export, and the index's size per camera-day.
@@ -184,6 +186,8 @@ pub enum Bench {
         url: String,
         #[arg(long)]
         seconds: u64,
+        #[arg(long, value_enum, default_value_t = crate::ingest::RtspClient::Gstreamer)]
+        rtsp_client: crate::ingest::RtspClient,
     },
 }
 
@@ -211,7 +215,11 @@ pub fn run(bench: Bench) -> ExitCode {
             sentrix,
         })),
         Bench::Table { results } => report(crate::bench::table::print(&results)),
-        Bench::IngestClient { url, seconds } => report(crate::bench::ingest_client(&url, seconds)),
+        Bench::IngestClient {
+            url,
+            seconds,
+            rtsp_client,
+        } => report(crate::bench::ingest_client(&url, seconds, rtsp_client)),
         Bench::Detect {
             model,
             size,
@@ -248,11 +256,13 @@ pub fn run(bench: Bench) -> ExitCode {
             seconds,
             dir,
             mode,
+            rtsp_client,
         } => report(crate::bench::record_client(
             &url,
             seconds,
             &dir,
             mode.into(),
+            rtsp_client,
         )),
         Bench::Timeline { dir } => report(crate::bench::timeline(
             &dir.unwrap_or_else(std::env::temp_dir),

@@ -362,6 +362,15 @@ fn check_cameras(c: &Config, p: &mut Problems) {
         if let Some(u) = &cam.detect_url {
             check_camera_url(p, &at("detect_url"), u);
         }
+        let rtsps = std::iter::once(&cam.url)
+            .chain(&cam.detect_url)
+            .any(|u| u.scheme() == "rtsps");
+        if cam.rtsp_client == crate::ingest::RtspClient::Native && rtsps {
+            p.push((
+                at("rtsp_client"),
+                "native speaks rtsp:// only; use gstreamer for an rtsps:// camera".into(),
+            ));
+        }
         range(p, &at("stall_timeout"), cam.stall_timeout, 2.0, 300.0, " s");
         check_areas(p, &at("zones"), &cam.zones);
         check_areas(p, &at("masks"), &cam.masks);

@@ -11,6 +11,7 @@ pub mod decoder;
 pub mod demo;
 pub mod fmp4;
 pub mod nal;
+pub mod native;
 pub mod pipeline;
 pub mod reorder;
 pub mod rtppass;
@@ -28,6 +29,36 @@ pub fn init_gstreamer() -> anyhow::Result<()> {
     static ROUTED: std::sync::Once = std::sync::Once::new();
     ROUTED.call_once(crate::logging::route_glib_log);
     gstreamer::init().map_err(|e| anyhow::anyhow!("GStreamer failed to initialise: {e}"))
+}
+
+/// Which RTSP client reads a camera (`cameras[].rtsp_client`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspClient {
+    /// GStreamer's rtspsrc: rtsp:// and rtsps://, the most tested path.
+    #[default]
+    Gstreamer,
+    /// retina in a thread of its own (`native`): rtsp:// over TCP only, less CPU.
+    Native,
+}
+
+impl RtspClient {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gstreamer => "gstreamer",
+            Self::Native => "native",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,6 +68,8 @@ pub struct Outputs {
     pub decoder: super::decoder::DecoderChoice,
     /// The live view's feed of this stream, given every access unit.
     pub live: Option<Arc<crate::live::feed::LiveFeed>>,
+    /// Which client reads an RTSP source (`cameras[].rtsp_client`).
+    pub rtsp_client: super::RtspClient,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +98,10 @@ pub fn build(
 ) -> Result<gst::Pipeline, PipelineError> {
     let pipeline = gst::Pipeline::new();
     match source {
-        Source::Rtsp(url) => build_rtsp(&pipeline, url, decode, out)?,
+        Source::Rtsp(url) => match out.rtsp_client {
+            super::RtspClient::Gstreamer => build_rtsp(&pipeline, url, decode, out)?,
+            super::RtspClient::Native => super::native::build(&pipeline, url, decode, out)?,
+        },
         Source::Synthetic(spec) => build_synthetic(&pipeline, spec, decode, out)?,
     }
     Ok(pipeline)
@@ -240,7 +245,7 @@ fn add_after(
         .ok_or_else(|| build_err(format!("{} has no src pad", element.name())))
 }
 
-fn access_unit_caps(codec: Codec) -> gst::Caps {
+pub(super) fn access_unit_caps(codec: Codec) -> gst::Caps {
     caps_aligned(codec, "au")
 }
 
@@ -257,7 +262,7 @@ fn caps_aligned(codec: Codec, alignment: &str) -> gst::Caps {
 
 /// Adds parse ! tee ! (units, frames) after `upstream` and links it. `running` says the
 /// pipeline is already playing (pad-added), so new elements must catch up with its state.
-fn build_tail(
+pub(super) fn build_tail(
     pipeline: &gst::Pipeline,
     upstream: &gst::Pad,
     codec: Codec,

@@ -38,6 +38,8 @@ pub struct SupervisorConfig {
     pub decoder: super::decoder::DecoderChoice,
     /// The live view's feed of this stream.
     pub live: Option<Arc<crate::live::feed::LiveFeed>>,
+    /// Which client reads an RTSP source (`cameras[].rtsp_client`).
+    pub rtsp_client: super::RtspClient,
 }
 
 impl SupervisorConfig {
@@ -53,6 +55,7 @@ impl SupervisorConfig {
             channel_capacity: 512,
             decoder: super::decoder::DecoderChoice::Auto,
             live: None,
+            rtsp_client: super::RtspClient::Gstreamer,
         }
     }
 }
@@ -231,6 +234,7 @@ impl Worker {
                 self.config.decoder.clone()
             },
             live: self.config.live.clone(),
+            rtsp_client: self.config.rtsp_client,
         };
         let failed = |reason: String, streamed: Duration| Outcome::Failed { reason, streamed };
         let pipeline = match pipeline::build(&self.config.source, self.config.decode, outputs) {
