@@ -1,14 +1,16 @@
 //! Camera loss: the RTSP server goes away and comes back on the same port. The supervisor
 //! must go to backoff while it is gone, stream again within 3 s of its return, and 50 such
 //! cycles must not leak file descriptors or threads, nor grow RSS by more than 2 % from
-//! the first ten cycles after a 20-cycle warm-up to the last ten (with the allocator pools bounded as `sentrix run` bounds them). Alone in its own test binary so that
-//! no other test's threads and sockets disturb the counts.
+//! the first ten cycles after a 20-cycle warm-up to the last ten (with the allocator pools
+//! bounded as `sentrix run` bounds them); through rtspsrc, then through the native client
+//! (a thread per connection, which must end with it). Alone in its own test binary, one
+//! client after the other, so that no other test's threads and sockets disturb the counts.
 
 #[path = "it/common/mod.rs"]
 mod common;
 
 use common::{RtspFixture, open_fds, threads, wait_until};
-use sentrix::ingest::{CameraState, CameraSupervisor, Codec};
+use sentrix::ingest::{CameraState, CameraSupervisor, Codec, RtspClient};
 use std::time::Duration;
 
 /// Resident memory of this process in KiB.
@@ -24,8 +26,16 @@ fn rss_now_kib() -> u64 {
 #[test]
 fn camera_loss_backoff_recovery_and_no_leaks() {
     sentrix::memory::bound_arenas();
+    for client in [RtspClient::Gstreamer, RtspClient::Native] {
+        eprintln!("RTSP client: {}", client.as_str());
+        loss_cycles(client);
+    }
+}
+
+fn loss_cycles(client: RtspClient) {
     let mut fixture = RtspFixture::start(Codec::H264);
-    let config = common::camera_config(&fixture.url(), true);
+    let mut config = common::camera_config(&fixture.url(), true);
+    config.rtsp_client = client;
     let (sup, mut out) = CameraSupervisor::spawn(config).unwrap();
     // Keep the channel drained, as the recorder would.
     let drain = std::thread::spawn(move || while out.units.blocking_recv().is_some() {});

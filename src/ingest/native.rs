@@ -339,3 +339,35 @@ impl Pusher {
         src.push_buffer(buffer).map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+    use crate::redact::CameraUrl;
+
+    #[test]
+    fn credentials_leave_the_url_percent_decoded() {
+        let url = CameraUrl::parse("rtsp://ad%40min:p%3Ass%20w@cam.lan:8554/live?ch=1").unwrap();
+        let target = Target::parse(&url).ok().unwrap();
+        assert_eq!(target.url.as_str(), "rtsp://cam.lan:8554/live?ch=1");
+        let creds = target.creds.unwrap();
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("ad@min", "p:ss w")
+        );
+        let bare = Target::parse(&CameraUrl::parse("rtsp://cam.lan/live").unwrap())
+            .ok()
+            .unwrap();
+        assert!(bare.creds.is_none());
+    }
+
+    #[test]
+    fn rtsps_is_refused_with_the_way_out() {
+        let url = CameraUrl::parse("rtsps://admin:secret@cam.lan/live").unwrap();
+        let err = Target::parse(&url).err().unwrap().to_string();
+        assert!(
+            err.contains("rtsp_client: gstreamer") && !err.contains("secret"),
+            "{err}"
+        );
+    }
+}

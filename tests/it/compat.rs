@@ -13,6 +13,7 @@
 
 use crate::common::run::{spawn_run_with, stop, wait_for};
 use crate::common::{self, RtspFixture};
+use sentrix::ingest::RtspClient;
 use sentrix::store::{ClipKind, Store, StoreConfig};
 use std::path::Path;
 use std::sync::mpsc;
@@ -44,9 +45,13 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 /// Runs sentrix on `launch` for about 16 s: a manual trigger after 8 s; returns what the
 /// status lines showed and leaves the store in `dir`.
-fn run_shape(dir: &Path, launch: &str) -> Seen {
+fn run_shape(dir: &Path, launch: &str, client: RtspClient) -> Seen {
     let fixture = RtspFixture::with_launch(launch);
-    let camera = format!("  - id: cam\n    url: {}\n", fixture.url());
+    let camera = format!(
+        "  - id: cam\n    url: {}\n    rtsp_client: {}\n",
+        fixture.url(),
+        client.as_str()
+    );
     let config = common::run::write_config_with(dir, &camera);
     let (child, rx) = spawn_run_with(&config, &["--status-interval", "1"], &[]);
     let mut log = Vec::new();
@@ -130,10 +135,14 @@ fn decrypt(store: &Store, id: i64, dir: &Path) -> std::path::PathBuf {
     path
 }
 
-/// Runs the shape and checks it; returns the decrypted event clips for more checks.
+/// Runs the shape through rtspsrc and checks it; returns the store's directory.
 fn check(label: &str, launch: &str) -> (tempfile::TempDir, Seen) {
+    check_with(label, launch, RtspClient::Gstreamer)
+}
+
+fn check_with(label: &str, launch: &str, client: RtspClient) -> (tempfile::TempDir, Seen) {
     let dir = common::temp_dir();
-    let seen = run_shape(dir.path(), launch);
+    let seen = run_shape(dir.path(), launch, client);
     assert_handled(label, dir.path(), &seen);
     (dir, seen)
 }
@@ -176,21 +185,51 @@ fn h264_slices_with_parameter_sets_repeated_between_them() {
 }
 
 #[test]
+fn h264_slices_with_parameter_sets_repeated_between_them_through_the_native_client() {
+    // retina joins the slices itself: nothing reaches our assembler to repair.
+    let _ = check_with(
+        "native: sliced, config-interval=-1",
+        &launch(X264_SLICED, "rtph264pay config-interval=-1"),
+        RtspClient::Native,
+    );
+}
+
+#[test]
 fn h264_slices_with_parameter_sets_in_the_sdp_only() {
+    sdp_only(RtspClient::Gstreamer);
+}
+
+#[test]
+fn h264_slices_with_parameter_sets_in_the_sdp_only_through_the_native_client() {
+    sdp_only(RtspClient::Native);
+}
+
+fn sdp_only(client: RtspClient) {
     // And without access unit delimiters: pictures end at the RTP marker alone.
     let encoder = format!("{X264_SLICED} aud=false");
-    let _ = check(
+    let _ = check_with(
         "sliced, SDP-only, no AUD",
         &launch(&encoder, "rtph264pay config-interval=0"),
+        client,
     );
 }
 
 #[test]
 fn h264_with_b_frames() {
+    b_frames(RtspClient::Gstreamer);
+}
+
+#[test]
+fn h264_with_b_frames_through_the_native_client() {
+    b_frames(RtspClient::Native);
+}
+
+fn b_frames(client: RtspClient) {
     let encoder = "x264enc speed-preset=veryfast bframes=2 b-adapt=false key-int-max=15 bitrate=800 ! video/x-h264,profile=main";
-    let (dir, _) = check(
+    let (dir, _) = check_with(
         "B-frames",
         &launch(encoder, "rtph264pay config-interval=-1"),
+        client,
     );
     // The clip keeps the camera's decode order: decode times increase, never pass the
     // presentation times, and the B-frames are presented before the P-frames decoded
@@ -209,20 +248,39 @@ fn h264_with_b_frames() {
 
 #[test]
 fn h265_slices_with_parameter_sets_repeated() {
+    h265_sliced(RtspClient::Gstreamer);
+}
+
+#[test]
+fn h265_slices_with_parameter_sets_repeated_through_the_native_client() {
+    h265_sliced(RtspClient::Native);
+}
+
+fn h265_sliced(client: RtspClient) {
     let encoder = "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=800 option-string=slices=4";
-    let _ = check(
+    let _ = check_with(
         "H.265 sliced",
         &launch(encoder, "rtph265pay config-interval=-1"),
+        client,
     );
 }
 
 #[test]
 fn a_resolution_change_mid_stream() {
+    resolution_change(RtspClient::Gstreamer);
+}
+
+#[test]
+fn a_resolution_change_mid_stream_through_the_native_client() {
+    resolution_change(RtspClient::Native);
+}
+
+fn resolution_change(client: RtspClient) {
     // Five seconds at 640x360, then 480x270 for good: the encoder starts a new stream
     // (new SPS and an IDR) in the same RTSP session.
     let launch = "( concat name=c ! clocksync ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=800 \
          ! rtph264pay name=pay0 pt=96 config-interval=-1 \
          videotestsrc pattern=smpte100 num-buffers=75 ! video/x-raw,format=I420,width=640,height=360,framerate=15/1 ! c. \
          videotestsrc pattern=smpte100 ! video/x-raw,format=I420,width=480,height=270,framerate=15/1 ! c. )";
-    let _ = check("resolution change", launch);
+    let _ = check_with("resolution change", launch, client);
 }

@@ -139,6 +139,32 @@ fn unsupported_scheme_hides_password() {
 }
 
 #[test]
+fn native_rtsp_client_refuses_rtsps_and_unknown_clients() {
+    let t = broken("    rtsp_client: gstreamer\n", "    rtsp_client: ffmpeg\n");
+    assert_issue(
+        &t,
+        "ffmpeg",
+        "cameras[0].rtsp_client",
+        "unknown variant `ffmpeg`",
+    );
+    let t = broken("    rtsp_client: gstreamer\n", "    rtsp_client: native\n").replacen(
+        "    url: demo://\n",
+        "    url: rtsps://admin:hunter2@cam.lan/live\n",
+        1,
+    );
+    assert_issue(&t, "rtsp_client", "cameras[0].rtsp_client", "rtsp:// only");
+    assert!(!format!("{:?}", issues(&t)).contains("hunter2"));
+    // rtsp:// through the native client is fine.
+    let t = broken("    rtsp_client: gstreamer\n", "    rtsp_client: native\n").replacen(
+        "    url: demo://\n",
+        "    url: rtsp://cam.lan/live\n",
+        1,
+    );
+    let dir = common::temp_dir();
+    Config::from_text(&t, dir.path().to_path_buf()).expect("native with rtsp:// is valid");
+}
+
+#[test]
 fn negative_buffer() {
     let t = broken("pre_detection_buffer: 5", "pre_detection_buffer: -5");
     assert_issue(

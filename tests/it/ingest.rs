@@ -5,11 +5,19 @@
 use crate::common;
 
 use common::{RtspFixture, wait_until};
-use sentrix::ingest::{AccessUnit, CameraState, CameraSupervisor, Codec, IngestOutputs};
+use sentrix::ingest::{
+    AccessUnit, CameraState, CameraSupervisor, Codec, IngestOutputs, RtspClient,
+};
 use std::time::{Duration, Instant};
 
-fn supervise(url: &str, decode: bool) -> (CameraSupervisor, IngestOutputs) {
-    CameraSupervisor::spawn(common::camera_config(url, decode)).expect("supervisor starts")
+fn supervise_with(
+    url: &str,
+    decode: bool,
+    client: RtspClient,
+) -> (CameraSupervisor, IngestOutputs) {
+    let mut config = common::camera_config(url, decode);
+    config.rtsp_client = client;
+    CameraSupervisor::spawn(config).expect("supervisor starts")
 }
 
 /// Collects access units for `seconds` after the first one arrives.
@@ -88,8 +96,17 @@ fn check_stream(units: &[AccessUnit], sent: u64, gop: usize) {
 
 #[test]
 fn h264_frames_arrive_complete_and_in_order() {
+    h264_complete_and_in_order(RtspClient::Gstreamer);
+}
+
+#[test]
+fn h264_frames_arrive_complete_and_in_order_through_the_native_client() {
+    h264_complete_and_in_order(RtspClient::Native);
+}
+
+fn h264_complete_and_in_order(client: RtspClient) {
     let fixture = RtspFixture::start(Codec::H264);
-    let (sup, mut out) = supervise(&fixture.url(), true);
+    let (sup, mut out) = supervise_with(&fixture.url(), true, client);
     let (units, sent) = collect(&mut out, &fixture, 10);
     check_stream(&units, sent, 25);
     assert_eq!(units[0].stream.codec, Codec::H264);
@@ -123,8 +140,17 @@ fn h264_frames_arrive_complete_and_in_order() {
 
 #[test]
 fn h265_frames_arrive_complete_and_in_order() {
+    h265_complete_and_in_order(RtspClient::Gstreamer);
+}
+
+#[test]
+fn h265_frames_arrive_complete_and_in_order_through_the_native_client() {
+    h265_complete_and_in_order(RtspClient::Native);
+}
+
+fn h265_complete_and_in_order(client: RtspClient) {
     let fixture = RtspFixture::start(Codec::H265);
-    let (sup, mut out) = supervise(&fixture.url(), false);
+    let (sup, mut out) = supervise_with(&fixture.url(), false, client);
     let (units, sent) = collect(&mut out, &fixture, 5);
     check_stream(&units, sent, 25);
     assert_eq!(units[0].stream.codec, Codec::H265);
@@ -134,6 +160,15 @@ fn h265_frames_arrive_complete_and_in_order() {
 
 #[test]
 fn wrong_port_is_reported_and_retried() {
+    wrong_port(RtspClient::Gstreamer);
+}
+
+#[test]
+fn wrong_port_is_reported_and_retried_by_the_native_client() {
+    wrong_port(RtspClient::Native);
+}
+
+fn wrong_port(client: RtspClient) {
     // A port nothing listens on: bind one, note it, close it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -141,7 +176,7 @@ fn wrong_port_is_reported_and_retried() {
         .unwrap()
         .port();
     let url = format!("rtsp://admin:pw-wrongport@127.0.0.1:{port}/cam");
-    let (sup, _out) = supervise(&url, false);
+    let (sup, _out) = supervise_with(&url, false, client);
     let st = sup.status();
     wait_until(Duration::from_secs(10), || st.snapshot().reconnects >= 2).expect("keeps retrying");
     let s = st.snapshot();
@@ -172,6 +207,15 @@ fn wrong_port_is_reported_and_retried() {
 
 #[test]
 fn wrong_password_is_reported_redacted_and_retried() {
+    wrong_password(RtspClient::Gstreamer);
+}
+
+#[test]
+fn wrong_password_is_reported_redacted_and_retried_by_the_native_client() {
+    wrong_password(RtspClient::Native);
+}
+
+fn wrong_password(client: RtspClient) {
     let spec = sentrix::ingest::demo::DemoSpec {
         codec: Codec::H264,
         width: 320,
@@ -182,14 +226,15 @@ fn wrong_password_is_reported_redacted_and_retried() {
     };
     let fixture = RtspFixture::with_spec(spec, Some(("admin", "right-pass")));
     // The right password streams...
-    let (good, mut good_out) = supervise(&fixture.url_with("admin", "right-pass"), false);
+    let (good, mut good_out) =
+        supervise_with(&fixture.url_with("admin", "right-pass"), false, client);
     good_out
         .units
         .blocking_recv()
         .expect("video with the right password");
     good.stop();
     // ...a wrong one gets a clear 401 error, redacted, and retries.
-    let (sup, _out) = supervise(&fixture.url_with("admin", "wr0ng-Secret"), false);
+    let (sup, _out) = supervise_with(&fixture.url_with("admin", "wr0ng-Secret"), false, client);
     let st = sup.status();
     wait_until(Duration::from_secs(10), || st.snapshot().reconnects >= 1)
         .expect("retries after a 401");
@@ -197,7 +242,7 @@ fn wrong_password_is_reported_redacted_and_retried() {
     let err = s.last_error.clone().expect("an error is reported");
     eprintln!("401 error: {err}");
     assert!(
-        err.contains("401") || err.to_lowercase().contains("unauthorized"),
+        err.contains("refused the credentials for user \"admin\" (401 Unauthorized)"),
         "unclear error: {err}"
     );
     assert!(
