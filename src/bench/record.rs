@@ -35,8 +35,7 @@ pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> a
     let continuous = mode == crate::config::RecordMode::Continuous;
     let exe = std::env::current_exe().context("while finding the sentrix binary")?;
     let secs = b.seconds.to_string();
-    let spawn = |args: &[&str]| Command::new(&exe).args(args).stdout(Stdio::piped()).spawn();
-    let remux = spawn(&["bench", "ingest-client", "--url", &url, "--seconds", &secs])?;
+    let remux = super::spawn_ingest_client(&url, b.seconds, crate::ingest::RtspClient::Gstreamer)?;
     let work_s = work.to_string_lossy().to_string();
     // The recording client once per RTSP client, each in a store of its own.
     let record_with = |client: crate::ingest::RtspClient| {

@@ -9,7 +9,9 @@
 //! The shapes: x264 with sliced threads (four slices a picture) and SPS/PPS repeated
 //! before every IDR slice (`config-interval=-1`); the same slices with parameter sets in
 //! the SDP only and no access unit delimiters; B-frames (`bframes=2`, so DTS and PTS differ); H.265 with four slices a
-//! picture and VPS/SPS/PPS repeated; and a resolution change mid-stream.
+//! picture and VPS/SPS/PPS repeated; a resolution change mid-stream; and a camera that
+//! also offers an audio stream. Every shape runs through both RTSP clients (rtspsrc and
+//! the native one).
 
 use crate::common::run::{spawn_run_with, stop, wait_for};
 use crate::common::{self, RtspFixture};
@@ -283,4 +285,24 @@ fn resolution_change(client: RtspClient) {
          videotestsrc pattern=smpte100 num-buffers=75 ! video/x-raw,format=I420,width=640,height=360,framerate=15/1 ! c. \
          videotestsrc pattern=smpte100 ! video/x-raw,format=I420,width=480,height=270,framerate=15/1 ! c. )";
     let _ = check_with("resolution change", launch, client);
+}
+
+#[test]
+fn a_camera_that_also_sends_audio() {
+    audio_beside(RtspClient::Gstreamer);
+}
+
+#[test]
+fn a_camera_that_also_sends_audio_through_the_native_client() {
+    audio_beside(RtspClient::Native);
+}
+
+fn audio_beside(client: RtspClient) {
+    // G.711 A-law on a second stream, as most cameras with a microphone offer it: only
+    // the video is set up and recorded.
+    let launch = format!(
+        "( {STILL} ! {X264_SLICED} ! rtph264pay name=pay0 pt=96 config-interval=-1 \
+         audiotestsrc is-live=true ! audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8 )"
+    );
+    let _ = check_with("video and audio", &launch, client);
 }
