@@ -56,6 +56,10 @@ cat > "$stage/usr/share/lintian/overrides/sentrix" <<'TXT'
 # serde_yaml parses YAML with unsafe-libyaml, a Rust translation of libyaml compiled into
 # the binary; there is no C libyaml to link against instead.
 sentrix: embedded-library libyaml [usr/bin/sentrix]
+# The native RTSP client (retina) recognises live555-based cameras by the "LIVE555
+# Streaming Media" name in their SDP, to work around their TCP bug; no live555 code is in
+# the binary.
+sentrix: embedded-library liblivemedia [usr/bin/sentrix]
 TXT
 install -m 0644 "$top/README.md" "$stage/usr/share/doc/sentrix/README.md"
 install -m 0644 "$top"/docs/*.md "$stage/usr/share/doc/sentrix/docs/"
