@@ -60,7 +60,7 @@ bench-steps:
 	$(BIN) bench notify
 	$(BIN) bench offsite
 	$(BIN) bench live
-	$(BIN) bench detect --model tests/data/yolox_nano.onnx --size 320,416 tests/data/coco_000000001000.jpg tests/data/coco_000000002153.jpg
+	$(BIN) bench detect --ops --model tests/data/yolox_nano.onnx --size 320,416 tests/data/coco_000000001000.jpg tests/data/coco_000000002153.jpg
 	$(BIN) bench gate --model tests/data/yolox_nano.onnx --video $(TESTDATA_CACHE)/vtest.avi
 	SENTRIX_BIN=$(BIN) scripts/bench-http.sh
 	SENTRIX_BIN=$(BIN) scripts/bench-hostile.sh

@@ -2,18 +2,26 @@
 """Peer for `sentrix detect` / `sentrix bench detect`: the same YOLOX preprocessing and
 decoding with onnxruntime (one thread), for cross-checking boxes and timing side by side.
 
-    scripts/ort_detect.py MODEL SIZE IMAGE [RUNS]
-Prints the detections (label score x1 y1 x2 y2), then `ort_median_ms=…`.
+    scripts/ort_detect.py MODEL SIZE IMAGE [RUNS] [--ops]
+Prints the detections (label score x1 y1 x2 y2), then `ort_median_ms=…`; with --ops,
+also `ort_op=KIND MS NODES` per operator kind from onnxruntime's profiler (mean
+milliseconds per run), for `sentrix bench detect --ops`.
 """
+import collections
+import json
+import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-model, side, image = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-runs = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+ops = "--ops" in sys.argv
+args = [a for a in sys.argv[1:] if a != "--ops"]
+model, side, image = args[0], int(args[1]), args[2]
+runs = int(args[3]) if len(args) > 3 else 1
 labels = [l.strip() for l in open(model.rsplit("/", 1)[0] + "/coco_classes.txt") if l.strip()]
 
 img = Image.open(image).convert("RGB")
@@ -44,9 +52,12 @@ def dynamic_copy(path):
 
 sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 static = sess.get_inputs()[0].shape[2:]
+source = model
 if static != [side, side] and all(isinstance(d, int) for d in static):
-    sess = ort.InferenceSession(dynamic_copy(model), opts, providers=["CPUExecutionProvider"])
+    source = dynamic_copy(model)
+    sess = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 name = sess.get_inputs()[0].name
+sess.run(None, {name: x})  # warm-up, as sentrix's side has
 times = []
 for _ in range(runs):
     t = time.perf_counter()
@@ -81,3 +92,30 @@ for d in dets:
 for score, c, x1, y1, x2, y2 in kept:
     print(f"{labels[c]:<14} {score:.2f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
 print(f"ort_median_ms={sorted(times)[len(times) // 2]:.1f}")
+
+
+def print_op_kinds(trace_path):
+    """onnxruntime's per-node kernel times, summed per operator kind, per timed run
+    (the warm-up run, the first `model_run`, left out)."""
+    ms, nodes = collections.Counter(), collections.defaultdict(set)
+    with open(trace_path) as f:
+        events = json.load(f)
+    os.remove(trace_path)
+    warm_up_end_us = min(e["ts"] + e["dur"] for e in events if e.get("name") == "model_run")
+    for e in events:
+        if e.get("cat") == "Node" and e["ts"] >= warm_up_end_us and e.get("name", "").endswith("_kernel_time"):
+            kind = e["args"]["op_name"]
+            ms[kind] += e["dur"] / 1000 / runs
+            nodes[kind].add(e["name"])
+    for kind, total in ms.most_common():
+        print(f"ort_op={kind} {total:.3f} {len(nodes[kind])}")
+
+
+if ops:
+    # Profiled in a session of its own, so the timed runs above paid nothing for it.
+    opts.enable_profiling = True
+    opts.profile_file_prefix = os.path.join(tempfile.gettempdir(), "sentrix-ort-profile")
+    profiled = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+    for _ in range(runs + 1):
+        profiled.run(None, {name: x})
+    print_op_kinds(profiled.end_profiling())

@@ -151,8 +151,8 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
         b.width, b.height, b.fps, b.bitrate_kbps, b.seconds
     );
     // Both RTSP clients and ffmpeg read the same stream at the same time.
-    let clients = [RtspClient::Gstreamer, RtspClient::Native]
-        .map(|client| spawn_ingest_client(&url, b.seconds, client));
+    const CLIENTS: [RtspClient; 2] = [RtspClient::Gstreamer, RtspClient::Native];
+    let children = CLIENTS.map(|client| spawn_ingest_client(&url, b.seconds, client));
     let out_dir = tempfile_dir()?;
     let ffmpeg = if b.with_ffmpeg {
         match spawn_ffmpeg_segments(&url, b.seconds, 10, &out_dir) {
@@ -167,11 +167,8 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let mut ours = Vec::new();
-    for (client, child) in [RtspClient::Gstreamer, RtspClient::Native]
-        .iter()
-        .zip(clients)
-    {
-        ours.push((*client, read_child(child?)?));
+    for (client, child) in CLIENTS.into_iter().zip(children) {
+        ours.push((client, read_child(child?)?));
     }
     let ffmpeg_usage = ffmpeg.as_ref().map(wait_usage).transpose()?;
     let wall_s = started.elapsed().as_secs_f64();

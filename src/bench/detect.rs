@@ -1,9 +1,10 @@
 //! `sentrix bench detect`: model load time and inference latency (median, min, max over
 //! `runs`) of a YOLO model on images, with peak RSS; beside it, in the same run, the same
 //! model, size and image through onnxruntime on one thread (`scripts/ort_detect.py`, when
-//! python3 with onnxruntime is installed), and the ratio.
+//! python3 with onnxruntime is installed), and the ratio. With `--ops`, where each
+//! inference's time goes, per operator kind, in tract's plan and in onnxruntime's.
 
-use crate::detect::model::{Model, Precision, load_labels};
+use crate::detect::model::{Model, OpKindTime, Precision, load_labels};
 use anyhow::Context;
 use std::path::Path;
 use std::time::Instant;
@@ -15,19 +16,45 @@ fn peak_rss_mb() -> f64 {
     u.ru_maxrss as f64 / 1024.0
 }
 
-fn onnxruntime_ms(model: &Path, side: usize, image: &Path, runs: usize) -> Option<f64> {
+/// What the onnxruntime peer measured on one model, size and image.
+struct PeerRun {
+    median_ms: f64,
+    /// With `--ops`: (operator kind, mean ms per run, nodes) from its profiler.
+    op_kinds: Vec<(String, f64, usize)>,
+}
+
+fn parse_peer_op(line: &str) -> Option<(String, f64, usize)> {
+    let mut fields = line.strip_prefix("ort_op=")?.split(' ');
+    let kind = fields.next()?.to_string();
+    Some((
+        kind,
+        fields.next()?.parse().ok()?,
+        fields.next()?.parse().ok()?,
+    ))
+}
+
+fn onnxruntime_run(
+    model: &Path,
+    side: usize,
+    image: &Path,
+    runs: usize,
+    ops: bool,
+) -> Option<PeerRun> {
     let script = ["scripts/ort_detect.py", "/usr/share/sentrix/ort_detect.py"]
         .into_iter()
         .map(Path::new)
         .find(|p| p.exists())?;
-    let out = std::process::Command::new("python3")
+    let mut command = std::process::Command::new("python3");
+    command
         .arg(script)
         .arg(model)
         .arg(side.to_string())
         .arg(image)
-        .arg(runs.to_string())
-        .output()
-        .ok()?;
+        .arg(runs.to_string());
+    if ops {
+        command.arg("--ops");
+    }
+    let out = command.output().ok()?;
     if !out.status.success() {
         eprintln!(
             "onnxruntime peer failed: {}",
@@ -38,9 +65,45 @@ fn onnxruntime_ms(model: &Path, side: usize, image: &Path, runs: usize) -> Optio
         );
         return None;
     }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("ort_median_ms=")?.parse().ok())
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Some(PeerRun {
+        median_ms: stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("ort_median_ms=")?.parse().ok())?,
+        op_kinds: stdout.lines().filter_map(parse_peer_op).collect(),
+    })
+}
+
+/// Prints where one inference's time goes in tract and, beside it, in onnxruntime.
+fn print_op_kinds(side: usize, tract: &[OpKindTime], peer: Option<&PeerRun>) {
+    println!("  where the time goes at {side}x{side}, mean ms per inference:");
+    println!(
+        "  {:<24} {:>8} {:>6}   {:<24} {:>8} {:>6}",
+        "tract op", "ms", "nodes", "onnxruntime op", "ms", "nodes"
+    );
+    let peer_kinds = peer.map(|p| p.op_kinds.as_slice()).unwrap_or_default();
+    for row in 0..tract.len().max(peer_kinds.len()) {
+        let left = tract
+            .get(row)
+            .map(|k| format!("{:<24} {:>8.3} {:>6}", k.kind, k.mean_ms, k.nodes));
+        let right = peer_kinds
+            .get(row)
+            .map(|(k, ms, n)| format!("{k:<24} {ms:>8.3} {n:>6}"));
+        println!(
+            "  {:<40}   {}",
+            left.unwrap_or_default(),
+            right.unwrap_or_default()
+        );
+    }
+    let total = |ms: f64| format!("{ms:.2} ms");
+    println!(
+        "  {:<24} {:>8}          {:<24} {:>8}",
+        "sum",
+        total(tract.iter().map(|k| k.mean_ms).sum()),
+        "sum",
+        peer.map(|p| total(p.op_kinds.iter().map(|k| k.1).sum()))
+            .unwrap_or_default()
+    );
 }
 
 pub fn detect(
@@ -49,6 +112,7 @@ pub fn detect(
     runs: usize,
     precision: Precision,
     images: &[std::path::PathBuf],
+    ops: bool,
 ) -> anyhow::Result<()> {
     let labels = load_labels(None)?;
     println!(
@@ -78,8 +142,8 @@ pub fn detect(
                 .collect();
             ms.sort_by(f64::total_cmp);
             let median = ms[ms.len() / 2];
-            // onnxruntime takes the model's own input size only (416 for YOLOX-Nano).
-            let peer = onnxruntime_ms(model_path, side, path, runs);
+            let peer_run = onnxruntime_run(model_path, side, path, runs, ops);
+            let peer = peer_run.as_ref().map(|p| p.median_ms);
             let image = path
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
@@ -106,6 +170,10 @@ pub fn detect(
                 peer.map(|p| format!("{:.2}x", median / p))
                     .unwrap_or_else(|| "-".into()),
             );
+            if ops {
+                let tract = model.time_per_op_kind(tensor.clone(), runs)?;
+                print_op_kinds(side, &tract, peer_run.as_ref());
+            }
         }
     }
     println!("peak RSS {:.1} MB", peak_rss_mb());

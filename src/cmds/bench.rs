@@ -42,6 +42,10 @@ pub enum Bench {
         /// Inference arithmetic (f16: for CPUs with half-precision arithmetic).
         #[arg(long, value_enum, default_value_t = crate::detect::Precision::F32)]
         precision: crate::detect::Precision,
+        /// Also print where each inference's time goes, per operator kind, in tract and
+        /// in onnxruntime (its profiler).
+        #[arg(long)]
+        ops: bool,
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
@@ -225,9 +229,10 @@ pub fn run(bench: Bench) -> ExitCode {
             size,
             runs,
             precision,
+            ops,
             images,
         } => report(crate::bench::detect(
-            &model, &size, runs, precision, &images,
+            &model, &size, runs, precision, &images, ops,
         )),
         Bench::Gate {
             model,

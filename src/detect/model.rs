@@ -223,6 +223,17 @@ fn in_precision(model: TypedModel, precision: Precision) -> TractResult<TypedMod
     }
 }
 
+/// One kind of operator's share of an inference (`Model::time_per_op_kind`).
+#[derive(Debug, Clone)]
+pub struct OpKindTime {
+    /// tract's name for the operator, e.g. `OptMatMul`, `DepthWiseConv`.
+    pub kind: String,
+    /// Mean milliseconds per inference spent in nodes of this kind.
+    pub mean_ms: f64,
+    /// How many nodes of this kind the optimised plan has.
+    pub nodes: usize,
+}
+
 impl Model {
     /// Loads `path` for a `side` x `side` input (a multiple of 32), in `format` (detected
     /// from the output shape when None), to run in f32.
@@ -357,16 +368,18 @@ impl Model {
         ))
     }
 
+    /// `input` in the arithmetic the plan runs in.
+    fn in_plan_precision(&self, input: Tensor) -> TractResult<Tensor> {
+        match self.precision {
+            Precision::F32 => Ok(input),
+            Precision::F16 => Ok(input.cast_to_dt(DatumType::F16)?.into_owned()),
+        }
+    }
+
     /// Runs the model on a prepared tensor: raw detections in input pixels.
     pub fn infer(&self, input: Tensor, min_score: f32) -> Result<Vec<Detection>, ModelError> {
         let run_err = |e: TractError| ModelError::Run(e.to_string());
-        let input = match self.precision {
-            Precision::F32 => input,
-            Precision::F16 => input
-                .cast_to_dt(DatumType::F16)
-                .map_err(run_err)?
-                .into_owned(),
-        };
+        let input = self.in_plan_precision(input).map_err(run_err)?;
         let out = self.plan.run(tvec!(input.into())).map_err(run_err)?;
         let out = out[0].cast_to_dt(DatumType::F32).map_err(run_err)?;
         let view = out.to_plain_array_view::<f32>().map_err(run_err)?;
@@ -386,6 +399,42 @@ impl Model {
             self.side,
             min_score,
         ))
+    }
+
+    /// Where an inference's time goes: for each kind of operator in the optimised plan,
+    /// its mean milliseconds per run over `runs` runs (after one warm-up) and how many
+    /// nodes of that kind the plan has, slowest kind first (`bench detect --ops`).
+    pub fn time_per_op_kind(&self, input: Tensor, runs: usize) -> TractResult<Vec<OpKindTime>> {
+        use tract_onnx::tract_core::plan::{SimpleState, eval};
+        let input: TValue = self.in_plan_precision(input)?.into();
+        let mut state = SimpleState::new(&self.plan)?;
+        let mut ms_by_node: std::collections::HashMap<usize, (String, f64)> = Default::default();
+        for run in 0..=runs {
+            state.run_plan_with_eval(tvec!(input.clone()), |session, op_state, node, inputs| {
+                let start = Instant::now();
+                let outputs = eval(session, op_state, node, inputs);
+                if run > 0 {
+                    let entry = ms_by_node
+                        .entry(node.id)
+                        .or_insert_with(|| (node.op.name().to_string(), 0.0));
+                    entry.1 += start.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+                }
+                outputs
+            })?;
+        }
+        let mut kinds: Vec<OpKindTime> = Vec::new();
+        for (kind, ms) in ms_by_node.into_values() {
+            match kinds.iter_mut().find(|k| k.kind == kind) {
+                Some(k) => (k.mean_ms, k.nodes) = (k.mean_ms + ms, k.nodes + 1),
+                None => kinds.push(OpKindTime {
+                    kind,
+                    mean_ms: ms,
+                    nodes: 1,
+                }),
+            }
+        }
+        kinds.sort_by(|a, b| b.mean_ms.total_cmp(&a.mean_ms));
+        Ok(kinds)
     }
 
     /// Detections on `img` with score ≥ `min_score` after class-aware NMS (IoU `iou`).

@@ -116,6 +116,13 @@ struct Link {
     out: Outputs,
 }
 
+impl Link {
+    /// Whether the pipeline this client feeds has been dropped (the supervisor stopped it).
+    fn pipeline_gone(&self) -> bool {
+        self.pipeline.upgrade().is_none()
+    }
+}
+
 /// Why the client stopped, for the bus.
 struct Failure {
     not_authorized: bool,
@@ -229,7 +236,7 @@ async fn stream(target: Target, link: &Link) -> Result<bool, Failure> {
                 Some(Ok(_)) => {} // RTCP and the like
             },
             _ = alive.tick() => {
-                if link.pipeline.upgrade().is_none() {
+                if link.pipeline_gone() {
                     return Ok(false);
                 }
             }
@@ -246,7 +253,7 @@ async fn guarded<T>(
     let gone = async {
         loop {
             tokio::time::sleep(ALIVE_CHECK).await;
-            if link.pipeline.upgrade().is_none() {
+            if link.pipeline_gone() {
                 return;
             }
         }

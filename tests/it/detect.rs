@@ -169,3 +169,24 @@ fn other_input_sizes_find_the_same_objects() {
         assert_boxes(&ballgame, &ballgame_ref()[..2], 0.7);
     }
 }
+
+/// `bench detect --ops`: every node of the plan is timed once per run and counted under
+/// its operator kind. YOLOX-nano has 30 depthwise convolutions, and its three pyramid
+/// pools run as six 1-D pools after the chaining surgery.
+#[test]
+fn the_per_op_profile_counts_every_node_under_its_kind() {
+    let m = model(320);
+    let (tensor, _) = m.preprocess(&photo("coco_000000002153.jpg")).unwrap();
+    let kinds = m.time_per_op_kind(tensor, 2).unwrap();
+    let nodes = |kind: &str| kinds.iter().find(|k| k.kind == kind).map(|k| k.nodes);
+    assert_eq!(nodes("DepthWiseConv"), Some(30), "{kinds:#?}");
+    assert_eq!(nodes("OptMaxPool"), Some(6), "{kinds:#?}");
+    assert!(kinds.windows(2).all(|w| w[0].mean_ms >= w[1].mean_ms));
+    assert!(kinds.iter().all(|k| k.mean_ms >= 0.0 && k.nodes > 0));
+    let convolution_ms: f64 = kinds
+        .iter()
+        .filter(|k| k.kind.contains("Conv") || k.kind.starts_with("OptMatMul"))
+        .map(|k| k.mean_ms)
+        .sum();
+    assert!(convolution_ms > 0.0, "{kinds:#?}");
+}
