@@ -19,18 +19,17 @@ fn peak_rss_mb() -> f64 {
 /// What the onnxruntime peer measured on one model, size and image.
 struct PeerRun {
     median_ms: f64,
-    /// With `--ops`: (operator kind, mean ms per run, nodes) from its profiler.
-    op_kinds: Vec<(String, f64, usize)>,
+    /// With `--ops`: its profiler's time per operator kind.
+    op_kinds: Vec<OpKindTime>,
 }
 
-fn parse_peer_op(line: &str) -> Option<(String, f64, usize)> {
+fn parse_peer_op(line: &str) -> Option<OpKindTime> {
     let mut fields = line.strip_prefix("ort_op=")?.split(' ');
-    let kind = fields.next()?.to_string();
-    Some((
-        kind,
-        fields.next()?.parse().ok()?,
-        fields.next()?.parse().ok()?,
-    ))
+    Some(OpKindTime {
+        kind: fields.next()?.to_string(),
+        mean_ms: fields.next()?.parse().ok()?,
+        nodes: fields.next()?.parse().ok()?,
+    })
 }
 
 fn onnxruntime_run(
@@ -82,27 +81,23 @@ fn print_op_kinds(side: usize, tract: &[OpKindTime], peer: Option<&PeerRun>) {
         "tract op", "ms", "nodes", "onnxruntime op", "ms", "nodes"
     );
     let peer_kinds = peer.map(|p| p.op_kinds.as_slice()).unwrap_or_default();
+    let cell = |kinds: &[OpKindTime], row: usize| {
+        kinds
+            .get(row)
+            .map(|k| format!("{:<24} {:>8.3} {:>6}", k.kind, k.mean_ms, k.nodes))
+            .unwrap_or_default()
+    };
     for row in 0..tract.len().max(peer_kinds.len()) {
-        let left = tract
-            .get(row)
-            .map(|k| format!("{:<24} {:>8.3} {:>6}", k.kind, k.mean_ms, k.nodes));
-        let right = peer_kinds
-            .get(row)
-            .map(|(k, ms, n)| format!("{k:<24} {ms:>8.3} {n:>6}"));
-        println!(
-            "  {:<40}   {}",
-            left.unwrap_or_default(),
-            right.unwrap_or_default()
-        );
+        println!("  {:<40}   {}", cell(tract, row), cell(peer_kinds, row));
     }
-    let total = |ms: f64| format!("{ms:.2} ms");
+    let sum =
+        |kinds: &[OpKindTime]| format!("{:.2} ms", kinds.iter().map(|k| k.mean_ms).sum::<f64>());
     println!(
         "  {:<24} {:>8}          {:<24} {:>8}",
         "sum",
-        total(tract.iter().map(|k| k.mean_ms).sum()),
+        sum(tract),
         "sum",
-        peer.map(|p| total(p.op_kinds.iter().map(|k| k.1).sum()))
-            .unwrap_or_default()
+        peer.map(|p| sum(&p.op_kinds)).unwrap_or_default()
     );
 }
 
