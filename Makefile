@@ -5,10 +5,12 @@ export CARGO_TARGET_DIR
 CONFIG ?= surveillance.yml
 ARCH ?= arm64
 BIN := $(CARGO_TARGET_DIR)/release/sentrix
+# The benches: a binary of their own (crates/bench), never part of the appliance.
+BENCH_BIN := $(CARGO_TARGET_DIR)/release/sentrix-bench
 # Footage too large for the repository, extracted from Debian packages by scripts/deps.sh test.
 TESTDATA_CACHE ?= $(HOME)/.cache/sentrix/testdata
 
-.PHONY: deps build run test check bench bench-steps bench-long cross smoke deb clean
+.PHONY: deps build run test check bench bench-build bench-steps bench-long cross smoke deb deb-bench clean
 
 deps:
 	@scripts/deps.sh run
@@ -40,7 +42,10 @@ BENCH_MINUTES ?= 10
 # system-wide pip install); it sees the Debian packages too (aiosmtpd, selenium).
 BENCH_VENV ?= $(HOME)/.cache/sentrix/bench-venv
 
-bench: build
+bench-build: build
+	cargo build --release --locked --bin sentrix-bench
+
+bench: bench-build
 	@scripts/deps.sh test bench
 	@$(BENCH_VENV)/bin/python3 -c 'import onnxruntime, onnx, PIL' 2>/dev/null || \
 	  { python3 -m venv --system-site-packages $(BENCH_VENV) && \
@@ -48,29 +53,29 @@ bench: build
 	rm -f $(BENCH_TABLE)
 	PATH=$(BENCH_VENV)/bin:$$PATH SENTRIX_BENCH_TABLE=$(BENCH_TABLE) \
 	  $(MAKE) --no-print-directory bench-steps
-	$(BIN) bench table $(BENCH_TABLE)
+	$(BENCH_BIN) table $(BENCH_TABLE)
 
 bench-steps:
-	$(BIN) bench ingest
-	$(BIN) bench crypto
-	$(BIN) bench record
-	$(BIN) bench record --mode continuous --seconds 120
-	$(BIN) bench timeline
-	$(BIN) bench analytics
-	$(BIN) bench notify
-	$(BIN) bench offsite
-	$(BIN) bench live
-	$(BIN) bench detect --ops --model tests/data/yolox_nano.onnx --size 320,416 tests/data/coco_000000001000.jpg tests/data/coco_000000002153.jpg
-	$(BIN) bench gate --model tests/data/yolox_nano.onnx --video $(TESTDATA_CACHE)/vtest.avi
+	$(BENCH_BIN) ingest
+	$(BENCH_BIN) crypto
+	$(BENCH_BIN) record
+	$(BENCH_BIN) record --mode continuous --seconds 120
+	$(BENCH_BIN) timeline
+	$(BENCH_BIN) analytics
+	$(BENCH_BIN) notify
+	$(BENCH_BIN) offsite
+	$(BENCH_BIN) live
+	$(BENCH_BIN) detect --ops --model tests/data/yolox_nano.onnx --size 320,416 tests/data/coco_000000001000.jpg tests/data/coco_000000002153.jpg
+	$(BENCH_BIN) gate --model tests/data/yolox_nano.onnx --video $(TESTDATA_CACHE)/vtest.avi
 	SENTRIX_BIN=$(BIN) scripts/bench-http.sh
 	SENTRIX_BIN=$(BIN) scripts/bench-hostile.sh
 	SENTRIX_BIN=$(BIN) scripts/bench-memory.sh 120
-	$(BIN) bench cameras --minutes $(BENCH_MINUTES)
+	$(BENCH_BIN) cameras --minutes $(BENCH_MINUTES)
 
 # The 4-camera memory run for an hour (not in CI): RSS must stay flat.
-bench-long: build
+bench-long: bench-build
 	@scripts/deps.sh test
-	$(BIN) bench cameras --minutes 60
+	$(BENCH_BIN) cameras --minutes 60
 
 cross:
 	@scripts/deps.sh run cross
@@ -83,6 +88,11 @@ smoke: cross
 deb:
 	@scripts/deps.sh run test $(if $(filter amd64,$(ARCH)),,cross)
 	packaging/check-deb.sh "$$(packaging/deb.sh $(ARCH))"
+
+# make deb-bench ARCH=amd64|arm64|armhf → the sentrix-bench package (the benchmarks), checked
+deb-bench:
+	@scripts/deps.sh run test $(if $(filter amd64,$(ARCH)),,cross)
+	packaging/deb-bench.sh $(ARCH)
 
 clean:
 	cargo clean

@@ -2,13 +2,14 @@
 # HTTP benchmark of a running sentrix (release build), on loopback:
 #   - /api/events requests/s and latency percentiles with a session cookie, and with HTTP
 #     Basic on every request (which must not pay PBKDF2 each time), by wrk;
-#   - decrypt-on-serve throughput of a 1 GB clip (`sentrix bench make-clip`; BIG_MB sets
+#   - decrypt-on-serve throughput of a 1 GB clip (`sentrix-bench make-clip`; BIG_MB sets
 #     the size), and the time to first byte of a Range request in its middle, by curl.
 # usage: scripts/bench-http.sh [seconds]   (needs wrk and curl: apt-get install wrk curl)
 set -euo pipefail
 secs=${1:-10}
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SENTRIX_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/sentrix/target}/release/sentrix}
+bench_bin=${SENTRIX_BENCH_BIN:-$(dirname "$bin")/sentrix-bench}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -36,7 +37,7 @@ YML
 pw="bench password 123"
 echo "$pw" | "$bin" user add bench --role admin --password-stdin --config "$work/surveillance.yml" >/dev/null
 # A 1 GB recording (real H.264, sealed like any clip) for the decrypt and Range figures.
-"$bin" bench make-clip --config "$work/surveillance.yml" --camera demo --mb "${BIG_MB:-1024}" 2>/dev/null
+"$bench_bin" make-clip --config "$work/surveillance.yml" --camera demo --mb "${BIG_MB:-1024}" 2>/dev/null
 "$bin" run --config "$work/surveillance.yml" 2>"$work/log" &
 pid=$!
 base="https://localhost:$port"
@@ -50,7 +51,7 @@ sleep 28
 cookie=$(curl -sk -u "bench:$pw" -H "Origin: $base" -X POST -c - -o /dev/null "$base/auth/verify" | awk '/__Host-sentrix_session/ {print $7}')
 [ -n "$cookie" ] || { echo "no session cookie" >&2; exit 1; }
 basic=$(printf 'bench:%s' "$pw" | base64 -w0)
-# A row of `make bench`'s table (src/bench/table.rs): figure, sentrix, peer, ratio.
+# A row of `make bench`'s table (crates/bench/src/table.rs): figure, sentrix, peer, ratio.
 table() { [ -z "${SENTRIX_BENCH_TABLE:-}" ] || printf '%s\t%s\t\t\n' "$1" "$2" >> "$SENTRIX_BENCH_TABLE"; }
 events_wrk() { # $1 label, $2 header
   local out; out=$(wrk -t2 -c16 -d"${secs}s" --latency -H "$2" "$base/api/events")

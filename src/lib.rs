@@ -8,7 +8,6 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
-pub mod bench;
 pub mod clock;
 pub mod cmds;
 pub mod config;

@@ -3,7 +3,6 @@
 //! ok, 1 failure, 2 bad config or usage.
 
 mod accounts;
-mod bench;
 mod certs;
 mod detect;
 mod init;
@@ -56,10 +55,9 @@ enum Command {
     Certs(certs::Args),
     /// Read the off-site bucket back: list, fetch and verify clips, restore a new box.
     Offsite(offsite::Args),
-    /// Measure performance.
-    #[command(subcommand)]
-    Bench(bench::Bench),
-    /// Test hook: record synthetic clips into the configured store until killed.
+    /// Test hook: record synthetic clips into the configured store until killed. Only in
+    /// builds with the `test-faults` feature (`make test`), never in a release.
+    #[cfg(feature = "test-faults")]
     #[command(hide = true)]
     TestWriter(tools::TestWriterArgs),
 }
@@ -86,7 +84,7 @@ impl Cli {
             Command::Token(args) => token::run(args),
             Command::Certs(args) => certs::run(args),
             Command::Offsite(args) => offsite::run(args),
-            Command::Bench(b) => bench::run(b),
+            #[cfg(feature = "test-faults")]
             Command::TestWriter(args) => tools::test_writer(args),
         }
     }

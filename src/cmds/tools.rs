@@ -1,5 +1,5 @@
 //! The small commands: `check-config`, `selftest`, `decrypt`, `healthcheck`, `key-id`, and
-//! the hidden `test-writer` test hook.
+//! the hidden `test-writer` test hook (test-faults builds only).
 
 use super::{ConfigArg, load, report};
 use crate::ingest::Codec;
@@ -103,6 +103,7 @@ pub fn key_id(args: ConfigArg) -> ExitCode {
     }
 }
 
+#[cfg(feature = "test-faults")]
 #[derive(clap::Args)]
 pub struct TestWriterArgs {
     #[arg(long)]
@@ -113,9 +114,10 @@ pub struct TestWriterArgs {
     bitrate_kbps: u32,
 }
 
+#[cfg(feature = "test-faults")]
 pub fn test_writer(args: TestWriterArgs) -> ExitCode {
     match load(args.config) {
-        Ok(c) => report(crate::tools::test_writer(
+        Ok(c) => report(crate::faults::writer::test_writer(
             &c,
             args.clip_seconds,
             args.bitrate_kbps,

@@ -2,7 +2,7 @@
 //! `demo://` (or `demo://h265?width=1280&height=720&fps=15&bitrate=2000`) is served by an
 //! RTSP server on loopback that encodes a moving test pattern (videotestsrc + x264enc or
 //! x265enc), and is ingested through exactly the same rtspsrc path as a real camera. Tests
-//! and `sentrix bench ingest` use the same server, with their own launch lines, as a camera
+//! and `sentrix-bench ingest` use the same server, with their own launch lines, as a camera
 //! they can stop and restart on the same port.
 
 use super::Codec;

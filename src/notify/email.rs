@@ -5,6 +5,7 @@
 //! the snapshot attached, and `Message-ID: <DELIVERY@sentrix>` so a resend after a crash
 //! is recognisably the same message.
 
+use super::error::DeliveryError;
 use super::message::{Letter, Summary};
 use crate::config::notify::{EmailTarget, SmtpSecurity};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
@@ -48,13 +49,15 @@ impl Email {
         })
     }
 
-    pub async fn send(&self, letter: &Letter<'_>) -> Result<(), String> {
-        let message = self.message(letter)?;
+    /// Sends one message. An address that does not parse and a 5xx from the server are
+    /// permanent; a server that is down or answers 4xx is tried again (error.rs).
+    pub async fn send(&self, letter: &Letter<'_>) -> Result<(), DeliveryError> {
+        let message = self.message(letter).map_err(DeliveryError::Permanent)?;
         self.transport
             .send(message)
             .await
             .map(|_| ())
-            .map_err(|e| format!("SMTP {}: {e}", self.target.host))
+            .map_err(|e| DeliveryError::from_smtp(&self.target.host, e))
     }
 
     fn message(&self, letter: &Letter<'_>) -> Result<Message, String> {

@@ -12,6 +12,7 @@
 //!
 //! Errors name the host only: a webhook URL may carry a token in its path.
 
+use super::error::DeliveryError;
 use super::message::{Letter, Summary};
 use crate::config::notify::{NtfyTarget, WebhookTarget};
 use hmac::{Hmac, Mac};
@@ -35,13 +36,17 @@ pub fn origin_of(url: &str) -> String {
         .unwrap_or_else(|_| "the configured URL".into())
 }
 
-/// Turns a send's result into Ok for a 2xx answer, else an error that names the host.
-async fn answer(url: &str, sent: reqwest::Result<reqwest::Response>) -> Result<(), String> {
+/// Turns a send's result into Ok for a 2xx answer, else an error that names the host and
+/// says whether trying again can help (error.rs).
+async fn answer(
+    url: &str,
+    sent: reqwest::Result<reqwest::Response>,
+) -> Result<(), DeliveryError> {
     let host = origin_of(url);
     match sent {
         Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(format!("{host} answered {}", r.status())),
-        Err(e) => Err(format!("{host}: {}", e.without_url())),
+        Ok(r) => Err(DeliveryError::from_status(&host, r.status())),
+        Err(e) => Err(DeliveryError::from_reqwest(&host, e)),
     }
 }
 
@@ -52,13 +57,14 @@ pub struct Webhook<'a> {
 }
 
 impl Webhook<'_> {
-    pub async fn send(&self, letter: &Letter<'_>, now_ms: i64) -> Result<(), String> {
+    pub async fn send(&self, letter: &Letter<'_>, now_ms: i64) -> Result<(), DeliveryError> {
         let Letter {
             delivery_id,
             payload,
             snapshot,
         } = *letter;
-        let json = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+        let json = serde_json::to_vec(payload)
+            .map_err(|e| DeliveryError::Permanent(format!("payload: {e}")))?;
         let (body, content_type) = match snapshot.filter(|_| self.target.snapshot) {
             Some(jpeg) => {
                 let event_id = payload["event"]["id"].as_i64().unwrap_or_default();
@@ -78,7 +84,10 @@ impl Webhook<'_> {
             )
             .header("x-sentrix-timestamp", &timestamp);
         if let Some(secret) = &self.target.secret {
-            let key = secret.reveal().map_err(|e| format!("secret: {e}"))?;
+            // An unreadable secret file can be mended without a restart: retried.
+            let key = secret
+                .reveal()
+                .map_err(|e| DeliveryError::Transient(format!("secret: {e}")))?;
             req = req.header(
                 "x-sentrix-signature",
                 signature(key.as_bytes(), &timestamp, &body),
@@ -139,7 +148,7 @@ pub struct Ntfy<'a> {
 }
 
 impl Ntfy<'_> {
-    pub async fn send(&self, letter: &Letter<'_>) -> Result<(), String> {
+    pub async fn send(&self, letter: &Letter<'_>) -> Result<(), DeliveryError> {
         let s = Summary::of(letter.payload);
         let mut tags = vec![s.label.clone()];
         tags.extend(self.target.tags.iter().cloned());
@@ -162,7 +171,9 @@ impl Ntfy<'_> {
             req = req.header("click", link.as_str());
         }
         if let Some(token) = &self.target.token {
-            let token = token.reveal().map_err(|e| format!("token: {e}"))?;
+            let token = token
+                .reveal()
+                .map_err(|e| DeliveryError::Transient(format!("token: {e}")))?;
             req = req.bearer_auth(token);
         }
         answer(url, req.send().await).await

@@ -11,6 +11,7 @@
 
 pub mod clock;
 mod email;
+pub mod error;
 pub mod http;
 pub mod message;
 mod mqtt;

@@ -2,10 +2,12 @@
 //! own messages. Each round takes the target's due messages oldest first; a delivered
 //! message is marked at once (never sent again), a failed one is tried again after a
 //! backoff that doubles from 2 s up to `retry_max_seconds` (±20 % jitter), and the round
-//! stops at the first failure. Between rounds the task sleeps until the next message is
+//! stops at the first failure. A message the target refused for good (error.rs) is marked
+//! rejected and never tried again, and the round goes on. Between rounds the task sleeps until the next message is
 //! due or the dispatcher wakes it. Expiry (mod.rs) gives up on messages past their age.
 
 use super::email::Email;
+use super::error::DeliveryError;
 use super::http::{Ntfy, Webhook};
 use super::status::TargetStatus;
 use crate::config::notify::{NtfyTarget, WebhookTarget};
@@ -70,6 +72,18 @@ impl TargetCtx {
         self.status.delivered(now_ms);
     }
 
+    /// The target refused the message for good: it is not tried again.
+    pub async fn rejected(&self, row: &OutboxRow, now_ms: i64, error: &str) {
+        let (id, e) = (row.id, error.to_string());
+        self.blocking("marking rejected", move |s| {
+            s.outbox_rejected(id, now_ms, &e)
+        })
+        .await;
+        self.status.rejected(now_ms, error);
+        tracing::warn!(target = %self.name, "notification {} rejected by the target: {error}",
+            row.delivery_id);
+    }
+
     /// Schedules the next attempt; returns how long until it.
     pub async fn failed(&self, row: &OutboxRow, now_ms: i64, error: &str) -> Duration {
         let next_ms = now_ms + retry_delay_ms(row.attempts, self.retry_max_ms);
@@ -129,9 +143,9 @@ pub enum Sender {
 }
 
 impl Sender {
-    async fn send(&self, row: &OutboxRow, ctx: &TargetCtx) -> Result<(), String> {
-        let payload: serde_json::Value =
-            serde_json::from_str(&row.payload).map_err(|e| format!("payload: {e}"))?;
+    async fn send(&self, row: &OutboxRow, ctx: &TargetCtx) -> Result<(), DeliveryError> {
+        let payload: serde_json::Value = serde_json::from_str(&row.payload)
+            .map_err(|e| DeliveryError::Permanent(format!("payload: {e}")))?;
         let wants_snapshot = match self {
             Self::Webhook(t, _) => t.snapshot,
             _ => true,
@@ -168,12 +182,13 @@ pub async fn run(ctx: TargetCtx, sender: Sender) {
             let result = match tokio::time::timeout(ATTEMPT_DEADLINE, sender.send(&row, &ctx)).await
             {
                 Ok(r) => r,
-                Err(_) => Err("no answer within 30 s".into()),
+                Err(_) => Err(DeliveryError::Transient("no answer within 30 s".into())),
             };
             match result {
                 Ok(()) => ctx.delivered(&row, now).await,
+                Err(e) if e.is_permanent() => ctx.rejected(&row, now, &e.to_string()).await,
                 Err(e) => {
-                    rest = Some(ctx.failed(&row, now, &e).await);
+                    rest = Some(ctx.failed(&row, now, &e.to_string()).await);
                     break;
                 }
             }

@@ -1,5 +1,5 @@
 //! What each notification target has done, for the dashboard and `/metrics`: messages
-//! sent, failed attempts and expired messages, the last delivery and the last error (an
+//! sent, failed attempts, messages rejected for good and expired messages, the last delivery and the last error (an
 //! error's text is ours or the protocol library's, never a secret or a full URL), and for
 //! MQTT whether the broker is connected. Also the armed mode, kept in the index.
 
@@ -26,6 +26,8 @@ pub struct TargetStatus {
     pub kind: &'static str,
     pub sent: AtomicU64,
     pub failed: AtomicU64,
+    /// Messages the target refused for good (not retried).
+    pub rejected: AtomicU64,
     pub expired: AtomicU64,
     last: Mutex<LastResult>,
 }
@@ -37,6 +39,7 @@ impl TargetStatus {
             kind,
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             last: Mutex::new(LastResult::default()),
         }
@@ -53,6 +56,12 @@ impl TargetStatus {
 
     pub fn attempt_failed(&self, now_ms: i64, error: &str) {
         self.failed.fetch_add(1, Relaxed);
+        self.record_error(now_ms, error);
+    }
+
+    /// A message the target refused for good.
+    pub fn rejected(&self, now_ms: i64, error: &str) {
+        self.rejected.fetch_add(1, Relaxed);
         self.record_error(now_ms, error);
     }
 

@@ -1,235 +1,9 @@
-//! The SQLite index: schema, migrations by `PRAGMA user_version`, and every statement as a
-//! named const. Only `store` uses this; it keeps the database and the clip directory in
+//! The SQLite index: opening it (its schema and versions are in schema/), and every
+//! statement as a named const. Only `store` uses this; it keeps the database and the clip directory in
 //! step (see the durability order in store/mod.rs).
 
 use rusqlite::{Connection, OptionalExtension, named_params};
 use std::path::Path;
-
-/// Migrations in order; `user_version` counts how many have run.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE cameras (
-    id   TEXT PRIMARY KEY,
-    name TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE clips (
-    id             INTEGER PRIMARY KEY,
-    camera_id      TEXT NOT NULL,
-    path           TEXT NOT NULL UNIQUE,      -- relative to recordings_dir
-    start_ms       INTEGER NOT NULL,          -- UTC wall clock, ms since the epoch
-    end_ms         INTEGER NOT NULL,
-    duration_ms    INTEGER NOT NULL,          -- media duration
-    frames         INTEGER NOT NULL DEFAULT 0,
-    plain_bytes    INTEGER NOT NULL,          -- MP4 bytes
-    file_bytes     INTEGER NOT NULL,          -- bytes on disk (sealed)
-    codec          TEXT NOT NULL DEFAULT '',
-    width          INTEGER NOT NULL DEFAULT 0,
-    height         INTEGER NOT NULL DEFAULT 0,
-    labels         TEXT NOT NULL DEFAULT '',  -- comma-separated trigger labels
-    pre_roll_ms    INTEGER NOT NULL DEFAULT 0,
-    post_roll_ms   INTEGER NOT NULL DEFAULT 0,
-    state          TEXT NOT NULL CHECK (state IN ('complete', 'truncated')),
-    key_id         TEXT NOT NULL
-);
-CREATE INDEX clips_by_camera_start ON clips (camera_id, start_ms);
-CREATE INDEX clips_by_start ON clips (start_ms);
-CREATE TABLE thumbnails (
-    clip_id     INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
-    path        TEXT NOT NULL UNIQUE,
-    file_bytes  INTEGER NOT NULL
-);
-CREATE TABLE events (
-    id             INTEGER PRIMARY KEY,
-    camera_id      TEXT NOT NULL,
-    label          TEXT NOT NULL,
-    start_ms       INTEGER NOT NULL,
-    end_ms         INTEGER,
-    max_score      REAL NOT NULL DEFAULT 0,
-    box            TEXT NOT NULL DEFAULT '',
-    clip_id        INTEGER REFERENCES clips (id) ON DELETE SET NULL,
-    snapshot_path  TEXT,
-    acknowledged   INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX events_by_camera_start ON events (camera_id, start_ms);
--- Files whose rows are gone but whose unlink may not have reached the disk yet.
-CREATE TABLE garbage (
-    path TEXT PRIMARY KEY
-);
-"#,
-    r#"
-ALTER TABLE events ADD COLUMN snapshot_bytes INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX events_by_start ON events (start_ms);
-CREATE INDEX events_by_clip ON events (clip_id);
-"#,
-    r#"
-CREATE TABLE users (
-    name        TEXT PRIMARY KEY,
-    role        TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
-    phc         TEXT NOT NULL,              -- PBKDF2-HMAC-SHA256 PHC string
-    created_ms  INTEGER NOT NULL
-);
--- Failed logins per username ('user') and per client address ('ip'); survives restarts.
-CREATE TABLE login_failures (
-    kind             TEXT NOT NULL CHECK (kind IN ('user', 'ip')),
-    subject          TEXT NOT NULL,
-    failures         INTEGER NOT NULL,
-    last_ms          INTEGER NOT NULL,
-    locked_until_ms  INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (kind, subject)
-);
-"#,
-    r#"
--- Failure counters gain a third kind: a known device (a browser that logged in before).
-CREATE TABLE login_failures_v4 (
-    kind             TEXT NOT NULL CHECK (kind IN ('user', 'ip', 'device')),
-    subject          TEXT NOT NULL,
-    failures         INTEGER NOT NULL,
-    last_ms          INTEGER NOT NULL,
-    locked_until_ms  INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (kind, subject)
-);
-INSERT INTO login_failures_v4 SELECT kind, subject, failures, last_ms, locked_until_ms
-    FROM login_failures;
-DROP TABLE login_failures;
-ALTER TABLE login_failures_v4 RENAME TO login_failures;
--- Browsers that logged in as a user: SHA-256 of the device cookie's token.
-CREATE TABLE known_devices (
-    token_hash    TEXT PRIMARY KEY,
-    user          TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-    created_ms    INTEGER NOT NULL,
-    last_used_ms  INTEGER NOT NULL
-);
-CREATE INDEX known_devices_by_user ON known_devices (user, last_used_ms);
--- Why a clip's file cannot be served whole ('' when it can).
-ALTER TABLE clips ADD COLUMN damage TEXT NOT NULL DEFAULT '';
-"#,
-    r#"
--- Continuous recording: a clip is an event clip or a segment of a run (a span of wall time
--- recorded without a gap, named by the wall ms it started at).
-ALTER TABLE clips ADD COLUMN kind TEXT NOT NULL DEFAULT 'event'
-    CHECK (kind IN ('event', 'segment'));
-ALTER TABLE clips ADD COLUMN run_start_ms INTEGER;
--- From the MP4: the track's timescale, its media duration in ticks, and where the
--- fragments start (after ftyp and moov). 0 when unknown (clips before this migration).
-ALTER TABLE clips ADD COLUMN timescale INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE clips ADD COLUMN media_ticks INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE clips ADD COLUMN init_bytes INTEGER NOT NULL DEFAULT 0;
--- Retention tier: 0 footage without an event, 1 with an event, 2 with an acknowledged
--- event, 3 with an event marked keep. Lower tiers go first under pressure.
-ALTER TABLE clips ADD COLUMN tier INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE events ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX clips_by_camera_end ON clips (camera_id, end_ms);
-CREATE INDEX clips_by_tier_start ON clips (tier, start_ms);
-"#,
-    r#"
--- Small facts about the store, e.g. when the start-up sweep last verified every file.
-CREATE TABLE meta (
-    key    TEXT PRIMARY KEY,
-    value  INTEGER NOT NULL
-);
-"#,
-    r#"
--- API tokens for scripts and integrations: only SHA-256 of the token is kept.
-CREATE TABLE api_tokens (
-    name          TEXT PRIMARY KEY,
-    token_hash    TEXT NOT NULL UNIQUE,
-    role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
-    scopes        TEXT NOT NULL,              -- space-separated
-    created_ms    INTEGER NOT NULL,
-    expires_ms    INTEGER,                    -- NULL: never
-    last_used_ms  INTEGER,
-    last_address  TEXT NOT NULL DEFAULT '',
-    uses          INTEGER NOT NULL DEFAULT 0
-);
--- Notifications: written before the first attempt, marked when the target acknowledged.
-CREATE TABLE outbox (
-    id               INTEGER PRIMARY KEY,
-    target           TEXT NOT NULL,
-    delivery_id      TEXT NOT NULL UNIQUE,    -- the receiver's idempotency key
-    event_id         INTEGER,
-    kind             TEXT NOT NULL,           -- start, update, end
-    payload          TEXT NOT NULL,           -- the event notice as JSON
-    created_ms       INTEGER NOT NULL,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    next_attempt_ms  INTEGER NOT NULL,
-    last_error       TEXT NOT NULL DEFAULT '',
-    state            TEXT NOT NULL DEFAULT 'pending'
-                     CHECK (state IN ('pending', 'delivered', 'expired')),
-    done_ms          INTEGER
-);
-CREATE INDEX outbox_due ON outbox (target, state, next_attempt_ms);
-CREATE INDEX outbox_by_created ON outbox (created_ms);
--- Small settings changed at run time (the armed mode), as text.
-CREATE TABLE settings (
-    key    TEXT PRIMARY KEY,
-    value  TEXT NOT NULL
-);
--- Home Assistant discovery topics published, so removed cameras and labels lose theirs.
-CREATE TABLE mqtt_discovery (
-    target  TEXT NOT NULL,
-    topic   TEXT NOT NULL,
-    PRIMARY KEY (target, topic)
-);
--- Analytics scan events by time reading nothing but this index (it covers the query).
-CREATE INDEX events_for_analytics ON events (start_ms, label, camera_id, end_ms, acknowledged);
-"#,
-    r#"
--- Off-site copies (offsite/): one row per clip bound for the bucket, written by the
--- triggers below in the same transaction as the clip (or its new tier), so a clip is
--- queued exactly when it is finalised. The triggers read `settings` 'offsite.what'
--- (none when off-site copies are off), which `run` sets from the config.
-CREATE TABLE offsite_clips (
-    clip_id          INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
-    state            TEXT NOT NULL DEFAULT 'queued'
-                     CHECK (state IN ('queued', 'uploaded', 'failed')),
-    sha256           TEXT NOT NULL DEFAULT '',   -- of the sealed bytes, hex
-    object_key       TEXT NOT NULL DEFAULT '',
-    upload_id        TEXT NOT NULL DEFAULT '',   -- an unfinished multipart upload
-    parts            TEXT NOT NULL DEFAULT '',   -- its finished parts' ETags, space-separated
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    next_attempt_ms  INTEGER NOT NULL DEFAULT 0,
-    last_error       TEXT NOT NULL DEFAULT '',
-    queued_ms        INTEGER NOT NULL,
-    uploaded_ms      INTEGER,
-    record_stale     INTEGER NOT NULL DEFAULT 0  -- >0: the bucket's index record is not
-                                                 -- written, or an event changed since
-);
-CREATE INDEX offsite_due ON offsite_clips (state, next_attempt_ms);
-CREATE INDEX offsite_stale ON offsite_clips (next_attempt_ms) WHERE record_stale > 0;
-CREATE TRIGGER offsite_queue_new_clip AFTER INSERT ON clips
-WHEN (SELECT value FROM settings WHERE key = 'offsite.what') = 'all'
-  OR ((SELECT value FROM settings WHERE key = 'offsite.what') = 'events' AND NEW.kind = 'event')
-BEGIN
-    INSERT OR IGNORE INTO offsite_clips (clip_id, queued_ms)
-    VALUES (NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
-END;
--- A segment is queued in events mode once an event over it gives it a tier (the insert of a
--- segment re-tiers it in the same transaction, and so does an event that starts later).
--- The bucket's index record of an uploaded clip is written again when one of its events
--- ends, is acknowledged, marked keep, linked or gets a new snapshot (the record is the
--- clip's row and events, and the snapshots go with it).
-CREATE TRIGGER offsite_event_changed
-AFTER UPDATE OF end_ms, acknowledged, keep, clip_id, snapshot_path ON events
-WHEN OLD.end_ms IS NOT NEW.end_ms OR OLD.acknowledged != NEW.acknowledged
-  OR OLD.keep != NEW.keep OR OLD.clip_id IS NOT NEW.clip_id
-  OR OLD.snapshot_path IS NOT NEW.snapshot_path
-BEGIN
-    UPDATE offsite_clips SET record_stale = record_stale + 1
-    WHERE state = 'uploaded' AND clip_id IN (
-        SELECT id FROM clips WHERE id = NEW.clip_id
-        UNION
-        SELECT id FROM clips WHERE kind = 'segment' AND camera_id = NEW.camera_id
-            AND end_ms >= NEW.start_ms AND start_ms <= COALESCE(NEW.end_ms, 9000000000000000)
-            AND start_ms >= NEW.start_ms - 86400000);
-END;
-CREATE TRIGGER offsite_queue_event_segment AFTER UPDATE OF tier ON clips
-WHEN NEW.tier >= 1 AND (SELECT value FROM settings WHERE key = 'offsite.what') = 'events'
-BEGIN
-    INSERT OR IGNORE INTO offsite_clips (clip_id, queued_ms)
-    VALUES (NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
-END;
-"#,
-];
 
 // Every statement of the store, with named parameters (`:name`), bound with
 // `rusqlite::named_params!`. Queries that only add a WHERE to a SELECT_* are built from it.
@@ -253,8 +27,8 @@ pub const SELECT_CLIP: &str =
     "SELECT id, camera_id, path, start_ms, end_ms, duration_ms, frames, plain_bytes,
     file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id, damage,
     kind, run_start_ms, timescale, media_ticks, init_bytes, tier,
-    (SELECT state FROM offsite_clips WHERE clip_id = clips.id),
-    (SELECT last_error FROM offsite_clips WHERE clip_id = clips.id)
+    (SELECT state FROM offsite_clips WHERE clip_id = clips.id) AS offsite_state,
+    (SELECT last_error FROM offsite_clips WHERE clip_id = clips.id) AS offsite_error
     FROM clips";
 pub const SET_CLIP_DAMAGE: &str = "UPDATE clips SET damage = :damage WHERE id = :id";
 /// A clip salvaged in place: what plays of it now.
@@ -306,8 +80,9 @@ pub const OLDEST_ENDED_BEFORE: &str = "SELECT id FROM clips
     ORDER BY start_ms, id LIMIT 1";
 pub const SELECT_CLIP_PATH: &str = "SELECT path FROM clips WHERE id = :id";
 pub const SELECT_CLIP_IDS_AND_PATHS: &str = "SELECT id, path FROM clips";
-pub const COUNT_CLIPS: &str = "SELECT COUNT(*) FROM clips";
-pub const CLIP_PATH_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM clips WHERE path = :path)";
+pub const COUNT_CLIPS: &str = "SELECT COUNT(*) AS clips FROM clips";
+pub const CLIP_PATH_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM clips WHERE path = :path) AS present";
 pub const DELETE_CLIP: &str = "DELETE FROM clips WHERE id = :id";
 pub const SELECT_THUMBNAIL_PATH: &str = "SELECT path FROM thumbnails WHERE clip_id = :clip_id";
 
@@ -318,7 +93,7 @@ pub const SELECT_ALL_PATHS: &str = "SELECT path FROM clips UNION ALL SELECT path
     UNION ALL SELECT snapshot_path FROM events WHERE snapshot_path IS NOT NULL";
 pub const TOTAL_FILE_BYTES: &str = "SELECT COALESCE((SELECT SUM(file_bytes) FROM clips), 0)
     + COALESCE((SELECT SUM(file_bytes) FROM thumbnails), 0)
-    + COALESCE((SELECT SUM(snapshot_bytes) FROM events), 0)";
+    + COALESCE((SELECT SUM(snapshot_bytes) FROM events), 0) AS bytes";
 
 pub const INSERT_EVENT: &str =
     "INSERT INTO events (camera_id, label, start_ms, end_ms, max_score, box)
@@ -326,7 +101,7 @@ pub const INSERT_EVENT: &str =
 pub const UPDATE_EVENT: &str =
     "UPDATE events SET end_ms = :end_ms, max_score = :max_score, box = :box WHERE id = :id";
 pub const SELECT_EVENT: &str = "SELECT id, camera_id, label, start_ms, end_ms, max_score, box,
-    clip_id, snapshot_path IS NOT NULL, acknowledged, keep FROM events";
+    clip_id, snapshot_path IS NOT NULL AS has_snapshot, acknowledged, keep FROM events";
 /// Events of a camera whose time overlaps [from_ms, to_ms), oldest first.
 pub const EVENTS_OVERLAPPING: &str = "WHERE camera_id = :camera AND start_ms < :to_ms
     AND COALESCE(end_ms, 9000000000000000) >= :from_ms AND start_ms >= :from_ms - 86400000
@@ -344,7 +119,7 @@ pub const EVENTS_MATCHING: &str = "WHERE (:camera IS NULL OR camera_id = :camera
     AND (:label IS NULL OR label = :label) AND start_ms >= :since_ms AND start_ms < :until_ms
     ORDER BY start_ms DESC, id DESC LIMIT :limit";
 /// Events of a camera that started in [from_ms, to_ms) (events_by_camera_start).
-pub const COUNT_CAMERA_EVENTS: &str = "SELECT COUNT(*) FROM events WHERE camera_id = :camera
+pub const COUNT_CAMERA_EVENTS: &str = "SELECT COUNT(*) AS events FROM events WHERE camera_id = :camera
     AND start_ms >= :from_ms AND start_ms < :to_ms";
 pub const SELECT_EVENT_SNAPSHOT: &str = "SELECT snapshot_path FROM events WHERE id = :id";
 pub const SET_EVENT_SNAPSHOT: &str =
@@ -383,7 +158,7 @@ pub const UPSERT_LOGIN_FAILURES: &str =
 pub const DELETE_LOGIN_FAILURES: &str =
     "DELETE FROM login_failures WHERE kind = :kind AND subject = :subject";
 pub const COUNT_LOCKED: &str =
-    "SELECT COUNT(*) FROM login_failures WHERE locked_until_ms > :now_ms";
+    "SELECT COUNT(*) AS locked FROM login_failures WHERE locked_until_ms > :now_ms";
 pub const SELECT_LOCKED_ADDRESSES: &str = "SELECT subject, locked_until_ms FROM login_failures
     WHERE kind = 'ip' AND locked_until_ms > :now_ms ORDER BY locked_until_ms DESC LIMIT :limit";
 /// Counters neither locked nor recent enough to count any more.
@@ -426,7 +201,7 @@ pub const ADD_TOKEN_USES: &str = "UPDATE api_tokens SET uses = uses + :uses,
 pub const TOKEN_EXPIRY: &str = "SELECT expires_ms FROM api_tokens WHERE token_hash = :token_hash";
 pub const TOKEN_VALID: &str =
     "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE token_hash = :token_hash
-    AND (expires_ms IS NULL OR expires_ms > :now_ms))";
+    AND (expires_ms IS NULL OR expires_ms > :now_ms)) AS valid";
 pub const SELECT_TOKENS: &str = "SELECT name, role, scopes, created_ms, expires_ms, last_used_ms,
     last_address, uses FROM api_tokens ORDER BY name";
 pub const DELETE_TOKEN: &str = "DELETE FROM api_tokens WHERE name = :name";
@@ -437,18 +212,21 @@ pub const INSERT_OUTBOX: &str = "INSERT INTO outbox (target, delivery_id, event_
 pub const OUTBOX_DUE: &str = "SELECT id, target, delivery_id, event_id, kind, payload, created_ms,
     attempts FROM outbox WHERE target = :target AND state = 'pending'
     AND next_attempt_ms <= :now_ms ORDER BY id LIMIT :limit";
-pub const OUTBOX_NEXT_DUE: &str = "SELECT MIN(next_attempt_ms) FROM outbox
+pub const OUTBOX_NEXT_DUE: &str = "SELECT MIN(next_attempt_ms) AS next_attempt_ms FROM outbox
     WHERE target = :target AND state = 'pending'";
 pub const OUTBOX_DELIVERED: &str = "UPDATE outbox SET state = 'delivered', done_ms = :now_ms,
     attempts = attempts + 1, last_error = '' WHERE id = :id AND state = 'pending'";
 pub const OUTBOX_RETRY: &str = "UPDATE outbox SET attempts = attempts + 1,
     next_attempt_ms = :next_ms, last_error = :error WHERE id = :id AND state = 'pending'";
+/// The target refused the message for good: no more attempts.
+pub const OUTBOX_REJECTED: &str = "UPDATE outbox SET state = 'rejected', done_ms = :now_ms,
+    attempts = attempts + 1, last_error = :error WHERE id = :id AND state = 'pending'";
 pub const OUTBOX_EXPIRE: &str = "UPDATE outbox SET state = 'expired', done_ms = :now_ms
     WHERE state = 'pending' AND created_ms < :before_ms RETURNING target";
 pub const OUTBOX_PRUNE: &str =
     "DELETE FROM outbox WHERE state != 'pending' AND done_ms < :before_ms";
 pub const OUTBOX_PENDING: &str =
-    "SELECT COUNT(*) FROM outbox WHERE target = :target AND state = 'pending'";
+    "SELECT COUNT(*) AS pending FROM outbox WHERE target = :target AND state = 'pending'";
 
 pub const SELECT_MQTT_DISCOVERY: &str = "SELECT topic FROM mqtt_discovery WHERE target = :target";
 pub const INSERT_MQTT_DISCOVERY: &str =
@@ -462,9 +240,11 @@ pub const INSERT_SETTING_IF_MISSING: &str =
 pub const SET_SETTING: &str = "INSERT INTO settings (key, value) VALUES (:key, :value)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
-/// Opens (creating 0600) and migrates the database; WAL, foreign keys on, full sync of the
-/// WAL at each commit so a row never outlives a crash without its file being there first.
-pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+/// Opens (creating 0600) the database and brings its schema to the current version
+/// (schema/); WAL, foreign keys on, full sync of the WAL at each commit so a row never
+/// outlives a crash without its file being there first. A database from a newer sentrix
+/// is refused before anything is written to it.
+pub fn open(path: &Path) -> Result<Connection, super::StoreError> {
     if !path.exists() {
         use std::os::unix::fs::OpenOptionsExt;
         // Create it 0600 before SQLite does (SQLite would use the umask).
@@ -475,31 +255,28 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
             .open(path);
     }
     let conn = Connection::open(path)?;
+    // Read the version before anything (journal mode included) changes the file.
+    super::schema::refuse_newer(&conn, path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    migrate(&conn)?;
-    Ok(conn)
-}
-
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+    match super::schema::prepare(&conn, path)? {
+        super::schema::Prepared::Upgraded { from, backup } => tracing::info!(
+            "index upgraded from schema version {from} to {}; the old one is kept as {}",
+            super::schema::CURRENT_VERSION,
+            backup.display()
+        ),
+        super::schema::Prepared::Created | super::schema::Prepared::Current => {}
     }
-    Ok(())
+    Ok(conn)
 }
 
 pub fn thumbnail_path(conn: &Connection, clip_id: i64) -> rusqlite::Result<Option<String>> {
     conn.query_row(
         SELECT_THUMBNAIL_PATH,
         named_params! {":clip_id": clip_id},
-        |r| r.get(0),
+        |r| r.get("path"),
     )
     .optional()
 }
@@ -538,8 +315,9 @@ pub const OFFSITE_STATE_OF: &str =
     "SELECT state, last_error FROM offsite_clips WHERE clip_id = :clip_id";
 pub const OFFSITE_STATES_OF: &str = "SELECT clip_id, state, last_error FROM offsite_clips
     WHERE clip_id IN (SELECT value FROM json_each(:ids))";
-pub const OFFSITE_COUNTS: &str = "SELECT o.state, COUNT(*), COALESCE(SUM(c.file_bytes), 0),
-    COALESCE(SUM(o.record_stale > 0), 0)
+pub const OFFSITE_COUNTS: &str = "SELECT o.state AS state, COUNT(*) AS clips,
+    COALESCE(SUM(c.file_bytes), 0) AS file_bytes,
+    COALESCE(SUM(o.record_stale > 0), 0) AS stale_records
     FROM offsite_clips o JOIN clips c ON c.id = o.clip_id GROUP BY o.state";
 pub const OFFSITE_MARK_RESTORED: &str = "INSERT INTO offsite_clips (clip_id, state, sha256,
     object_key, queued_ms, uploaded_ms) VALUES (:clip_id, 'uploaded', :sha256, :object_key,

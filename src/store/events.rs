@@ -29,19 +29,19 @@ pub struct EventRecord {
 
 impl EventRecord {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        let text: String = r.get(6)?;
+        let text: String = r.get("box")?;
         Ok(Self {
-            id: r.get(0)?,
-            camera_id: r.get(1)?,
-            label: r.get(2)?,
-            start_ms: r.get(3)?,
-            end_ms: r.get(4)?,
-            max_score: r.get(5)?,
+            id: r.get("id")?,
+            camera_id: r.get("camera_id")?,
+            label: r.get("label")?,
+            start_ms: r.get("start_ms")?,
+            end_ms: r.get("end_ms")?,
+            max_score: r.get("max_score")?,
             bbox: parse_box(&text),
-            clip_id: r.get(7)?,
-            has_snapshot: r.get(8)?,
-            acknowledged: r.get::<_, i64>(9)? != 0,
-            keep: r.get::<_, i64>(10)? != 0,
+            clip_id: r.get("clip_id")?,
+            has_snapshot: r.get("has_snapshot")?,
+            acknowledged: r.get::<_, i64>("acknowledged")? != 0,
+            keep: r.get::<_, i64>("keep")? != 0,
         })
     }
 }
@@ -183,7 +183,9 @@ impl Store {
             let mut paths: Vec<Option<String>> = Vec::new();
             {
                 let mut stmt = tx.prepare(db::DELETE_EVENTS_WITHOUT_FOOTAGE)?;
-                let rows = stmt.query_map(named_params! {":post_ms": post_ms}, |r| r.get(0))?;
+                let rows = stmt.query_map(named_params! {":post_ms": post_ms}, |r| {
+                    r.get("snapshot_path")
+                })?;
                 for p in rows {
                     paths.push(p?);
                 }
@@ -260,7 +262,7 @@ impl Store {
             let tx = conn.transaction()?;
             let old: Option<String> =
                 tx.query_row(db::SELECT_EVENT_SNAPSHOT, named_params! {":id": id}, |r| {
-                    r.get(0)
+                    r.get("snapshot_path")
                 })?;
             if let Some(o) = &old {
                 tx.execute(db::INSERT_GARBAGE, named_params! {":path": o})?;
@@ -289,7 +291,7 @@ impl Store {
         Ok(self.conn().query_row(
             db::COUNT_CAMERA_EVENTS,
             named_params! {":camera": camera, ":from_ms": from_ms, ":to_ms": to_ms},
-            |r| r.get(0),
+            |r| r.get("events"),
         )?)
     }
 
@@ -303,7 +305,7 @@ impl Store {
         let rel: Option<String> = self
             .conn()
             .query_row(db::SELECT_EVENT_SNAPSHOT, named_params! {":id": id}, |r| {
-                r.get(0)
+                r.get("snapshot_path")
             })
             .map_err(|e| not_found_as(id, e))?;
         let rel = rel.ok_or(StoreError::NotFound(id))?;
@@ -331,7 +333,7 @@ impl Store {
             let paths = {
                 let mut stmt = tx.prepare(db::SELECT_UNLINKED_SNAPSHOTS_BEFORE)?;
                 let rows = stmt.query_map(named_params! {":before_ms": before_ms}, |r| {
-                    r.get::<_, String>(0)
+                    r.get::<_, String>("snapshot_path")
                 })?;
                 rows.collect::<Result<Vec<_>, _>>()?
             };

@@ -29,6 +29,7 @@ mod outbox;
 mod recover;
 mod reserve;
 pub mod retention;
+pub mod schema;
 mod sealed;
 mod segments;
 mod sweep;
@@ -36,7 +37,7 @@ mod tokens;
 mod users;
 mod writer;
 
-pub use analytics::{Analytics, AnalyticsQuery, SyntheticEvent, insert_synthetic_events};
+pub use analytics::{Analytics, AnalyticsQuery, Bucket, CameraCount, LabelCount};
 pub use container::{ClipError, OpenReader};
 pub use events::{EventQuery, EventRecord};
 pub use keys::{KeyId, MasterKey};
@@ -59,6 +60,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub enum StoreError {
     #[error("clip store database: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Schema(#[from] schema::SchemaError),
     #[error("clip store I/O on {path}: {error}")]
     Io {
         path: PathBuf,
@@ -225,47 +228,47 @@ pub struct ClipRecord {
 
 impl ClipRecord {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        let labels: String = r.get(12)?;
-        let state: String = r.get(15)?;
-        let kind: String = r.get(18)?;
+        let labels: String = r.get("labels")?;
+        let state: String = r.get("state")?;
+        let kind: String = r.get("kind")?;
         Ok(Self {
-            id: r.get(0)?,
-            camera_id: r.get(1)?,
-            path: r.get(2)?,
-            start_ms: r.get(3)?,
-            end_ms: r.get(4)?,
-            duration_ms: r.get(5)?,
-            frames: r.get(6)?,
-            plain_bytes: r.get(7)?,
-            file_bytes: r.get(8)?,
-            codec: r.get(9)?,
-            width: r.get(10)?,
-            height: r.get(11)?,
+            id: r.get("id")?,
+            camera_id: r.get("camera_id")?,
+            path: r.get("path")?,
+            start_ms: r.get("start_ms")?,
+            end_ms: r.get("end_ms")?,
+            duration_ms: r.get("duration_ms")?,
+            frames: r.get("frames")?,
+            plain_bytes: r.get("plain_bytes")?,
+            file_bytes: r.get("file_bytes")?,
+            codec: r.get("codec")?,
+            width: r.get("width")?,
+            height: r.get("height")?,
             labels: labels
                 .split(',')
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect(),
-            pre_roll_ms: r.get(13)?,
-            post_roll_ms: r.get(14)?,
+            pre_roll_ms: r.get("pre_roll_ms")?,
+            post_roll_ms: r.get("post_roll_ms")?,
             state: if state == "truncated" {
                 ClipState::Truncated
             } else {
                 ClipState::Complete
             },
-            key_id: r.get(16)?,
-            damage: r.get(17)?,
+            key_id: r.get("key_id")?,
+            damage: r.get("damage")?,
             kind: if kind == "segment" {
                 ClipKind::Segment
             } else {
                 ClipKind::Event
             },
-            run_start_ms: r.get(19)?,
-            timescale: r.get(20)?,
-            media_ticks: r.get(21)?,
-            init_bytes: r.get(22)?,
-            tier: r.get(23)?,
-            offsite: OffsiteState::from_parts(r.get(24)?, r.get(25)?),
+            run_start_ms: r.get("run_start_ms")?,
+            timescale: r.get("timescale")?,
+            media_ticks: r.get("media_ticks")?,
+            init_bytes: r.get("init_bytes")?,
+            tier: r.get("tier")?,
+            offsite: OffsiteState::from_parts(r.get("offsite_state")?, r.get("offsite_error")?),
         })
     }
 }
@@ -406,8 +409,8 @@ impl Store {
     /// (clips indexed, bytes on disk of clips, thumbnails and snapshots), in one query.
     pub fn totals(&self) -> Result<(i64, i64), StoreError> {
         let conn = self.conn();
-        let clips = conn.query_row(db::COUNT_CLIPS, [], |r| r.get(0))?;
-        let bytes = conn.query_row(db::TOTAL_FILE_BYTES, [], |r| r.get(0))?;
+        let clips = conn.query_row(db::COUNT_CLIPS, [], |r| r.get("clips"))?;
+        let bytes = conn.query_row(db::TOTAL_FILE_BYTES, [], |r| r.get("bytes"))?;
         Ok((clips, bytes))
     }
 
@@ -601,7 +604,7 @@ impl Store {
             let conn = self.conn();
             let clip: String = conn
                 .query_row(db::SELECT_CLIP_PATH, named_params! {":id": id}, |r| {
-                    r.get(0)
+                    r.get("path")
                 })
                 .map_err(|e| not_found_as(id, e))?;
             let mut paths = vec![clip];
@@ -631,7 +634,7 @@ impl Store {
             let tx = conn.transaction()?;
             let clip: String = tx
                 .query_row(db::SELECT_CLIP_PATH, named_params! {":id": id}, |r| {
-                    r.get(0)
+                    r.get("path")
                 })
                 .map_err(|e| not_found_as(id, e))?;
             let mut paths = vec![clip];
@@ -640,7 +643,7 @@ impl Store {
             {
                 let mut stmt = tx.prepare(db::SELECT_EVENT_SNAPSHOTS_OF_CLIP)?;
                 let snaps =
-                    stmt.query_map(named_params! {":clip_id": id}, |r| r.get::<_, String>(0))?;
+                    stmt.query_map(named_params! {":clip_id": id}, |r| r.get::<_, String>("snapshot_path"))?;
                 for p in snaps {
                     paths.push(p?);
                 }

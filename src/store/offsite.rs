@@ -92,15 +92,15 @@ impl Store {
         let mut stmt = conn.prepare_cached(db::OFFSITE_DUE)?;
         Ok(stmt
             .query_row(named_params! {":now_ms": now_ms}, |r| {
-                let parts: String = r.get(4)?;
+                let parts: String = r.get("parts")?;
                 Ok(OffsiteJob {
-                    clip_id: r.get(0)?,
-                    sha256: r.get(1)?,
-                    object_key: r.get(2)?,
-                    upload_id: r.get(3)?,
+                    clip_id: r.get("clip_id")?,
+                    sha256: r.get("sha256")?,
+                    object_key: r.get("object_key")?,
+                    upload_id: r.get("upload_id")?,
                     parts: parts.split_whitespace().map(String::from).collect(),
-                    attempts: r.get(5)?,
-                    record_version: r.get(6)?,
+                    attempts: r.get("attempts")?,
+                    record_version: r.get("record_stale")?,
                 })
             })
             .optional()?)
@@ -176,7 +176,7 @@ impl Store {
             .query_row(
                 db::OFFSITE_STATE_OF,
                 named_params! {":clip_id": clip_id},
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get("state")?, r.get("last_error")?)),
             )
             .optional()?;
         Ok(match row {
@@ -191,7 +191,7 @@ impl Store {
         let rel: Option<String> = self
             .conn()
             .query_row(db::SELECT_EVENT_SNAPSHOT, named_params! {":id": id}, |r| {
-                r.get(0)
+                r.get("snapshot_path")
             })
             .optional()?
             .flatten();
@@ -214,8 +214,8 @@ impl Store {
         let mut stmt = conn.prepare_cached(db::OFFSITE_STATES_OF)?;
         let rows = stmt.query_map(named_params! {":ids": ids}, |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                OffsiteState::from_parts(r.get(1)?, r.get(2)?),
+                r.get::<_, i64>("clip_id")?,
+                OffsiteState::from_parts(r.get("state")?, r.get("last_error")?),
             ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -226,8 +226,8 @@ impl Store {
         let mut stmt = conn.prepare_cached(db::OFFSITE_COUNTS)?;
         let mut out = OffsiteCounts::default();
         let rows = stmt.query_map([], |r| {
-            let counts: (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
-            Ok((r.get::<_, String>(0)?, counts))
+            let counts: (i64, i64, i64) = (r.get("clips")?, r.get("file_bytes")?, r.get("stale_records")?);
+            Ok((r.get::<_, String>("state")?, counts))
         })?;
         for row in rows {
             let (state, (n, bytes, stale)) = row?;
@@ -302,7 +302,7 @@ impl Store {
 
     /// True when the index holds no clip (restore goes only into an empty store).
     pub fn has_no_clips(&self) -> Result<bool, StoreError> {
-        let n: i64 = self.conn().query_row(db::COUNT_CLIPS, [], |r| r.get(0))?;
+        let n: i64 = self.conn().query_row(db::COUNT_CLIPS, [], |r| r.get("clips"))?;
         Ok(n == 0)
     }
 }

@@ -62,14 +62,14 @@ impl Store {
             named_params! {":target": target, ":now_ms": now_ms, ":limit": limit},
             |r| {
                 Ok(OutboxRow {
-                    id: r.get(0)?,
-                    target: r.get(1)?,
-                    delivery_id: r.get(2)?,
-                    event_id: r.get(3)?,
-                    kind: r.get(4)?,
-                    payload: r.get(5)?,
-                    created_ms: r.get(6)?,
-                    attempts: r.get(7)?,
+                    id: r.get("id")?,
+                    target: r.get("target")?,
+                    delivery_id: r.get("delivery_id")?,
+                    event_id: r.get("event_id")?,
+                    kind: r.get("kind")?,
+                    payload: r.get("payload")?,
+                    created_ms: r.get("created_ms")?,
+                    attempts: r.get("attempts")?,
                 })
             },
         )?;
@@ -83,7 +83,7 @@ impl Store {
             .query_row(
                 db::OUTBOX_NEXT_DUE,
                 named_params! {":target": target},
-                |r| r.get(0),
+                |r| r.get("next_attempt_ms"),
             )
             .optional()?
             .flatten())
@@ -93,7 +93,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(db::OUTBOX_PENDING, named_params! {":target": target}, |r| {
-                r.get(0)
+                r.get("pending")
             })?)
     }
 
@@ -113,6 +113,15 @@ impl Store {
         Ok(())
     }
 
+    /// The target refused the message for good: it is not tried again.
+    pub fn outbox_rejected(&self, id: i64, now_ms: i64, error: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            db::OUTBOX_REJECTED,
+            named_params! {":id": id, ":now_ms": now_ms, ":error": error},
+        )?;
+        Ok(())
+    }
+
     /// Gives up on messages created before `before_ms`; returns the target of each, and
     /// forgets finished messages older than `prune_before_ms`.
     pub fn outbox_expire(
@@ -126,7 +135,7 @@ impl Store {
             let mut stmt = conn.prepare_cached(db::OUTBOX_EXPIRE)?;
             let rows = stmt.query_map(
                 named_params! {":before_ms": before_ms, ":now_ms": now_ms},
-                |r| r.get(0),
+                |r| r.get("target"),
             )?;
             rows.collect::<Result<Vec<String>, _>>()?
         };
@@ -140,7 +149,7 @@ impl Store {
     pub fn mqtt_discovery_topics(&self, target: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(db::SELECT_MQTT_DISCOVERY)?;
-        let rows = stmt.query_map(named_params! {":target": target}, |r| r.get(0))?;
+        let rows = stmt.query_map(named_params! {":target": target}, |r| r.get("topic"))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

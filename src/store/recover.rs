@@ -95,7 +95,7 @@ pub(crate) fn recover_partial(
         store
             .conn()
             .query_row(db::CLIP_PATH_EXISTS, named_params! {":path": rel}, |r| {
-                r.get(0)
+                r.get("present")
             })?;
     let scan = match scan_playable(store, partial) {
         Ok(scan) => Some(scan),

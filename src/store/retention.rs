@@ -77,7 +77,7 @@ pub fn fs_space(path: &Path) -> Option<(u64, u64)> {
 fn next_under_pressure(store: &Store) -> Result<Option<i64>, StoreError> {
     Ok(store
         .conn()
-        .query_row(db::NEXT_UNDER_PRESSURE, [], |r| r.get(0))
+        .query_row(db::NEXT_UNDER_PRESSURE, [], |r| r.get("id"))
         .optional()?)
 }
 
@@ -93,7 +93,7 @@ fn oldest_ended_before(
             db::OLDEST_ENDED_BEFORE,
             named_params! {":min_tier": tiers.0, ":max_tier": tiers.1, ":before_ms": before_ms,
             ":uploaded_first": store.inner.config.offsite_uploaded_first},
-            |r| r.get(0),
+            |r| r.get("id"),
         )
         .optional()?)
 }
@@ -149,7 +149,7 @@ pub fn enforce(store: &Store, now_ms: i64) -> Result<RetentionReport, StoreError
     loop {
         let total: i64 = store
             .conn()
-            .query_row(db::TOTAL_FILE_BYTES, [], |r| r.get(0))?;
+            .query_row(db::TOTAL_FILE_BYTES, [], |r| r.get("bytes"))?;
         if total as u64 + audit_log_bytes(store) <= policy.max_size_bytes {
             break;
         }
@@ -305,7 +305,7 @@ fn oldest_excluding(store: &Store, skip: &[i64]) -> Result<Option<i64>, StoreErr
     let mut stmt = conn.prepare(db::PRESSURE_ORDER)?;
     let limit = skip.len() as i64 + 1;
     let ids = stmt.query_map(rusqlite::named_params! {":limit": limit}, |r| {
-        r.get::<_, i64>(0)
+        r.get::<_, i64>("id")
     })?;
     for id in ids {
         let id = id?;

@@ -83,7 +83,7 @@ fn finish_garbage(store: &Store, report: &mut SweepReport) -> Result<(), StoreEr
     let garbage: Vec<String> = {
         let conn = store.conn();
         let mut stmt = conn.prepare(db::SELECT_GARBAGE)?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
+        let rows = stmt.query_map([], |r| r.get("path"))?;
         rows.collect::<Result<_, _>>()?
     };
     if !garbage.is_empty() {
@@ -96,7 +96,7 @@ fn finish_garbage(store: &Store, report: &mut SweepReport) -> Result<(), StoreEr
 fn indexed_paths(store: &Store) -> Result<HashSet<String>, StoreError> {
     let conn = store.conn();
     let mut stmt = conn.prepare(db::SELECT_ALL_PATHS)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>("path"))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -211,7 +211,7 @@ fn relink_picture(
         .query_row(
             db::CLIP_ID_BY_PATH,
             named_params! {":path": clip_rel},
-            |r| r.get(0),
+            |r| r.get("id"),
         )
         .map_err(|_| StoreError::Invalid("a thumbnail whose clip is not indexed".into()))?;
     conn.execute(
@@ -262,14 +262,16 @@ fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreErr
         .query_row(
             db::SELECT_META,
             named_params! {":key": "sweep_verified_ms"},
-            |r| r.get(0),
+            |r| r.get("value"),
         )
         .optional()?
         .unwrap_or(0);
     let rows: Vec<(i64, String, i64)> = {
         let conn = store.conn();
         let mut stmt = conn.prepare(db::SELECT_CLIP_CHECKS)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get("id")?, r.get("path")?, r.get("file_bytes")?))
+        })?;
         rows.collect::<Result<_, _>>()?
     };
     let root = store.recordings_dir().to_path_buf();

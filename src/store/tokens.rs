@@ -63,7 +63,7 @@ impl Store {
             .query_row(
                 db::CHECK_TOKEN,
                 named_params! {":token_hash": token_hash, ":now_ms": now_ms},
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get("name")?, r.get("role")?, r.get("scopes")?)),
             )
             .optional()?)
     }
@@ -91,7 +91,7 @@ impl Store {
             .query_row(
                 db::TOKEN_EXPIRY,
                 named_params! {":token_hash": token_hash},
-                |r| r.get(0),
+                |r| r.get("expires_ms"),
             )
             .optional()?)
     }
@@ -101,7 +101,7 @@ impl Store {
         Ok(self.conn().query_row(
             db::TOKEN_VALID,
             named_params! {":token_hash": token_hash, ":now_ms": now_ms},
-            |r| r.get(0),
+            |r| r.get("valid"),
         )?)
     }
 
@@ -110,14 +110,14 @@ impl Store {
         let mut stmt = conn.prepare(db::SELECT_TOKENS)?;
         let rows = stmt.query_map([], |r| {
             Ok(TokenRow {
-                name: r.get(0)?,
-                role: r.get(1)?,
-                scopes: r.get(2)?,
-                created_ms: r.get(3)?,
-                expires_ms: r.get(4)?,
-                last_used_ms: r.get(5)?,
-                last_address: r.get(6)?,
-                uses: r.get(7)?,
+                name: r.get("name")?,
+                role: r.get("role")?,
+                scopes: r.get("scopes")?,
+                created_ms: r.get("created_ms")?,
+                expires_ms: r.get("expires_ms")?,
+                last_used_ms: r.get("last_used_ms")?,
+                last_address: r.get("last_address")?,
+                uses: r.get("uses")?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -135,7 +135,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(db::SELECT_SETTING, named_params! {":key": key}, |r| {
-                r.get(0)
+                r.get("value")
             })
             .optional()?)
     }

@@ -87,9 +87,9 @@ impl Store {
         let mut stmt = conn.prepare(db::SELECT_USERS)?;
         let rows = stmt.query_map([], |r| {
             Ok(UserRow {
-                name: r.get(0)?,
-                role: r.get(1)?,
-                created_ms: r.get(2)?,
+                name: r.get("name")?,
+                role: r.get("role")?,
+                created_ms: r.get("created_ms")?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -102,7 +102,7 @@ impl Store {
             .query_row(
                 db::SELECT_USER_CREDENTIALS,
                 named_params! {":name": name},
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get("role")?, r.get("phc")?)),
             )
             .optional()?)
     }
@@ -119,7 +119,7 @@ impl Store {
             .query_row(
                 db::SELECT_LOCKED_UNTIL,
                 named_params! {":kind": kind.as_str(), ":subject": subject},
-                |r| r.get(0),
+                |r| r.get("locked_until_ms"),
             )
             .optional()?;
         Ok(until.filter(|&u| u > now_ms))
@@ -139,7 +139,7 @@ impl Store {
             .query_row(
                 db::SELECT_LOGIN_FAILURES,
                 named_params! {":kind": kind.as_str(), ":subject": subject},
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get("failures")?, r.get("last_ms")?, r.get("locked_until_ms")?)),
             )
             .optional()?;
         Ok(match row {
@@ -181,7 +181,7 @@ impl Store {
         let mut stmt = conn.prepare(db::SELECT_LOCKED_ADDRESSES)?;
         let rows = stmt.query_map(
             named_params! {":now_ms": now_ms, ":limit": limit as i64},
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get("subject")?, r.get("locked_until_ms")?)),
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -215,7 +215,7 @@ impl Store {
             .query_row(
                 db::SELECT_DEVICE_USER,
                 named_params! {":token_hash": token_hash},
-                |r| r.get(0),
+                |r| r.get("user"),
             )
             .optional()?;
         if user.is_some() {
@@ -244,7 +244,7 @@ impl Store {
             .query_row(
                 db::SELECT_LOGIN_FAILURES,
                 named_params! {":kind": kind.as_str(), ":subject": subject},
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get("failures")?, r.get("last_ms")?, r.get("locked_until_ms")?)),
             )
             .optional()?;
         let failures = match prev {
@@ -288,7 +288,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(db::COUNT_LOCKED, named_params! {":now_ms": now_ms}, |r| {
-                r.get(0)
+                r.get("locked")
             })?)
     }
 }

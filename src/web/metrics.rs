@@ -1,7 +1,7 @@
 //! `/metrics`: Prometheus text exposition of the cameras (fps, bitrate, reconnects,
 //! streaming, detector timings), the store (bytes, clips) and the guard (lockouts, locked
 //! addresses, password checks, dashboard connections, open descriptors) and the
-//! notification targets (sent, failed, expired).
+//! notification targets (sent, failed, rejected, expired).
 
 use super::AppState;
 use super::error::AppError;
@@ -219,6 +219,11 @@ fn notify_gauges(g: &mut Gauges, live: &Live) {
         "sentrix_notify_failed_total",
         "Failed delivery attempts since start.",
         per(&|t| t.failed.load(Relaxed)),
+    );
+    g.add(
+        "sentrix_notify_rejected_total",
+        "Messages the target refused for good (a 4xx, a refused certificate), not retried.",
+        per(&|t| t.rejected.load(Relaxed)),
     );
     g.add(
         "sentrix_notify_expired_total",

@@ -44,6 +44,7 @@ pub async fn status(State(s): St) -> Result<Json<Value>, AppError> {
             json!({
                 "name": t.name, "type": t.kind,
                 "sent": t.sent.load(Relaxed), "failed": t.failed.load(Relaxed),
+                "rejected": t.rejected.load(Relaxed),
                 "expired": t.expired.load(Relaxed), "pending": pending,
                 "last_ok_ms": last.last_ok_ms, "last_error": last.last_error,
                 "last_error_ms": last.last_error_ms, "connected": last.connected,

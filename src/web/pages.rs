@@ -13,12 +13,18 @@ use serde_json::json;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const LOGIN_HTML: &str = include_str!("assets/login.html");
-const APP_JS: &str = include_str!("assets/app.js");
-const LIVE_JS: &str = include_str!("assets/live.js");
-const INSIGHTS_JS: &str = include_str!("assets/insights.js");
-const LOGIN_JS: &str = include_str!("assets/login.js");
 const APP_CSS: &str = include_str!("assets/app.css");
 const ICON_SVG: &str = include_str!("assets/icon.svg");
+
+/// The dashboard's scripts, ES modules that import what they use (app.js is the entry).
+const SCRIPTS: &[(&str, &str)] = &[
+    ("app.js", include_str!("assets/app.js")),
+    ("dom.js", include_str!("assets/dom.js")),
+    ("insights.js", include_str!("assets/insights.js")),
+    ("live.js", include_str!("assets/live.js")),
+    ("login.js", include_str!("assets/login.js")),
+    ("timeline.js", include_str!("assets/timeline.js")),
+];
 
 /// Paths served without a login.
 pub fn is_public(path: &str) -> bool {
@@ -38,13 +44,11 @@ pub async fn login() -> Response {
 }
 
 pub async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {
-    let (body, kind) = match file.as_str() {
-        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
-        "live.js" => (LIVE_JS, "text/javascript; charset=utf-8"),
-        "insights.js" => (INSIGHTS_JS, "text/javascript; charset=utf-8"),
-        "login.js" => (LOGIN_JS, "text/javascript; charset=utf-8"),
-        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
-        "icon.svg" => (ICON_SVG, "image/svg+xml"),
+    let script = SCRIPTS.iter().find(|(name, _)| *name == file);
+    let (body, kind) = match (file.as_str(), script) {
+        (_, Some((_, js))) => (*js, "text/javascript; charset=utf-8"),
+        ("app.css", None) => (APP_CSS, "text/css; charset=utf-8"),
+        ("icon.svg", None) => (ICON_SVG, "image/svg+xml"),
         _ => return Err(AppError::not_found("no such asset")),
     };
     Ok(([(header::CONTENT_TYPE, kind)], body).into_response())

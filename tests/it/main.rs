@@ -7,6 +7,7 @@
 
 mod common;
 
+mod analytics;
 mod browser;
 mod cli;
 mod compat;
@@ -25,6 +26,7 @@ mod notify_servers;
 mod offsite;
 mod record;
 mod run_tasks;
+mod analytics;
 mod store;
 mod store_crash;
 mod systemd;

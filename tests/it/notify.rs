@@ -15,7 +15,7 @@
 use crate::common::run::*;
 use crate::common::{self, wait_until};
 use crate::notify_servers::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -424,8 +424,9 @@ fn check_mqtt(sub: &Subscriber, once: &BTreeMap<i64, usize>, events: &[Value]) {
 
 const INLINE_SECRET: &str = "inline-secret-0c9a41";
 
-/// The demo camera with two webhooks on one receiver (`/hook` without a cooldown, `/cool`
-/// with 60 s) for manual events, and an MQTT broker that is not there.
+/// The demo camera with three webhooks on one receiver (`/hook` without a cooldown, `/cool`
+/// with 60 s, and `revoked`, whose token the receiver refuses with 401) for manual events,
+/// and an MQTT broker that is not there.
 fn outbox_config(
     dir: &std::path::Path,
     cert: &TestCert,
@@ -442,9 +443,11 @@ fn outbox_config(
         format!("    - {{type: webhook, name: hook, url: 'https://localhost:{http_port}/hook', ca_file: {ca}, secret: {INLINE_SECRET}}}"),
         format!("    - {{type: webhook, name: cool, url: 'https://localhost:{http_port}/cool', ca_file: {ca}}}"),
         format!("    - {{type: mqtt, name: ha, host: 127.0.0.1, port: {dead_port}, tls: false}}"),
+        format!("    - {{type: webhook, name: revoked, url: 'https://localhost:{http_port}/status/401', ca_file: {ca}}}"),
         "  rules:".into(),
         "    - {target: hook, labels: [manual], cooldown: 0}".into(),
         "    - {target: cool, labels: [manual], cooldown: 60}".into(),
+        "    - {target: revoked, labels: [manual], cooldown: 0}".into(),
     ]
     .join("\n")
         + "\n";
@@ -545,6 +548,22 @@ async fn outbox_survives_a_dead_target_and_kill_9() {
         hooked_ids(&receiver, "/cool").len(),
         1,
         "the cooldown let one through"
+    );
+    // A 401 is permanent: each message to the revoked target was tried once (no retry
+    // within 3 s, though retry_max_seconds is 2), rejected, and shown as such.
+    assert_eq!(receiver.requests("/status/401").len(), 5, "tried once each");
+    let status = get_json_as_admin(&client, &format!("{base}/api/notify")).await;
+    let revoked = &status["targets"][3];
+    assert_eq!(
+        (&revoked["name"], &revoked["rejected"], &revoked["failed"], &revoked["pending"]),
+        (&json!("revoked"), &json!(5), &json!(0), &json!(0)),
+        "{revoked}"
+    );
+    assert!(
+        revoked["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("401") && e.contains("not retried")),
+        "{revoked}"
     );
     for r in &hooks {
         assert!(signature_holds(r, INLINE_SECRET, &r.body));

@@ -17,7 +17,7 @@
 use crate::common::run::*;
 use crate::common::{self, wait_until};
 use crate::notify_servers::free_port;
-use sentrix::bench::servers::{Daemon, s3_server};
+use sentrix_testkit::servers::{Daemon, s3_server};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,9 +1,10 @@
 // Insights (analytics charts drawn as SVG, no library), the notifications panel (armed
-// mode and each target's deliveries) and API tokens on the users page. Loaded after
-// live.js and before app.js, which routes to these pages; uses its helpers ($, el, api, when, show, jsonBody).
+// mode and each target's deliveries) and API tokens on the users page; app.js routes here.
 "use strict";
 
-// SVG_NS comes from live.js (loaded first).
+import { $, api, el, jsonBody, labelColour, me, show, usersMessage, when } from "./dom.js";
+import { SVG_NS } from "./live.js";
+
 function svg(tag, attrs = {}, ...children) {
   const e = document.createElementNS(SVG_NS, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
@@ -66,7 +67,7 @@ function barChart(rows, id, name) {
   return chart;
 }
 
-async function pageInsights() {
+export async function pageInsights() {
   show("insights");
   const days = Number($("in-days").value || 7);
   const to = Date.now(), from = to - days * 86400000;
@@ -85,7 +86,7 @@ async function pageInsights() {
 
 // ---- Notifications: the armed mode and what each target did ----
 
-async function notifyPanel() {
+export async function notifyPanel() {
   let n;
   try { n = await api("/api/notify"); } catch (e) { $("notify").hidden = true; return; }
   $("notify").hidden = false;
@@ -96,12 +97,13 @@ async function notifyPanel() {
   const ago = (ms) => (ms ? when(ms) : "never");
   $("notify-targets").tBodies[0].replaceChildren(...n.targets.map((t) => el("tr", { id: "target-" + t.name },
     el("td", { text: t.name }), el("td", { text: t.type + (t.connected === false ? " (disconnected)" : "") }),
-    el("td", { text: String(t.sent) }), el("td", { text: String(t.failed) }), el("td", { text: String(t.pending) }),
+    el("td", { text: String(t.sent) }), el("td", { text: String(t.failed) }),
+    el("td", { class: t.rejected ? "bad" : "", text: String(t.rejected) }), el("td", { text: String(t.pending) }),
     el("td", { text: ago(t.last_ok_ms) }),
     el("td", { class: t.last_error ? "bad" : "", text: t.last_error ? `${t.last_error} (${when(t.last_error_ms)})` : "" }))));
 }
 
-function setupNotify() {
+export function setupNotify() {
   for (const b of document.querySelectorAll("#armed button")) {
     b.onclick = async () => {
       try {
@@ -114,7 +116,7 @@ function setupNotify() {
 
 // ---- API tokens (users page) ----
 
-async function tokensTable() {
+export async function tokensTable() {
   const { tokens } = await api("/api/tokens");
   $("tokens").tBodies[0].replaceChildren(...tokens.map((t) => {
     const revoke = el("button", { type: "button", text: "Revoke" });
@@ -133,7 +135,7 @@ async function tokensTable() {
   }));
 }
 
-function setupTokenForm() {
+export function setupTokenForm() {
   $("token-add").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const scopes = [...document.querySelectorAll("#token-add input[name=scope]:checked")].map((c) => c.value);

@@ -14,9 +14,9 @@ const LIVE_DRIFT_S = 0.4;
 const LIVE_EDGE_S = 0.15;
 // Seconds of video kept behind the playhead.
 const LIVE_KEEP_S = 20;
-const SVG_NS = "http://www.w3.org/2000/svg";
+export const SVG_NS = "http://www.w3.org/2000/svg";
 
-class LivePlayer {
+export class LivePlayer {
   // `tile`: the element to fill; `stream`: "main", "sub" or null (the box's default).
   constructor(tile, camera, stream) {
     Object.assign(this, { tile, camera, stream, stopped: false, retryMs: 500, streams: 0 });

@@ -1,15 +1,13 @@
-//! Shared test fixtures: an in-process RTSP camera (gstreamer-rtsp-server, through
-//! `sentrix::ingest::demo::RtspServer`) that a test can stop and restart on the same port,
-//! temp dirs, process resource counters, and the paths of the test data.
+//! Shared test fixtures: the test kit's RTSP camera, temp dirs and stores
+//! (`crates/testkit`), process resource counters, and the paths of the test data.
 #![allow(dead_code)]
 
 pub mod run;
 pub mod tls;
 
+pub use sentrix_testkit::{RtspFixture, temp_dir, temp_store, wait_until};
 use sentrix::ingest::Codec;
-use sentrix::ingest::demo::{DemoSpec, Mount, RtspServer};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// `tests/data` in the repository: the model, labels and photos (see its README).
@@ -34,108 +32,6 @@ pub fn footage(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("sentrix-test-")
-        .tempdir()
-        .expect("temp dir")
-}
-
-/// A camera on 127.0.0.1 serving a synthetic stream at `/cam`.
-pub struct RtspFixture {
-    pub port: u16,
-    pub mount: Mount,
-    server: Option<RtspServer>,
-}
-
-impl RtspFixture {
-    /// 640x360 at 25 fps, one keyframe a second.
-    pub fn start(codec: Codec) -> Self {
-        Self::with_spec(
-            DemoSpec {
-                codec,
-                width: 640,
-                height: 360,
-                fps: 25,
-                bitrate_kbps: 1000,
-                ..Default::default()
-            },
-            None,
-        )
-    }
-
-    pub fn with_spec(spec: DemoSpec, credentials: Option<(&str, &str)>) -> Self {
-        let mut mount = Mount::new("/cam", spec.launch_line());
-        mount.credentials = credentials.map(|(u, p)| (u.to_string(), p.to_string()));
-        Self::with_mount(mount)
-    }
-
-    /// A camera serving any gst-rtsp-server launch line (with a `pay0` payloader).
-    pub fn with_launch(launch: &str) -> Self {
-        Self::with_mount(Mount::new("/cam", launch.to_string()))
-    }
-
-    fn with_mount(mount: Mount) -> Self {
-        let server =
-            RtspServer::start(0, std::slice::from_ref(&mount)).expect("RTSP fixture starts");
-        Self {
-            port: server.port(),
-            mount,
-            server: Some(server),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("rtsp://127.0.0.1:{}/cam", self.port)
-    }
-
-    pub fn url_with(&self, user: &str, password: &str) -> String {
-        format!("rtsp://{user}:{password}@127.0.0.1:{}/cam", self.port)
-    }
-
-    /// Access units the server has handed to its payloader so far.
-    pub fn sent_frames(&self) -> u64 {
-        self.mount.sent_frames.load(Relaxed)
-    }
-
-    /// Camera loss: closes every connection and the listening socket.
-    pub fn stop(&mut self) {
-        if let Some(s) = self.server.take() {
-            s.stop();
-        }
-    }
-
-    /// The camera comes back on the same port.
-    pub fn restart(&mut self) {
-        assert!(self.server.is_none(), "fixture is running");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match RtspServer::start(self.port, std::slice::from_ref(&self.mount)) {
-                Ok(s) => {
-                    self.server = Some(s);
-                    return;
-                }
-                Err(e) if Instant::now() > deadline => {
-                    panic!("fixture cannot restart on {}: {e}", self.port)
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-    }
-}
-
-/// Polls `cond` every 20 ms until it holds or `timeout` passes; returns the time it took.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if cond() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 pub fn open_fds() -> usize {
@@ -290,20 +186,6 @@ pub fn cut_tail(path: &std::path::Path, bytes: u64) {
     let len = std::fs::metadata(path).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
     f.set_len(len - bytes).unwrap();
-}
-
-/// A store in `dir` (recordings in `rec/`, index `index.db`) under a random key, keeping
-/// everything.
-pub fn temp_store(dir: &std::path::Path) -> sentrix::store::Store {
-    use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
-    let config = StoreConfig {
-        recordings_dir: dir.join("rec"),
-        database: dir.join("index.db"),
-        chunk_size: 64 * 1024,
-        retention: RetentionPolicy::KEEP_ALL,
-        offsite_uploaded_first: false,
-    };
-    Store::open(config, MasterKey::random().unwrap()).unwrap().0
 }
 
 /// A full ffmpeg decode of `path` reports nothing.

@@ -1,4 +1,4 @@
-//! `sentrix bench record [--mode events|continuous]`: what recording costs. Children
+//! `sentrix-bench record [--mode events|continuous]`: what recording costs. Children
 //! consume the same synthetic camera at the same time: `bench ingest-client` (remux-only
 //! ingest) and `bench record-client` (in events mode ingest + ring + recorder, triggered
 //! every 5 s so it records back to back in 10 s clips; in continuous mode the segmenter
@@ -8,18 +8,18 @@
 //! written per byte of video include the files, SQLite and its WAL.
 
 use super::{IngestBench, serve};
-use crate::ingest::pipeline::Source;
-use crate::ingest::{CameraSupervisor, SupervisorConfig};
-use crate::record::recorder::RecordSettings;
-use crate::record::runner::RecorderRunner;
-use crate::redact::CameraUrl;
-use crate::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
+use sentrix::ingest::pipeline::Source;
+use sentrix::ingest::{CameraSupervisor, SupervisorConfig};
+use sentrix::record::recorder::RecordSettings;
+use sentrix::record::runner::RecorderRunner;
+use sentrix::redact::CameraUrl;
+use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
 use anyhow::{Context, bail};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> anyhow::Result<()> {
+pub fn record(b: &IngestBench, dir: &Path, mode: sentrix::config::RecordMode) -> anyhow::Result<()> {
     let (server, _mount, url) = serve(b)?;
     let work = dir.join(format!("sentrix-bench-record-{}", std::process::id()));
     println!(
@@ -32,24 +32,24 @@ pub fn record(b: &IngestBench, dir: &Path, mode: crate::config::RecordMode) -> a
         b.seconds,
         work.display()
     );
-    let continuous = mode == crate::config::RecordMode::Continuous;
-    let exe = std::env::current_exe().context("while finding the sentrix binary")?;
+    let continuous = mode == sentrix::config::RecordMode::Continuous;
+    let exe = std::env::current_exe().context("while finding the sentrix-bench binary")?;
     let secs = b.seconds.to_string();
-    let remux = super::spawn_ingest_client(&url, b.seconds, crate::ingest::RtspClient::Gstreamer)?;
+    let remux = super::spawn_ingest_client(&url, b.seconds, sentrix::ingest::RtspClient::Gstreamer)?;
     let work_s = work.to_string_lossy().to_string();
     // The recording client once per RTSP client, each in a store of its own.
-    let record_with = |client: crate::ingest::RtspClient| {
+    let record_with = |client: sentrix::ingest::RtspClient| {
         let dir = format!("{work_s}/{}", client.as_str());
         let (mode, client) = (mode.as_str(), client.as_str());
-        let args = ["bench", "record-client", "--url", &url, "--seconds", &secs];
+        let args = ["record-client", "--url", &url, "--seconds", &secs];
         Command::new(&exe)
             .args(args)
             .args(["--dir", &dir, "--mode", mode, "--rtsp-client", client])
             .stdout(Stdio::piped())
             .spawn()
     };
-    let rec = record_with(crate::ingest::RtspClient::Gstreamer)?;
-    let rec_native = record_with(crate::ingest::RtspClient::Native)?;
+    let rec = record_with(sentrix::ingest::RtspClient::Gstreamer)?;
+    let rec_native = record_with(sentrix::ingest::RtspClient::Native)?;
     // The peer records in files as long as ours: 60 s segments, or 10 s event clips.
     let segment_s = if continuous { 60 } else { 10 };
     let ffmpeg =
@@ -153,14 +153,14 @@ pub fn record_client(
     url: &str,
     seconds: u64,
     dir: &Path,
-    mode: crate::config::RecordMode,
-    client: crate::ingest::RtspClient,
+    mode: sentrix::config::RecordMode,
+    client: sentrix::ingest::RtspClient,
 ) -> anyhow::Result<()> {
     let url = CameraUrl::parse(url).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
     let config = StoreConfig {
         recordings_dir: dir.join("rec"),
         database: dir.join("index.db"),
-        chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
+        chunk_size: sentrix::store::container::DEFAULT_CHUNK_SIZE,
         retention: RetentionPolicy::KEEP_ALL,
         offsite_uploaded_first: false,
     };
@@ -187,7 +187,7 @@ pub fn record_client(
         max_clip_ns: 10_000_000_000,
         ring_max_bytes: None,
         fragment_ms: 1000,
-        segment_ns: (mode == crate::config::RecordMode::Continuous).then_some(60_000_000_000),
+        segment_ns: (mode == sentrix::config::RecordMode::Continuous).then_some(60_000_000_000),
     };
     let continuous = settings.segment_ns.is_some();
     let runner = RecorderRunner::spawn("bench", settings, store.clone(), rx, out.frames)?;
@@ -210,7 +210,7 @@ pub fn record_client(
     println!(
         "clips={} video_bytes={video_bytes} sealed_bytes={clip_bytes} fsyncs={}",
         clips.len(),
-        crate::store::FSYNCS.load(std::sync::atomic::Ordering::Relaxed)
+        sentrix::store::FSYNCS.load(std::sync::atomic::Ordering::Relaxed)
     );
     if clips.is_empty() {
         bail!("no clip was recorded");

@@ -1,4 +1,4 @@
-//! `sentrix bench hostile`: a hostile LAN against a running sentrix (scripts/bench-hostile.sh
+//! `sentrix-bench hostile`: a hostile LAN against a running sentrix (scripts/bench-hostile.sh
 //! starts one), from 16 loopback addresses. It prints, for a legitimate client that opens a
 //! new TLS connection per request, the latency p50/p99:
 //! - with nothing else going on;
@@ -59,7 +59,7 @@ async fn session_cookie(t: &Target) -> anyhow::Result<String> {
 }
 
 pub fn hostile(b: &HostileBench) -> anyhow::Result<()> {
-    crate::fds::raise_soft_limit();
+    sentrix::fds::raise_soft_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

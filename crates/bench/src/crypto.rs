@@ -1,10 +1,10 @@
-//! `sentrix bench crypto`: the cost of sealing clips, measured side by side with a plain
+//! `sentrix-bench crypto`: the cost of sealing clips, measured side by side with a plain
 //! write of the same bytes in the same run (both end with fsync), the cost of opening
 //! (decrypting) them, the latency of reading a random 64 KiB range from the middle of a
 //! large sealed clip, and the time of one PBKDF2 derivation at the configured iterations.
 
-use crate::store::container::{DEFAULT_CHUNK_SIZE, OpenReader, SealWriter};
-use crate::store::keys::{MasterKey, PBKDF2_ITERATIONS};
+use sentrix::store::container::{DEFAULT_CHUNK_SIZE, OpenReader, SealWriter};
+use sentrix::store::keys::{MasterKey, PBKDF2_ITERATIONS};
 use anyhow::Context;
 use std::io::Write;
 use std::path::Path;

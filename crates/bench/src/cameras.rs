@@ -1,4 +1,4 @@
-//! `sentrix bench cameras`: the memory of a full box. `sentrix run` (a child, measured
+//! `sentrix-bench cameras`: the memory of a full box. `sentrix run` (a child, measured
 //! alone) records 4 cameras, each a 1080p15 main stream plus a 640x360 5 fps sub-stream
 //! that YOLOX-nano watches, on events, for `--minutes`. This process serves both streams
 //! over RTSP on loopback (shared media: one encoder each, whatever the number of
@@ -6,10 +6,10 @@
 //! It samples the child's RSS every 10 s and reports its peak, the RSS at the half-way
 //! point and at the end, and the slope over the second half (flat means no leak).
 
-use super::servers::free_port;
+use sentrix_testkit::servers::free_port;
 use super::table::{Figure, add};
-use crate::ingest::Codec;
-use crate::ingest::demo::{DemoSpec, Mount, RtspServer, encoder_description};
+use sentrix::ingest::Codec;
+use sentrix::ingest::demo::{DemoSpec, Mount, RtspServer, encoder_description};
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,7 +41,7 @@ fn run(b: &CamerasBench, work: &Path) -> anyhow::Result<()> {
     let config = write_config(work, b, &main_url, &sub_url)?;
     let exe = match &b.sentrix {
         Some(p) => p.clone(),
-        None => std::env::current_exe().context("while finding the sentrix binary")?,
+        None => crate::sentrix_exe(),
     };
     println!(
         "bench cameras: {} cameras (1080p15 4 Mbit/s main + 640x360 5 fps sub, YOLOX-nano at 416, events) for {} min, {}",

@@ -1,4 +1,4 @@
-//! `sentrix bench make-clip`: writes one large sealed clip of real H.264 into the store a
+//! `sentrix-bench make-clip`: writes one large sealed clip of real H.264 into the store a
 //! config names, for measuring Range requests and decrypt-on-serve on a clip the size a
 //! long continuous recording reaches (1 GB) without recording for an hour. A few seconds
 //! of 720p "snow" (which compresses badly, so bytes grow fast) are encoded once; that
@@ -6,10 +6,10 @@
 //! recorder's own muxer and `ClipWriter`, so the file is a valid fragmented MP4 that plays
 //! and seeks like any recording.
 
-use crate::config::Config;
-use crate::ingest::pipeline::{Source, SyntheticSpec};
-use crate::ingest::{AccessUnit, CameraSupervisor, Codec, SupervisorConfig};
-use crate::store::{ClipMeta, Store, StoreConfig, keys};
+use sentrix::config::Config;
+use sentrix::ingest::pipeline::{Source, SyntheticSpec};
+use sentrix::ingest::{AccessUnit, CameraSupervisor, Codec, SupervisorConfig};
+use sentrix::store::{ClipMeta, Store, StoreConfig, keys};
 use anyhow::{Context, bail};
 use std::time::Instant;
 
@@ -49,7 +49,7 @@ pub fn make_clip(config: &Config, camera: &str, megabytes: u64) -> anyhow::Resul
     let Some(cam) = config.cameras.iter().find(|c| c.id == camera) else {
         bail!("no camera {camera:?} in the config");
     };
-    let _lock = crate::store::DataLock::acquire(&config.paths.data_lock)?;
+    let _lock = sentrix::store::DataLock::acquire(&config.paths.data_lock)?;
     let key = keys::load(config).context("while loading the clip key")?;
     let (store, _) = Store::open(StoreConfig::from_config(config), key)
         .context("while opening the clip store")?;
@@ -84,7 +84,7 @@ pub(super) fn write_clip(
     camera: &str,
     stretch: &[AccessUnit],
     target_bytes: u64,
-) -> anyhow::Result<crate::store::ClipRecord> {
+) -> anyhow::Result<sentrix::store::ClipRecord> {
     let Some(first) = stretch.first() else {
         bail!("an empty stretch of video");
     };
@@ -96,12 +96,12 @@ pub(super) fn write_clip(
     let duration_ms = (repeats * stretch_ns / 1_000_000) as i64;
     let mut writer = store.begin_clip(ClipMeta {
         camera_id: camera.into(),
-        start_ms: crate::store::now_ms() - duration_ms,
+        start_ms: sentrix::store::now_ms() - duration_ms,
         codec: "h264".into(),
         labels: vec!["bench".into()],
         ..Default::default()
     })?;
-    let mut mux = crate::record::mux::Muxer::new(first.stream.clone(), 1000);
+    let mut mux = sentrix::record::mux::Muxer::new(first.stream.clone(), 1000);
     for r in 0..repeats {
         let shift = r * stretch_ns;
         for u in stretch {

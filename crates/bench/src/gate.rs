@@ -1,4 +1,4 @@
-//! `sentrix bench gate`: what the detector costs per camera, and what the motion gate
+//! `sentrix-bench gate`: what the detector costs per camera, and what the motion gate
 //! saves. Three detector threads run side by side for `seconds` of real time, sharing one
 //! inference slot as `sentrix run` does, fed `fps` decoded frames a second:
 //! - walking: a video of people (looped), the gate open most of the time;
@@ -10,11 +10,11 @@
 //! snapshots) is printed as CPU seconds per camera-minute, with the gated share and the
 //! effective model fps. Events go to a temporary store; no recorder is attached.
 
-use crate::detect::runner::{DetectorSettings, EventBus, event_bus};
-use crate::detect::{DetectorRunner, InferencePool, Model};
-use crate::ingest::Frame;
-use crate::record::runner::TriggerHandle;
-use crate::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
+use sentrix::detect::runner::{DetectorSettings, EventBus, event_bus};
+use sentrix::detect::{DetectorRunner, InferencePool, Model};
+use sentrix::ingest::Frame;
+use sentrix::record::runner::TriggerHandle;
+use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
 use anyhow::{Context, bail};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 /// Every frame of `video`, decoded and scaled to `width` wide (aspect kept) at `fps`.
 fn decode_frames(video: &Path, width: u32, fps: u32) -> anyhow::Result<Vec<Arc<Frame>>> {
-    crate::ingest::init_gstreamer()?;
+    sentrix::ingest::init_gstreamer()?;
     if !video.is_file() {
         bail!("{}: no such file", video.display());
     }
@@ -88,7 +88,7 @@ pub fn gate(
         model_path,
         side,
         None,
-        crate::detect::model::load_labels(None)?,
+        sentrix::detect::model::load_labels(None)?,
     )?;
     let pool = InferencePool::new(model, 1);
     let work = std::env::temp_dir().join(format!("sentrix-bench-gate-{}", std::process::id()));
@@ -114,7 +114,7 @@ fn run_scenes(
         StoreConfig {
             recordings_dir: work.join("rec"),
             database: work.join("db/sentrix.db"),
-            chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
+            chunk_size: sentrix::store::container::DEFAULT_CHUNK_SIZE,
             retention: RetentionPolicy::KEEP_ALL,
             offsite_uploaded_first: false,
         },
@@ -145,8 +145,8 @@ fn run_scenes(
     let mut running = Vec::new();
     for (i, scene) in scenes.iter().enumerate() {
         let mut settings = DetectorSettings::from_parts(
-            &crate::config::Detect::default(),
-            &crate::config::Record::default(),
+            &sentrix::config::Detect::default(),
+            &sentrix::config::Record::default(),
             &format!("bench{i}"),
         );
         settings.motion_enabled = scene.motion;

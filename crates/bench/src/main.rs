@@ -1,10 +1,97 @@
-//! `sentrix bench …`: the measurements, each printing its figures and, where a peer
-//! exists (ffmpeg, onnxruntime), the ratio measured side by side in the same run.
+//! `sentrix-bench`: sentrix's measurements, a binary of its own so the appliance carries
+//! none of them. Each bench prints its figures and, where a peer exists (ffmpeg,
+//! onnxruntime), the ratio measured side by side in the same run. `make bench` runs them
+//! all and prints one table; docs/performance.md says how to run them on a board.
+//!
+//! `common.rs` holds what several benches share (the synthetic camera, child processes'
+//! CPU and memory from wait4, work dirs); each other file is one bench.
 
-use super::{load, report};
-use clap::Subcommand;
+mod analytics;
+mod bigclip;
+mod cameras;
+mod common;
+mod crypto;
+mod detect;
+mod gate;
+mod hostile;
+mod live;
+mod notify;
+mod offsite;
+mod record;
+mod table;
+mod timeline;
+
+pub use analytics::analytics;
+pub use bigclip::make_clip;
+pub use cameras::{CamerasBench, cameras};
+use common::*;
+pub use crypto::crypto;
+pub use detect::detect;
+pub use gate::gate;
+pub use hostile::{HostileBench, hostile};
+pub use live::live;
+pub use notify::notify;
+pub use offsite::offsite;
+pub use record::{record, record_client};
+pub use timeline::timeline;
+
+use clap::{Parser, Subcommand};
+use sentrix::config::{Config, find_config};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "sentrix-bench",
+    version,
+    about = "Measure sentrix on this machine: ingest, recording, detection, HTTPS, memory"
+)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    sentrix::logging::init();
+    run(cli.bench)
+}
+
+/// Loads the config `--config` names (or the default one); a problem is printed as
+/// `file:line:col: key: message` and gives exit code 2.
+fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
+    find_config(config.as_deref())
+        .and_then(|p| Config::load(&p))
+        .map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        })
+}
+
+/// Exit code 0, or 1 with the error and its causes.
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `sentrix` binary the benches that measure a whole `sentrix run` start:
+/// `$SENTRIX_BIN`, else the `sentrix` beside this binary (the build dir, /usr/bin), else
+/// `sentrix` on the PATH.
+pub fn sentrix_exe() -> PathBuf {
+    if let Some(p) = std::env::var_os("SENTRIX_BIN") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|me| Some(me.parent()?.join("sentrix")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("sentrix"))
+}
 
 #[derive(Subcommand)]
 pub enum Bench {
@@ -40,8 +127,8 @@ pub enum Bench {
         #[arg(long, default_value_t = 20)]
         runs: usize,
         /// Inference arithmetic (f16: for CPUs with half-precision arithmetic).
-        #[arg(long, value_enum, default_value_t = crate::detect::Precision::F32)]
-        precision: crate::detect::Precision,
+        #[arg(long, value_enum, default_value_t = sentrix::detect::Precision::F32)]
+        precision: sentrix::detect::Precision,
         /// Also print where each inference's time goes, per operator kind, in tract and
         /// in onnxruntime (its profiler).
         #[arg(long)]
@@ -86,8 +173,8 @@ pub enum Bench {
         dir: PathBuf,
         #[arg(long, value_enum, default_value_t = ModeArg::Events)]
         mode: ModeArg,
-        #[arg(long, value_enum, default_value_t = crate::ingest::RtspClient::Gstreamer)]
-        rtsp_client: crate::ingest::RtspClient,
+        #[arg(long, value_enum, default_value_t = sentrix::ingest::RtspClient::Gstreamer)]
+        rtsp_client: sentrix::ingest::RtspClient,
     },
     /// Timeline API latency over a day of 1,440 segments and 2,000 events, the time to the
     /// first byte of a one-hour export, and the index's size per camera-day.
@@ -190,20 +277,20 @@ pub enum Bench {
         url: String,
         #[arg(long)]
         seconds: u64,
-        #[arg(long, value_enum, default_value_t = crate::ingest::RtspClient::Gstreamer)]
-        rtsp_client: crate::ingest::RtspClient,
+        #[arg(long, value_enum, default_value_t = sentrix::ingest::RtspClient::Gstreamer)]
+        rtsp_client: sentrix::ingest::RtspClient,
     },
 }
 
-pub fn run(bench: Bench) -> ExitCode {
+fn run(bench: Bench) -> ExitCode {
     match bench {
         Bench::Ingest {
             seconds,
             camera,
             no_ffmpeg,
-        } => report(crate::bench::ingest(&camera.bench(seconds, !no_ffmpeg))),
+        } => report(crate::ingest(&camera.bench(seconds, !no_ffmpeg))),
         Bench::Live { seconds, camera } => {
-            report(crate::bench::live(&camera.bench(seconds, false), seconds))
+            report(crate::live(&camera.bench(seconds, false), seconds))
         }
         Bench::Cameras {
             minutes,
@@ -211,19 +298,19 @@ pub fn run(bench: Bench) -> ExitCode {
             model,
             image,
             sentrix,
-        } => report(crate::bench::cameras(&crate::bench::CamerasBench {
+        } => report(crate::cameras(&crate::CamerasBench {
             minutes,
             cameras,
             model,
             image,
             sentrix,
         })),
-        Bench::Table { results } => report(crate::bench::table::print(&results)),
+        Bench::Table { results } => report(crate::table::print(&results)),
         Bench::IngestClient {
             url,
             seconds,
             rtsp_client,
-        } => report(crate::bench::ingest_client(&url, seconds, rtsp_client)),
+        } => report(crate::ingest_client(&url, seconds, rtsp_client)),
         Bench::Detect {
             model,
             size,
@@ -231,7 +318,7 @@ pub fn run(bench: Bench) -> ExitCode {
             precision,
             ops,
             images,
-        } => report(crate::bench::detect(
+        } => report(crate::detect(
             &model, &size, runs, precision, &images, ops,
         )),
         Bench::Gate {
@@ -240,9 +327,9 @@ pub fn run(bench: Bench) -> ExitCode {
             seconds,
             size,
             fps,
-        } => report(crate::bench::gate(&model, &video, seconds, size, fps)),
+        } => report(crate::gate(&model, &video, seconds, size, fps)),
         Bench::Record { seconds, dir, mode } => {
-            let b = crate::bench::IngestBench {
+            let b = crate::IngestBench {
                 seconds,
                 width: 1920,
                 height: 1080,
@@ -250,7 +337,7 @@ pub fn run(bench: Bench) -> ExitCode {
                 bitrate_kbps: 4000,
                 with_ffmpeg: false,
             };
-            report(crate::bench::record(
+            report(crate::record(
                 &b,
                 &dir.unwrap_or_else(std::env::temp_dir),
                 mode.into(),
@@ -262,30 +349,30 @@ pub fn run(bench: Bench) -> ExitCode {
             dir,
             mode,
             rtsp_client,
-        } => report(crate::bench::record_client(
+        } => report(crate::record_client(
             &url,
             seconds,
             &dir,
             mode.into(),
             rtsp_client,
         )),
-        Bench::Timeline { dir } => report(crate::bench::timeline(
+        Bench::Timeline { dir } => report(crate::timeline(
             &dir.unwrap_or_else(std::env::temp_dir),
         )),
         Bench::Notify {
             events,
             idle_seconds,
-        } => report(crate::bench::notify(events, idle_seconds)),
-        Bench::Offsite { mb, clips, dir } => report(crate::bench::offsite(
+        } => report(crate::notify(events, idle_seconds)),
+        Bench::Offsite { mb, clips, dir } => report(crate::offsite(
             &dir.unwrap_or_else(std::env::temp_dir),
             mb,
             clips,
         )),
-        Bench::Analytics { dir } => report(crate::bench::analytics(
+        Bench::Analytics { dir } => report(crate::analytics(
             &dir.unwrap_or_else(std::env::temp_dir),
         )),
         Bench::MakeClip { config, camera, mb } => match load(config) {
-            Ok(c) => report(crate::bench::make_clip(&c, &camera, mb)),
+            Ok(c) => report(crate::make_clip(&c, &camera, mb)),
             Err(code) => code,
         },
         Bench::Hostile {
@@ -296,7 +383,7 @@ pub fn run(bench: Bench) -> ExitCode {
             seconds,
         } => {
             let password = std::env::var("SENTRIX_BENCH_PASSWORD").unwrap_or_default();
-            let b = crate::bench::HostileBench {
+            let b = crate::HostileBench {
                 port,
                 cert,
                 user,
@@ -304,11 +391,11 @@ pub fn run(bench: Bench) -> ExitCode {
                 pid,
                 seconds,
             };
-            report(crate::bench::hostile(&b))
+            report(crate::hostile(&b))
         }
         Bench::Crypto { mb, clip_mb, dir } => {
             let dir = dir.unwrap_or_else(std::env::temp_dir);
-            report(crate::bench::crypto(mb, clip_mb, &dir))
+            report(crate::crypto(mb, clip_mb, &dir))
         }
     }
 }
@@ -327,8 +414,8 @@ pub struct CameraArgs {
 }
 
 impl CameraArgs {
-    fn bench(&self, seconds: u64, with_ffmpeg: bool) -> crate::bench::IngestBench {
-        crate::bench::IngestBench {
+    fn bench(&self, seconds: u64, with_ffmpeg: bool) -> crate::IngestBench {
+        crate::IngestBench {
             seconds,
             width: self.width,
             height: self.height,
@@ -346,7 +433,7 @@ pub enum ModeArg {
     Continuous,
 }
 
-impl From<ModeArg> for crate::config::RecordMode {
+impl From<ModeArg> for sentrix::config::RecordMode {
     fn from(m: ModeArg) -> Self {
         match m {
             ModeArg::Events => Self::Events,

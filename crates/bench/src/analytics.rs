@@ -1,8 +1,8 @@
-//! `sentrix bench analytics`: the analytics summary over 100,000 synthetic events (4
+//! `sentrix-bench analytics`: the analytics summary over 100,000 synthetic events (4
 //! cameras, 5 labels, 30 days) in a temporary store, as `/api/analytics` computes it:
 //! the median and p99 latency over the last 7 days and over all 30, with its JSON.
 
-use crate::store::AnalyticsQuery;
+use sentrix::store::AnalyticsQuery;
 use std::path::Path;
 use std::time::Instant;
 
@@ -16,10 +16,10 @@ pub fn analytics(dir: &Path) -> anyhow::Result<()> {
 
 fn measure(work: &Path) -> anyhow::Result<()> {
     let store = super::work_store(work)?;
-    let to_ms = crate::store::now_ms();
+    let to_ms = sentrix::store::now_ms();
     let from_ms = to_ms - 30 * DAY_MS;
     let t = Instant::now();
-    crate::store::insert_synthetic_events(&store, EVENTS, from_ms, 30 * DAY_MS)?;
+    sentrix_testkit::insert_synthetic_events(&work.join("index.db"), EVENTS, from_ms, 30 * DAY_MS)?;
     println!(
         "bench analytics: {EVENTS} events over 30 days inserted in {:.1} s",
         t.elapsed().as_secs_f64()

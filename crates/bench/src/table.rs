@@ -66,7 +66,7 @@ pub fn add(figure: Figure) {
     }
 }
 
-/// `sentrix bench table`: the results file as one Markdown table.
+/// `sentrix-bench table`: the results file as one Markdown table.
 pub fn print(results: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(results)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", results.display()))?;

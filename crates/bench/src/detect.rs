@@ -1,10 +1,10 @@
-//! `sentrix bench detect`: model load time and inference latency (median, min, max over
+//! `sentrix-bench detect`: model load time and inference latency (median, min, max over
 //! `runs`) of a YOLO model on images, with peak RSS; beside it, in the same run, the same
 //! model, size and image through onnxruntime on one thread (`scripts/ort_detect.py`, when
 //! python3 with onnxruntime is installed), and the ratio. With `--ops`, where each
 //! inference's time goes, per operator kind, in tract's plan and in onnxruntime's.
 
-use crate::detect::model::{Model, OpKindTime, Precision, load_labels};
+use sentrix::detect::model::{Model, OpKindTime, Precision, load_labels};
 use anyhow::Context;
 use std::path::Path;
 use std::time::Instant;
@@ -39,7 +39,7 @@ fn onnxruntime_run(
     runs: usize,
     ops: bool,
 ) -> Option<PeerRun> {
-    let script = ["scripts/ort_detect.py", "/usr/share/sentrix/ort_detect.py"]
+    let script = ["scripts/ort_detect.py", "/usr/share/sentrix-bench/ort_detect.py"]
         .into_iter()
         .map(Path::new)
         .find(|p| p.exists())?;
@@ -121,7 +121,7 @@ pub fn detect(
     for &side in sizes {
         let model = Model::load_with(model_path, side, None, labels.clone(), precision)?;
         for path in images {
-            let img = crate::detect::image::load(path)
+            let img = sentrix::detect::image::load(path)
                 .map_err(|e| anyhow::anyhow!(e))
                 .context("while loading the image")?;
             let (tensor, _) = model.preprocess(&img)?;

@@ -1,4 +1,4 @@
-//! `sentrix bench timeline`: reading recorded time back. In a temporary store:
+//! `sentrix-bench timeline`: reading recorded time back. In a temporary store:
 //! - a day of one camera, 1,440 one-minute segments and 2,000 events (index rows only:
 //!   the timeline reads no file): the latency of the timeline query with its JSON, as the
 //!   API answers it, and the index's size per camera-day;
@@ -7,10 +7,10 @@
 //!   times): the time to the first byte of an export of the whole hour.
 
 use super::bigclip::encoded_stretch;
-use crate::ingest::pipeline::SyntheticSpec;
-use crate::ingest::{AccessUnit, Codec};
-use crate::playback::Export;
-use crate::store::{ClipKind, ClipMeta, ClipRecord, Store};
+use sentrix::ingest::pipeline::SyntheticSpec;
+use sentrix::ingest::{AccessUnit, Codec};
+use sentrix::playback::Export;
+use sentrix::store::{ClipKind, ClipMeta, ClipRecord, Store};
 use std::path::Path;
 use std::time::Instant;
 
@@ -23,7 +23,7 @@ pub fn timeline(dir: &Path) -> anyhow::Result<()> {
 
 fn measure(work: &Path) -> anyhow::Result<()> {
     let store = super::work_store(work)?;
-    let day0 = crate::store::now_ms() - 2 * 86_400_000;
+    let day0 = sentrix::store::now_ms() - 2 * 86_400_000;
     let before = index_bytes(&store, work)?;
     fill_day(&store, day0)?;
     let per_day = index_bytes(&store, work)?.saturating_sub(before);
@@ -34,7 +34,7 @@ fn measure(work: &Path) -> anyhow::Result<()> {
     let mut samples = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let line = store.timeline("day", day0, day0 + 86_400_000, crate::store::now_ms())?;
+        let line = store.timeline("day", day0, day0 + 86_400_000, sentrix::store::now_ms())?;
         let body = serde_json::to_vec(&line)?;
         std::hint::black_box(body);
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -94,7 +94,7 @@ fn fill_day(store: &Store, day0: i64) -> anyhow::Result<()> {
         labels: Vec::new(),
         pre_roll_ms: 0,
         post_roll_ms: 0,
-        state: crate::store::ClipState::Complete,
+        state: sentrix::store::ClipState::Complete,
         key_id: store.key_id().to_string(),
         damage: String::new(),
         kind: ClipKind::Segment,
@@ -175,7 +175,7 @@ fn write_minute(
         run_start_ms: Some(start_ms),
         ..Default::default()
     })?;
-    let mut mux = crate::record::mux::Muxer::new(stretch[0].stream.clone(), 1000);
+    let mut mux = sentrix::record::mux::Muxer::new(stretch[0].stream.clone(), 1000);
     let frames = 60 * FPS as u64;
     for i in 0..frames {
         let u = &stretch[(i % stretch.len() as u64) as usize];

@@ -1,44 +1,15 @@
-//! `sentrix bench ingest`: the cost of ingesting one camera, next to ffmpeg (what Frigate
-//! records with) on the same stream in the same run. This process serves a synthetic
-//! 1080p H.264 stream over RTSP on loopback; two child processes consume it at the same
-//! time, `sentrix bench ingest-client` (remux-only ingest: rtspsrc → depay → parse →
-//! appsink → channel) and `ffmpeg -c copy -f segment`; each child's CPU seconds and peak
-//! RSS come from wait4(2), so the server's encoding cost is counted for neither.
-//! `bench analytics`, `bench crypto`, `bench record`, `bench timeline`, `bench detect`, `bench gate`,
-//! `bench hostile`, `bench live`, `bench notify` and `bench make-clip`
-//! live in bench/.
+//! What several benches share, and `sentrix-bench ingest`: the cost of ingesting one
+//! camera, next to ffmpeg (what Frigate records with) on the same stream in the same run.
+//! This process serves a synthetic 1080p H.264 stream over RTSP on loopback; two child
+//! processes consume it at the same time, `sentrix-bench ingest-client` (remux-only
+//! ingest: rtspsrc → depay → parse → appsink → channel) and `ffmpeg -c copy -f segment`;
+//! each child's CPU seconds and peak RSS come from wait4(2), so the server's encoding cost
+//! is counted for neither.
 
-mod analytics;
-mod bigclip;
-mod cameras;
-mod crypto;
-mod detect;
-mod gate;
-mod hostile;
-mod live;
-mod notify;
-mod offsite;
-mod record;
-pub mod servers;
-pub mod table;
-mod timeline;
-pub use analytics::analytics;
-pub use bigclip::make_clip;
-pub use cameras::{CamerasBench, cameras};
-pub use crypto::crypto;
-pub use detect::detect;
-pub use gate::gate;
-pub use hostile::{HostileBench, hostile};
-pub use live::live;
-pub use notify::notify;
-pub use offsite::offsite;
-pub use record::{record, record_client};
-pub use timeline::timeline;
-
-use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
-use crate::ingest::pipeline::Source;
-use crate::ingest::{CameraSupervisor, Codec, SupervisorConfig};
-use crate::redact::CameraUrl;
+use sentrix::ingest::demo::{DemoSpec, Mount, RtspServer};
+use sentrix::ingest::pipeline::Source;
+use sentrix::ingest::{CameraSupervisor, Codec, SupervisorConfig};
+use sentrix::redact::CameraUrl;
 use anyhow::{Context, bail};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,7 +35,7 @@ pub struct ChildUsage {
 
 /// Serves the benchmark's synthetic camera: noise, so the encoder spends the full bitrate
 /// like a busy real scene. Returns the server, its mount (frame counter) and URL.
-pub(crate) fn serve(b: &IngestBench) -> anyhow::Result<(RtspServer, Mount, String)> {
+pub fn serve(b: &IngestBench) -> anyhow::Result<(RtspServer, Mount, String)> {
     let spec = DemoSpec {
         codec: Codec::H264,
         width: b.width,
@@ -81,7 +52,7 @@ pub(crate) fn serve(b: &IngestBench) -> anyhow::Result<(RtspServer, Mount, Strin
 
 /// `ffmpeg -c copy -f segment` of the RTSP stream at `url` into `segment_s`-second MP4
 /// files in `out` for `seconds`: the peer sentrix is measured beside.
-pub(crate) fn spawn_ffmpeg_segments(
+pub fn spawn_ffmpeg_segments(
     url: &str,
     seconds: u64,
     segment_s: u32,
@@ -106,7 +77,7 @@ pub(crate) fn spawn_ffmpeg_segments(
         .spawn()
 }
 
-pub(crate) fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
+pub fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain old data; wait4 fills it for our own child.
@@ -126,7 +97,7 @@ pub(crate) fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsa
 
 /// The table's two rows for a consumer measured beside ffmpeg: CPU (percent of one core)
 /// and peak RSS.
-pub(crate) fn table_cpu_rss(what: &str, seconds: u64, ours: &ChildUsage, ffmpeg: &ChildUsage) {
+pub fn table_cpu_rss(what: &str, seconds: u64, ours: &ChildUsage, ffmpeg: &ChildUsage) {
     use table::{Figure, add};
     let pct = |u: &ChildUsage| 100.0 * u.cpu_s / seconds.max(1) as f64;
     add(Figure::against(
@@ -144,7 +115,7 @@ pub(crate) fn table_cpu_rss(what: &str, seconds: u64, ours: &ChildUsage, ffmpeg:
 }
 
 pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
-    use crate::ingest::RtspClient;
+    use sentrix::ingest::RtspClient;
     let (server, mount, url) = serve(b)?;
     println!(
         "bench ingest: {}x{} {} fps H.264 {} kbit/s over RTSP/TCP on loopback, {} s",
@@ -221,15 +192,15 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sentrix bench ingest-client` with `client` reading `url` for `seconds`.
-pub(crate) fn spawn_ingest_client(
+/// `sentrix-bench ingest-client` with `client` reading `url` for `seconds`.
+pub fn spawn_ingest_client(
     url: &str,
     seconds: u64,
-    client: crate::ingest::RtspClient,
+    client: sentrix::ingest::RtspClient,
 ) -> anyhow::Result<std::process::Child> {
-    let exe = std::env::current_exe().context("while finding the sentrix binary")?;
+    let exe = std::env::current_exe().context("while finding the sentrix-bench binary")?;
     Command::new(exe)
-        .args(["bench", "ingest-client", "--url", url, "--seconds"])
+        .args(["ingest-client", "--url", url, "--seconds"])
         .arg(seconds.to_string())
         .args(["--rtsp-client", client.as_str()])
         .stdout(Stdio::piped())
@@ -238,7 +209,7 @@ pub(crate) fn spawn_ingest_client(
 }
 
 /// Waits for a bench child: its usage and what it printed, trimmed.
-pub(crate) fn read_child(child: std::process::Child) -> anyhow::Result<(ChildUsage, String)> {
+pub fn read_child(child: std::process::Child) -> anyhow::Result<(ChildUsage, String)> {
     let usage = wait_usage(&child)?;
     let mut text = String::new();
     if let Some(mut out) = child.stdout {
@@ -249,14 +220,14 @@ pub(crate) fn read_child(child: std::process::Child) -> anyhow::Result<(ChildUsa
 }
 
 /// A `Vm…` line (VmRSS, VmHWM) of /proc/PID/status, in KiB; `pid` may be "self".
-pub(crate) fn status_kib(pid: &str, key: &str) -> Option<u64> {
+pub fn status_kib(pid: &str, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.split(':').next() == Some(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// (median, p99) of `samples` (0, 0 when there are none).
-pub(crate) fn quantiles(mut samples: Vec<f64>) -> (f64, f64) {
+pub fn quantiles(mut samples: Vec<f64>) -> (f64, f64) {
     if samples.is_empty() {
         return (0.0, 0.0);
     }
@@ -266,7 +237,7 @@ pub(crate) fn quantiles(mut samples: Vec<f64>) -> (f64, f64) {
 }
 
 /// Runs `measure` in a fresh directory `sentrix-bench-NAME-PID` under `dir`, removed after.
-pub(crate) fn in_work_dir(
+pub fn in_work_dir(
     dir: &std::path::Path,
     name: &str,
     measure: impl FnOnce(&std::path::Path) -> anyhow::Result<()>,
@@ -279,27 +250,13 @@ pub(crate) fn in_work_dir(
 
 /// A store under `work` with a random key and no retention (index rows only or sealed
 /// clips, as the bench writes).
-pub(crate) fn work_store(work: &std::path::Path) -> anyhow::Result<crate::store::Store> {
-    store_with_key(work, crate::store::MasterKey::random()?)
+pub fn work_store(work: &std::path::Path) -> anyhow::Result<sentrix::store::Store> {
+    sentrix_testkit::store_with_key(work, sentrix::store::MasterKey::random()?)
 }
 
-/// A store under `work` sealed with `key`, no retention.
-pub(crate) fn store_with_key(
-    work: &std::path::Path,
-    key: crate::store::MasterKey,
-) -> anyhow::Result<crate::store::Store> {
-    use crate::store::{RetentionPolicy, Store, StoreConfig};
-    let config = StoreConfig {
-        recordings_dir: work.join("rec"),
-        database: work.join("index.db"),
-        chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
-        retention: RetentionPolicy::KEEP_ALL,
-        offsite_uploaded_first: false,
-    };
-    Ok(Store::open(config, key)?.0)
-}
+pub use sentrix_testkit::store_with_key;
 
-pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+pub fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("sentrix-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("while creating {}", dir.display()))?;
     Ok(dir)
@@ -309,7 +266,7 @@ pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
 pub fn ingest_client(
     url: &str,
     seconds: u64,
-    client: crate::ingest::RtspClient,
+    client: sentrix::ingest::RtspClient,
 ) -> anyhow::Result<()> {
     let url = CameraUrl::parse(url).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
     let mut config = SupervisorConfig::new("bench", Source::Rtsp(url));

@@ -22,7 +22,7 @@ pub struct TestCert {
 impl TestCert {
     pub fn make(dir: &Path) -> anyhow::Result<Self> {
         let (cert, key) = (dir.join("servers.crt"), dir.join("servers.key"));
-        crate::tls::generate(&cert, &key, &crate::tls::default_names(&[]))?;
+        sentrix::tls::generate(&cert, &key, &sentrix::tls::default_names(&[]))?;
         Ok(Self { cert, key })
     }
 }
@@ -53,7 +53,8 @@ impl Received {
     }
 }
 
-/// An HTTPS server on 127.0.0.1 answering 200 to everything; closed when dropped.
+/// An HTTPS server on 127.0.0.1 answering 200 to everything but `/status/NNN…` (NNN);
+/// closed when dropped.
 pub struct Receiver {
     pub port: u16,
     got: Arc<Mutex<Vec<Received>>>,
@@ -63,7 +64,7 @@ pub struct Receiver {
 impl Receiver {
     /// On `port` (0: any free one).
     pub async fn start(cert: &TestCert, port: u16) -> anyhow::Result<Self> {
-        let tls = crate::tls::server_config(&cert.cert, &cert.key)?;
+        let tls = sentrix::tls::server_config(&cert.cert, &cert.key)?;
         let listener =
             tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
         let port = listener.local_addr()?.port();
@@ -129,18 +130,29 @@ async fn keep(
         let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
         (k.to_string(), value)
     });
+    let path = parts.uri.path().to_string();
+    let status = answer_for(&path);
     got.lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(Received {
             method: parts.method.to_string(),
-            path: parts.uri.path().to_string(),
+            path,
             headers: headers.collect(),
             body: body.to_vec(),
             at: Instant::now(),
         });
-    Ok(hyper::Response::new(axum::body::Body::from(
-        "{\"ok\":true}",
-    )))
+    let mut response = hyper::Response::new(axum::body::Body::from("{\"ok\":true}"));
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// 200, or NNN for a path under `/status/NNN` (a target that refuses: 401 for a revoked
+/// token, 503 for one that is overloaded).
+fn answer_for(path: &str) -> hyper::StatusCode {
+    path.strip_prefix("/status/")
+        .and_then(|rest| rest.get(..3)?.parse::<u16>().ok())
+        .and_then(|code| hyper::StatusCode::from_u16(code).ok())
+        .unwrap_or(hyper::StatusCode::OK)
 }
 
 /// A child process, killed when dropped.

@@ -1,4 +1,4 @@
-//! `sentrix bench notify`: notifications against real servers on loopback (servers.rs:
+//! `sentrix-bench notify`: notifications against real servers on loopback (servers.rs:
 //! Mosquitto with TLS, aiosmtpd with STARTTLS, an HTTPS receiver for the webhook and
 //! ntfy targets).
 //! - Latency: N person events, each with a sealed snapshot, sent on the event bus of an
@@ -8,9 +8,9 @@
 //! - Idle cost: `sentrix run` without cameras, once with the four targets configured and
 //!   once with none, each for the same time: CPU seconds and peak RSS of each (wait4).
 
-use super::servers::{Receiver, Subscriber, TestCert, free_port, mails, mosquitto, smtp_server};
-use crate::config::Config;
-use crate::detect::runner::{EventNotice, event_bus};
+use sentrix_testkit::servers::{Receiver, Subscriber, TestCert, free_port, mails, mosquitto, smtp_server};
+use sentrix::config::Config;
+use sentrix::detect::runner::{EventNotice, event_bus};
 use anyhow::{Context, bail};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ const USER: &str = "sentrix";
 const PASSWORD: &str = "bench-mqtt-password";
 
 pub fn notify(events: usize, idle_seconds: u64) -> anyhow::Result<()> {
-    crate::ingest::init_gstreamer()?;
+    sentrix::ingest::init_gstreamer()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -36,7 +36,7 @@ struct Servers {
     subscriber: Subscriber,
     maildir: std::path::PathBuf,
     notify_yaml: String,
-    _daemons: Vec<super::servers::Daemon>,
+    _daemons: Vec<sentrix_testkit::servers::Daemon>,
 }
 
 async fn start_servers(work: &Path) -> anyhow::Result<Servers> {
@@ -101,13 +101,13 @@ fn snapshot_jpeg() -> anyhow::Result<Vec<u8>> {
     let rgb: Vec<u8> = (0..w * h * 3)
         .map(|i| ((i / 3) % w * 255 / w) as u8)
         .collect();
-    let frame = crate::ingest::Frame {
+    let frame = sentrix::ingest::Frame {
         pts_ns: 0,
         width: w,
         height: h,
         rgb: gstreamer::Buffer::from_mut_slice(rgb),
     };
-    crate::record::snapshot::encode_jpeg(&frame).map_err(anyhow::Error::msg)
+    sentrix::record::snapshot::encode_jpeg(&frame).map_err(anyhow::Error::msg)
 }
 
 /// Per target, the ms from the bus to each message's arrival.
@@ -121,10 +121,10 @@ async fn latencies(
     let jpeg = snapshot_jpeg()?;
     let bus = event_bus();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let service = crate::notify::Notifications::start(
+    let service = sentrix::notify::Notifications::start(
         config,
         &store,
-        &crate::live::Live::default(),
+        &sentrix::live::Live::default(),
         &bus,
         &shutdown,
     );
@@ -140,7 +140,7 @@ async fn latencies(
         let id = store.insert_event(
             "bench",
             "person",
-            crate::store::now_ms(),
+            sentrix::store::now_ms(),
             0.9,
             &[0.3, 0.3, 0.6, 0.9],
         )?;
@@ -200,7 +200,7 @@ async fn wait(limit: Duration, cond: impl Fn() -> bool) -> anyhow::Result<()> {
 
 /// `sentrix run` with no camera, with and without the four targets.
 fn idle(work: &Path, servers: &Servers, seconds: u64) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("while finding the sentrix binary")?;
+    let exe = crate::sentrix_exe();
     let mut results = Vec::new();
     for (name, notify) in [("none", ""), ("all four", servers.notify_yaml.as_str())] {
         let dir = work.join(format!("idle-{}", results.len()));

@@ -6,7 +6,10 @@
 //! - `main-freeze`: the main loop blocks;
 //! - `fsync-fail`: the store's next fsync fails (as after an I/O error).
 //!
-//! The hooks sit in those loops behind `#[cfg(feature = "test-faults")]`.
+//! The hooks sit in those loops behind `#[cfg(feature = "test-faults")]`. `writer` is the
+//! hidden `test-writer` command.
+
+pub mod writer;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `sentrix bench offsite`: off-site copies against s3s-fs, a real S3-compatible server on
+//! `sentrix-bench offsite`: off-site copies against s3s-fs, a real S3-compatible server on
 //! loopback (built by `scripts/deps.sh test`), in one run:
 //! - upload throughput and CPU per MB uploaded of one large clip (1 GB by default: 720p
 //!   "snow" through the recorder's muxer, sealed), which goes in 8 MiB parts, and the peak
@@ -7,14 +7,14 @@
 //!   time `offsite restore` takes to rebuild an empty store from them.
 
 use super::bigclip::{encoded_stretch, write_clip};
-use super::servers::{free_port, s3_server};
-use crate::config::offsite::{Offsite, OffsiteWhat};
-use crate::config::secret::Secret;
-use crate::ingest::Codec;
-use crate::ingest::pipeline::SyntheticSpec;
-use crate::offsite::client::Bucket;
-use crate::offsite::upload::{Uploader, UploaderStatus};
-use crate::store::{MasterKey, Store};
+use sentrix_testkit::servers::{free_port, s3_server};
+use sentrix::config::offsite::{Offsite, OffsiteWhat};
+use sentrix::config::secret::Secret;
+use sentrix::ingest::Codec;
+use sentrix::ingest::pipeline::SyntheticSpec;
+use sentrix::offsite::client::Bucket;
+use sentrix::offsite::upload::{Uploader, UploaderStatus};
+use sentrix::store::{MasterKey, Store};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ fn measure(work: &Path, big_mb: u64, clips: usize) -> anyhow::Result<()> {
 
     let fresh = super::store_with_key(&work.join("c"), key())?;
     let t = Instant::now();
-    let outcome = runtime.block_on(crate::offsite::restore::restore(&bucket, &fresh))?;
+    let outcome = runtime.block_on(sentrix::offsite::restore::restore(&bucket, &fresh))?;
     let secs = t.elapsed().as_secs_f64();
     anyhow::ensure!(
         outcome.clips == clips && outcome.refused.is_empty(),
@@ -117,7 +117,7 @@ fn bucket_config(port: u16) -> Offsite {
     }
 }
 
-fn big_clip(store: &Store, mb: u64) -> anyhow::Result<crate::store::ClipRecord> {
+fn big_clip(store: &Store, mb: u64) -> anyhow::Result<sentrix::store::ClipRecord> {
     let spec = SyntheticSpec {
         codec: Codec::H264,
         width: 1280,

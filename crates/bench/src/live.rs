@@ -1,4 +1,4 @@
-//! `sentrix bench live`: what live viewers cost the box. This process serves a synthetic
+//! `sentrix-bench live`: what live viewers cost the box. This process serves a synthetic
 //! 1080p15 H.264 camera over RTSP (its encoding is not counted) and runs `sentrix run` on
 //! it as a child, with the dashboard and motion detection on, as a box runs. Then, for
 //! `seconds` each, with the same camera: no viewer, 1 and 4 viewers of the fMP4 WebSocket
@@ -70,7 +70,7 @@ fn start_box(camera_url: &str) -> anyhow::Result<Box> {
             "network:\n  api_port: {port}\nstorage:\n  recordings_dir: rec\n  database: db/sentrix.db\n  encryption:\n    key_file: clip.key\ncameras:\n  - id: cam\n    url: {camera_url}\n"
         ),
     )?;
-    let exe = std::env::current_exe().context("while finding the sentrix binary")?;
+    let exe = crate::sentrix_exe();
     let mut add = Command::new(&exe)
         .args([
             "user",

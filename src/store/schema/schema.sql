@@ -1,0 +1,202 @@
+-- The current schema of sentrix's index (PRAGMA user_version 9). A new database is made
+-- from this file alone; an older one is brought here by the numbered steps beside it, and
+-- the upgrade test (schema/upgrade_test.rs) checks that both give the same tables,
+-- columns, indexes, triggers and rows. Change it only together with a new step.
+
+CREATE TABLE cameras (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT ''
+);
+
+-- Event clips and continuous segments, sealed files under recordings_dir.
+CREATE TABLE clips (
+    id             INTEGER PRIMARY KEY,
+    camera_id      TEXT NOT NULL,
+    path           TEXT NOT NULL UNIQUE,      -- relative to recordings_dir
+    start_ms       INTEGER NOT NULL,          -- UTC wall clock, ms since the epoch
+    end_ms         INTEGER NOT NULL,
+    duration_ms    INTEGER NOT NULL,          -- media duration
+    frames         INTEGER NOT NULL DEFAULT 0,
+    plain_bytes    INTEGER NOT NULL,          -- MP4 bytes
+    file_bytes     INTEGER NOT NULL,          -- bytes on disk (sealed)
+    codec          TEXT NOT NULL DEFAULT '',
+    width          INTEGER NOT NULL DEFAULT 0,
+    height         INTEGER NOT NULL DEFAULT 0,
+    labels         TEXT NOT NULL DEFAULT '',  -- comma-separated trigger labels
+    pre_roll_ms    INTEGER NOT NULL DEFAULT 0,
+    post_roll_ms   INTEGER NOT NULL DEFAULT 0,
+    state          TEXT NOT NULL CHECK (state IN ('complete', 'truncated')),
+    key_id         TEXT NOT NULL,
+    damage         TEXT NOT NULL DEFAULT '',  -- why the file cannot be served whole ('' if it can)
+    kind           TEXT NOT NULL DEFAULT 'event' CHECK (kind IN ('event', 'segment')),
+    run_start_ms   INTEGER,                   -- segments: the wall ms their run started at
+    timescale      INTEGER NOT NULL DEFAULT 0,  -- the track's, from the MP4 (0: unknown)
+    media_ticks    INTEGER NOT NULL DEFAULT 0,  -- media duration in timescale ticks
+    init_bytes     INTEGER NOT NULL DEFAULT 0,  -- where the fragments start (after moov)
+    -- Retention tier: 0 footage without an event, 1 with an event, 2 with an acknowledged
+    -- event, 3 with an event marked keep. Lower tiers go first under pressure.
+    tier           INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX clips_by_camera_start ON clips (camera_id, start_ms);
+CREATE INDEX clips_by_start ON clips (start_ms);
+CREATE INDEX clips_by_camera_end ON clips (camera_id, end_ms);
+CREATE INDEX clips_by_tier_start ON clips (tier, start_ms);
+
+CREATE TABLE thumbnails (
+    clip_id     INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
+    path        TEXT NOT NULL UNIQUE,
+    file_bytes  INTEGER NOT NULL
+);
+
+CREATE TABLE events (
+    id              INTEGER PRIMARY KEY,
+    camera_id       TEXT NOT NULL,
+    label           TEXT NOT NULL,
+    start_ms        INTEGER NOT NULL,
+    end_ms          INTEGER,
+    max_score       REAL NOT NULL DEFAULT 0,
+    box             TEXT NOT NULL DEFAULT '',
+    clip_id         INTEGER REFERENCES clips (id) ON DELETE SET NULL,
+    snapshot_path   TEXT,
+    acknowledged    INTEGER NOT NULL DEFAULT 0,
+    snapshot_bytes  INTEGER NOT NULL DEFAULT 0,
+    keep            INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_by_camera_start ON events (camera_id, start_ms);
+CREATE INDEX events_by_start ON events (start_ms);
+CREATE INDEX events_by_clip ON events (clip_id);
+-- Analytics scan events by time reading nothing but this index (it covers the query).
+CREATE INDEX events_for_analytics ON events (start_ms, label, camera_id, end_ms, acknowledged);
+
+-- Files whose rows are gone but whose unlink may not have reached the disk yet.
+CREATE TABLE garbage (
+    path TEXT PRIMARY KEY
+);
+
+CREATE TABLE users (
+    name        TEXT PRIMARY KEY,
+    role        TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    phc         TEXT NOT NULL,              -- PBKDF2-HMAC-SHA256 PHC string
+    created_ms  INTEGER NOT NULL
+);
+-- Failed logins per username, client address and known device; survives restarts.
+CREATE TABLE login_failures (
+    kind             TEXT NOT NULL CHECK (kind IN ('user', 'ip', 'device')),
+    subject          TEXT NOT NULL,
+    failures         INTEGER NOT NULL,
+    last_ms          INTEGER NOT NULL,
+    locked_until_ms  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, subject)
+);
+-- Browsers that logged in as a user: SHA-256 of the device cookie's token.
+CREATE TABLE known_devices (
+    token_hash    TEXT PRIMARY KEY,
+    user          TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    created_ms    INTEGER NOT NULL,
+    last_used_ms  INTEGER NOT NULL
+);
+CREATE INDEX known_devices_by_user ON known_devices (user, last_used_ms);
+
+-- Small facts about the store, e.g. when the start-up sweep last verified every file.
+CREATE TABLE meta (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+);
+
+-- API tokens for scripts and integrations: only SHA-256 of the token is kept.
+CREATE TABLE api_tokens (
+    name          TEXT PRIMARY KEY,
+    token_hash    TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    scopes        TEXT NOT NULL,              -- space-separated
+    created_ms    INTEGER NOT NULL,
+    expires_ms    INTEGER,                    -- NULL: never
+    last_used_ms  INTEGER,
+    last_address  TEXT NOT NULL DEFAULT '',
+    uses          INTEGER NOT NULL DEFAULT 0
+);
+-- Notifications: written before the first attempt, marked when the target acknowledged,
+-- or rejected when it refused the message for good (not retried).
+CREATE TABLE outbox (
+    id               INTEGER PRIMARY KEY,
+    target           TEXT NOT NULL,
+    delivery_id      TEXT NOT NULL UNIQUE,    -- the receiver's idempotency key
+    event_id         INTEGER,
+    kind             TEXT NOT NULL,           -- start, update, end
+    payload          TEXT NOT NULL,           -- the event notice as JSON
+    created_ms       INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms  INTEGER NOT NULL,
+    last_error       TEXT NOT NULL DEFAULT '',
+    state            TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (state IN ('pending', 'delivered', 'expired', 'rejected')),
+    done_ms          INTEGER
+);
+CREATE INDEX outbox_due ON outbox (target, state, next_attempt_ms);
+CREATE INDEX outbox_by_created ON outbox (created_ms);
+-- Small settings changed at run time (the armed mode), as text.
+CREATE TABLE settings (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+-- Home Assistant discovery topics published, so removed cameras and labels lose theirs.
+CREATE TABLE mqtt_discovery (
+    target  TEXT NOT NULL,
+    topic   TEXT NOT NULL,
+    PRIMARY KEY (target, topic)
+);
+
+-- Off-site copies (offsite/): one row per clip bound for the bucket, written by the
+-- triggers below in the same transaction as the clip (or its new tier), so a clip is
+-- queued exactly when it is finalised. The triggers read `settings` 'offsite.what'
+-- (none when off-site copies are off), which `run` sets from the config.
+CREATE TABLE offsite_clips (
+    clip_id          INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,
+    state            TEXT NOT NULL DEFAULT 'queued'
+                     CHECK (state IN ('queued', 'uploaded', 'failed')),
+    sha256           TEXT NOT NULL DEFAULT '',   -- of the sealed bytes, hex
+    object_key       TEXT NOT NULL DEFAULT '',
+    upload_id        TEXT NOT NULL DEFAULT '',   -- an unfinished multipart upload
+    parts            TEXT NOT NULL DEFAULT '',   -- its finished parts' ETags, space-separated
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms  INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT NOT NULL DEFAULT '',
+    queued_ms        INTEGER NOT NULL,
+    uploaded_ms      INTEGER,
+    record_stale     INTEGER NOT NULL DEFAULT 0  -- >0: the bucket's index record is not
+                                                 -- written, or an event changed since
+);
+CREATE INDEX offsite_due ON offsite_clips (state, next_attempt_ms);
+CREATE INDEX offsite_stale ON offsite_clips (next_attempt_ms) WHERE record_stale > 0;
+CREATE TRIGGER offsite_queue_new_clip AFTER INSERT ON clips
+WHEN (SELECT value FROM settings WHERE key = 'offsite.what') = 'all'
+  OR ((SELECT value FROM settings WHERE key = 'offsite.what') = 'events' AND NEW.kind = 'event')
+BEGIN
+    INSERT OR IGNORE INTO offsite_clips (clip_id, queued_ms)
+    VALUES (NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+-- A segment is queued in events mode once an event over it gives it a tier (the insert of a
+-- segment re-tiers it in the same transaction, and so does an event that starts later).
+-- The bucket's index record of an uploaded clip is written again when one of its events
+-- ends, is acknowledged, marked keep, linked or gets a new snapshot (the record is the
+-- clip's row and events, and the snapshots go with it).
+CREATE TRIGGER offsite_event_changed
+AFTER UPDATE OF end_ms, acknowledged, keep, clip_id, snapshot_path ON events
+WHEN OLD.end_ms IS NOT NEW.end_ms OR OLD.acknowledged != NEW.acknowledged
+  OR OLD.keep != NEW.keep OR OLD.clip_id IS NOT NEW.clip_id
+  OR OLD.snapshot_path IS NOT NEW.snapshot_path
+BEGIN
+    UPDATE offsite_clips SET record_stale = record_stale + 1
+    WHERE state = 'uploaded' AND clip_id IN (
+        SELECT id FROM clips WHERE id = NEW.clip_id
+        UNION
+        SELECT id FROM clips WHERE kind = 'segment' AND camera_id = NEW.camera_id
+            AND end_ms >= NEW.start_ms AND start_ms <= COALESCE(NEW.end_ms, 9000000000000000)
+            AND start_ms >= NEW.start_ms - 86400000);
+END;
+CREATE TRIGGER offsite_queue_event_segment AFTER UPDATE OF tier ON clips
+WHEN NEW.tier >= 1 AND (SELECT value FROM settings WHERE key = 'offsite.what') = 'events'
+BEGIN
+    INSERT OR IGNORE INTO offsite_clips (clip_id, queued_ms)
+    VALUES (NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
