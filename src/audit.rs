@@ -104,7 +104,7 @@ impl Audit {
             w.repeats.insert(key, (now, 0));
         }
         let line = serde_json::json!({
-            "ts_ms": crate::store::now_ms(),
+            "ts_ms": crate::base::clock::wall_ms(),
             "user": user,
             "ip": ip.to_string(),
             "action": action,
@@ -134,7 +134,7 @@ impl Writer {
             }
             let (ip, action, user) = key;
             let line = serde_json::json!({
-                "ts_ms": crate::store::now_ms(),
+                "ts_ms": crate::base::clock::wall_ms(),
                 "user": (!user.is_empty()).then_some(user),
                 "ip": ip.to_string(),
                 "action": action,

@@ -3,6 +3,8 @@
 //! the key, as `file:line:col: key: message`. Relative paths in the file are relative to the
 //! directory that holds it.
 
+pub mod choices;
+pub mod demo;
 mod locate;
 pub mod notify;
 pub mod offsite;
@@ -13,7 +15,7 @@ mod validate;
 pub use locate::{KeyIndex, Position};
 pub use paths::Paths;
 
-use crate::redact::CameraUrl;
+use crate::base::redact::CameraUrl;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -181,10 +183,10 @@ pub struct Detect {
     /// Labels that count as detections.
     pub labels: Vec<String>,
     /// Output layout: yolox, yolov5 or yolov8 (yolo11); unset detects it from the shape.
-    pub format: Option<crate::detect::Layout>,
+    pub format: Option<choices::Layout>,
     /// Inference arithmetic: f32, or f16 for CPUs with half-precision arithmetic (Pi 5,
     /// Jetson Orin); f16 is emulated, and slower, elsewhere.
-    pub precision: crate::detect::Precision,
+    pub precision: choices::Precision,
     /// Class names, one a line, in model output order; unset means COCO's 80.
     pub labels_file: Option<PathBuf>,
     /// Per-label minimum score, overriding `confidence` (and raising the recording
@@ -257,7 +259,7 @@ impl Default for Detect {
             .map(String::from)
             .to_vec(),
             format: None,
-            precision: crate::detect::Precision::F32,
+            precision: choices::Precision::F32,
             labels_file: None,
             min_score: BTreeMap::new(),
             event_gap: 5.0,
@@ -360,11 +362,11 @@ pub struct Camera {
     pub stall_timeout: f64,
     /// Decoder for detection frames: auto, software, v4l2, nvv4l2 or an element name.
     #[serde(default)]
-    pub decoder: crate::ingest::decoder::DecoderChoice,
+    pub decoder: choices::DecoderChoice,
     /// RTSP client: gstreamer (rtspsrc, the default) or native (retina: less CPU, rtsp://
     /// over TCP only).
     #[serde(default)]
-    pub rtsp_client: crate::ingest::RtspClient,
+    pub rtsp_client: choices::RtspClient,
     /// Where objects count: an object is kept when its box's bottom centre is inside one of
     /// these polygons. None: everywhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -9,9 +9,10 @@
 //! a dead or stuck part. The same report answers `sentrix healthcheck` over a 0600 Unix
 //! socket beside the database.
 
+use crate::base::heartbeat::Heartbeat;
 use crate::ingest::StatusHandle;
 use crate::store::Store;
-use crate::systemd::Notifier;
+use crate::base::systemd::Notifier;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
@@ -23,63 +24,6 @@ use tokio_util::sync::CancellationToken;
 /// pipeline teardown takes a few seconds).
 pub fn stale_after(watchdog_interval: Duration) -> Duration {
     watchdog_interval.clamp(Duration::from_secs(3), Duration::from_secs(20))
-}
-
-/// One thread's proof of life: it calls `beat` at least once a second, and holds the guard
-/// from `end_guard` for its whole life, so its end (a panic's unwinding included) shows.
-#[derive(Clone)]
-pub struct Heartbeat(Arc<Beat>);
-
-struct Beat {
-    /// `crate::clock::monotonic_ms` of the last beat.
-    last_ms: AtomicU64,
-    ended: AtomicBool,
-}
-
-/// Marks its heartbeat ended when dropped.
-pub struct EndGuard(Heartbeat);
-
-impl Drop for EndGuard {
-    fn drop(&mut self) {
-        self.0.0.ended.store(true, Relaxed);
-    }
-}
-
-impl Default for Heartbeat {
-    fn default() -> Self {
-        Self(Arc::new(Beat {
-            last_ms: AtomicU64::new(crate::clock::monotonic_ms()),
-            ended: AtomicBool::new(false),
-        }))
-    }
-}
-
-impl Heartbeat {
-    pub fn beat(&self) {
-        self.0.last_ms.store(crate::clock::monotonic_ms(), Relaxed);
-    }
-
-    pub fn end_guard(&self) -> EndGuard {
-        EndGuard(self.clone())
-    }
-
-    /// "has died" or "is stuck (…)" when unhealthy, measured at `now_ms`.
-    fn verdict(&self, now_ms: u64, stale_after: Duration) -> Option<String> {
-        if self.0.ended.load(Relaxed) {
-            return Some("has died".into());
-        }
-        stuck_for(self.0.last_ms.load(Relaxed), now_ms, stale_after)
-    }
-}
-
-fn stuck_for(last_ms: u64, now_ms: u64, stale_after: Duration) -> Option<String> {
-    let silent_ms = now_ms.saturating_sub(last_ms);
-    (silent_ms > stale_after.as_millis() as u64).then(|| {
-        format!(
-            "is stuck (no heartbeat for {:.1} s)",
-            silent_ms as f64 / 1000.0
-        )
-    })
 }
 
 /// The running parts of one camera that health watches.
@@ -137,7 +81,7 @@ impl Health {
         Self::parts_problem(
             id,
             cameras.get(id)?,
-            crate::clock::monotonic_ms(),
+            crate::base::clock::monotonic_ms(),
             self.stale_after,
         )
     }
@@ -176,7 +120,7 @@ impl Health {
 
     /// One pass over every part: the problems, and each camera's state and problem.
     fn judge(&self) -> (Vec<String>, Vec<serde_json::Value>) {
-        let now = crate::clock::monotonic_ms();
+        let now = crate::base::clock::monotonic_ms();
         let mut problems = Vec::new();
         if let Some(v) = self.main.verdict(now, self.stale_after) {
             problems.push(format!("the main loop {v}"));

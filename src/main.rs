@@ -5,6 +5,6 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = sentrix::cmds::Cli::parse();
-    sentrix::logging::init();
+    sentrix::base::logging::init();
     cli.run()
 }

@@ -156,7 +156,7 @@ fn check_units(units: &[AccessUnit], spec: &SyntheticSpec) -> Result<(), String>
 /// Muxes `units` (starting at a keyframe) into fragmented MP4 bytes.
 pub fn mux_units(units: &[AccessUnit]) -> Result<Vec<u8>, String> {
     let first = units.first().ok_or("no units")?;
-    let mut mux = crate::record::mux::Muxer::new(first.stream.clone(), 1000);
+    let mut mux = crate::media::mux::Muxer::new(first.stream.clone(), 1000);
     for u in units {
         mux.push(u).map_err(|e| e.to_string())?;
     }
@@ -180,7 +180,7 @@ fn store_round_trip(units: &[AccessUnit]) -> Result<String, String> {
         let (store, _) = Store::open(config, key).map_err(|e| e.to_string())?;
         let meta = ClipMeta {
             camera_id: "selftest".into(),
-            start_ms: crate::store::now_ms(),
+            start_ms: crate::base::clock::wall_ms(),
             ..Default::default()
         };
         let mut writer = store.begin_clip(meta).map_err(|e| e.to_string())?;

@@ -94,7 +94,7 @@ pub fn generate(cert: &Path, key: &Path, names: &[String]) -> anyhow::Result<Str
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "sentrix");
-    let year: i32 = crate::store::utc_date(crate::store::now_ms())[..4]
+    let year: i32 = crate::base::clock::utc_date(crate::base::clock::wall_ms())[..4]
         .parse()
         .unwrap_or(2026);
     params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
@@ -169,7 +169,7 @@ fn load(
     if certs.is_empty() {
         bail!("{}: no certificate in the file", cert.display());
     }
-    check_validity(cert, &certs[0], crate::store::now_ms() / 1000)?;
+    check_validity(cert, &certs[0], crate::base::clock::wall_ms() / 1000)?;
     let key_der = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("{}: not a readable PEM private key", key.display()))?;
     Ok((certs, key_der))
@@ -182,7 +182,7 @@ fn load(
 pub fn check_validity(path: &Path, der: &[u8], now_s: i64) -> anyhow::Result<()> {
     let (not_before_s, not_after_s) = validity_s(der)
         .map_err(|e| anyhow::anyhow!("{}: not a valid X.509 certificate: {e}", path.display()))?;
-    let day = |t_s: i64| crate::store::utc_date(t_s * 1000);
+    let day = |t_s: i64| crate::base::clock::utc_date(t_s * 1000);
     if now_s > not_after_s {
         bail!(
             "{}: the certificate expired on {} (UTC); install a renewed one, or delete it and \

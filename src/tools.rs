@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::ingest::pipeline::{Source, SyntheticSpec};
 use crate::ingest::{CameraSupervisor, Codec, SupervisorConfig};
-use crate::record::mux::Muxer;
+use crate::media::mux::Muxer;
 use crate::store::{ClipMeta, OpenReader, Store, StoreConfig, keys};
 use anyhow::{Context, bail};
 use std::io::{IsTerminal, Write};

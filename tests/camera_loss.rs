@@ -25,7 +25,7 @@ fn rss_now_kib() -> u64 {
 
 #[test]
 fn camera_loss_backoff_recovery_and_no_leaks() {
-    sentrix::memory::bound_arenas();
+    sentrix::base::memory::bound_arenas();
     for client in [RtspClient::Gstreamer, RtspClient::Native] {
         eprintln!("RTSP client: {}", client.as_str());
         loss_cycles(client);

@@ -13,11 +13,11 @@ use crate::health::CameraParts;
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::{DecodeSpec, Source};
 use crate::ingest::{CameraSupervisor, IngestOutputs, SupervisorConfig};
-use crate::live::feed::LiveFeed;
+use crate::media::feed::LiveFeed;
 use crate::live::{LiveCamera, LiveFeeds};
 use crate::record::recorder::RecordSettings;
 use crate::record::runner::RecorderRunner;
-use crate::redact::CameraUrl;
+use crate::base::redact::CameraUrl;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,7 +50,7 @@ impl Parts {
             server.stop();
         }
         // Its pipelines, rings and frames are freed now: hand the pages back (memory.rs).
-        crate::memory::release_free();
+        crate::base::memory::release_free();
     }
 }
 

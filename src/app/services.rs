@@ -13,7 +13,7 @@ use crate::detect::runner::EventBus;
 use crate::health::Health;
 use crate::live::Live;
 use crate::store::{Store, StoreConfig, keys, retention};
-use crate::systemd::Notifier;
+use crate::base::systemd::Notifier;
 use anyhow::Context;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -31,6 +31,7 @@ pub struct Services {
     pub pool: Option<Arc<InferencePool>>,
     pub bus: EventBus,
     pub live: Live,
+    offsite: Option<crate::offsite::OffsiteHandle>,
     pub health: Arc<Health>,
     pub audit: Arc<Audit>,
     pub notifier: Arc<Notifier>,
@@ -60,24 +61,24 @@ impl Services {
         let audit_log = &config.paths.audit_log;
         let audit = Audit::open(Some(audit_log))
             .with_context(|| format!("cannot open the audit log {}", audit_log.display()))?;
-        let watchdog_interval = crate::systemd::watchdog_interval();
+        let watchdog_interval = crate::base::systemd::watchdog_interval();
         let stale =
             crate::health::stale_after(watchdog_interval.unwrap_or(Duration::from_secs(10)));
         let health = Health::new(store.clone(), stale);
         let notifier = Arc::new(Notifier::from_env());
         let threads = start_health(config, &health, &notifier, watchdog_interval, shutdown)?;
         let bus = crate::detect::runner::event_bus();
-        let mut live = Live::new(Some(bus.clone()), model, Some(health.clone()));
+        let live = Live::new(Some(bus.clone()), model, Some(health.clone()));
         let notifications =
             crate::notify::Notifications::start(config, &store, &live, &bus, shutdown);
-        live.notify = Some(notifications.state.clone());
-        live.offsite = crate::offsite::start(config, &store, shutdown);
+        let offsite = crate::offsite::start(config, &store, shutdown);
         Ok(Self {
             retention: spawn_retention(store.clone(), shutdown.clone()),
             store,
             pool,
             bus,
             live,
+            offsite,
             health,
             audit: Arc::new(audit),
             notifier,
@@ -99,7 +100,11 @@ impl Services {
             config,
             &opts.config_file,
             &self.store,
-            self.live.clone(),
+            crate::web::Running {
+                live: self.live.clone(),
+                notify: Some(self.notifications.state.clone()),
+                offsite: self.offsite.clone(),
+            },
             self.audit.clone(),
             stop.clone(),
         )
@@ -221,7 +226,7 @@ fn spawn_retention(store: Store, shutdown: CancellationToken) -> JoinHandle<()> 
                 if !due && !retention::needs_pass(&store) {
                     return Ok(None);
                 }
-                retention::enforce(&store, crate::store::now_ms()).map(Some)
+                retention::enforce(&store, crate::base::clock::wall_ms()).map(Some)
             });
             match pass.await {
                 Ok(Ok(None)) => continue,

@@ -159,13 +159,11 @@ const MAX_USER_NAME_BYTES: usize = 64;
 /// Known devices remembered per user (the least recently used is forgotten).
 const DEVICES_PER_USER: usize = 16;
 
-/// Milliseconds now; tests substitute a simulated clock.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 pub struct Authenticator {
     store: Store,
     policy: Policy,
-    clock: Clock,
+    clock: crate::base::clock::ClockRef,
     pub sessions: Sessions,
     /// Recently verified Basic credentials, so a client that sends Basic on every request
     /// (scripts, `curl -u`) pays PBKDF2 once, not per request. Keyed by SHA-256 of a random
@@ -186,7 +184,7 @@ pub struct Authenticator {
 const BASIC_CACHE_MS: i64 = 60_000;
 
 impl Authenticator {
-    pub fn new(store: Store, policy: Policy, clock: Clock) -> Self {
+    pub fn new(store: Store, policy: Policy, clock: crate::base::clock::ClockRef) -> Self {
         let mut cache_salt = [0u8; 32];
         // Without randomness the cache key is still a salted hash; getrandom does not fail
         // on Linux after boot.
@@ -205,7 +203,7 @@ impl Authenticator {
     }
 
     pub fn now_ms(&self) -> i64 {
-        (self.clock)()
+        self.clock.wall_ms()
     }
 
     pub fn policy(&self) -> Policy {

@@ -8,6 +8,8 @@ mod detect;
 mod init;
 mod offsite;
 mod run;
+#[cfg(feature = "test-faults")]
+mod test_writer;
 mod token;
 mod tools;
 mod user;

@@ -61,7 +61,7 @@ fn offsite(config: &Config, action: OffsiteAction, prefix: Option<String>) -> an
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let now = crate::store::now_ms();
+    let now = crate::base::clock::wall_ms();
     match action {
         OffsiteAction::Restore => {
             let _lock = crate::store::DataLock::acquire(&config.paths.data_lock)?;
@@ -148,7 +148,7 @@ fn print_list(records: &[IndexRecord]) {
             "{}\t{}\t{}\t{:.1}\t{}\t{}\t{}",
             c.id,
             c.camera_id,
-            utc_time(c.start_ms),
+            crate::base::clock::utc_time(c.start_ms),
             c.duration_ms as f64 / 1000.0,
             r.sealed_bytes,
             c.labels.join(","),
@@ -156,12 +156,6 @@ fn print_list(records: &[IndexRecord]) {
         );
     }
     eprintln!("{} clips", records.len());
-}
-
-fn utc_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
 }
 
 /// `7d`, `12h`, `30m` (that long before `now_ms`), `YYYY-MM-DD` (UTC) or RFC 3339.

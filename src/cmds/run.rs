@@ -19,7 +19,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     crate::app::signals::hold();
-    crate::memory::bound_arenas();
+    crate::base::memory::bound_arenas();
     let file = match find_config(args.config.as_deref()) {
         Ok(f) => f,
         Err(e) => {

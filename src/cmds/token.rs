@@ -55,7 +55,7 @@ pub fn run(args: Args) -> ExitCode {
 fn token(config: &Config, action: TokenAction) -> anyhow::Result<()> {
     let cli = AccountsCli::open(config)?;
     let store = &cli.store;
-    let now = crate::store::now_ms();
+    let now = crate::base::clock::wall_ms();
     match action {
         TokenAction::Create {
             name,
@@ -79,14 +79,14 @@ fn token(config: &Config, action: TokenAction) -> anyhow::Result<()> {
                 row.role, row.name, row.scopes
             );
             if let Some(exp) = row.expires_ms {
-                println!("expires {}", crate::store::utc_date(exp));
+                println!("expires {}", crate::base::clock::utc_date(exp));
             }
             println!("token (shown once; send it as 'Authorization: Bearer TOKEN'):");
             println!("{token}");
         }
         TokenAction::List => {
             for t in store.tokens()? {
-                let date = |ms: Option<i64>| ms.map_or("never".into(), crate::store::utc_date);
+                let date = |ms: Option<i64>| ms.map_or("never".into(), crate::base::clock::utc_date);
                 println!(
                     "{}\t{}\t{}\texpires {}\tlast used {} from {}\t{} uses",
                     t.name,

@@ -117,7 +117,7 @@ pub struct TestWriterArgs {
 #[cfg(feature = "test-faults")]
 pub fn test_writer(args: TestWriterArgs) -> ExitCode {
     match load(args.config) {
-        Ok(c) => report(crate::faults::writer::test_writer(
+        Ok(c) => report(super::test_writer::test_writer(
             &c,
             args.clip_seconds,
             args.bitrate_kbps,

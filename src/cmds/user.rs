@@ -48,7 +48,7 @@ pub fn run(args: Args) -> ExitCode {
 fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow::Result<()> {
     let cli = AccountsCli::open(config)?;
     let store = &cli.store;
-    let now = crate::store::now_ms();
+    let now = crate::base::clock::wall_ms();
     match action {
         UserAction::Add { name, role } => {
             let (pw, generated) = read_password(password_stdin)?;
@@ -84,7 +84,7 @@ fn user(config: &Config, action: UserAction, password_stdin: bool) -> anyhow::Re
                     "{}\t{}\tcreated {}",
                     u.name,
                     u.role,
-                    crate::store::utc_date(u.created_ms)
+                    crate::base::clock::utc_date(u.created_ms)
                 );
             }
         }

@@ -4,7 +4,7 @@
 //! path into a line and column.
 
 use super::Config;
-use crate::redact::CameraUrl;
+use crate::base::redact::CameraUrl;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -365,7 +365,7 @@ fn check_cameras(c: &Config, p: &mut Problems) {
         let rtsps = std::iter::once(&cam.url)
             .chain(&cam.detect_url)
             .any(|u| u.scheme() == "rtsps");
-        if cam.rtsp_client == crate::ingest::RtspClient::Native && rtsps {
+        if cam.rtsp_client == crate::config::choices::RtspClient::Native && rtsps {
             p.push((
                 at("rtsp_client"),
                 "native speaks rtsp:// only; use gstreamer for an rtsps:// camera".into(),
@@ -385,7 +385,7 @@ fn check_camera_url(p: &mut Problems, key: &str, url: &CameraUrl) {
             }
         }
         "demo" => {
-            if let Err(e) = crate::ingest::demo::DemoSpec::from_url(url) {
+            if let Err(e) = crate::config::demo::DemoSpec::from_url(url) {
                 p.push((key.into(), e));
             }
         }

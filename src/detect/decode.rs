@@ -11,38 +11,7 @@
 //! in input-tensor pixels; `Letterbox::unmap` takes them to the source image. Then
 //! class-aware non-maximum suppression.
 
-use std::fmt;
-
-/// A model's output layout: `detect.format` in the config and `--format` of `sentrix
-/// detect` parse into this one type (serde and clap), so each gives the same message.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Layout {
-    Yolox,
-    Yolov5,
-    /// Also YOLO11, which shares its output layout.
-    #[serde(alias = "yolo11")]
-    #[value(alias = "yolo11")]
-    Yolov8,
-}
-
-impl Layout {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Yolox => "yolox",
-            Self::Yolov5 => "yolov5",
-            Self::Yolov8 => "yolov8",
-        }
-    }
-}
-
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::config::choices::Layout;
 
 /// Grid cells over strides 8, 16 and 32 for a `side` x `side` input.
 pub fn grid_cells(side: usize) -> usize {

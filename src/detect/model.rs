@@ -139,26 +139,7 @@ impl Letterbox {
     }
 }
 
-/// The arithmetic inference runs in. `f16` halves the model's memory traffic and runs
-/// natively on CPUs with ARMv8.2 half-precision arithmetic (Raspberry Pi 5's A76, Jetson
-/// Orin's A78AE); elsewhere (x86, a Pi 4's A72) it is emulated and slower than `f32`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Deserialize,
-    serde::Serialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    #[default]
-    F32,
-    F16,
-}
+pub use crate::config::choices::Precision;
 
 pub struct Model {
     plan: Arc<TypedRunnableModel>,

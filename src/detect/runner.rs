@@ -14,7 +14,7 @@ use super::motion::MotionGate;
 use super::tracker::{Change, EventState, NormBox, Observation, Tracker};
 use super::zones::AreaFilter;
 use super::{Labeled, Model};
-use crate::health::Heartbeat;
+use crate::base::heartbeat::Heartbeat;
 use crate::ingest::Frame;
 use crate::record::runner::TriggerHandle;
 use crate::store::{EventRecord, Store};
@@ -249,7 +249,7 @@ impl DetectorRunner {
             counters: counters.clone(),
             events: HashMap::new(),
             last_inference_ms: None,
-            last_frame_ms: crate::store::now_ms(),
+            last_frame_ms: crate::base::clock::wall_ms(),
             window: (0, 0),
         };
         let thread = std::thread::Builder::new()
@@ -348,14 +348,14 @@ impl Worker {
             }
         });
         let changes = self.tracker.finish_all();
-        self.apply(changes, None, &[], crate::store::now_ms(), false);
+        self.apply(changes, None, &[], crate::base::clock::wall_ms(), false);
     }
 
     /// With no frame for a second (a camera that went away), open events still age and
     /// end after `event_gap`, as if every frame since had shown nothing: else an event of
     /// a dead camera would stay open until it came back.
     fn age_without_frames(&mut self) {
-        let now_ms = crate::store::now_ms();
+        let now_ms = crate::base::clock::wall_ms();
         if now_ms - self.last_frame_ms < FRAMELESS_MS {
             return;
         }
@@ -364,7 +364,7 @@ impl Worker {
     }
 
     fn on_frame(&mut self, frame: &Arc<Frame>) {
-        let now_ms = crate::store::now_ms();
+        let now_ms = crate::base::clock::wall_ms();
         self.last_frame_ms = now_ms;
         self.counters.frames.fetch_add(1, Relaxed);
         let Ok(map) = frame.rgb.map_readable() else {

@@ -11,7 +11,7 @@
 //! that travel downstream say `alignment=au`, as the parser after it expects.
 
 use super::Codec;
-use super::nal::NalKind;
+use crate::media::nal::NalKind;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::sync::atomic::Ordering::Relaxed;
@@ -109,7 +109,7 @@ impl Assembler {
     /// pictures that need it).
     fn repaired(&self, unit: &gst::Buffer) -> Option<gst::Buffer> {
         let map = unit.map_readable().ok()?;
-        let fixed = super::nal::hoist_parameter_sets(self.codec, &map)?;
+        let fixed = crate::media::nal::hoist_parameter_sets(self.codec, &map)?;
         self.status.counters().repaired_units.fetch_add(1, Relaxed);
         Some(gst::Buffer::from_mut_slice(fixed))
     }
@@ -118,8 +118,8 @@ impl Assembler {
 /// The kind of the (first) NAL unit in `buffer`.
 fn nal_kind(codec: Codec, buffer: &gst::Buffer) -> Option<NalKind> {
     let map = buffer.map_readable().ok()?;
-    let nal = super::nal::first_unit_head(&map)?;
-    Some(super::nal::kind(codec, nal))
+    let nal = crate::media::nal::first_unit_head(&map)?;
+    Some(crate::media::nal::kind(codec, nal))
 }
 
 /// Installs the assembler as a probe on `pad`, the source pad of a filter that holds the

@@ -10,56 +10,7 @@ use super::Codec;
 use gstreamer as gst;
 use serde::{Deserialize, Deserializer};
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum DecoderChoice {
-    #[default]
-    Auto,
-    Software,
-    V4l2,
-    Nvv4l2,
-    /// A GStreamer element name.
-    Element(String),
-}
-
-impl DecoderChoice {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "auto" => Self::Auto,
-            "software" => Self::Software,
-            "v4l2" => Self::V4l2,
-            "nvv4l2" => Self::Nvv4l2,
-            e if !e.is_empty()
-                && e.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-            {
-                Self::Element(e.to_string())
-            }
-            e => {
-                return Err(format!(
-                    "{e:?} is not auto, software, v4l2, nvv4l2 or a GStreamer element name"
-                ));
-            }
-        })
-    }
-}
-
-impl serde::Serialize for DecoderChoice {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match self {
-            Self::Auto => "auto",
-            Self::Software => "software",
-            Self::V4l2 => "v4l2",
-            Self::Nvv4l2 => "nvv4l2",
-            Self::Element(e) => e,
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for DecoderChoice {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+pub use crate::config::choices::DecoderChoice;
 
 pub fn software(codec: Codec) -> &'static str {
     match codec {

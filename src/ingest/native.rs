@@ -20,9 +20,9 @@
 //! so the supervisor explains and retries them the same way.
 
 use super::Codec;
-use super::pipeline::{DecodeSpec, Outputs, PipelineError};
+use super::tail::{DecodeSpec, Outputs, PipelineError};
 use super::rtppass::RtpClock;
-use crate::redact::CameraUrl;
+use crate::base::redact::CameraUrl;
 use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -295,11 +295,11 @@ fn attach_tail(link: &Link, codec: Codec) -> Result<Option<gst_app::AppSrc>, Fai
     let (Some(src), Some(pipeline)) = (link.src.upgrade(), link.pipeline.upgrade()) else {
         return Ok(None);
     };
-    src.set_caps(Some(&super::pipeline::access_unit_caps(codec)));
+    src.set_caps(Some(&super::tail::access_unit_caps(codec)));
     let pad = src
         .static_pad("src")
         .ok_or_else(|| failure("appsrc has no src pad".into()))?;
-    super::pipeline::build_tail(&pipeline, &pad, codec, link.decode, link.out.clone(), true)
+    super::tail::build_tail(&pipeline, &pad, codec, link.decode, link.out.clone(), true)
         .map_err(|e| failure(e.to_string()))?;
     Ok(Some(src))
 }
@@ -350,7 +350,7 @@ impl Pusher {
 #[cfg(test)]
 mod tests {
     use super::Target;
-    use crate::redact::CameraUrl;
+    use crate::base::redact::CameraUrl;
 
     #[test]
     fn credentials_leave_the_url_percent_decoded() {

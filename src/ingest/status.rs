@@ -89,7 +89,7 @@ pub struct StatusInner {
     pub(crate) repaired_units: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     /// Beaten by the supervisor loop at every turn; health judges it.
-    heartbeat: crate::health::Heartbeat,
+    heartbeat: crate::base::heartbeat::Heartbeat,
     mutable: Mutex<Mutable>,
 }
 
@@ -108,7 +108,7 @@ impl StatusHandle {
             dropped_units: AtomicU64::new(0),
             repaired_units: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
-            heartbeat: crate::health::Heartbeat::default(),
+            heartbeat: crate::base::heartbeat::Heartbeat::default(),
             mutable: Mutex::new(Mutable {
                 state: CameraState::Connecting,
                 since: Instant::now(),
@@ -135,7 +135,7 @@ impl StatusHandle {
     }
 
     /// The supervisor thread's heartbeat, for health.
-    pub fn heartbeat(&self) -> &crate::health::Heartbeat {
+    pub fn heartbeat(&self) -> &crate::base::heartbeat::Heartbeat {
         &self.0.heartbeat
     }
 

@@ -10,7 +10,7 @@
 use super::pipeline::{self, DecodeSpec, Outputs, Source};
 use super::status::{CameraState, StatusHandle};
 use super::{AccessUnit, Frame};
-use crate::redact::Redactor;
+use crate::base::redact::Redactor;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -37,7 +37,7 @@ pub struct SupervisorConfig {
     /// The decode branch's decoder (`cameras[].decoder`).
     pub decoder: super::decoder::DecoderChoice,
     /// The live view's feed of this stream.
-    pub live: Option<Arc<crate::live::feed::LiveFeed>>,
+    pub live: Option<Arc<crate::media::feed::LiveFeed>>,
     /// Which client reads an RTSP source (`cameras[].rtsp_client`).
     pub rtsp_client: super::RtspClient,
 }
@@ -190,7 +190,7 @@ impl Worker {
                 Outcome::Stopped => break,
                 Outcome::Failed { reason, streamed } => {
                     // The ended pipeline's buffers are free now: give the pages back.
-                    crate::memory::release_free();
+                    crate::base::memory::release_free();
                     if streamed > Duration::ZERO {
                         backoff = self.config.backoff_min;
                         failures_in_row = 0;
@@ -308,7 +308,7 @@ impl Worker {
                     self.status.set_error(None);
                     tracing::info!(camera = %self.config.camera_id, "streaming (connection {session})");
                 }
-                let idle_ms = crate::clock::monotonic_ms().saturating_sub(last);
+                let idle_ms = crate::base::clock::monotonic_ms().saturating_sub(last);
                 if idle_ms > self.config.stall_timeout.as_millis() as u64 {
                     break 'watch failed(
                         format!("stalled: no video for {:.1} s", idle_ms as f64 / 1000.0),

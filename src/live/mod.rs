@@ -5,7 +5,6 @@
 //! removes it when it stops (a reload replaces only the cameras that changed); the
 //! dashboard reads the same shared map, so it always shows what runs.
 
-pub mod feed;
 
 use crate::detect::runner::{DetectorCounters, DetectorStats, EventBus, EventNotice};
 use crate::detect::tracker::NormBox;
@@ -45,8 +44,8 @@ pub struct LiveCamera {
 /// when one runs.
 #[derive(Clone, Debug)]
 pub struct LiveFeeds {
-    pub main: Arc<feed::LiveFeed>,
-    pub sub: Option<Arc<feed::LiveFeed>>,
+    pub main: Arc<crate::media::feed::LiveFeed>,
+    pub sub: Option<Arc<crate::media::feed::LiveFeed>>,
 }
 
 impl LiveCamera {
@@ -93,7 +92,7 @@ impl LiveCamera {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if crate::store::now_ms() - at_ms <= BOXES_FRESH_MS {
+        if crate::base::clock::wall_ms() - at_ms <= BOXES_FRESH_MS {
             boxes
         } else {
             Vec::new()
@@ -138,6 +137,7 @@ impl LiveCamera {
 }
 
 /// The running cameras and what they share: the event bus, the model's name and health.
+/// A registry only: services (notifications, off-site copies) are handed out by the app.
 #[derive(Clone, Default)]
 pub struct Live {
     cameras: Arc<RwLock<BTreeMap<String, LiveCamera>>>,
@@ -145,10 +145,6 @@ pub struct Live {
     /// The detection model as the system page names it (file, layout, input size).
     pub model: Option<String>,
     pub health: Option<Arc<Health>>,
-    /// The notification targets' statuses and the armed mode.
-    pub notify: Option<Arc<crate::notify::NotifyState>>,
-    /// The off-site uploader's status (None: off-site copies are off).
-    pub offsite: Option<crate::offsite::OffsiteHandle>,
 }
 
 impl Live {
@@ -158,8 +154,6 @@ impl Live {
             bus,
             model,
             health,
-            notify: None,
-            offsite: None,
         }
     }
 
@@ -208,7 +202,7 @@ impl Live {
         let cam = self
             .camera(id)
             .ok_or_else(|| StoreError::Invalid(format!("no running camera {id:?}")))?;
-        let now_ms = crate::store::now_ms();
+        let now_ms = crate::base::clock::wall_ms();
         cam.trigger.trigger_at(MANUAL_LABEL, Some(now_ms));
         let whole = [0.0, 0.0, 1.0, 1.0];
         let event = store.insert_event(id, MANUAL_LABEL, now_ms, 1.0, &whole)?;

@@ -72,7 +72,7 @@ impl Email {
             .subject(format!(
                 "[sentrix] {} at {}",
                 s.title(),
-                super::clock::LocalTime::of_ms(s.start_ms).text()
+                crate::base::localtime::LocalTime::of_ms(s.start_ms).text()
             ))
             .message_id(Some(format!("<{delivery_id}@sentrix>")));
         for to in &self.target.to {

@@ -3,7 +3,7 @@
 //! and each target renders it: webhooks and MQTT send the JSON itself; e-mail and ntfy
 //! a title ("person at Front door"), a line of text and the link.
 
-use super::clock::LocalTime;
+use crate::base::localtime::LocalTime;
 use crate::store::EventRecord;
 use serde_json::{Value, json};
 

@@ -9,7 +9,6 @@
 //! delays its own messages; messages older than `notify.max_age_hours` expire, counted.
 //! Everything stops with the one shutdown token.
 
-pub mod clock;
 mod email;
 pub mod error;
 pub mod http;
@@ -146,7 +145,7 @@ fn spawn_target(
 ) -> Option<JoinHandle<()>> {
     let failed = |e: String| {
         tracing::error!(target = %target.name(), "notify target: {e}");
-        ctx.status.record_error(crate::store::now_ms(), &e);
+        ctx.status.record_error(crate::base::clock::wall_ms(), &e);
     };
     if let Err(e) = secrets_readable(target) {
         failed(e);
@@ -200,7 +199,7 @@ impl Dispatch {
             };
             match notice {
                 Ok(n) => {
-                    let out = router.route(&n, self.state.armed(), crate::store::now_ms());
+                    let out = router.route(&n, self.state.armed(), crate::base::clock::wall_ms());
                     if !out.is_empty() {
                         self.enqueue(&n, out).await;
                     }
@@ -237,7 +236,7 @@ impl Dispatch {
         let event_id = n.event.id;
         let targets: Vec<String> = out.into_iter().map(|o| o.target).collect();
         let written = tokio::task::spawn_blocking(move || {
-            let now = crate::store::now_ms();
+            let now = crate::base::clock::wall_ms();
             let messages: Vec<NewMessage<'_>> = rows
                 .iter()
                 .map(|(target, id, kind, payload)| NewMessage {
@@ -285,7 +284,7 @@ async fn expire(
             _ = tick.tick() => {}
         }
         let s = store.clone();
-        let now = crate::store::now_ms();
+        let now = crate::base::clock::wall_ms();
         let expired = tokio::task::spawn_blocking(move || {
             s.outbox_expire(now - max_age_ms, now - KEEP_DONE_MS, now)
         })

@@ -59,7 +59,7 @@ impl TargetCtx {
 
     /// The target's messages due now, oldest first.
     pub async fn due(&self) -> Vec<OutboxRow> {
-        let (name, now) = (self.name.clone(), crate::store::now_ms());
+        let (name, now) = (self.name.clone(), crate::base::clock::wall_ms());
         self.blocking("reading", move |s| s.outbox_due(&name, now, ROUND))
             .await
             .unwrap_or_default()
@@ -107,7 +107,7 @@ impl TargetCtx {
             .flatten();
         match next {
             Some(at) => {
-                Duration::from_millis((at - crate::store::now_ms()).clamp(0, 60_000) as u64)
+                Duration::from_millis((at - crate::base::clock::wall_ms()).clamp(0, 60_000) as u64)
             }
             None => IDLE,
         }
@@ -162,7 +162,7 @@ impl Sender {
         match self {
             Self::Webhook(target, client) => {
                 Webhook { target, client }
-                    .send(&letter, crate::store::now_ms())
+                    .send(&letter, crate::base::clock::wall_ms())
                     .await
             }
             Self::Ntfy(target, client) => Ntfy { target, client }.send(&letter).await,
@@ -178,7 +178,7 @@ pub async fn run(ctx: TargetCtx, sender: Sender) {
     loop {
         let mut rest = None;
         for row in ctx.due().await {
-            let now = crate::store::now_ms();
+            let now = crate::base::clock::wall_ms();
             let result = match tokio::time::timeout(ATTEMPT_DEADLINE, sender.send(&row, &ctx)).await
             {
                 Ok(r) => r,

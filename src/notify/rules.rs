@@ -6,7 +6,7 @@
 //! cooldown stays held back for its whole life: one person walking by is one message.
 //! Two rules that send the same notice to one target send it once.
 
-use super::clock::LocalTime;
+use crate::base::localtime::LocalTime;
 use crate::config::notify::{ArmedMode, Rule, SendOn, parse_hhmm};
 use crate::config::{Config, notify::Target};
 use crate::detect::runner::EventNotice;

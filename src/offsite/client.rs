@@ -22,6 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+/// Size of each part of a multipart upload (S3's minimum is 5 MiB).
+pub const PART_BYTES: usize = 8 << 20;
+
 /// Bytes of a body released at a time under the cap.
 const PACE_SLICE_BYTES: usize = 64 * 1024;
 /// A request that has not answered in this long failed (a part of 8 MiB at 1 Mbit/s takes
@@ -184,7 +187,7 @@ fn request_timeout(max_kbps: u32) -> Duration {
     if max_kbps == 0 {
         return MIN_REQUEST_TIMEOUT;
     }
-    let part_s = super::upload::PART_BYTES as f64 * 8.0 / (max_kbps as f64 * 1000.0);
+    let part_s = PART_BYTES as f64 * 8.0 / (max_kbps as f64 * 1000.0);
     MIN_REQUEST_TIMEOUT.max(Duration::from_secs_f64(part_s * 2.0))
 }
 

@@ -4,7 +4,7 @@
 //! A wrong key, a missing object and a damaged one each give an error naming the object.
 
 use super::client::Bucket;
-use super::record::{self, IndexRecord, StoredObject};
+use super::record::{self, IndexRecord, StoredObject, hex};
 use crate::store::MasterKey;
 use crate::store::container::OpenReader;
 use futures_util::{StreamExt, TryStreamExt};
@@ -50,7 +50,7 @@ pub async fn sha256_of_object(bucket: &Bucket, key: &ObjectPath) -> Result<Strin
     while let Some(chunk) = stream.next().await {
         sha.update(chunk.map_err(|e| FetchError::bucket(bucket, key, e))?);
     }
-    Ok(super::upload::hex(&sha.finalize()))
+    Ok(hex(&sha.finalize()))
 }
 
 /// Every index record of the bucket's box, by clip id. The first that cannot be read
@@ -102,7 +102,7 @@ pub async fn sealed_object(
         .await
         .map_err(|e| FetchError::bucket(bucket, key, e))?;
     let named = bucket.object_name(key);
-    let sha256 = super::upload::hex(&Sha256::digest(&bytes));
+    let sha256 = hex(&Sha256::digest(&bytes));
     if bytes.len() as u64 != want.sealed_bytes || sha256 != want.sha256 {
         return Err(FetchError(format!(
             "{named} does not match its index record: it is damaged or was tampered with"
@@ -170,7 +170,7 @@ async fn download_to(
         file.write_all(&chunk).map_err(io)?;
     }
     let named = bucket.object_name(object);
-    if bytes != rec.sealed_bytes || super::upload::hex(&sha.finalize()) != rec.sha256 {
+    if bytes != rec.sealed_bytes || hex(&sha.finalize()) != rec.sha256 {
         return Err(FetchError(format!(
             "{named} does not match its index record ({bytes} bytes, expected {}, or another \
              SHA-256): it is damaged or was tampered with",

@@ -104,7 +104,7 @@ pub fn start(
 /// Deletes this box's objects older than `days` from the bucket, hourly.
 async fn remote_retention(bucket: client::Bucket, days: f64, shutdown: CancellationToken) {
     loop {
-        let cutoff_ms = crate::store::now_ms() - (days * 86_400_000.0) as i64;
+        let cutoff_ms = crate::base::clock::wall_ms() - (days * 86_400_000.0) as i64;
         match restore::delete_older(&bucket, cutoff_ms).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("offsite: deleted {n} objects older than {days} days"),

@@ -143,7 +143,7 @@ pub async fn restore(bucket: &Bucket, store: &Store) -> Result<Outcome, FetchErr
         .collect()
         .await;
     let mut outcome = Outcome::default();
-    let now = crate::store::now_ms();
+    let now = crate::base::clock::wall_ms();
     for (rec, result) in results {
         let indexed = result.and_then(|()| {
             let key = bucket.clip_key(rec.clip.id);

@@ -17,7 +17,7 @@
 //! short statement), and hashing runs on the blocking pool, so recording never waits.
 
 use super::client::Bucket;
-use super::record::{self, IndexRecord, StoredObject};
+use super::record::{self, IndexRecord, StoredObject, hex};
 use crate::store::{OffsiteJob, Store, StoreError};
 use md5::{Digest, Md5};
 use object_store::multipart::{MultipartStore, PartId};
@@ -29,8 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Size of each part of a multipart upload (S3's minimum is 5 MiB).
-pub const PART_BYTES: usize = 8 << 20;
+pub use super::client::PART_BYTES;
 /// Larger clips go in parts.
 pub const SINGLE_PUT_MAX_BYTES: u64 = 16 << 20;
 /// How often the queue is looked at when nothing is due.
@@ -108,10 +107,6 @@ pub fn digests(path: &Path, len: u64) -> std::io::Result<Digests> {
     })
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// An ETag S3 derived from MD5s (not so for some encryption modes and providers).
 fn is_md5_etag(etag: &str) -> bool {
     let (digest, count) = etag.split_once('-').unwrap_or((etag, "1"));
@@ -157,7 +152,7 @@ impl Uploader {
     /// at its next part after the restart).
     pub async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
         loop {
-            let due = self.store.offsite_due(crate::store::now_ms());
+            let due = self.store.offsite_due(crate::base::clock::wall_ms());
             let pause = match due {
                 Ok(Some(job)) => {
                     tokio::select! {
@@ -191,7 +186,7 @@ impl Uploader {
             return self.write_record(id, &job.sha256, job.record_version).await;
         }
         let attempts = job.attempts;
-        let now = crate::store::now_ms();
+        let now = crate::base::clock::wall_ms();
         let (result, rest) = match self.upload(job).await {
             // Deleted since it was queued: its queue row went with it.
             Ok(false) => return None,
@@ -247,7 +242,7 @@ impl Uploader {
         tracing::warn!("offsite: clip {id}'s index record not written: {why}");
         self.status.set_error(&format!("clip {id}: {why}"));
         let wait_ms = retry_after_ms(RECORD_RETRY_STEP);
-        let next = crate::store::now_ms() + wait_ms;
+        let next = crate::base::clock::wall_ms() + wait_ms;
         if let Err(e) = self.store.offsite_failed(id, &why, next, true) {
             tracing::warn!("offsite: cannot mark clip {id}'s record for another try: {e}");
         }

@@ -15,7 +15,7 @@
 //! change of stream format (another resolution or codec configuration) ends the export
 //! early at that point (`ends_early_at_ms`): one MP4 track has one format.
 
-use super::fmp4::{self, BoxHeader, Fragment, TrackDefaults};
+use crate::media::boxes::{self, BoxHeader, Fragment, TrackDefaults};
 use crate::store::{ClipRecord, OpenReader, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

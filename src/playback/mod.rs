@@ -2,6 +2,5 @@
 //! segments and clips without re-encoding; `fmp4` reads and writes the boxes it rewrites.
 
 pub mod export;
-pub mod fmp4;
 
 pub use export::{Export, ExportError, MAX_RANGE_MS, SkippedGap};

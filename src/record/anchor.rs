@@ -3,18 +3,18 @@
 //! middle of a connection then bends no recording; a new connection is anchored afresh.
 //! The recorder and the segmenter both name their files and rows with it.
 
-use super::recorder::WallClock;
+use crate::base::clock::ClockRef;
 use crate::ingest::AccessUnit;
 use std::sync::Arc;
 
 pub struct WallAnchor {
-    clock: Arc<dyn WallClock>,
+    clock: ClockRef,
     /// (session, pts ns, wall ms) of the first unit of the current connection.
     anchor: Option<(u64, u64, i64)>,
 }
 
 impl WallAnchor {
-    pub fn new(clock: Arc<dyn WallClock>) -> Self {
+    pub fn new(clock: ClockRef) -> Self {
         Self {
             clock,
             anchor: None,
@@ -27,7 +27,7 @@ impl WallAnchor {
             .anchor
             .is_none_or(|(session, _, _)| session != unit.stream.session)
         {
-            self.anchor = Some((unit.stream.session, unit.pts_ns, self.clock.now_ms()));
+            self.anchor = Some((unit.stream.session, unit.pts_ns, self.clock.wall_ms()));
         }
     }
 
@@ -35,7 +35,7 @@ impl WallAnchor {
     pub fn wall_ms(&self, pts_ns: u64) -> i64 {
         match self.anchor {
             Some((_, pts0, wall0)) => wall0 + (pts_ns as i64 - pts0 as i64) / 1_000_000,
-            None => self.clock.now_ms(),
+            None => self.clock.wall_ms(),
         }
     }
 

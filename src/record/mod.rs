@@ -5,7 +5,6 @@
 //! recorder or segmenter per camera on its own thread.
 
 pub mod anchor;
-pub mod mux;
 pub mod recorder;
 pub mod ring;
 pub mod runner;

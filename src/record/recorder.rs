@@ -9,24 +9,12 @@
 //! unit of each connection, so clock steps mid-clip do not bend clip times.
 
 use super::anchor::WallAnchor;
-use super::mux::{MuxError, Muxer};
+use crate::media::mux::{MuxError, Muxer};
 use super::ring::Ring;
 use crate::ingest::{AccessUnit, Frame};
 use crate::store::{ClipMeta, ClipRecord, ClipWriter, Store, StoreError};
+use crate::base::clock::ClockRef;
 use std::sync::Arc;
-
-/// A source of wall-clock time (UTC ms); tests use a simulated one.
-pub trait WallClock: Send + Sync {
-    fn now_ms(&self) -> i64;
-}
-
-pub struct SystemClock;
-
-impl WallClock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        crate::store::now_ms()
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct RecordSettings {
@@ -109,7 +97,7 @@ impl Recorder {
         camera_id: &str,
         settings: RecordSettings,
         store: Store,
-        clock: Arc<dyn WallClock>,
+        clock: ClockRef,
     ) -> Self {
         let pre_s = settings.pre_ns as f64 / 1e9;
         Self {

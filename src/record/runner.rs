@@ -8,9 +8,9 @@
 //! beats its `Heartbeat` at least once a second, so health sees a recorder that died or
 //! hangs.
 
-use super::recorder::{FinishedClip, RecordError, RecordSettings, Recorder, SystemClock};
+use super::recorder::{FinishedClip, RecordError, RecordSettings, Recorder};
 use super::segmenter::Segmenter;
-use crate::health::Heartbeat;
+use crate::base::heartbeat::Heartbeat;
 use crate::ingest::{AccessUnit, Frame};
 use crate::store::Store;
 use std::sync::{Arc, Mutex};
@@ -87,13 +87,13 @@ impl RecorderRunner {
                 segment_ns,
                 settings.fragment_ms,
                 store,
-                Arc::new(SystemClock),
+                crate::base::clock::system(),
             )),
             None => Recording::Events(Recorder::new(
                 camera_id,
                 settings,
                 store,
-                Arc::new(SystemClock),
+                crate::base::clock::system(),
             )),
         };
         let thread_loop = RecordLoop {

@@ -11,8 +11,9 @@
 //! not bend it.
 
 use super::anchor::WallAnchor;
-use super::mux::Muxer;
-use super::recorder::{FinishedClip, RecordError, WallClock};
+use crate::media::mux::Muxer;
+use super::recorder::{FinishedClip, RecordError};
+use crate::base::clock::ClockRef;
 use crate::ingest::{AccessUnit, StreamInfo};
 use crate::store::{ClipMeta, ClipWriter, Store};
 use std::sync::Arc;
@@ -49,7 +50,7 @@ impl Segmenter {
         segment_ns: u64,
         fragment_ms: u32,
         store: Store,
-        clock: Arc<dyn WallClock>,
+        clock: ClockRef,
     ) -> Self {
         Self {
             camera_id: camera_id.to_string(),

@@ -230,7 +230,7 @@ impl Store {
     pub fn set_event_snapshot(&self, id: i64, jpeg: &[u8]) -> Result<(), StoreError> {
         self.check_running()?;
         let ev = self.event(id)?;
-        let rel_dir = format!("{}/{}", ev.camera_id, super::utc_date(ev.start_ms));
+        let rel_dir = format!("{}/{}", ev.camera_id, crate::base::clock::utc_date(ev.start_ms));
         let dir = self.recordings_dir().join(&rel_dir);
         keys::create_private_dir(&dir).map_err(io_err(&dir))?;
         let mut tag = [0u8; 4];

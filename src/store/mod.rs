@@ -23,7 +23,6 @@ pub mod db;
 mod events;
 pub mod keys;
 mod lock;
-pub mod mp4scan;
 mod offsite;
 mod outbox;
 mod recover;
@@ -697,35 +696,3 @@ fn not_found_as(id: i64, e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// The civil date (UTC) of a millisecond timestamp, as YYYY-MM-DD.
-pub fn utc_date(ms: i64) -> String {
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = ms.div_euclid(86_400_000) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc_date(0), "1970-01-01");
-        assert_eq!(super::utc_date(1_795_000_000_000), "2026-11-18");
-        assert_eq!(super::utc_date(951_782_400_000), "2000-02-29");
-    }
-}

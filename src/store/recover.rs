@@ -10,7 +10,7 @@
 //! quarantines a file that is not a clip at all).
 
 use super::container::OpenReader;
-use super::mp4scan::Mp4Scan;
+use crate::media::mp4scan::Mp4Scan;
 use super::sealed::{create_sealed, fsync_dir, seal_and_rename};
 use super::{ClipKind, ClipRecord, ClipState, Store, StoreError, db, io_err};
 use rusqlite::named_params;

@@ -20,7 +20,7 @@
 //! Only a stopped store (an fsync failed) ends it.
 
 use super::container::OpenReader;
-use super::mp4scan::Mp4Scan;
+use crate::media::mp4scan::Mp4Scan;
 use super::recover::{parse_rel, record_of_file, recover_partial, salvage_indexed, salvage_orphan};
 use super::{ClipRecord, Store, StoreError, db, io_err};
 use rusqlite::{OptionalExtension, named_params};
@@ -256,7 +256,7 @@ impl SnapshotName {
 const VERIFIED_SLACK_MS: i64 = 60_000;
 
 fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreError> {
-    let started_ms = super::now_ms();
+    let started_ms = crate::base::clock::wall_ms();
     let verified_ms: i64 = store
         .conn()
         .query_row(

@@ -12,7 +12,7 @@
 //! `TAIL_MAX_AGE` of the one before). A fast stream fills chunks sooner and is never padded.
 
 use super::container::SealWriter;
-use super::mp4scan::Mp4Scan;
+use crate::media::mp4scan::Mp4Scan;
 use super::recover::recover_partial;
 use super::sealed::{RoomFile, create_sealed, fsync_dir, fsync_file, seal_and_rename};
 use super::{ClipKind, ClipMeta, ClipRecord, ClipState, Store, StoreError, io_err, keys};
@@ -77,7 +77,7 @@ impl ClipWriter {
                 meta.camera_id
             )));
         }
-        let rel_dir = format!("{}/{}", meta.camera_id, super::utc_date(meta.start_ms));
+        let rel_dir = format!("{}/{}", meta.camera_id, crate::base::clock::utc_date(meta.start_ms));
         let dir = store.inner.config.recordings_dir.join(&rel_dir);
         keys::create_private_dir(&dir).map_err(io_err(&dir))?;
         let mut tag = [0u8; 4];

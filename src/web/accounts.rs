@@ -6,7 +6,7 @@
 //! request by their stamp (`auth::Stamp`), as for a change made by `sentrix user`.
 //! Passwords arrive in JSON bodies and go nowhere but the hash.
 
-use super::api::blocking;
+use super::error::blocking;
 use super::error::AppError;
 use super::{Admin, AppState, ClientIp, SessionId};
 use crate::auth::accounts::{self, AccountError};

@@ -3,7 +3,7 @@
 //! default the last 7 days), in the viewer's time zone for days and hours of the day.
 //! A range longer than 366 days is refused: the answer's size grows with it.
 
-use super::api::blocking;
+use super::error::blocking;
 use super::error::AppError;
 use super::{AppState, JsonQuery};
 use crate::store::AnalyticsQuery;

@@ -2,7 +2,7 @@
 //! events, clips, sealed media, and the seed's `/auth/verify`. Handlers read the
 //! authenticated `Principal` the guard put in the request; file access is audited.
 
-use super::error::AppError;
+use super::error::{AppError, blocking};
 use super::{Admin, AppState, ClientIp, JsonQuery, SessionId, csrf_token, media};
 use crate::auth::Principal;
 use crate::store::{ClipRecord, EventQuery};
@@ -64,14 +64,6 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/auth/verify", post(verify))
         .route("/auth/logout", post(logout))
         .fallback(|| async { AppError::not_found("no such route") })
-}
-
-pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(AppError::internal)?
 }
 
 async fn health(State(s): St) -> Result<Json<Value>, AppError> {

@@ -139,3 +139,12 @@ impl IntoResponse for AppError {
         resp
     }
 }
+
+/// Runs `f` (SQLite, file I/O) on the blocking pool: a handler never blocks a runtime thread.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(AppError::internal)?
+}

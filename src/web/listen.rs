@@ -41,7 +41,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let tasks = TaskTracker::new();
-    let mut warn = crate::logging::Throttle::new(Duration::from_secs(10));
+    let mut warn = crate::base::logging::Throttle::new(Duration::from_secs(10));
     loop {
         let (socket, peer) = tokio::select! {
             _ = stop.cancelled() => break,

@@ -63,8 +63,8 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
     );
     g.one("sentrix_clips", "Clips in the index.", indexed.clips as f64);
     guard_gauges(&mut g, &s, &indexed, now);
-    notify_gauges(&mut g, &s.live);
-    offsite_gauges(&mut g, &s.live);
+    notify_gauges(&mut g, s.notify.as_deref());
+    offsite_gauges(&mut g, s.offsite.as_ref());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], g.0).into_response())
 }
 
@@ -118,7 +118,7 @@ fn camera_gauges(g: &mut Gauges, live: &Live) {
 /// Live fMP4 viewers per camera stream, and the time from a picture's arrival from the
 /// camera to its fragment being written to a viewer's socket.
 fn live_gauges(g: &mut Gauges, cameras: &[(String, LiveCamera)]) {
-    let feeds: Vec<(String, &str, &crate::live::feed::LiveFeed)> = cameras
+    let feeds: Vec<(String, &str, &crate::media::feed::LiveFeed)> = cameras
         .iter()
         .flat_map(|(id, c)| {
             let f = c.feeds();
@@ -156,7 +156,7 @@ fn guard_gauges(g: &mut Gauges, s: &AppState, indexed: &Indexed, now_ms: i64) {
         indexed.lockouts as f64,
     );
     let locked = indexed.locked_addresses.iter().map(|(addr, until)| {
-        let label = format!("{{address=\"{}\"}}", crate::logging::bounded(addr, 64));
+        let label = format!("{{address=\"{}\"}}", crate::base::logging::bounded(addr, 64));
         (label, ((until - now_ms).max(0) / 1000) as f64)
     });
     g.add(
@@ -188,13 +188,13 @@ fn guard_gauges(g: &mut Gauges, s: &AppState, indexed: &Indexed, now_ms: i64) {
     g.one(
         "sentrix_open_fds",
         "File descriptors open in the process.",
-        crate::fds::open_count() as f64,
+        crate::base::fds::open_count() as f64,
     );
 }
 
 /// Messages each notification target has sent, failed and let expire since start.
-fn notify_gauges(g: &mut Gauges, live: &Live) {
-    let Some(state) = &live.notify else {
+fn notify_gauges(g: &mut Gauges, notify: Option<&crate::notify::NotifyState>) {
+    let Some(state) = notify else {
         return;
     };
     use std::sync::atomic::Ordering::Relaxed;
@@ -233,8 +233,8 @@ fn notify_gauges(g: &mut Gauges, live: &Live) {
 }
 
 /// Clips copied to the off-site bucket and failed attempts since start, and body bytes sent.
-fn offsite_gauges(g: &mut Gauges, live: &Live) {
-    let Some(h) = &live.offsite else {
+fn offsite_gauges(g: &mut Gauges, offsite: Option<&crate::offsite::OffsiteHandle>) {
+    let Some(h) = offsite else {
         return;
     };
     use std::sync::atomic::Ordering::Relaxed;

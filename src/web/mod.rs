@@ -80,10 +80,23 @@ pub struct AppState {
     pub recordings_root: PathBuf,
     /// Running cameras and the event bus (empty when only the store is served).
     pub live: crate::live::Live,
+    /// The notification targets' statuses and the armed mode (None: not running here).
+    pub notify: Option<Arc<crate::notify::NotifyState>>,
+    /// The off-site uploader's status (None: off-site copies are off).
+    pub offsite: Option<crate::offsite::OffsiteHandle>,
     pub started: std::time::Instant,
     /// The dashboard's open connections (a default table when served in-process).
     pub connections: Arc<conn::ConnTable>,
     verify_attempts: Mutex<HashMap<IpAddr, Vec<i64>>>,
+}
+
+/// What the running box hands the dashboard: its cameras, and the notification and
+/// off-site services when they run.
+#[derive(Clone, Default)]
+pub struct Running {
+    pub live: crate::live::Live,
+    pub notify: Option<Arc<crate::notify::NotifyState>>,
+    pub offsite: Option<crate::offsite::OffsiteHandle>,
 }
 
 impl AppState {
@@ -108,14 +121,19 @@ impl AppState {
             allowed_origins,
             recordings_root,
             live: crate::live::Live::default(),
+            notify: None,
+            offsite: None,
             started: std::time::Instant::now(),
             connections: conn::ConnTable::new(conn::Limits::default()),
             verify_attempts: Mutex::new(HashMap::new()),
         })
     }
 
-    pub fn with_live(mut self, live: crate::live::Live) -> Self {
-        self.live = live;
+    /// The running box's parts the dashboard shows and acts on.
+    pub fn with_running(mut self, running: Running) -> Self {
+        self.live = running.live;
+        self.notify = running.notify;
+        self.offsite = running.offsite;
         self
     }
 

@@ -4,7 +4,7 @@
 //! /api/notify/armed {"mode": "home"|"away"|"off"}` (admins; kept across restarts,
 //! audited). Never a target's URL, address or secret.
 
-use super::api::blocking;
+use super::error::blocking;
 use super::error::AppError;
 use super::{Admin, AppState, ClientIp};
 use crate::config::notify::ArmedMode;
@@ -18,8 +18,7 @@ use std::sync::atomic::Ordering::Relaxed;
 type St = State<Arc<AppState>>;
 
 fn state(s: &AppState) -> Result<Arc<crate::notify::NotifyState>, AppError> {
-    s.live
-        .notify
+    s.notify
         .clone()
         .ok_or_else(|| AppError::not_found("notifications are not running here"))
 }

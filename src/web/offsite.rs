@@ -3,7 +3,7 @@
 //! upload and the last error. Never a credential. Each clip's own state is in the clip
 //! list (`offsite`: local, queued, uploaded or "failed: reason").
 
-use super::api::blocking;
+use super::error::blocking;
 use super::error::AppError;
 use super::{Admin, AppState};
 use axum::Json;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 pub async fn status(State(s): State<Arc<AppState>>, _: Admin) -> Result<Json<Value>, AppError> {
-    let Some(h) = s.live.offsite.clone() else {
+    let Some(h) = s.offsite.clone() else {
         return Ok(Json(json!({"enabled": false})));
     };
     let store = s.store.clone();

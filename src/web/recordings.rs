@@ -10,7 +10,7 @@
 //! by commas), `X-Sentrix-Ends-Early-At` (the export stopped at a change of stream
 //! format) and `X-Sentrix-Codec` (the RFC 6381 codec, for Media Source players).
 
-use super::api::blocking;
+use super::error::blocking;
 use super::error::AppError;
 use super::{Admin, AppState, ClientIp, JsonQuery, media};
 use crate::auth::Principal;
@@ -103,7 +103,7 @@ pub(super) async fn timeline(
         .camera
         .clone()
         .ok_or_else(|| AppError::bad_request("camera is required"))?;
-    let now = crate::store::now_ms();
+    let now = crate::base::clock::wall_ms();
     let w = window(&s, &camera, &q, MAX_TIMELINE_MS, now)?;
     let store = s.store.clone();
     let t = blocking(move || Ok(store.timeline(&w.camera, w.from_ms, w.to_ms, now)?)).await?;
@@ -148,7 +148,7 @@ pub(super) async fn export(
     let camera = file
         .strip_suffix(".mp4")
         .ok_or_else(|| AppError::not_found("recordings are /api/recordings/{camera}.mp4"))?;
-    let w = window(&s, camera, &q, MAX_RANGE_MS, crate::store::now_ms())?;
+    let w = window(&s, camera, &q, MAX_RANGE_MS, crate::base::clock::wall_ms())?;
     let download = q
         .download
         .as_deref()
@@ -179,15 +179,9 @@ pub(super) async fn export(
 fn file_name(camera: &str, start_ms: i64, end_ms: i64) -> String {
     format!(
         "sentrix-{camera}-{}-{}.mp4",
-        utc_stamp(start_ms),
-        utc_stamp(end_ms)
+        crate::base::clock::utc_stamp(start_ms),
+        crate::base::clock::utc_stamp(end_ms)
     )
-}
-
-fn utc_stamp(ms: i64) -> String {
-    let date = crate::store::utc_date(ms).replace('-', "");
-    let s = ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{date}T{:02}{:02}{:02}Z", s / 3600, s / 60 % 60, s % 60)
 }
 
 fn mapping_headers(e: &Export) -> HeaderMap {

@@ -19,7 +19,7 @@ pub async fn start(
     config: &Config,
     config_file: &std::path::Path,
     store: &Store,
-    live: crate::live::Live,
+    running: super::Running,
     audit: Arc<crate::audit::Audit>,
     stop: CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -27,10 +27,10 @@ pub async fn start(
         return Ok(None);
     }
     let tls = tls_config(config)?;
-    let table = ConnTable::new(limits(config, crate::fds::raise_soft_limit()));
+    let table = ConnTable::new(limits(config, crate::base::fds::raise_soft_limit()));
     let state = Arc::new(
         app_state(config, store, audit)?
-            .with_live(live)
+            .with_running(running)
             .with_connections(table.clone()),
     );
     let addr = std::net::SocketAddr::new(config.network.bind, config.network.api_port);
@@ -128,7 +128,7 @@ fn app_state(
     let auth = Arc::new(crate::auth::Authenticator::new(
         store.clone(),
         crate::auth::Policy::from_config(sec),
-        Arc::new(crate::store::now_ms),
+        crate::base::clock::system(),
     ));
     let cameras = config
         .cameras
@@ -156,7 +156,7 @@ fn app_state(
 pub fn limits(config: &Config, nofile: u64) -> Limits {
     let n = &config.network;
     let enabled = config.cameras.iter().filter(|c| c.enabled).count();
-    let budget = crate::fds::web_connection_budget(nofile, enabled);
+    let budget = crate::base::fds::web_connection_budget(nofile, enabled);
     if budget < n.max_connections {
         tracing::info!(
             "dashboard connections capped at {budget} (not network.max_connections = {}): \

@@ -3,7 +3,7 @@
 //! next request, and open streams it authorized end within a second). Admins only; a
 //! token's own request cannot make or revoke tokens unless it holds `admin`. Audited.
 
-use super::api::blocking;
+use super::error::blocking;
 use super::error::AppError;
 use super::{Admin, AppState, ClientIp};
 use crate::auth::Role;

@@ -13,7 +13,7 @@ use crate::common;
 use common::RtspFixture;
 use sentrix::ingest::{CameraSupervisor, Codec};
 use sentrix::playback::Export;
-use sentrix::record::recorder::{FinishedClip, SystemClock};
+use sentrix::record::recorder::FinishedClip;
 use sentrix::record::segmenter::Segmenter;
 use sentrix::store::{Store, StoreConfig};
 use std::path::Path;
@@ -38,7 +38,7 @@ fn record(store: &Store) -> (Vec<FinishedClip>, u64) {
         20 * SECOND,
         1000,
         store.clone(),
-        Arc::new(SystemClock),
+        sentrix::base::clock::system(),
     );
     let (start, mut fed, mut outage_done) = (Instant::now(), 0u64, false);
     while start.elapsed() < RUN {
@@ -244,7 +244,7 @@ fn run_until_streaming(cfg: &Path) -> (std::process::Child, i64) {
     let mut log = Vec::new();
     common::run::wait_for(&lines, "streaming (connection", &mut log)
         .unwrap_or_else(|| panic!("no stream: {log:#?}"));
-    let at = sentrix::store::now_ms();
+    let at = sentrix::base::clock::wall_ms();
     std::thread::spawn(move || for _ in lines {}); // keep draining the log
     (child, at)
 }
@@ -260,7 +260,7 @@ fn a_crash_costs_the_downtime_and_at_most_one_fragment() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(first.id() as i32, libc::SIGKILL) };
     first.wait().unwrap();
-    let killed_ms = sentrix::store::now_ms();
+    let killed_ms = sentrix::base::clock::wall_ms();
     // Down for a second: a restart can take under the 250 ms that exports (and the
     // timeline) count as continuous, and the gap below must be one a viewer would see.
     std::thread::sleep(Duration::from_secs(1));
@@ -274,7 +274,7 @@ fn a_crash_costs_the_downtime_and_at_most_one_fragment() {
         sentrix::store::keys::load(&config).unwrap(),
     )
     .unwrap();
-    let now = sentrix::store::now_ms();
+    let now = sentrix::base::clock::wall_ms();
     let t = store.timeline("demo", now - 600_000, now, now).unwrap();
     assert_eq!(t.spans.len(), 2, "{:#?}", t.spans);
     let (before, after) = (&t.spans[0], &t.spans[1]);

@@ -142,7 +142,7 @@ fn run_camera(launch: &str, seconds: f64, detector: DetectorSettings) -> Run {
     )
     .unwrap();
     let fixture = common::RtspFixture::with_launch(launch);
-    let url = sentrix::redact::CameraUrl::parse(&fixture.url()).unwrap();
+    let url = sentrix::base::redact::CameraUrl::parse(&fixture.url()).unwrap();
     let mut sc = sentrix::ingest::SupervisorConfig::new("cam", Source::Rtsp(url));
     sc.decode = Some(DecodeSpec {
         width: 416,
@@ -176,7 +176,7 @@ fn run_camera(launch: &str, seconds: f64, detector: DetectorSettings) -> Run {
     let status = sup.status().clone();
     common::wait_until(Duration::from_secs(10), || status.snapshot().frames > 0)
         .expect("the fixture streams");
-    let first_unit_ms = sentrix::store::now_ms();
+    let first_unit_ms = sentrix::base::clock::wall_ms();
     let started = Instant::now();
     let mut notices = Vec::new();
     while started.elapsed().as_secs_f64() < seconds {

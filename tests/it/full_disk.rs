@@ -133,7 +133,7 @@ fn a_full_card_shared_with_the_index_never_stops_recording() {
         "{} bytes free",
         free_bytes(&card)
     );
-    let restart_ms = sentrix::store::now_ms();
+    let restart_ms = sentrix::base::clock::wall_ms();
     let lines_before = log.lock().unwrap().len();
     let child = record_until(&config, &rec, &log, t0 + Duration::from_secs(180), |_| {});
     let restarted = log.lock().unwrap()[lines_before..].join("\n");

@@ -12,7 +12,7 @@
 use crate::common;
 use crate::common::run::{ADMIN_PASSWORD, add_admin, spawn_run_with, stop, wait_for};
 use futures_util::{SinkExt, StreamExt};
-use sentrix::playback::fmp4::{TrackDefaults, header, parse_moof};
+use sentrix::media::boxes::{TrackDefaults, header, parse_moof};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 

@@ -8,7 +8,8 @@ use crate::common;
 
 use common::RtspFixture;
 use sentrix::ingest::{CameraSupervisor, Codec, IngestOutputs};
-use sentrix::record::recorder::{FinishedClip, RecordSettings, Recorder, SystemClock, WallClock};
+use sentrix::base::clock::{SimClock, system};
+use sentrix::record::recorder::{FinishedClip, RecordSettings, Recorder};
 use sentrix::store::{Store, StoreConfig};
 use std::path::Path;
 use std::process::Command;
@@ -16,14 +17,6 @@ use std::sync::Arc;
 
 const GOP_NS: u64 = 1_000_000_000;
 
-/// A wall clock stuck at one instant: clip times must then follow stream time alone.
-struct FixedClock(i64);
-
-impl WallClock for FixedClock {
-    fn now_ms(&self) -> i64 {
-        self.0
-    }
-}
 const SECOND: u64 = 1_000_000_000;
 
 fn settings(pre_s: u64, post_s: u64, max_s: u64) -> RecordSettings {
@@ -67,7 +60,7 @@ fn trigger_clip(codec: Codec) {
         "cam",
         settings(pre, post, 300),
         store.clone(),
-        Arc::new(FixedClock(wall0)),
+        SimClock::at(wall0), // stands still: clip times must follow stream time alone
     );
     let mut t = None;
     let mut first_pts = None;
@@ -145,13 +138,13 @@ fn repeated_triggers_extend_one_clip_and_splits_lose_no_frame() {
         "whole",
         settings(2, 3, 300),
         store.clone(),
-        Arc::new(SystemClock),
+        system(),
     );
     let mut split = Recorder::new(
         "split",
         settings(2, 3, 8),
         store.clone(),
-        Arc::new(SystemClock),
+        system(),
     );
     let mut fed: Vec<u64> = Vec::new();
     let mut first = None;

@@ -328,7 +328,7 @@ fn retention_by_age_and_size_deletes_oldest_first() {
     let dir = common::temp_dir();
     let mp4 = common::synthetic_mp4(1);
     let day = 86_400_000;
-    let now = sentrix::store::now_ms();
+    let now = sentrix::base::clock::wall_ms();
     let policy = sentrix::store::RetentionPolicy {
         max_size_bytes: u64::MAX,
         event_ms: 30 * day,
@@ -496,7 +496,7 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
     let mp4 = common::synthetic_mp4(1);
     let policy = sentrix::store::RetentionPolicy::KEEP_ALL;
     let store = test_store(d, policy);
-    let now = sentrix::store::now_ms();
+    let now = sentrix::base::clock::wall_ms();
     let orphan = add_clip(&store, &mp4, now - 3000);
     let lost = add_clip(&store, &mp4, now - 2000);
     let kept = add_clip(&store, &mp4, now - 1000);
@@ -578,7 +578,7 @@ fn a_lost_index_is_rebuilt_and_damaged_clips_are_salvaged_not_deleted() {
         .unwrap_or_else(|_| b"\xff\xd8\xff\xe0 not really a jpeg".to_vec());
     let policy = sentrix::store::RetentionPolicy::KEEP_ALL;
     let store = test_store(d, policy);
-    let now = sentrix::store::now_ms();
+    let now = sentrix::base::clock::wall_ms();
     let ids: Vec<i64> = (0..4)
         .map(|i| add_clip_with_pictures(&store, &mp4, &jpeg, now - 10_000 * (4 - i)))
         .collect();
@@ -674,7 +674,7 @@ fn the_offsite_queue_follows_what_and_holds_back_age_retention() {
     let dir = common::temp_dir();
     let mp4 = common::synthetic_mp4(1);
     let day = 86_400_000;
-    let now = sentrix::store::now_ms();
+    let now = sentrix::base::clock::wall_ms();
     let policy = sentrix::store::RetentionPolicy {
         max_size_bytes: u64::MAX,
         event_ms: 30 * day,

@@ -10,7 +10,7 @@ use sentrix::audit::Audit;
 use sentrix::auth::{Authenticator, Policy, password};
 use sentrix::store::{ClipMeta, MasterKey, RetentionPolicy, Store, StoreConfig};
 use sentrix::web::{AppState, CameraInfo, router};
-use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+pub use sentrix::base::clock::{Clock, SimClock};
 use std::sync::{Arc, Mutex};
 
 pub const ADMIN_PW: &str = "correct horse battery";
@@ -115,7 +115,7 @@ pub fn app(st: Arc<AppState>) -> axum::Router {
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub store: Store,
-    pub clock: Arc<AtomicI64>,
+    pub clock: Arc<SimClock>,
     pub base: String,
     pub cert_pem: Vec<u8>,
     pub clip_id: i64,
@@ -133,12 +133,11 @@ pub fn policy() -> Policy {
     }
 }
 
-pub fn state(store: &Store, clock: &Arc<AtomicI64>, dir: &std::path::Path) -> Arc<AppState> {
-    let c = clock.clone();
+pub fn state(store: &Store, clock: &Arc<SimClock>, dir: &std::path::Path) -> Arc<AppState> {
     let auth = Arc::new(Authenticator::new(
         store.clone(),
         policy(),
-        Arc::new(move || c.load(SeqCst)),
+        clock.clone(),
     ));
     let audit = Arc::new(Audit::open(Some(&dir.join("audit.log"))).unwrap());
     Arc::new(
@@ -149,7 +148,7 @@ pub fn state(store: &Store, clock: &Arc<AtomicI64>, dir: &std::path::Path) -> Ar
             vec![CameraInfo {
                 id: "porch".into(),
                 name: "Porch".into(),
-                url: sentrix::redact::CameraUrl::parse(CAMERA_URL)
+                url: sentrix::base::redact::CameraUrl::parse(CAMERA_URL)
                     .unwrap()
                     .redacted(),
                 enabled: true,
@@ -181,7 +180,7 @@ pub async fn start_with(limits: sentrix::web::conn::Limits) -> Server {
         MasterKey::from_bytes(MASTER_KEY),
     )
     .unwrap();
-    let now = sentrix::store::now_ms();
+    let now = sentrix::base::clock::wall_ms();
     store
         .add_user("alice", "admin", &password::hash(ADMIN_PW).unwrap(), now)
         .unwrap();
@@ -211,7 +210,7 @@ pub async fn start_with(limits: sentrix::web::conn::Limits) -> Server {
         }
     }
     let tls = sentrix::tls::server_config(&cert, &key).unwrap();
-    let clock = Arc::new(AtomicI64::new(now));
+    let clock = SimClock::at(now);
     let st = state(&store, &clock, dir.path());
     let table = sentrix::web::conn::ConnTable::new(limits);
     let st = Arc::new(

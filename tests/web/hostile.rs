@@ -10,7 +10,6 @@ use axum::http::Request;
 use base64::Engine;
 use sentrix::web::conn::Limits;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
@@ -507,5 +506,5 @@ async fn the_event_stream_ends_with_its_session() {
             "{end}: stream still open after {took:?}"
         );
     }
-    let _ = s.clock.load(SeqCst);
+    let _ = s.clock.wall_ms();
 }

@@ -12,7 +12,7 @@ async fn add_segments(s: &Server) -> i64 {
     let mp4 = tokio::task::spawn_blocking(|| crate::common::synthetic_mp4(3))
         .await
         .unwrap();
-    let t0 = sentrix::store::now_ms() - 120_000;
+    let t0 = sentrix::base::clock::wall_ms() - 120_000;
     let store = s.store.clone();
     tokio::task::spawn_blocking(move || {
         for (start, run) in [(t0, t0), (t0 + 3000, t0), (t0 + 10_000, t0 + 10_000)] {
@@ -133,7 +133,7 @@ async fn timeline_and_export_across_a_gap() {
 async fn bad_ranges_are_json_4xx() {
     let s = start().await;
     let c = s.client();
-    let now = sentrix::store::now_ms();
+    let now = sentrix::base::clock::wall_ms();
     let day = 86_400_000;
     let cases: Vec<(String, u16)> = vec![
         (
@@ -213,7 +213,7 @@ async fn bad_ranges_are_json_4xx() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_is_for_admins_and_checked() {
     let s = start().await;
-    let now = sentrix::store::now_ms();
+    let now = sentrix::base::clock::wall_ms();
     let id = s
         .store
         .insert_event("porch", "car", now - 5000, 0.8, &[0.0; 4])

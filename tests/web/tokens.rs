@@ -7,7 +7,6 @@
 use crate::fixture::*;
 use reqwest::Method as M;
 use serde_json::Value;
-use std::sync::atomic::Ordering::SeqCst;
 
 /// Makes a token as alice over the API; returns it (registered as a secret from then on).
 async fn make_token(s: &Server, c: &reqwest::Client, body: &str) -> String {
@@ -47,7 +46,7 @@ async fn with_token(
 async fn tokens_are_scoped_counted_expiring_and_revocable() {
     let s = start().await;
     let c = s.client();
-    let now = s.clock.load(SeqCst);
+    let now = s.clock.wall_ms();
     let event = s
         .store
         .insert_event("porch", "person", now - 5000, 0.9, &[0.1, 0.1, 0.5, 0.9])
@@ -241,7 +240,7 @@ async fn expiry_and_revocation(s: &Server, c: &reqwest::Client, admin: &str) {
         404
     );
     // Two days later the one-day token has expired, and says so.
-    s.clock.fetch_add(2 * 86_400_000, SeqCst);
+    s.clock.advance(2 * 86_400_000);
     let r = with_token(s, c, M::GET, "/api/events", &short).await;
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.unwrap();

@@ -16,7 +16,7 @@ pub fn analytics(dir: &Path) -> anyhow::Result<()> {
 
 fn measure(work: &Path) -> anyhow::Result<()> {
     let store = super::work_store(work)?;
-    let to_ms = sentrix::store::now_ms();
+    let to_ms = sentrix::base::clock::wall_ms();
     let from_ms = to_ms - 30 * DAY_MS;
     let t = Instant::now();
     sentrix_testkit::insert_synthetic_events(&work.join("index.db"), EVENTS, from_ms, 30 * DAY_MS)?;

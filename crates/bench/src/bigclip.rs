@@ -96,12 +96,12 @@ pub(super) fn write_clip(
     let duration_ms = (repeats * stretch_ns / 1_000_000) as i64;
     let mut writer = store.begin_clip(ClipMeta {
         camera_id: camera.into(),
-        start_ms: sentrix::store::now_ms() - duration_ms,
+        start_ms: sentrix::base::clock::wall_ms() - duration_ms,
         codec: "h264".into(),
         labels: vec!["bench".into()],
         ..Default::default()
     })?;
-    let mut mux = sentrix::record::mux::Muxer::new(first.stream.clone(), 1000);
+    let mut mux = sentrix::media::mux::Muxer::new(first.stream.clone(), 1000);
     for r in 0..repeats {
         let shift = r * stretch_ns;
         for u in stretch {

@@ -9,7 +9,7 @@
 use sentrix::ingest::demo::{DemoSpec, Mount, RtspServer};
 use sentrix::ingest::pipeline::Source;
 use sentrix::ingest::{CameraSupervisor, Codec, SupervisorConfig};
-use sentrix::redact::CameraUrl;
+use sentrix::base::redact::CameraUrl;
 use anyhow::{Context, bail};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

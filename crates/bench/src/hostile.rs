@@ -59,7 +59,7 @@ async fn session_cookie(t: &Target) -> anyhow::Result<String> {
 }
 
 pub fn hostile(b: &HostileBench) -> anyhow::Result<()> {
-    sentrix::fds::raise_soft_limit();
+    sentrix::base::fds::raise_soft_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -53,7 +53,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    sentrix::logging::init();
+    sentrix::base::logging::init();
     run(cli.bench)
 }
 

@@ -140,7 +140,7 @@ async fn latencies(
         let id = store.insert_event(
             "bench",
             "person",
-            sentrix::store::now_ms(),
+            sentrix::base::clock::wall_ms(),
             0.9,
             &[0.3, 0.3, 0.6, 0.9],
         )?;

@@ -12,7 +12,7 @@ use sentrix::ingest::pipeline::Source;
 use sentrix::ingest::{CameraSupervisor, SupervisorConfig};
 use sentrix::record::recorder::RecordSettings;
 use sentrix::record::runner::RecorderRunner;
-use sentrix::redact::CameraUrl;
+use sentrix::base::redact::CameraUrl;
 use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
 use anyhow::{Context, bail};
 use std::path::Path;

@@ -23,7 +23,7 @@ pub fn timeline(dir: &Path) -> anyhow::Result<()> {
 
 fn measure(work: &Path) -> anyhow::Result<()> {
     let store = super::work_store(work)?;
-    let day0 = sentrix::store::now_ms() - 2 * 86_400_000;
+    let day0 = sentrix::base::clock::wall_ms() - 2 * 86_400_000;
     let before = index_bytes(&store, work)?;
     fill_day(&store, day0)?;
     let per_day = index_bytes(&store, work)?.saturating_sub(before);
@@ -34,7 +34,7 @@ fn measure(work: &Path) -> anyhow::Result<()> {
     let mut samples = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let line = store.timeline("day", day0, day0 + 86_400_000, sentrix::store::now_ms())?;
+        let line = store.timeline("day", day0, day0 + 86_400_000, sentrix::base::clock::wall_ms())?;
         let body = serde_json::to_vec(&line)?;
         std::hint::black_box(body);
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -175,7 +175,7 @@ fn write_minute(
         run_start_ms: Some(start_ms),
         ..Default::default()
     })?;
-    let mut mux = sentrix::record::mux::Muxer::new(stretch[0].stream.clone(), 1000);
+    let mut mux = sentrix::media::mux::Muxer::new(stretch[0].stream.clone(), 1000);
     let frames = 60 * FPS as u64;
     for i in 0..frames {
         let u = &stretch[(i % stretch.len() as u64) as usize];

@@ -153,7 +153,7 @@ pub fn assert_no_plaintext(dir: &std::path::Path) {
 /// when `decode`.
 pub fn camera_config(url: &str, decode: bool) -> sentrix::ingest::SupervisorConfig {
     use sentrix::ingest::pipeline::{DecodeSpec, Source};
-    let url = sentrix::redact::CameraUrl::parse(url).expect("test URL");
+    let url = sentrix::base::redact::CameraUrl::parse(url).expect("test URL");
     let mut config = sentrix::ingest::SupervisorConfig::new("cam", Source::Rtsp(url));
     if decode {
         config.decode = Some(DecodeSpec {

@@ -9,8 +9,8 @@
 //! stream's init segment and its arrival time, so a viewer can (re)start anywhere and
 //! drop its backlog when it falls behind.
 
-use crate::ingest::fmp4::{self, LiveInit, Timing};
-use crate::ingest::{AccessUnit, StreamInfo};
+use crate::media::fmp4::{self, LiveInit, Timing};
+use crate::media::{AccessUnit, StreamInfo};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use tokio::sync::broadcast;

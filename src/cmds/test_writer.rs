@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::ingest::pipeline::{Source, SyntheticSpec};
 use crate::ingest::{CameraSupervisor, Codec, SupervisorConfig};
-use crate::record::mux::Muxer;
+use crate::media::mux::Muxer;
 use crate::store::{ClipMeta, Store, StoreConfig, keys};
 use anyhow::{Context, bail};
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub fn test_writer(config: &Config, clip_seconds: u64, bitrate_kbps: u32) -> any
         };
         let meta = ClipMeta {
             camera_id: "writer".into(),
-            start_ms: crate::store::now_ms(),
+            start_ms: crate::base::clock::wall_ms(),
             ..Default::default()
         };
         let mut writer = store.begin_clip(meta)?;

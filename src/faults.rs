@@ -6,10 +6,8 @@
 //! - `main-freeze`: the main loop blocks;
 //! - `fsync-fail`: the store's next fsync fails (as after an I/O error).
 //!
-//! The hooks sit in those loops behind `#[cfg(feature = "test-faults")]`. `writer` is the
-//! hidden `test-writer` command.
-
-pub mod writer;
+//! The hooks sit in those loops behind `#[cfg(feature = "test-faults")]`. The hidden
+//! `test-writer` command is in cmds/test_writer.rs.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -35,12 +35,12 @@ impl LocalTime {
         self.hour * 60 + self.minute
     }
 
-    /// "2026-11-29 08:12:03".
+    /// "2026-11-29 08:12:03", through chrono like every other date (base/clock.rs).
     pub fn text(&self) -> String {
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        )
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, self.day)
+            .and_then(|d| d.and_hms_opt(self.hour, self.minute, self.second.min(59)))
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default()
     }
 }
 

@@ -15,9 +15,9 @@
 //! offset. Output bytes wait in `take_output` for the caller, who drains them into the
 //! clip store, so nothing is held longer than a fragment.
 
-use crate::ingest::fmp4::{self, TIMESCALE};
-use crate::ingest::{AccessUnit, StreamInfo};
-use crate::playback::fmp4::Sample;
+use crate::media::fmp4::{self, TIMESCALE};
+use crate::media::{AccessUnit, StreamInfo};
+use crate::media::boxes::Sample;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +206,7 @@ impl Muxer {
 }
 
 /// The distinct parameter sets of an access unit, in a fixed order (cameras vary theirs).
-fn sorted_sets(codec: crate::ingest::Codec, au: &[u8]) -> Vec<Vec<u8>> {
+fn sorted_sets(codec: crate::media::Codec, au: &[u8]) -> Vec<Vec<u8>> {
     let mut sets: Vec<Vec<u8>> = fmp4::parameter_sets(codec, au)
         .into_iter()
         .map(<[u8]>::to_vec)
@@ -223,9 +223,9 @@ fn duration_u32(ticks: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::Codec;
-    use crate::playback::fmp4::{Fragment, TrackDefaults, children, parse_moof};
-    use crate::store::mp4scan::Mp4Scan;
+    use crate::media::Codec;
+    use crate::media::boxes::{Fragment, TrackDefaults, children, parse_moof};
+    use crate::media::mp4scan::Mp4Scan;
     use gstreamer as gst;
 
     const SPS: &[u8] = &[0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40];
