@@ -14,7 +14,6 @@ use crate::ingest::StatusHandle;
 use crate::store::Store;
 use crate::base::systemd::Notifier;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -2,18 +2,14 @@
 //! MP4, refusing tampered or truncated files) and `sentrix detect`.
 
 use crate::config::Config;
-use crate::ingest::pipeline::{Source, SyntheticSpec};
-use crate::ingest::{CameraSupervisor, Codec, SupervisorConfig};
-use crate::media::mux::Muxer;
-use crate::store::{ClipMeta, OpenReader, Store, StoreConfig, keys};
+use crate::store::OpenReader;
 use anyhow::{Context, bail};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::time::Duration;
 
 /// Decrypts `input` to `output` (`-` = stdout). A partial output file is removed on error.
 pub fn decrypt(config: &Config, input: &Path, output: &Path) -> anyhow::Result<()> {
-    let key = keys::load(config)?;
+    let key = crate::app::store_setup::load_key(config)?;
     let file =
         std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
     let reader = OpenReader::open(file, &key).with_context(|| format!("{}", input.display()))?;

@@ -14,6 +14,7 @@
 
 mod cameras;
 mod services;
+pub mod store_setup;
 pub mod signals;
 mod status;
 

@@ -19,7 +19,6 @@ pub use session::Sessions;
 
 use crate::store::{LockKind, Store};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 /// A user's role. Input (`--role`, the users API) parses through clap and serde into this
 /// type, so a bad role gets one message; `from_db` reads the stored column.

@@ -65,7 +65,7 @@ fn offsite(config: &Config, action: OffsiteAction, prefix: Option<String>) -> an
     match action {
         OffsiteAction::Restore => {
             let _lock = crate::store::DataLock::acquire(&config.paths.data_lock)?;
-            let key = keys::load(config).context("while loading the clip key")?;
+            let key = crate::app::store_setup::load_key(config).context("while loading the clip key")?;
             let (store, _) = Store::open(StoreConfig::from_config(config), key)?;
             let prefix = match prefix {
                 Some(p) => p,
@@ -112,7 +112,7 @@ fn open_for_reading(
     cfg: &crate::config::offsite::Offsite,
     prefix: Option<String>,
 ) -> anyhow::Result<(Bucket, crate::store::MasterKey)> {
-    let key = keys::load(config).context("while loading the clip key")?;
+    let key = crate::app::store_setup::load_key(config).context("while loading the clip key")?;
     let prefix = match prefix {
         Some(p) => p,
         None => {

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::ingest::pipeline::{Source, SyntheticSpec};
 use crate::ingest::{CameraSupervisor, Codec, SupervisorConfig};
 use crate::media::mux::Muxer;
-use crate::store::{ClipMeta, Store, StoreConfig, keys};
+use crate::store::{ClipMeta, Store, StoreConfig};
 use anyhow::{Context, bail};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 /// printing `clip <id> <ms>` after each, until killed.
 pub fn test_writer(config: &Config, clip_seconds: u64, bitrate_kbps: u32) -> anyhow::Result<()> {
     let _lock = crate::store::DataLock::acquire(&config.paths.data_lock)?;
-    let key = keys::load(config)?;
+    let key = crate::app::store_setup::load_key(config)?;
     let (store, sweep) = Store::open(StoreConfig::from_config(config), key)?;
     eprintln!("sweep: {sweep:?}");
     // Clips queue for the bucket as `run` would queue them.

@@ -91,7 +91,7 @@ pub fn key_id(args: ConfigArg) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match crate::store::keys::load(&c) {
+    match crate::app::store_setup::load_key(&c) {
         Ok(key) => {
             println!("{}", key.id());
             ExitCode::SUCCESS

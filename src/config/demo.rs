@@ -81,3 +81,29 @@ impl DemoSpec {
         Ok(spec)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(url: &str) -> Result<DemoSpec, String> {
+        DemoSpec::from_url(&CameraUrl::parse(url).unwrap())
+    }
+
+    #[test]
+    fn demo_urls() {
+        assert_eq!(spec("demo://").unwrap().codec, Codec::H264);
+        let s = spec("demo://h265?width=640&height=360&fps=10&bitrate=500").unwrap();
+        assert_eq!(
+            (s.codec, s.width, s.height, s.fps, s.bitrate_kbps),
+            (Codec::H265, 640, 360, 10, 500)
+        );
+        assert!(spec("demo://vp8").unwrap_err().contains("vp8"));
+        assert!(spec("demo://?fps=0").unwrap_err().contains("out of range"));
+        assert!(
+            spec("demo://?colour=red")
+                .unwrap_err()
+                .contains("unknown demo option")
+        );
+    }
+}

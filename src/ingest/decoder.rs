@@ -8,7 +8,6 @@
 
 use super::Codec;
 use gstreamer as gst;
-use serde::{Deserialize, Deserializer};
 
 pub use crate::config::choices::DecoderChoice;
 

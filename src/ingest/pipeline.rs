@@ -23,6 +23,7 @@ use super::tail::{add_after, build_err, build_tail, caps_aligned, make};
 use crate::base::redact::CameraUrl;
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// Where the encoded stream comes from.
 #[derive(Debug, Clone)]

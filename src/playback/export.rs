@@ -34,7 +34,7 @@ pub enum ExportError {
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("clip {id}: {error}")]
-    Media { id: i64, error: fmp4::Mp4Error },
+    Media { id: i64, error: boxes::Mp4Error },
     /// The copied fragments' 32-bit decode times cannot reach that far at this stream's
     /// timescale (13 hours at 90 kHz).
     #[error("this camera's recordings can be exported {0} hours at a time at most; ask for less")]
@@ -139,7 +139,7 @@ impl Export {
         export.clips = std::mem::take(&mut clips);
         let init = export.read_init(0)?;
         export.keep_compatible(&init)?;
-        export.codec = fmp4::codec_string(&init.entry).unwrap_or_default();
+        export.codec = boxes::codec_string(&init.entry).unwrap_or_default();
         export.lay_out(init, from_ms, to_ms)?;
         Ok(export)
     }
@@ -152,7 +152,7 @@ impl Export {
         self.total == 0
     }
 
-    fn media_err(&self, clip: usize) -> impl FnOnce(fmp4::Mp4Error) -> ExportError + '_ {
+    fn media_err(&self, clip: usize) -> impl FnOnce(boxes::Mp4Error) -> ExportError + '_ {
         move |error| ExportError::Media {
             id: self.clips[clip].id,
             error,
@@ -182,9 +182,9 @@ impl Export {
     /// The header of the box at `offset` of file `clip`.
     fn header_at(&self, clip: usize, offset: u64) -> Result<BoxHeader, ExportError> {
         let bytes = self.read(clip, offset, 16)?;
-        fmp4::header(&bytes)
+        boxes::header(&bytes)
             .map_err(self.media_err(clip))?
-            .ok_or_else(|| self.media_err(clip)(fmp4::Mp4Error("cut-off box header".into())))
+            .ok_or_else(|| self.media_err(clip)(boxes::Mp4Error("cut-off box header".into())))
     }
 
     /// `ftyp` and `moov` of file `clip`.
@@ -195,14 +195,14 @@ impl Export {
             if &h.kind == b"moov" {
                 let bytes = self.read(clip, 0, at + h.size)?;
                 let body = &bytes[(at + h.header_len) as usize..];
-                let entry = fmp4::sample_entry(body).map(<[u8]>::to_vec);
-                let timescale = fmp4::timescale(body).filter(|t| *t > 0);
+                let entry = boxes::sample_entry(body).map(<[u8]>::to_vec);
+                let timescale = boxes::timescale(body).filter(|t| *t > 0);
                 let (Some(entry), Some(timescale)) = (entry, timescale) else {
-                    return Err(self.media_err(clip)(fmp4::Mp4Error(
+                    return Err(self.media_err(clip)(boxes::Mp4Error(
                         "moov without a video track".into(),
                     )));
                 };
-                let defaults = fmp4::track_defaults(body);
+                let defaults = boxes::track_defaults(body);
                 return Ok(Init {
                     bytes,
                     defaults,
@@ -211,7 +211,7 @@ impl Export {
                 });
             }
             if &h.kind == b"moof" || at + h.size > self.clips[clip].plain_bytes as u64 {
-                return Err(self.media_err(clip)(fmp4::Mp4Error(
+                return Err(self.media_err(clip)(boxes::Mp4Error(
                     "no moov before the first fragment".into(),
                 )));
             }
@@ -250,10 +250,10 @@ impl Export {
                 continue;
             }
             let moof = self.read(clip, at, h.size)?;
-            let fragment = fmp4::parse_moof(&moof, init.defaults).map_err(self.media_err(clip))?;
+            let fragment = boxes::parse_moof(&moof, init.defaults).map_err(self.media_err(clip))?;
             let mdat = self.header_at(clip, at + h.size)?;
             if &mdat.kind != b"mdat" {
-                return Err(self.media_err(clip)(fmp4::Mp4Error(
+                return Err(self.media_err(clip)(boxes::Mp4Error(
                     "moof not followed by mdat".into(),
                 )));
             }
@@ -338,7 +338,7 @@ impl Export {
         }
         self.duration_ms = (cursor_ticks * 1000 / timescale as u64) as i64;
         let moov_at = moov_offset(&init.bytes);
-        fmp4::set_movie_duration(&mut init.bytes[moov_at..], self.duration_ms as u64);
+        boxes::set_movie_duration(&mut init.bytes[moov_at..], self.duration_ms as u64);
         self.pieces[0].piece = Piece::Bytes(init.bytes);
         Ok(())
     }
@@ -395,7 +395,7 @@ impl Export {
                 let skip: u64 = f.fragment.samples[..si].iter().map(|s| s.size as u64).sum();
                 let data: u64 = samples.iter().map(|s| s.size as u64).sum();
                 let dts = (kept[i].dts as i64 + shift) as u64;
-                let head = fmp4::build_moof_and_mdat_header(
+                let head = boxes::build_moof_and_mdat_header(
                     f.fragment.sequence,
                     f.fragment.track_id,
                     dts,
@@ -459,7 +459,7 @@ impl Export {
             } else {
                 self.read(clip, start, h.size)?
             };
-            fmp4::shift_decode_time(&mut moof, shift).map_err(self.media_err(clip))?;
+            boxes::shift_decode_time(&mut moof, shift).map_err(self.media_err(clip))?;
             let (lo, hi) = (start.max(a), end.min(b));
             data[(lo - a) as usize..(hi - a) as usize]
                 .copy_from_slice(&moof[(lo - start) as usize..(hi - start) as usize]);
@@ -489,7 +489,7 @@ impl Export {
             let at = layout.known_end;
             let inside = (at >= a && at + 16 <= b).then(|| &data[(at - a) as usize..]);
             let h = match inside {
-                Some(bytes) => fmp4::header(bytes).map_err(self.media_err(clip))?,
+                Some(bytes) => boxes::header(bytes).map_err(self.media_err(clip))?,
                 None => None,
             };
             let h = match h {
@@ -516,7 +516,7 @@ struct TimedSample {
     dts: u64,
     pts: i64,
     wall_ms: i64,
-    sample: fmp4::Sample,
+    sample: boxes::Sample,
 }
 
 /// Every sample of `frags`, timed: wall ms from the file's start `start_ms` (its first
@@ -571,7 +571,7 @@ fn kept_range(
 
 /// Where `moov` starts in an init segment.
 fn moov_offset(init: &[u8]) -> usize {
-    fmp4::children(init)
+    boxes::children(init)
         .find(|(k, _, _)| k == b"moov")
         .map_or(0, |(_, at, _)| at)
 }

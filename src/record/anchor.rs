@@ -5,7 +5,6 @@
 
 use crate::base::clock::ClockRef;
 use crate::ingest::AccessUnit;
-use std::sync::Arc;
 
 pub struct WallAnchor {
     clock: ClockRef,

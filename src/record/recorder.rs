@@ -14,7 +14,6 @@ use super::ring::Ring;
 use crate::ingest::{AccessUnit, Frame};
 use crate::store::{ClipMeta, ClipRecord, ClipWriter, Store, StoreError};
 use crate::base::clock::ClockRef;
-use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct RecordSettings {

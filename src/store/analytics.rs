@@ -6,9 +6,15 @@
 //! nine tenths of the summary's time (`docs/performance.md`). Days and hours of the day
 //! are sums of the local hours' groups.
 
-use super::{Store, StoreError, db};
+use super::{Store, StoreError};
 use rusqlite::Connection;
 use std::collections::HashMap;
+
+// The statements this file runs (named parameters, bound with named_params!).
+const ANALYTICS_SCAN: &str = "SELECT start_ms, label, camera_id, end_ms, acknowledged
+    FROM events INDEXED BY events_for_analytics WHERE start_ms >= :from_ms AND start_ms < :to_ms
+    AND (:camera IS NULL OR camera_id = :camera) AND (:label IS NULL OR label = :label)
+    ORDER BY start_ms";
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -232,7 +238,7 @@ impl ScanColumns {
 
 /// The filter's events, folded in one scan of the covering index.
 fn scan(conn: &Connection, q: &AnalyticsQuery) -> Result<Fold, StoreError> {
-    let mut stmt = conn.prepare_cached(db::ANALYTICS_SCAN)?;
+    let mut stmt = conn.prepare_cached(ANALYTICS_SCAN)?;
     let col = ScanColumns::of(&stmt)?;
     let mut rows = stmt.query(rusqlite::named_params! {
         ":from_ms": q.from_ms,

@@ -8,6 +8,41 @@ use super::sealed::{create_sealed, seal_and_rename};
 use super::{Store, StoreError, db, io_err, keys, not_found_as};
 use rusqlite::named_params;
 
+// The statements this file runs (named parameters, bound with named_params!).
+const INSERT_EVENT: &str =
+    "INSERT INTO events (camera_id, label, start_ms, end_ms, max_score, box)
+    VALUES (:camera_id, :label, :start_ms, NULL, :max_score, :box)";
+const UPDATE_EVENT: &str =
+    "UPDATE events SET end_ms = :end_ms, max_score = :max_score, box = :box WHERE id = :id";
+const SELECT_EVENT: &str = "SELECT id, camera_id, label, start_ms, end_ms, max_score, box,
+    clip_id, snapshot_path IS NOT NULL AS has_snapshot, acknowledged, keep FROM events";
+/// Events of a camera whose time overlaps [from_ms, to_ms), oldest first.
+const EVENTS_OVERLAPPING: &str = "WHERE camera_id = :camera AND start_ms < :to_ms
+    AND COALESCE(end_ms, 9000000000000000) >= :from_ms AND start_ms >= :from_ms - 86400000
+    ORDER BY start_ms, id LIMIT :limit";
+const SET_EVENT_KEEP: &str = "UPDATE events SET keep = :keep WHERE id = :id";
+/// Events of a camera without a clip, ended, whose footage (with pre- and post-roll) is
+/// all gone: older than the camera's oldest segment.
+const DELETE_EVENTS_WITHOUT_FOOTAGE: &str = "DELETE FROM events WHERE clip_id IS NULL
+    AND end_ms IS NOT NULL AND keep = 0
+    AND end_ms + :post_ms < (SELECT MIN(s.start_ms) FROM clips s
+        WHERE s.kind = 'segment' AND s.camera_id = events.camera_id)
+    RETURNING snapshot_path";
+const EVENT_BY_ID: &str = "WHERE id = :id";
+const EVENTS_MATCHING: &str = "WHERE (:camera IS NULL OR camera_id = :camera)
+    AND (:label IS NULL OR label = :label) AND start_ms >= :since_ms AND start_ms < :until_ms
+    ORDER BY start_ms DESC, id DESC LIMIT :limit";
+/// Events of a camera that started in [from_ms, to_ms) (events_by_camera_start).
+const COUNT_CAMERA_EVENTS: &str = "SELECT COUNT(*) AS events FROM events WHERE camera_id = :camera
+    AND start_ms >= :from_ms AND start_ms < :to_ms";
+const SET_EVENT_SNAPSHOT: &str =
+    "UPDATE events SET snapshot_path = :path, snapshot_bytes = :bytes WHERE id = :id";
+const ACKNOWLEDGE_EVENT: &str = "UPDATE events SET acknowledged = 1 WHERE id = :id";
+const SELECT_UNLINKED_SNAPSHOTS_BEFORE: &str = "SELECT snapshot_path FROM events
+    WHERE clip_id IS NULL AND keep = 0 AND start_ms < :before_ms AND snapshot_path IS NOT NULL";
+const DELETE_UNLINKED_EVENTS_BEFORE: &str =
+    "DELETE FROM events WHERE clip_id IS NULL AND keep = 0 AND start_ms < :before_ms";
+
 /// One row of the events table, as the API shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EventRecord {
@@ -86,7 +121,7 @@ impl Store {
                 named_params! {":id": camera_id},
             )?;
             conn.execute(
-                db::INSERT_EVENT,
+                INSERT_EVENT,
                 named_params! {
                     ":camera_id": camera_id,
                     ":label": label,
@@ -111,7 +146,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let n = self.with_room(|conn| {
             conn.execute(
-                db::UPDATE_EVENT,
+                UPDATE_EVENT,
                 named_params! {
                     ":id": id,
                     ":end_ms": end_ms,
@@ -146,7 +181,7 @@ impl Store {
     /// Marks event `id` keep (or not): its footage then outlives the age limits.
     pub fn set_event_keep(&self, id: i64, keep: bool) -> Result<(), StoreError> {
         let n = self.conn().execute(
-            db::SET_EVENT_KEEP,
+            SET_EVENT_KEEP,
             named_params! {":id": id, ":keep": keep as i64},
         )?;
         if n == 0 {
@@ -163,7 +198,7 @@ impl Store {
         to_ms: i64,
         limit: u32,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let sql = format!("{} {}", db::SELECT_EVENT, db::EVENTS_OVERLAPPING);
+        let sql = format!("{} {}", SELECT_EVENT, EVENTS_OVERLAPPING);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
@@ -182,7 +217,7 @@ impl Store {
             let tx = conn.transaction()?;
             let mut paths: Vec<Option<String>> = Vec::new();
             {
-                let mut stmt = tx.prepare(db::DELETE_EVENTS_WITHOUT_FOOTAGE)?;
+                let mut stmt = tx.prepare(DELETE_EVENTS_WITHOUT_FOOTAGE)?;
                 let rows = stmt.query_map(named_params! {":post_ms": post_ms}, |r| {
                     r.get("snapshot_path")
                 })?;
@@ -203,14 +238,14 @@ impl Store {
     }
 
     pub fn event(&self, id: i64) -> Result<EventRecord, StoreError> {
-        let sql = format!("{} {}", db::SELECT_EVENT, db::EVENT_BY_ID);
+        let sql = format!("{} {}", SELECT_EVENT, EVENT_BY_ID);
         self.conn()
             .query_row(&sql, named_params! {":id": id}, EventRecord::from_row)
             .map_err(|e| not_found_as(id, e))
     }
 
     pub fn events(&self, q: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
-        let sql = format!("{} {}", db::SELECT_EVENT, db::EVENTS_MATCHING);
+        let sql = format!("{} {}", SELECT_EVENT, EVENTS_MATCHING);
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(
@@ -268,7 +303,7 @@ impl Store {
                 tx.execute(db::INSERT_GARBAGE, named_params! {":path": o})?;
             }
             tx.execute(
-                db::SET_EVENT_SNAPSHOT,
+                SET_EVENT_SNAPSHOT,
                 named_params! {":id": id, ":path": rel, ":bytes": bytes as i64},
             )?;
             tx.commit()?;
@@ -289,7 +324,7 @@ impl Store {
         to_ms: i64,
     ) -> Result<i64, StoreError> {
         Ok(self.conn().query_row(
-            db::COUNT_CAMERA_EVENTS,
+            COUNT_CAMERA_EVENTS,
             named_params! {":camera": camera, ":from_ms": from_ms, ":to_ms": to_ms},
             |r| r.get("events"),
         )?)
@@ -317,7 +352,7 @@ impl Store {
     pub fn acknowledge_event(&self, id: i64) -> Result<(), StoreError> {
         let n = self
             .conn()
-            .execute(db::ACKNOWLEDGE_EVENT, named_params! {":id": id})?;
+            .execute(ACKNOWLEDGE_EVENT, named_params! {":id": id})?;
         if n == 0 {
             return Err(StoreError::NotFound(id));
         }
@@ -331,7 +366,7 @@ impl Store {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
             let paths = {
-                let mut stmt = tx.prepare(db::SELECT_UNLINKED_SNAPSHOTS_BEFORE)?;
+                let mut stmt = tx.prepare(SELECT_UNLINKED_SNAPSHOTS_BEFORE)?;
                 let rows = stmt.query_map(named_params! {":before_ms": before_ms}, |r| {
                     r.get::<_, String>("snapshot_path")
                 })?;
@@ -341,7 +376,7 @@ impl Store {
                 tx.execute(db::INSERT_GARBAGE, named_params! {":path": p})?;
             }
             let deleted = tx.execute(
-                db::DELETE_UNLINKED_EVENTS_BEFORE,
+                DELETE_UNLINKED_EVENTS_BEFORE,
                 named_params! {":before_ms": before_ms},
             )?;
             tx.commit()?;

@@ -15,7 +15,6 @@
 //! Every key has a public id (the first 8 bytes of SHA-256 over a label and the key) that
 //! is written into each clip header, so a wrong key is named instead of producing garbage.
 
-use crate::config::{Config, KeySource};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{Read, Write};
@@ -109,20 +108,6 @@ pub enum KeyError {
     Passphrase(String),
     #[error("kernel keyring (user keyring, key {KEYRING_DESCRIPTION}): {0}")]
     Keyring(String),
-}
-
-/// Loads (or on first run creates) the master key the config names.
-pub fn load(config: &Config) -> Result<MasterKey, KeyError> {
-    let enc = &config.storage.encryption;
-    match enc.key_source {
-        KeySource::File => load_or_create_file(&config.paths.key_file),
-        KeySource::SystemdCredential => load_credential(),
-        KeySource::Passphrase => {
-            let passphrase = read_passphrase()?;
-            from_passphrase_with_salt_file(&passphrase, &config.paths.kdf_salt)
-        }
-        KeySource::Keyring => load_or_create_keyring(),
-    }
 }
 
 fn file_err(path: &Path, reason: impl fmt::Display) -> KeyError {
@@ -224,7 +209,7 @@ fn decode_key_bytes(raw: &[u8]) -> Option<[u8; 32]> {
     Some(out)
 }
 
-fn load_credential() -> Result<MasterKey, KeyError> {
+pub fn load_credential() -> Result<MasterKey, KeyError> {
     let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
         KeyError::Credential("$CREDENTIALS_DIRECTORY is not set: run under systemd with LoadCredential=clip-key:… or LoadCredentialEncrypted=".into())
     })?;
@@ -237,7 +222,7 @@ fn load_credential() -> Result<MasterKey, KeyError> {
         .ok_or_else(|| KeyError::Credential("must hold 32 bytes, or 64 hex digits".into()))
 }
 
-fn read_passphrase() -> Result<Zeroizing<String>, KeyError> {
+pub fn read_passphrase() -> Result<Zeroizing<String>, KeyError> {
     let pass = if let Ok(p) = std::env::var("SENTRIX_PASSPHRASE") {
         Zeroizing::new(p)
     } else if let Some(file) = std::env::var_os("SENTRIX_PASSPHRASE_FILE") {

@@ -55,6 +55,33 @@ use rusqlite::{Connection, named_params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+// The statements this file runs (named parameters, bound with named_params!).
+const PING: &str = "SELECT 1";
+const INSERT_CAMERA: &str = "INSERT INTO cameras (id, name) VALUES (:id, :name)
+    ON CONFLICT (id) DO UPDATE SET name = excluded.name";
+const INSERT_CLIP: &str =
+    "INSERT INTO clips (camera_id, path, start_ms, end_ms, duration_ms, frames,
+    plain_bytes, file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id,
+    kind, run_start_ms, timescale, media_ticks, init_bytes)
+    VALUES (:camera_id, :path, :start_ms, :end_ms, :duration_ms, :frames, :plain_bytes,
+    :file_bytes, :codec, :width, :height, :labels, :pre_roll_ms, :post_roll_ms, :state, :key_id,
+    :kind, :run_start_ms, :timescale, :media_ticks, :init_bytes)";
+const SET_CLIP_DAMAGE: &str = "UPDATE clips SET damage = :damage WHERE id = :id";
+const CLIP_BY_ID: &str = "WHERE id = :id";
+/// Event clips only: segments are reached through the timeline and recordings.
+const CLIPS_IN_RANGE: &str = "WHERE kind = 'event' AND (:camera IS NULL OR camera_id = :camera)
+    AND start_ms >= :since_ms AND start_ms < :until_ms ORDER BY start_ms, id";
+const SELECT_CLIP_PATH: &str = "SELECT path FROM clips WHERE id = :id";
+const DELETE_CLIP: &str = "DELETE FROM clips WHERE id = :id";
+const DELETE_GARBAGE: &str = "DELETE FROM garbage WHERE path = :path";
+/// Events that started while a clip of their camera was being recorded belong to it.
+const LINK_EVENTS_TO_CLIP: &str = "UPDATE events SET clip_id = :clip_id
+    WHERE camera_id = :camera_id AND clip_id IS NULL AND start_ms >= :start_ms
+    AND start_ms <= :end_ms";
+const SELECT_EVENT_SNAPSHOTS_OF_CLIP: &str =
+    "SELECT snapshot_path FROM events WHERE clip_id = :clip_id AND snapshot_path IS NOT NULL";
+const DELETE_EVENTS_OF_CLIP: &str = "DELETE FROM events WHERE clip_id = :clip_id";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("clip store database: {0}")]
@@ -117,22 +144,6 @@ pub struct StoreConfig {
     /// Age limits wait until a clip bound for the bucket is there
     /// (`storage.offsite.require_uploaded_before_delete`).
     pub offsite_uploaded_first: bool,
-}
-
-impl StoreConfig {
-    pub fn from_config(c: &crate::config::Config) -> Self {
-        Self {
-            recordings_dir: c.paths.recordings.clone(),
-            database: c.paths.database.clone(),
-            chunk_size: container::DEFAULT_CHUNK_SIZE,
-            retention: RetentionPolicy::from_config(&c.storage.retention, &c.record),
-            offsite_uploaded_first: c
-                .storage
-                .offsite
-                .as_ref()
-                .is_some_and(|o| o.require_uploaded_before_delete),
-        }
-    }
 }
 
 /// What the recorder knows about a clip when it starts.
@@ -401,7 +412,7 @@ impl Store {
 
     /// A trivial query: the database and its lock answer.
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.conn().query_row(db::PING, [], |_| Ok(()))?;
+        self.conn().query_row(PING, [], |_| Ok(()))?;
         Ok(())
     }
 
@@ -415,12 +426,12 @@ impl Store {
 
     pub fn ensure_camera(&self, id: &str, name: &str) -> Result<(), StoreError> {
         self.conn()
-            .execute(db::INSERT_CAMERA, named_params! {":id": id, ":name": name})?;
+            .execute(INSERT_CAMERA, named_params! {":id": id, ":name": name})?;
         Ok(())
     }
 
     pub fn clip(&self, id: i64) -> Result<ClipRecord, StoreError> {
-        let sql = format!("{} {}", db::SELECT_CLIP, db::CLIP_BY_ID);
+        let sql = format!("{} {}", db::SELECT_CLIP, CLIP_BY_ID);
         self.conn()
             .query_row(&sql, named_params! {":id": id}, ClipRecord::from_row)
             .map_err(|e| not_found_as(id, e))
@@ -433,7 +444,7 @@ impl Store {
         since_ms: i64,
         until_ms: i64,
     ) -> Result<Vec<ClipRecord>, StoreError> {
-        let sql = format!("{} {}", db::SELECT_CLIP, db::CLIPS_IN_RANGE);
+        let sql = format!("{} {}", db::SELECT_CLIP, CLIPS_IN_RANGE);
         let conn = self.conn();
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(
@@ -514,7 +525,7 @@ impl Store {
                 named_params! {":id": r.camera_id},
             )?;
             tx.execute(
-                db::INSERT_CLIP,
+                INSERT_CLIP,
                 named_params! {
                     ":camera_id": r.camera_id,
                     ":path": r.path,
@@ -560,7 +571,7 @@ impl Store {
                 )?;
             }
             tx.execute(
-                db::LINK_EVENTS_TO_CLIP,
+                LINK_EVENTS_TO_CLIP,
                 named_params! {
                     ":clip_id": id,
                     ":camera_id": r.camera_id,
@@ -582,7 +593,7 @@ impl Store {
     pub fn flag_damaged(&self, id: i64, reason: &str) -> Result<(), StoreError> {
         tracing::warn!("clip {id} is damaged: {reason}");
         self.conn().execute(
-            db::SET_CLIP_DAMAGE,
+            SET_CLIP_DAMAGE,
             named_params! {":id": id, ":damage": reason},
         )?;
         Ok(())
@@ -602,7 +613,7 @@ impl Store {
         let paths: Vec<String> = {
             let conn = self.conn();
             let clip: String = conn
-                .query_row(db::SELECT_CLIP_PATH, named_params! {":id": id}, |r| {
+                .query_row(SELECT_CLIP_PATH, named_params! {":id": id}, |r| {
                     r.get("path")
                 })
                 .map_err(|e| not_found_as(id, e))?;
@@ -632,7 +643,7 @@ impl Store {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
             let clip: String = tx
-                .query_row(db::SELECT_CLIP_PATH, named_params! {":id": id}, |r| {
+                .query_row(SELECT_CLIP_PATH, named_params! {":id": id}, |r| {
                     r.get("path")
                 })
                 .map_err(|e| not_found_as(id, e))?;
@@ -640,18 +651,18 @@ impl Store {
             paths.extend(db::thumbnail_path(&tx, id)?);
             // The clip's events go with it: an event is kept for its footage.
             {
-                let mut stmt = tx.prepare(db::SELECT_EVENT_SNAPSHOTS_OF_CLIP)?;
+                let mut stmt = tx.prepare(SELECT_EVENT_SNAPSHOTS_OF_CLIP)?;
                 let snaps =
                     stmt.query_map(named_params! {":clip_id": id}, |r| r.get::<_, String>("snapshot_path"))?;
                 for p in snaps {
                     paths.push(p?);
                 }
             }
-            tx.execute(db::DELETE_EVENTS_OF_CLIP, named_params! {":clip_id": id})?;
+            tx.execute(DELETE_EVENTS_OF_CLIP, named_params! {":clip_id": id})?;
             for p in &paths {
                 tx.execute(db::INSERT_GARBAGE, named_params! {":path": p})?;
             }
-            tx.execute(db::DELETE_CLIP, named_params! {":id": id})?;
+            tx.execute(DELETE_CLIP, named_params! {":id": id})?;
             tx.commit()?;
             paths
         };
@@ -682,7 +693,7 @@ impl Store {
         }
         let conn = self.conn();
         for rel in paths {
-            conn.execute(db::DELETE_GARBAGE, named_params! {":path": rel})?;
+            conn.execute(DELETE_GARBAGE, named_params! {":path": rel})?;
         }
         Ok(freed)
     }

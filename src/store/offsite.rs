@@ -11,6 +11,61 @@
 use super::{ClipRecord, Store, StoreError, db};
 use rusqlite::{OptionalExtension, named_params};
 
+// The statements this file runs (named parameters, bound with named_params!).
+/// The next index record to write (an uploaded clip's, so each record follows its clip),
+/// else the next clip to upload; with the record's version (`record_stale`).
+const OFFSITE_DUE: &str = "SELECT * FROM (
+    SELECT clip_id, sha256, object_key, upload_id, parts, attempts, record_stale
+        FROM offsite_clips WHERE record_stale > 0 AND next_attempt_ms <= :now_ms
+        AND state = 'uploaded' ORDER BY next_attempt_ms, clip_id LIMIT 1)
+    UNION ALL SELECT * FROM (
+    SELECT clip_id, sha256, object_key, upload_id, parts, attempts, 0
+        FROM offsite_clips WHERE state IN ('queued', 'failed') AND next_attempt_ms <= :now_ms
+        ORDER BY next_attempt_ms, clip_id LIMIT 1)
+    LIMIT 1";
+/// The record was written from the events as they were at version :version; a change
+/// since (the trigger counted it) leaves it due again.
+const OFFSITE_RECORD_WRITTEN: &str = "UPDATE offsite_clips SET record_stale = 0,
+    last_error = '' WHERE clip_id = :clip_id AND record_stale = :version";
+const OFFSITE_RECORD_FAILED: &str = "UPDATE offsite_clips SET last_error = :error,
+    next_attempt_ms = :next_attempt_ms WHERE clip_id = :clip_id";
+const OFFSITE_SET_HASH: &str =
+    "UPDATE offsite_clips SET sha256 = :sha256, object_key = :object_key WHERE clip_id = :clip_id";
+const OFFSITE_SET_UPLOAD: &str =
+    "UPDATE offsite_clips SET upload_id = :upload_id, parts = :parts WHERE clip_id = :clip_id";
+/// The clip's copy is verified; its index record is due next.
+const OFFSITE_UPLOADED: &str = "UPDATE offsite_clips SET state = 'uploaded', upload_id = '',
+    parts = '', last_error = '', uploaded_ms = COALESCE(uploaded_ms, :now_ms),
+    attempts = attempts + 1, next_attempt_ms = 0, record_stale = record_stale + 1
+    WHERE clip_id = :clip_id";
+const OFFSITE_FAILED: &str = "UPDATE offsite_clips SET state = 'failed',
+    attempts = attempts + 1, last_error = :error, next_attempt_ms = :next_attempt_ms
+    WHERE clip_id = :clip_id";
+const OFFSITE_STATE_OF: &str =
+    "SELECT state, last_error FROM offsite_clips WHERE clip_id = :clip_id";
+const OFFSITE_STATES_OF: &str = "SELECT clip_id, state, last_error FROM offsite_clips
+    WHERE clip_id IN (SELECT value FROM json_each(:ids))";
+const OFFSITE_COUNTS: &str = "SELECT o.state AS state, COUNT(*) AS clips,
+    COALESCE(SUM(c.file_bytes), 0) AS file_bytes,
+    COALESCE(SUM(o.record_stale > 0), 0) AS stale_records
+    FROM offsite_clips o JOIN clips c ON c.id = o.clip_id GROUP BY o.state";
+const OFFSITE_MARK_RESTORED: &str = "INSERT INTO offsite_clips (clip_id, state, sha256,
+    object_key, queued_ms, uploaded_ms) VALUES (:clip_id, 'uploaded', :sha256, :object_key,
+    :now_ms, :now_ms) ON CONFLICT (clip_id) DO UPDATE SET state = 'uploaded',
+    sha256 = excluded.sha256, object_key = excluded.object_key";
+const DELETE_SETTING: &str = "DELETE FROM settings WHERE key = :key";
+const INSERT_RESTORED_CLIP: &str = "INSERT INTO clips (id, camera_id, path, start_ms,
+    end_ms, duration_ms, frames, plain_bytes, file_bytes, codec, width, height, labels,
+    pre_roll_ms, post_roll_ms, state, key_id, kind, run_start_ms, timescale, media_ticks,
+    init_bytes, tier)
+    VALUES (:id, :camera_id, :path, :start_ms, :end_ms, :duration_ms, :frames, :plain_bytes,
+    :file_bytes, :codec, :width, :height, :labels, :pre_roll_ms, :post_roll_ms, :state, :key_id,
+    :kind, :run_start_ms, :timescale, :media_ticks, :init_bytes, :tier)";
+const INSERT_OFFSITE_EVENT: &str = "INSERT OR IGNORE INTO events (id, camera_id, label,
+    start_ms, end_ms, max_score, box, clip_id, acknowledged, keep)
+    VALUES (:id, :camera_id, :label, :start_ms, :end_ms, :max_score, :box,
+    (SELECT id FROM clips WHERE id = :clip_id), :acknowledged, :keep)";
+
 /// Where a clip stands with the bucket, as the API and the clip list show it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum OffsiteState {
@@ -80,7 +135,7 @@ impl Store {
             Some(w) => self.set_setting("offsite.what", w),
             None => {
                 self.conn()
-                    .execute(db::DELETE_SETTING, named_params! {":key": "offsite.what"})?;
+                    .execute(DELETE_SETTING, named_params! {":key": "offsite.what"})?;
                 Ok(())
             }
         }
@@ -89,7 +144,7 @@ impl Store {
     /// The next clip due for upload at `now_ms`, if any.
     pub fn offsite_due(&self, now_ms: i64) -> Result<Option<OffsiteJob>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(db::OFFSITE_DUE)?;
+        let mut stmt = conn.prepare_cached(OFFSITE_DUE)?;
         Ok(stmt
             .query_row(named_params! {":now_ms": now_ms}, |r| {
                 let parts: String = r.get("parts")?;
@@ -113,7 +168,7 @@ impl Store {
         object_key: &str,
     ) -> Result<(), StoreError> {
         self.conn().execute(
-            db::OFFSITE_SET_HASH,
+            OFFSITE_SET_HASH,
             named_params! {":clip_id": clip_id, ":sha256": sha256, ":object_key": object_key},
         )?;
         Ok(())
@@ -127,7 +182,7 @@ impl Store {
         parts: &[String],
     ) -> Result<(), StoreError> {
         self.conn().execute(
-            db::OFFSITE_SET_UPLOAD,
+            OFFSITE_SET_UPLOAD,
             named_params! {":clip_id": clip_id, ":upload_id": upload_id, ":parts": parts.join(" ")},
         )?;
         Ok(())
@@ -135,7 +190,7 @@ impl Store {
 
     pub fn offsite_uploaded(&self, clip_id: i64, now_ms: i64) -> Result<(), StoreError> {
         self.conn().execute(
-            db::OFFSITE_UPLOADED,
+            OFFSITE_UPLOADED,
             named_params! {":clip_id": clip_id, ":now_ms": now_ms},
         )?;
         Ok(())
@@ -151,8 +206,8 @@ impl Store {
         record_only: bool,
     ) -> Result<(), StoreError> {
         let sql = match record_only {
-            true => db::OFFSITE_RECORD_FAILED,
-            false => db::OFFSITE_FAILED,
+            true => OFFSITE_RECORD_FAILED,
+            false => OFFSITE_FAILED,
         };
         self.conn().execute(
             sql,
@@ -164,7 +219,7 @@ impl Store {
     /// Clip `clip_id`'s record was written from its events at `version`.
     pub fn offsite_record_written(&self, clip_id: i64, version: i64) -> Result<(), StoreError> {
         self.conn().execute(
-            db::OFFSITE_RECORD_WRITTEN,
+            OFFSITE_RECORD_WRITTEN,
             named_params! {":clip_id": clip_id, ":version": version},
         )?;
         Ok(())
@@ -174,7 +229,7 @@ impl Store {
         let row: Option<(String, String)> = self
             .conn()
             .query_row(
-                db::OFFSITE_STATE_OF,
+                OFFSITE_STATE_OF,
                 named_params! {":clip_id": clip_id},
                 |r| Ok((r.get("state")?, r.get("last_error")?)),
             )
@@ -211,7 +266,7 @@ impl Store {
         let ids =
             serde_json::to_string(clip_ids).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(db::OFFSITE_STATES_OF)?;
+        let mut stmt = conn.prepare_cached(OFFSITE_STATES_OF)?;
         let rows = stmt.query_map(named_params! {":ids": ids}, |r| {
             Ok((
                 r.get::<_, i64>("clip_id")?,
@@ -223,7 +278,7 @@ impl Store {
 
     pub fn offsite_counts(&self) -> Result<OffsiteCounts, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(db::OFFSITE_COUNTS)?;
+        let mut stmt = conn.prepare_cached(OFFSITE_COUNTS)?;
         let mut out = OffsiteCounts::default();
         let rows = stmt.query_map([], |r| {
             let counts: (i64, i64, i64) = (r.get("clips")?, r.get("file_bytes")?, r.get("stale_records")?);
@@ -263,7 +318,7 @@ impl Store {
             named_params! {":id": r.camera_id},
         )?;
         tx.execute(
-            db::INSERT_RESTORED_CLIP,
+            INSERT_RESTORED_CLIP,
             named_params! {
                 ":id": r.id, ":camera_id": r.camera_id, ":path": r.path,
                 ":start_ms": r.start_ms, ":end_ms": r.end_ms, ":duration_ms": r.duration_ms,
@@ -277,7 +332,7 @@ impl Store {
             },
         )?;
         tx.execute(
-            db::OFFSITE_MARK_RESTORED,
+            OFFSITE_MARK_RESTORED,
             named_params! {":clip_id": r.id, ":sha256": sha256, ":object_key": object_key,
             ":now_ms": now_ms},
         )?;
@@ -289,7 +344,7 @@ impl Store {
     /// is kept. Its clip link is kept only when that clip is indexed.
     pub fn insert_restored_event(&self, e: &super::EventRecord) -> Result<(), StoreError> {
         self.conn().execute(
-            db::INSERT_OFFSITE_EVENT,
+            INSERT_OFFSITE_EVENT,
             named_params! {
                 ":id": e.id, ":camera_id": e.camera_id, ":label": e.label,
                 ":start_ms": e.start_ms, ":end_ms": e.end_ms, ":max_score": e.max_score,

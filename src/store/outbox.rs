@@ -3,8 +3,38 @@
 //! is down loses nothing (notify/outbox.rs runs the deliveries). Also the Home Assistant
 //! discovery topics an MQTT target has published, so it can clear removed ones.
 
-use super::{Store, StoreError, db};
+use super::{Store, StoreError};
 use rusqlite::{OptionalExtension, named_params};
+
+// The statements this file runs (named parameters, bound with named_params!).
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (target, delivery_id, event_id, kind, payload,
+    created_ms, next_attempt_ms) VALUES (:target, :delivery_id, :event_id, :kind, :payload,
+    :now_ms, :now_ms)";
+const OUTBOX_DUE: &str = "SELECT id, target, delivery_id, event_id, kind, payload, created_ms,
+    attempts FROM outbox WHERE target = :target AND state = 'pending'
+    AND next_attempt_ms <= :now_ms ORDER BY id LIMIT :limit";
+const OUTBOX_NEXT_DUE: &str = "SELECT MIN(next_attempt_ms) AS next_attempt_ms FROM outbox
+    WHERE target = :target AND state = 'pending'";
+const OUTBOX_DELIVERED: &str = "UPDATE outbox SET state = 'delivered', done_ms = :now_ms,
+    attempts = attempts + 1, last_error = '' WHERE id = :id AND state = 'pending'";
+const OUTBOX_RETRY: &str = "UPDATE outbox SET attempts = attempts + 1,
+    next_attempt_ms = :next_ms, last_error = :error WHERE id = :id AND state = 'pending'";
+/// The target refused the message for good: no more attempts.
+const OUTBOX_REJECTED: &str = "UPDATE outbox SET state = 'rejected', done_ms = :now_ms,
+    attempts = attempts + 1, last_error = :error WHERE id = :id AND state = 'pending'";
+const OUTBOX_EXPIRE: &str = "UPDATE outbox SET state = 'expired', done_ms = :now_ms
+    WHERE state = 'pending' AND created_ms < :before_ms RETURNING target";
+const OUTBOX_PRUNE: &str =
+    "DELETE FROM outbox WHERE state != 'pending' AND done_ms < :before_ms";
+const OUTBOX_PENDING: &str =
+    "SELECT COUNT(*) AS pending FROM outbox WHERE target = :target AND state = 'pending'";
+const SELECT_MQTT_DISCOVERY: &str = "SELECT topic FROM mqtt_discovery WHERE target = :target";
+const INSERT_MQTT_DISCOVERY: &str =
+    "INSERT OR IGNORE INTO mqtt_discovery (target, topic) VALUES (:target, :topic)";
+const DELETE_MQTT_DISCOVERY: &str =
+    "DELETE FROM mqtt_discovery WHERE target = :target AND topic = :topic";
+const INSERT_SETTING_IF_MISSING: &str =
+    "INSERT OR IGNORE INTO settings (key, value) VALUES (:key, :value)";
 
 /// A message waiting for its target.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +70,7 @@ impl Store {
         let tx = conn.transaction()?;
         for m in messages {
             tx.execute(
-                db::INSERT_OUTBOX,
+                INSERT_OUTBOX,
                 named_params! {":target": m.target, ":delivery_id": m.delivery_id,
                 ":event_id": m.event_id, ":kind": m.kind, ":payload": m.payload, ":now_ms": now_ms},
             )?;
@@ -57,7 +87,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(db::OUTBOX_DUE)?;
+        let mut stmt = conn.prepare_cached(OUTBOX_DUE)?;
         let rows = stmt.query_map(
             named_params! {":target": target, ":now_ms": now_ms, ":limit": limit},
             |r| {
@@ -81,7 +111,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                db::OUTBOX_NEXT_DUE,
+                OUTBOX_NEXT_DUE,
                 named_params! {":target": target},
                 |r| r.get("next_attempt_ms"),
             )
@@ -92,14 +122,14 @@ impl Store {
     pub fn outbox_pending(&self, target: &str) -> Result<i64, StoreError> {
         Ok(self
             .conn()
-            .query_row(db::OUTBOX_PENDING, named_params! {":target": target}, |r| {
+            .query_row(OUTBOX_PENDING, named_params! {":target": target}, |r| {
                 r.get("pending")
             })?)
     }
 
     pub fn outbox_delivered(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
         self.conn().execute(
-            db::OUTBOX_DELIVERED,
+            OUTBOX_DELIVERED,
             named_params! {":id": id, ":now_ms": now_ms},
         )?;
         Ok(())
@@ -107,7 +137,7 @@ impl Store {
 
     pub fn outbox_retry(&self, id: i64, next_ms: i64, error: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            db::OUTBOX_RETRY,
+            OUTBOX_RETRY,
             named_params! {":id": id, ":next_ms": next_ms, ":error": error},
         )?;
         Ok(())
@@ -116,7 +146,7 @@ impl Store {
     /// The target refused the message for good: it is not tried again.
     pub fn outbox_rejected(&self, id: i64, now_ms: i64, error: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            db::OUTBOX_REJECTED,
+            OUTBOX_REJECTED,
             named_params! {":id": id, ":now_ms": now_ms, ":error": error},
         )?;
         Ok(())
@@ -132,7 +162,7 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let targets = {
-            let mut stmt = conn.prepare_cached(db::OUTBOX_EXPIRE)?;
+            let mut stmt = conn.prepare_cached(OUTBOX_EXPIRE)?;
             let rows = stmt.query_map(
                 named_params! {":before_ms": before_ms, ":now_ms": now_ms},
                 |r| r.get("target"),
@@ -140,7 +170,7 @@ impl Store {
             rows.collect::<Result<Vec<String>, _>>()?
         };
         conn.execute(
-            db::OUTBOX_PRUNE,
+            OUTBOX_PRUNE,
             named_params! {":before_ms": prune_before_ms},
         )?;
         Ok(targets)
@@ -148,7 +178,7 @@ impl Store {
 
     pub fn mqtt_discovery_topics(&self, target: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(db::SELECT_MQTT_DISCOVERY)?;
+        let mut stmt = conn.prepare_cached(SELECT_MQTT_DISCOVERY)?;
         let rows = stmt.query_map(named_params! {":target": target}, |r| r.get("topic"))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -160,8 +190,8 @@ impl Store {
         present: bool,
     ) -> Result<(), StoreError> {
         let sql = match present {
-            true => db::INSERT_MQTT_DISCOVERY,
-            false => db::DELETE_MQTT_DISCOVERY,
+            true => INSERT_MQTT_DISCOVERY,
+            false => DELETE_MQTT_DISCOVERY,
         };
         self.conn()
             .execute(sql, named_params! {":target": target, ":topic": topic})?;
@@ -178,7 +208,7 @@ impl Store {
         getrandom::getrandom(&mut raw).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         self.conn().execute(
-            db::INSERT_SETTING_IF_MISSING,
+            INSERT_SETTING_IF_MISSING,
             named_params! {":key": "box_id", ":value": id},
         )?;
         Ok(self.setting("box_id")?.unwrap_or(id))

@@ -12,9 +12,18 @@
 use super::container::OpenReader;
 use crate::media::mp4scan::Mp4Scan;
 use super::sealed::{create_sealed, fsync_dir, seal_and_rename};
-use super::{ClipKind, ClipRecord, ClipState, Store, StoreError, db, io_err};
+use super::{ClipKind, ClipRecord, ClipState, Store, StoreError, io_err};
 use rusqlite::named_params;
 use std::path::{Path, PathBuf};
+
+// The statements this file runs (named parameters, bound with named_params!).
+/// A clip salvaged in place: what plays of it now.
+const SET_CLIP_SALVAGED: &str = "UPDATE clips SET end_ms = start_ms + :duration_ms,
+    duration_ms = :duration_ms, frames = :frames, plain_bytes = :plain_bytes,
+    file_bytes = :file_bytes, media_ticks = :media_ticks, state = 'truncated', damage = ''
+    WHERE id = :id";
+const CLIP_PATH_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM clips WHERE path = :path) AS present";
 
 /// `camera/date/<start_ms>-<tag>.mp4.sntx` → (camera, start_ms).
 pub(crate) fn parse_rel(rel: &str) -> Option<(String, i64)> {
@@ -94,7 +103,7 @@ pub(crate) fn recover_partial(
     let already: bool =
         store
             .conn()
-            .query_row(db::CLIP_PATH_EXISTS, named_params! {":path": rel}, |r| {
+            .query_row(CLIP_PATH_EXISTS, named_params! {":path": rel}, |r| {
                 r.get("present")
             })?;
     let scan = match scan_playable(store, partial) {
@@ -157,7 +166,7 @@ pub(crate) fn salvage_indexed(
     };
     let file_bytes = reseal_prefix(store, &path, &path, &scan)?;
     store.conn().execute(
-        db::SET_CLIP_SALVAGED,
+        SET_CLIP_SALVAGED,
         named_params! {
             ":id": id,
             ":duration_ms": scan.duration_ms() as i64,

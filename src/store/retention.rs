@@ -17,6 +17,17 @@ use super::{Store, StoreError, db};
 use rusqlite::{OptionalExtension, named_params};
 use std::path::{Path, PathBuf};
 
+// The statements this file runs (named parameters, bound with named_params!).
+/// The clips to go under pressure, in order: lowest tier first, then oldest.
+const PRESSURE_ORDER: &str = "SELECT id FROM clips ORDER BY tier, start_ms, id LIMIT :limit";
+const NEXT_UNDER_PRESSURE: &str = "SELECT id FROM clips ORDER BY tier, start_ms, id LIMIT 1";
+/// The oldest clip of a tier set that ended before a cutoff (retention by age).
+const OLDEST_ENDED_BEFORE: &str = "SELECT id FROM clips
+    WHERE tier BETWEEN :min_tier AND :max_tier AND end_ms < :before_ms
+    AND (:uploaded_first = 0 OR NOT EXISTS (SELECT 1 FROM offsite_clips o
+         WHERE o.clip_id = clips.id AND o.state != 'uploaded'))
+    ORDER BY start_ms, id LIMIT 1";
+
 #[derive(Debug, Clone, Copy)]
 pub struct RetentionPolicy {
     pub max_size_bytes: u64,
@@ -38,20 +49,6 @@ impl RetentionPolicy {
         min_free_percent: 0.0,
         event_margin_ms: (5_000, 10_000),
     };
-
-    pub fn from_config(r: &crate::config::Retention, rec: &crate::config::Record) -> Self {
-        let days_ms = |d: f64| (d * 86_400_000.0) as i64;
-        Self {
-            max_size_bytes: (r.max_size_gb * 1e9) as u64,
-            event_ms: days_ms(r.event_days),
-            continuous_ms: days_ms(r.continuous_days),
-            min_free_percent: r.min_free_percent,
-            event_margin_ms: (
-                (rec.pre_detection_buffer * 1000.0) as i64,
-                (rec.post_detection_buffer * 1000.0) as i64,
-            ),
-        }
-    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +74,7 @@ pub fn fs_space(path: &Path) -> Option<(u64, u64)> {
 fn next_under_pressure(store: &Store) -> Result<Option<i64>, StoreError> {
     Ok(store
         .conn()
-        .query_row(db::NEXT_UNDER_PRESSURE, [], |r| r.get("id"))
+        .query_row(NEXT_UNDER_PRESSURE, [], |r| r.get("id"))
         .optional()?)
 }
 
@@ -90,7 +87,7 @@ fn oldest_ended_before(
     Ok(store
         .conn()
         .query_row(
-            db::OLDEST_ENDED_BEFORE,
+            OLDEST_ENDED_BEFORE,
             named_params! {":min_tier": tiers.0, ":max_tier": tiers.1, ":before_ms": before_ms,
             ":uploaded_first": store.inner.config.offsite_uploaded_first},
             |r| r.get("id"),
@@ -302,7 +299,7 @@ fn drop_old_audit_log(store: &Store) {
 /// are already gone).
 fn oldest_excluding(store: &Store, skip: &[i64]) -> Result<Option<i64>, StoreError> {
     let conn = store.conn();
-    let mut stmt = conn.prepare(db::PRESSURE_ORDER)?;
+    let mut stmt = conn.prepare(PRESSURE_ORDER)?;
     let limit = skip.len() as i64 + 1;
     let ids = stmt.query_map(rusqlite::named_params! {":limit": limit}, |r| {
         r.get::<_, i64>("id")

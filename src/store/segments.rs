@@ -6,6 +6,13 @@
 use super::{ClipKind, ClipRecord, EventRecord, Store, StoreError, db};
 use rusqlite::named_params;
 
+// The statements this file runs (named parameters, bound with named_params!).
+/// Every clip and segment of a camera that overlaps [from_ms, to_ms), in time order.
+/// (No clip is longer than a day: record.max_clip_length and segment_seconds say so.)
+const MEDIA_OVERLAPPING: &str = "WHERE camera_id = :camera AND damage = ''
+    AND start_ms < :to_ms AND start_ms > :from_ms - 86400000 AND end_ms > :from_ms
+    ORDER BY start_ms, id";
+
 /// Clips closer than this to each other count as one span (ms rounding of their times).
 const TOUCH_MS: i64 = 250;
 
@@ -43,7 +50,7 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<ClipRecord>, StoreError> {
-        let sql = format!("{} {}", db::SELECT_CLIP, db::MEDIA_OVERLAPPING);
+        let sql = format!("{} {}", db::SELECT_CLIP, MEDIA_OVERLAPPING);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(

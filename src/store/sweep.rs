@@ -27,6 +27,21 @@ use rusqlite::{OptionalExtension, named_params};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+// The statements this file runs (named parameters, bound with named_params!).
+const SELECT_CLIP_CHECKS: &str = "SELECT id, path, file_bytes FROM clips WHERE damage = ''";
+const SELECT_META: &str = "SELECT value FROM meta WHERE key = :key";
+const SET_META: &str = "INSERT INTO meta (key, value) VALUES (:key, :value)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+const CLIP_ID_BY_PATH: &str = "SELECT id FROM clips WHERE path = :path";
+const INSERT_RESTORED_EVENT: &str = "INSERT INTO events (camera_id, label, start_ms, end_ms,
+    clip_id, snapshot_path, snapshot_bytes)
+    VALUES (:camera_id, :label, :start_ms, :start_ms,
+    (SELECT id FROM clips WHERE camera_id = :camera_id AND start_ms <= :start_ms
+     AND end_ms >= :start_ms ORDER BY start_ms DESC LIMIT 1), :path, :bytes)";
+const SELECT_GARBAGE: &str = "SELECT path FROM garbage";
+const SELECT_ALL_PATHS: &str = "SELECT path FROM clips UNION ALL SELECT path FROM thumbnails
+    UNION ALL SELECT snapshot_path FROM events WHERE snapshot_path IS NOT NULL";
+
 /// Where files that are not clips, or cannot be read at all, are moved (not deleted).
 pub const QUARANTINE_DIR: &str = ".quarantine";
 
@@ -82,7 +97,7 @@ pub fn run(store: &Store) -> Result<SweepReport, StoreError> {
 fn finish_garbage(store: &Store, report: &mut SweepReport) -> Result<(), StoreError> {
     let garbage: Vec<String> = {
         let conn = store.conn();
-        let mut stmt = conn.prepare(db::SELECT_GARBAGE)?;
+        let mut stmt = conn.prepare(SELECT_GARBAGE)?;
         let rows = stmt.query_map([], |r| r.get("path"))?;
         rows.collect::<Result<_, _>>()?
     };
@@ -95,7 +110,7 @@ fn finish_garbage(store: &Store, report: &mut SweepReport) -> Result<(), StoreEr
 
 fn indexed_paths(store: &Store) -> Result<HashSet<String>, StoreError> {
     let conn = store.conn();
-    let mut stmt = conn.prepare(db::SELECT_ALL_PATHS)?;
+    let mut stmt = conn.prepare(SELECT_ALL_PATHS)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>("path"))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -197,7 +212,7 @@ fn relink_picture(
     let conn = store.conn();
     if let Some(snapshot) = SnapshotName::parse(rel) {
         conn.execute(
-            db::INSERT_RESTORED_EVENT,
+            INSERT_RESTORED_EVENT,
             named_params! {
                 ":camera_id": snapshot.camera, ":label": snapshot.label,
                 ":start_ms": snapshot.start_ms, ":path": rel, ":bytes": bytes,
@@ -209,7 +224,7 @@ fn relink_picture(
     let clip_rel = rel.replace(".jpg.sntx", ".mp4.sntx");
     let clip_id: i64 = conn
         .query_row(
-            db::CLIP_ID_BY_PATH,
+            CLIP_ID_BY_PATH,
             named_params! {":path": clip_rel},
             |r| r.get("id"),
         )
@@ -260,7 +275,7 @@ fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreErr
     let verified_ms: i64 = store
         .conn()
         .query_row(
-            db::SELECT_META,
+            SELECT_META,
             named_params! {":key": "sweep_verified_ms"},
             |r| r.get("value"),
         )
@@ -268,7 +283,7 @@ fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreErr
         .unwrap_or(0);
     let rows: Vec<(i64, String, i64)> = {
         let conn = store.conn();
-        let mut stmt = conn.prepare(db::SELECT_CLIP_CHECKS)?;
+        let mut stmt = conn.prepare(SELECT_CLIP_CHECKS)?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get("id")?, r.get("path")?, r.get("file_bytes")?))
         })?;
@@ -296,7 +311,7 @@ fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreErr
     }
     store.with_room(|conn| {
         conn.execute(
-            db::SET_META,
+            SET_META,
             named_params! {":key": "sweep_verified_ms", ":value": started_ms},
         )
     })?;

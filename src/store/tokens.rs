@@ -4,8 +4,30 @@
 //! script polling the API never costs the index, which recording writes to, an fsync per
 //! request.
 
-use super::{Store, StoreError, db};
+use super::{Store, StoreError};
 use rusqlite::{OptionalExtension, named_params};
+
+// The statements this file runs (named parameters, bound with named_params!).
+const INSERT_TOKEN: &str = "INSERT OR IGNORE INTO api_tokens
+    (name, token_hash, role, scopes, created_ms, expires_ms)
+    VALUES (:name, :token_hash, :role, :scopes, :created_ms, :expires_ms)";
+/// A token that exists and has not expired: its name, role and scopes.
+const CHECK_TOKEN: &str = "SELECT name, role, scopes FROM api_tokens
+    WHERE token_hash = :token_hash AND (expires_ms IS NULL OR expires_ms > :now_ms)";
+/// Uses counted since the last write, with the latest one's time and address.
+const ADD_TOKEN_USES: &str = "UPDATE api_tokens SET uses = uses + :uses,
+    last_used_ms = MAX(COALESCE(last_used_ms, 0), :last_ms), last_address = :address
+    WHERE token_hash = :token_hash";
+const TOKEN_EXPIRY: &str = "SELECT expires_ms FROM api_tokens WHERE token_hash = :token_hash";
+const TOKEN_VALID: &str =
+    "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE token_hash = :token_hash
+    AND (expires_ms IS NULL OR expires_ms > :now_ms)) AS valid";
+const SELECT_TOKENS: &str = "SELECT name, role, scopes, created_ms, expires_ms, last_used_ms,
+    last_address, uses FROM api_tokens ORDER BY name";
+const DELETE_TOKEN: &str = "DELETE FROM api_tokens WHERE name = :name";
+const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = :key";
+const SET_SETTING: &str = "INSERT INTO settings (key, value) VALUES (:key, :value)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 /// A token as listed (never its value or hash).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -38,7 +60,7 @@ impl Store {
     /// Adds a token; fails if the name is taken.
     pub fn add_token(&self, t: &NewToken<'_>) -> Result<(), StoreError> {
         let n = self.conn().execute(
-            db::INSERT_TOKEN,
+            INSERT_TOKEN,
             named_params! {":name": t.name, ":token_hash": t.token_hash, ":role": t.role,
             ":scopes": t.scopes, ":created_ms": t.created_ms, ":expires_ms": t.expires_ms},
         )?;
@@ -61,7 +83,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                db::CHECK_TOKEN,
+                CHECK_TOKEN,
                 named_params! {":token_hash": token_hash, ":now_ms": now_ms},
                 |r| Ok((r.get("name")?, r.get("role")?, r.get("scopes")?)),
             )
@@ -77,7 +99,7 @@ impl Store {
         address: &str,
     ) -> Result<(), StoreError> {
         self.conn().execute(
-            db::ADD_TOKEN_USES,
+            ADD_TOKEN_USES,
             named_params! {":token_hash": token_hash, ":uses": uses as i64, ":last_ms": last_ms,
             ":address": address},
         )?;
@@ -89,7 +111,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                db::TOKEN_EXPIRY,
+                TOKEN_EXPIRY,
                 named_params! {":token_hash": token_hash},
                 |r| r.get("expires_ms"),
             )
@@ -99,7 +121,7 @@ impl Store {
     /// Whether the token with this hash still exists and is unexpired (long streams ask).
     pub fn token_valid(&self, token_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
         Ok(self.conn().query_row(
-            db::TOKEN_VALID,
+            TOKEN_VALID,
             named_params! {":token_hash": token_hash, ":now_ms": now_ms},
             |r| r.get("valid"),
         )?)
@@ -107,7 +129,7 @@ impl Store {
 
     pub fn tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(db::SELECT_TOKENS)?;
+        let mut stmt = conn.prepare(SELECT_TOKENS)?;
         let rows = stmt.query_map([], |r| {
             Ok(TokenRow {
                 name: r.get("name")?,
@@ -127,14 +149,14 @@ impl Store {
     pub fn remove_token(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self
             .conn()
-            .execute(db::DELETE_TOKEN, named_params! {":name": name})?
+            .execute(DELETE_TOKEN, named_params! {":name": name})?
             > 0)
     }
 
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
-            .query_row(db::SELECT_SETTING, named_params! {":key": key}, |r| {
+            .query_row(SELECT_SETTING, named_params! {":key": key}, |r| {
                 r.get("value")
             })
             .optional()?)
@@ -142,7 +164,7 @@ impl Store {
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            db::SET_SETTING,
+            SET_SETTING,
             named_params! {":key": key, ":value": value},
         )?;
         Ok(())

@@ -2,8 +2,50 @@
 //! table). Passwords arrive here already hashed (auth/password.rs); lockout policy lives in
 //! auth/, this file only counts and remembers.
 
-use super::{Store, StoreError, db};
+use super::{Store, StoreError};
 use rusqlite::{OptionalExtension, named_params};
+
+// The statements this file runs (named parameters, bound with named_params!).
+const INSERT_USER: &str = "INSERT OR IGNORE INTO users (name, role, phc, created_ms)
+    VALUES (:name, :role, :phc, :created_ms)";
+const SET_USER_PASSWORD: &str = "UPDATE users SET phc = :phc WHERE name = :name";
+/// Never the last admin: the check and the delete are one statement.
+const DELETE_USER_UNLESS_LAST_ADMIN: &str = "DELETE FROM users WHERE name = :name
+    AND (role != 'admin' OR (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)";
+const SELECT_USERS: &str = "SELECT name, role, created_ms FROM users ORDER BY name";
+const SELECT_USER_CREDENTIALS: &str = "SELECT role, phc FROM users WHERE name = :name";
+const SELECT_LOCKED_UNTIL: &str =
+    "SELECT locked_until_ms FROM login_failures WHERE kind = :kind AND subject = :subject";
+const SELECT_LOGIN_FAILURES: &str = "SELECT failures, last_ms, locked_until_ms
+    FROM login_failures WHERE kind = :kind AND subject = :subject";
+const UPSERT_LOGIN_FAILURES: &str =
+    "INSERT INTO login_failures (kind, subject, failures, last_ms, locked_until_ms)
+    VALUES (:kind, :subject, :failures, :last_ms, :locked_until_ms)
+    ON CONFLICT (kind, subject) DO UPDATE SET failures = :failures, last_ms = :last_ms,
+    locked_until_ms = :locked_until_ms";
+const DELETE_LOGIN_FAILURES: &str =
+    "DELETE FROM login_failures WHERE kind = :kind AND subject = :subject";
+const COUNT_LOCKED: &str =
+    "SELECT COUNT(*) AS locked FROM login_failures WHERE locked_until_ms > :now_ms";
+const SELECT_LOCKED_ADDRESSES: &str = "SELECT subject, locked_until_ms FROM login_failures
+    WHERE kind = 'ip' AND locked_until_ms > :now_ms ORDER BY locked_until_ms DESC LIMIT :limit";
+/// Counters neither locked nor recent enough to count any more.
+const PRUNE_LOGIN_FAILURES: &str = "DELETE FROM login_failures
+    WHERE locked_until_ms <= :now_ms AND last_ms < :stale_before_ms";
+/// Unlocks a user name and every known device of that user.
+const DELETE_USER_LOCKS: &str = "DELETE FROM login_failures
+    WHERE (kind = 'user' AND subject = :name)
+    OR (kind = 'device' AND subject IN (SELECT token_hash FROM known_devices WHERE user = :name))";
+const INSERT_DEVICE: &str =
+    "INSERT INTO known_devices (token_hash, user, created_ms, last_used_ms)
+    VALUES (:token_hash, :user, :now_ms, :now_ms)";
+/// Keeps a user's `:keep` most recently used devices.
+const TRIM_DEVICES: &str = "DELETE FROM known_devices WHERE user = :user AND token_hash NOT IN
+    (SELECT token_hash FROM known_devices WHERE user = :user ORDER BY last_used_ms DESC LIMIT :keep)";
+const SELECT_DEVICE_USER: &str =
+    "SELECT user FROM known_devices WHERE token_hash = :token_hash";
+const TOUCH_DEVICE: &str =
+    "UPDATE known_devices SET last_used_ms = :now_ms WHERE token_hash = :token_hash";
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct UserRow {
@@ -51,7 +93,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let n = self.conn().execute(
-            db::INSERT_USER,
+            INSERT_USER,
             named_params! {":name": name, ":role": role, ":phc": phc, ":created_ms": now_ms},
         )?;
         if n == 0 {
@@ -62,7 +104,7 @@ impl Store {
 
     pub fn set_user_password(&self, name: &str, phc: &str) -> Result<(), StoreError> {
         let n = self.conn().execute(
-            db::SET_USER_PASSWORD,
+            SET_USER_PASSWORD,
             named_params! {":name": name, ":phc": phc},
         )?;
         if n == 0 {
@@ -76,7 +118,7 @@ impl Store {
     /// statement, so two admins removing each other at once cannot both succeed.
     pub fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
         let n = self.conn().execute(
-            db::DELETE_USER_UNLESS_LAST_ADMIN,
+            DELETE_USER_UNLESS_LAST_ADMIN,
             named_params! {":name": name},
         )?;
         Ok(n > 0)
@@ -84,7 +126,7 @@ impl Store {
 
     pub fn users(&self) -> Result<Vec<UserRow>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(db::SELECT_USERS)?;
+        let mut stmt = conn.prepare(SELECT_USERS)?;
         let rows = stmt.query_map([], |r| {
             Ok(UserRow {
                 name: r.get("name")?,
@@ -100,7 +142,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                db::SELECT_USER_CREDENTIALS,
+                SELECT_USER_CREDENTIALS,
                 named_params! {":name": name},
                 |r| Ok((r.get("role")?, r.get("phc")?)),
             )
@@ -117,7 +159,7 @@ impl Store {
         let until: Option<i64> = self
             .conn()
             .query_row(
-                db::SELECT_LOCKED_UNTIL,
+                SELECT_LOCKED_UNTIL,
                 named_params! {":kind": kind.as_str(), ":subject": subject},
                 |r| r.get("locked_until_ms"),
             )
@@ -137,7 +179,7 @@ impl Store {
         let row: Option<(i64, i64, i64)> = self
             .conn()
             .query_row(
-                db::SELECT_LOGIN_FAILURES,
+                SELECT_LOGIN_FAILURES,
                 named_params! {":kind": kind.as_str(), ":subject": subject},
                 |r| Ok((r.get("failures")?, r.get("last_ms")?, r.get("locked_until_ms")?)),
             )
@@ -158,7 +200,7 @@ impl Store {
     /// Forgets counters that no longer count (bounded table whatever names are tried).
     pub fn prune_login_failures(&self, now_ms: i64, window_ms: i64) -> Result<(), StoreError> {
         self.conn().execute(
-            db::PRUNE_LOGIN_FAILURES,
+            PRUNE_LOGIN_FAILURES,
             named_params! {":now_ms": now_ms, ":stale_before_ms": now_ms - window_ms},
         )?;
         Ok(())
@@ -167,7 +209,7 @@ impl Store {
     /// Unlocks user `name` and its known devices (`sentrix user unlock`, the Users page).
     pub fn unlock_user(&self, name: &str) -> Result<(), StoreError> {
         self.conn()
-            .execute(db::DELETE_USER_LOCKS, named_params! {":name": name})?;
+            .execute(DELETE_USER_LOCKS, named_params! {":name": name})?;
         Ok(())
     }
 
@@ -178,7 +220,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(db::SELECT_LOCKED_ADDRESSES)?;
+        let mut stmt = conn.prepare(SELECT_LOCKED_ADDRESSES)?;
         let rows = stmt.query_map(
             named_params! {":now_ms": now_ms, ":limit": limit as i64},
             |r| Ok((r.get("subject")?, r.get("locked_until_ms")?)),
@@ -197,11 +239,11 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
-            db::INSERT_DEVICE,
+            INSERT_DEVICE,
             named_params! {":token_hash": token_hash, ":user": user, ":now_ms": now_ms},
         )?;
         tx.execute(
-            db::TRIM_DEVICES,
+            TRIM_DEVICES,
             named_params! {":user": user, ":keep": keep as i64},
         )?;
         tx.commit()?;
@@ -213,14 +255,14 @@ impl Store {
         let conn = self.conn();
         let user: Option<String> = conn
             .query_row(
-                db::SELECT_DEVICE_USER,
+                SELECT_DEVICE_USER,
                 named_params! {":token_hash": token_hash},
                 |r| r.get("user"),
             )
             .optional()?;
         if user.is_some() {
             conn.execute(
-                db::TOUCH_DEVICE,
+                TOUCH_DEVICE,
                 named_params! {":token_hash": token_hash, ":now_ms": now_ms},
             )?;
         }
@@ -242,7 +284,7 @@ impl Store {
         let tx = conn.transaction()?;
         let prev: Option<(i64, i64, i64)> = tx
             .query_row(
-                db::SELECT_LOGIN_FAILURES,
+                SELECT_LOGIN_FAILURES,
                 named_params! {":kind": kind.as_str(), ":subject": subject},
                 |r| Ok((r.get("failures")?, r.get("last_ms")?, r.get("locked_until_ms")?)),
             )
@@ -262,7 +304,7 @@ impl Store {
             0
         };
         tx.execute(
-            db::UPSERT_LOGIN_FAILURES,
+            UPSERT_LOGIN_FAILURES,
             named_params! {
                 ":kind": kind.as_str(),
                 ":subject": subject,
@@ -277,7 +319,7 @@ impl Store {
 
     pub fn clear_login_failures(&self, kind: LockKind, subject: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            db::DELETE_LOGIN_FAILURES,
+            DELETE_LOGIN_FAILURES,
             named_params! {":kind": kind.as_str(), ":subject": subject},
         )?;
         Ok(())
@@ -287,7 +329,7 @@ impl Store {
     pub fn active_lockouts(&self, now_ms: i64) -> Result<i64, StoreError> {
         Ok(self
             .conn()
-            .query_row(db::COUNT_LOCKED, named_params! {":now_ms": now_ms}, |r| {
+            .query_row(COUNT_LOCKED, named_params! {":now_ms": now_ms}, |r| {
                 r.get("locked")
             })?)
     }

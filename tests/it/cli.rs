@@ -35,6 +35,20 @@ fn version_is_printed() {
     );
 }
 
+/// The appliance carries no bench: `sentrix --help` names no `bench` (it is
+/// `sentrix-bench`, a binary of its own) and no hidden `test-writer`, and `sentrix bench`
+/// is an unknown command.
+#[test]
+fn help_lists_no_bench_and_no_test_hook() {
+    let out = Command::new(SENTRIX).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && help.contains("check-config"), "{help}");
+    assert!(!help.contains("bench") && !help.contains("test-writer"), "{help}");
+    let bench = Command::new(SENTRIX).args(["bench", "ingest"]).output().unwrap();
+    assert_eq!(bench.status.code(), Some(2), "usage error");
+    assert!(String::from_utf8_lossy(&bench.stderr).contains("unrecognized subcommand"));
+}
+
 /// Writes a config with storage in `dir` and the given camera block; returns its path.
 fn write_config(dir: &std::path::Path, cameras: &str) -> std::path::PathBuf {
     let text = format!(

@@ -108,7 +108,7 @@ fn assert_handled(label: &str, dir: &Path, seen: &Seen) {
     let config = sentrix::config::Config::load(&dir.join("surveillance.yml")).unwrap();
     let (store, _) = Store::open(
         StoreConfig::from_config(&config),
-        sentrix::store::keys::load(&config).unwrap(),
+        sentrix::app::store_setup::load_key(&config).unwrap(),
     )
     .unwrap();
     let events = store.events(&Default::default()).unwrap();

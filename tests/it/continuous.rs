@@ -18,7 +18,6 @@ use sentrix::record::segmenter::Segmenter;
 use sentrix::store::{Store, StoreConfig};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SECOND: u64 = 1_000_000_000;
@@ -271,7 +270,7 @@ fn a_crash_costs_the_downtime_and_at_most_one_fragment() {
     let config = sentrix::config::Config::load(&cfg).unwrap();
     let (store, _) = Store::open(
         StoreConfig::from_config(&config),
-        sentrix::store::keys::load(&config).unwrap(),
+        sentrix::app::store_setup::load_key(&config).unwrap(),
     )
     .unwrap();
     let now = sentrix::base::clock::wall_ms();

@@ -13,7 +13,6 @@ use sentrix::record::recorder::{FinishedClip, RecordSettings, Recorder};
 use sentrix::store::{Store, StoreConfig};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
 const GOP_NS: u64 = 1_000_000_000;
 
@@ -260,7 +259,7 @@ fn sigkill_mid_clip_leaves_only_playable_clips() {
     let config = sentrix::config::Config::load(&cfg).unwrap();
     let (store, _) = Store::open(
         StoreConfig::from_config(&config),
-        sentrix::store::keys::load(&config).unwrap(),
+        sentrix::app::store_setup::load_key(&config).unwrap(),
     )
     .unwrap();
     let clips = store.clips(None, 0, i64::MAX).unwrap();

@@ -31,7 +31,7 @@ fn clip_and_thumbnail_round_trip_and_decrypt_command() {
     let recordings = d.join("rec");
     let cfg_path = common::store_config(d, &recordings, &key_file_block(d, "keys/clip.key"));
     let config = Config::load(&cfg_path).unwrap();
-    let key = keys::load(&config).unwrap();
+    let key = sentrix::app::store_setup::load_key(&config).unwrap();
     let (store, sweep) = Store::open(StoreConfig::from_config(&config), key).unwrap();
     assert_eq!(sweep, Default::default());
 

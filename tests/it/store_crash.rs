@@ -7,7 +7,7 @@
 use crate::common;
 
 use sentrix::config::Config;
-use sentrix::store::{Store, StoreConfig, keys};
+use sentrix::store::{Store, StoreConfig};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -43,7 +43,7 @@ pub(crate) fn verify_store(cfg: &Path, recordings: &Path, scratch: &Path) -> usi
     let config = Config::load(cfg).unwrap();
     let (store, sweep) = Store::open(
         StoreConfig::from_config(&config),
-        keys::load(&config).unwrap(),
+        sentrix::app::store_setup::load_key(&config).unwrap(),
     )
     .unwrap();
     eprintln!("sweep: {sweep:?}");
@@ -119,7 +119,7 @@ fn sigkill_at_random_points_loses_at_most_the_open_fragment() {
     let config = Config::load(&cfg).unwrap();
     let (store, _) = Store::open(
         StoreConfig::from_config(&config),
-        keys::load(&config).unwrap(),
+        sentrix::app::store_setup::load_key(&config).unwrap(),
     )
     .unwrap();
     let truncated = store
@@ -223,7 +223,7 @@ fn full_small_filesystem_deletes_oldest_and_keeps_recording() {
     let config = Config::load(&cfg).unwrap();
     let (store, _) = Store::open(
         StoreConfig::from_config(&config),
-        keys::load(&config).unwrap(),
+        sentrix::app::store_setup::load_key(&config).unwrap(),
     )
     .unwrap();
     let kept: Vec<i64> = store

@@ -50,7 +50,7 @@ pub fn make_clip(config: &Config, camera: &str, megabytes: u64) -> anyhow::Resul
         bail!("no camera {camera:?} in the config");
     };
     let _lock = sentrix::store::DataLock::acquire(&config.paths.data_lock)?;
-    let key = keys::load(config).context("while loading the clip key")?;
+    let key = sentrix::app::store_setup::load_key(config).context("while loading the clip key")?;
     let (store, _) = Store::open(StoreConfig::from_config(config), key)
         .context("while opening the clip store")?;
     store.ensure_camera(&cam.id, &cam.name)?;

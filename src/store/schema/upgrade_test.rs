@@ -204,7 +204,7 @@ fn describe(conn: &Connection) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-/// Every row of every table, in primary-key order, with its column names.
+/// Every row of every table, with its column names, sorted.
 fn dump(conn: &Connection) -> BTreeMap<String, Vec<String>> {
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -216,7 +216,7 @@ fn dump(conn: &Connection) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for table in tables {
         let mut stmt = conn
-            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1, 2"))
+            .prepare(&format!("SELECT * FROM \"{table}\""))
             .unwrap();
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let rows = stmt
@@ -229,6 +229,8 @@ fn dump(conn: &Connection) -> BTreeMap<String, Vec<String>> {
             .unwrap()
             .collect::<rusqlite::Result<Vec<_>>>()
             .unwrap();
+        let mut rows = rows;
+        rows.sort();
         out.insert(table, rows);
     }
     out

@@ -5,6 +5,7 @@
 pub mod run;
 pub mod tls;
 
+#[allow(unused_imports)] // each test binary uses some of them
 pub use sentrix_testkit::{RtspFixture, temp_dir, temp_store, wait_until};
 use sentrix::ingest::Codec;
 use std::path::PathBuf;
