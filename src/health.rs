@@ -10,9 +10,9 @@
 //! socket beside the database.
 
 use crate::base::heartbeat::Heartbeat;
+use crate::base::systemd::Notifier;
 use crate::ingest::StatusHandle;
 use crate::store::Store;
-use crate::base::systemd::Notifier;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

@@ -7,17 +7,17 @@
 //! `Cameras` holds them by id and applies a reload camera by camera.
 
 use super::services::Services;
+use crate::base::redact::CameraUrl;
 use crate::config::{Camera, Config};
 use crate::detect::{DetectorRunner, DetectorSettings};
 use crate::health::CameraParts;
 use crate::ingest::demo::{DemoSpec, Mount, RtspServer};
 use crate::ingest::pipeline::{DecodeSpec, Source};
 use crate::ingest::{CameraSupervisor, IngestOutputs, SupervisorConfig};
-use crate::media::feed::LiveFeed;
 use crate::live::{LiveCamera, LiveFeeds};
+use crate::media::feed::LiveFeed;
 use crate::record::recorder::RecordSettings;
 use crate::record::runner::RecorderRunner;
-use crate::base::redact::CameraUrl;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -14,9 +14,9 @@
 
 mod cameras;
 mod services;
-pub mod store_setup;
 pub mod signals;
 mod status;
+pub mod store_setup;
 
 use crate::config::Config;
 use cameras::Cameras;

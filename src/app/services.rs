@@ -7,13 +7,13 @@
 
 use super::RunOptions;
 use crate::audit::Audit;
+use crate::base::systemd::Notifier;
 use crate::config::Config;
 use crate::detect::InferencePool;
 use crate::detect::runner::EventBus;
 use crate::health::Health;
 use crate::live::Live;
 use crate::store::{Store, StoreConfig, retention};
-use crate::base::systemd::Notifier;
 use anyhow::Context;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -47,7 +47,8 @@ impl Services {
     /// key and the store, retention, audit and health.
     pub async fn start(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<Self> {
         let (pool, model) = load_model(config)?;
-        let key = crate::app::store_setup::load_key(config).context("while loading the clip key")?;
+        let key =
+            crate::app::store_setup::load_key(config).context("while loading the clip key")?;
         let (store, sweep) = Store::open(StoreConfig::from_config(config), key)
             .context("while opening the clip store")?;
         tracing::info!(

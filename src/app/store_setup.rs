@@ -52,4 +52,3 @@ pub fn load_key(config: &Config) -> Result<MasterKey, keys::KeyError> {
         KeySource::Keyring => keys::load_or_create_keyring(),
     }
 }
-

@@ -158,7 +158,6 @@ const MAX_USER_NAME_BYTES: usize = 64;
 /// Known devices remembered per user (the least recently used is forgotten).
 const DEVICES_PER_USER: usize = 16;
 
-
 pub struct Authenticator {
     store: Store,
     policy: Policy,

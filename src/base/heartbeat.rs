@@ -62,4 +62,3 @@ pub fn stuck_for(last_ms: u64, now_ms: u64, stale_after: Duration) -> Option<Str
         )
     })
 }
-

@@ -53,7 +53,13 @@ fn init(config: &Config, name: &str, if_needed: bool) -> anyhow::Result<()> {
         );
     }
     let pw = password::generate().map_err(anyhow::Error::msg)?;
-    accounts::add(&cli.store, name, Role::Admin, &pw, crate::base::clock::wall_ms())?;
+    accounts::add(
+        &cli.store,
+        name,
+        Role::Admin,
+        &pw,
+        crate::base::clock::wall_ms(),
+    )?;
     cli.audit("user_add", &format!("{name} (admin, init)"));
     let sec = &config.security;
     let scheme = if sec.use_tls { "https" } else { "http" };

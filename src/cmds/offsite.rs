@@ -65,7 +65,8 @@ fn offsite(config: &Config, action: OffsiteAction, prefix: Option<String>) -> an
     match action {
         OffsiteAction::Restore => {
             let _lock = crate::store::DataLock::acquire(&config.paths.data_lock)?;
-            let key = crate::app::store_setup::load_key(config).context("while loading the clip key")?;
+            let key =
+                crate::app::store_setup::load_key(config).context("while loading the clip key")?;
             let (store, _) = Store::open(StoreConfig::from_config(config), key)?;
             let prefix = match prefix {
                 Some(p) => p,

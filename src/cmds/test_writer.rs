@@ -70,4 +70,3 @@ pub fn test_writer(config: &Config, clip_seconds: u64, bitrate_kbps: u32) -> any
         }
     }
 }
-

@@ -86,7 +86,8 @@ fn token(config: &Config, action: TokenAction) -> anyhow::Result<()> {
         }
         TokenAction::List => {
             for t in store.tokens()? {
-                let date = |ms: Option<i64>| ms.map_or("never".into(), crate::base::clock::utc_date);
+                let date =
+                    |ms: Option<i64>| ms.map_or("never".into(), crate::base::clock::utc_date);
                 println!(
                     "{}\t{}\t{}\texpires {}\tlast used {} from {}\t{} uses",
                     t.name,

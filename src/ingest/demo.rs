@@ -248,5 +248,4 @@ mod tests {
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
-
 }

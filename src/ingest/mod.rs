@@ -30,4 +30,3 @@ pub fn init_gstreamer() -> anyhow::Result<()> {
 }
 
 pub use crate::config::choices::RtspClient;
-

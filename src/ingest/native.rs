@@ -20,8 +20,8 @@
 //! so the supervisor explains and retries them the same way.
 
 use super::Codec;
-use super::tail::{DecodeSpec, Outputs, PipelineError};
 use super::rtppass::RtpClock;
+use super::tail::{DecodeSpec, Outputs, PipelineError};
 use crate::base::redact::CameraUrl;
 use futures_util::StreamExt;
 use gstreamer as gst;

@@ -181,4 +181,3 @@ fn repair_access_units(
     super::assemble::install(&src, codec, out.status.clone());
     build_tail(pipeline, &src, codec, decode, out, true)
 }
-

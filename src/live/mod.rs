@@ -5,7 +5,6 @@
 //! removes it when it stops (a reload replaces only the cameras that changed); the
 //! dashboard reads the same shared map, so it always shows what runs.
 
-
 use crate::detect::runner::{DetectorCounters, DetectorStats, EventBus, EventNotice};
 use crate::detect::tracker::NormBox;
 use crate::health::Health;

@@ -5,9 +5,9 @@
 //! (`record::mux`) groups about a second of pictures. Samples are length-prefixed (the
 //! MP4 form); parameter sets and delimiters stay out of them, as `avc1`/`hvc1` require.
 
+use crate::media::boxes::{Sample, build_moof_and_mdat_header, codec_string, put_box};
 use crate::media::nal::{self, NalKind};
 use crate::media::{AccessUnit, Codec, StreamInfo};
-use crate::media::boxes::{Sample, build_moof_and_mdat_header, codec_string, put_box};
 
 /// Ticks per second of the video track (live and recorded).
 pub const TIMESCALE: u32 = 90_000;

@@ -15,9 +15,9 @@
 //! offset. Output bytes wait in `take_output` for the caller, who drains them into the
 //! clip store, so nothing is held longer than a fragment.
 
+use crate::media::boxes::Sample;
 use crate::media::fmp4::{self, TIMESCALE};
 use crate::media::{AccessUnit, StreamInfo};
-use crate::media::boxes::Sample;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]

@@ -38,10 +38,7 @@ pub fn origin_of(url: &str) -> String {
 
 /// Turns a send's result into Ok for a 2xx answer, else an error that names the host and
 /// says whether trying again can help (error.rs).
-async fn answer(
-    url: &str,
-    sent: reqwest::Result<reqwest::Response>,
-) -> Result<(), DeliveryError> {
+async fn answer(url: &str, sent: reqwest::Result<reqwest::Response>) -> Result<(), DeliveryError> {
     let host = origin_of(url);
     match sent {
         Ok(r) if r.status().is_success() => Ok(()),

@@ -213,7 +213,9 @@ impl Mqtt {
                 Err(e) => e,
             };
             self.ctx.status.set_connected(false);
-            self.ctx.status.record_error(crate::base::clock::wall_ms(), &error);
+            self.ctx
+                .status
+                .record_error(crate::base::clock::wall_ms(), &error);
             tracing::warn!(target = %self.target.name, "MQTT: {error}; retrying in {} s", backoff.as_secs());
             if started.elapsed() > MAX_RECONNECT {
                 backoff = Duration::from_secs(1);
@@ -388,7 +390,10 @@ impl Mqtt {
     async fn publish_count(&mut self, link: &mut Link, camera: &str) -> Result<(), String> {
         let store = self.ctx.store.clone();
         let now = crate::base::clock::wall_ms();
-        let (cam, midnight_ms) = (camera.to_string(), crate::base::localtime::local_midnight_ms(now));
+        let (cam, midnight_ms) = (
+            camera.to_string(),
+            crate::base::localtime::local_midnight_ms(now),
+        );
         let count = tokio::task::spawn_blocking(move || {
             store.count_camera_events(&cam, midnight_ms, now + 1)
         })

@@ -9,11 +9,11 @@
 //! unit of each connection, so clock steps mid-clip do not bend clip times.
 
 use super::anchor::WallAnchor;
-use crate::media::mux::{MuxError, Muxer};
 use super::ring::Ring;
-use crate::ingest::{AccessUnit, Frame};
-use crate::store::{ClipMeta, ClipRecord, ClipWriter, Store, StoreError};
 use crate::base::clock::ClockRef;
+use crate::ingest::{AccessUnit, Frame};
+use crate::media::mux::{MuxError, Muxer};
+use crate::store::{ClipMeta, ClipRecord, ClipWriter, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct RecordSettings {
@@ -92,12 +92,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(
-        camera_id: &str,
-        settings: RecordSettings,
-        store: Store,
-        clock: ClockRef,
-    ) -> Self {
+    pub fn new(camera_id: &str, settings: RecordSettings, store: Store, clock: ClockRef) -> Self {
         let pre_s = settings.pre_ns as f64 / 1e9;
         Self {
             camera_id: camera_id.to_string(),

@@ -11,10 +11,10 @@
 //! not bend it.
 
 use super::anchor::WallAnchor;
-use crate::media::mux::Muxer;
 use super::recorder::{FinishedClip, RecordError};
 use crate::base::clock::ClockRef;
 use crate::ingest::{AccessUnit, StreamInfo};
+use crate::media::mux::Muxer;
 use crate::store::{ClipMeta, ClipWriter, Store};
 use std::sync::Arc;
 

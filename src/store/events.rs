@@ -9,8 +9,7 @@ use super::{Store, StoreError, db, io_err, keys, not_found_as};
 use rusqlite::named_params;
 
 // The statements this file runs (named parameters, bound with named_params!).
-const INSERT_EVENT: &str =
-    "INSERT INTO events (camera_id, label, start_ms, end_ms, max_score, box)
+const INSERT_EVENT: &str = "INSERT INTO events (camera_id, label, start_ms, end_ms, max_score, box)
     VALUES (:camera_id, :label, :start_ms, NULL, :max_score, :box)";
 const UPDATE_EVENT: &str =
     "UPDATE events SET end_ms = :end_ms, max_score = :max_score, box = :box WHERE id = :id";
@@ -265,7 +264,11 @@ impl Store {
     pub fn set_event_snapshot(&self, id: i64, jpeg: &[u8]) -> Result<(), StoreError> {
         self.check_running()?;
         let ev = self.event(id)?;
-        let rel_dir = format!("{}/{}", ev.camera_id, crate::base::clock::utc_date(ev.start_ms));
+        let rel_dir = format!(
+            "{}/{}",
+            ev.camera_id,
+            crate::base::clock::utc_date(ev.start_ms)
+        );
         let dir = self.recordings_dir().join(&rel_dir);
         keys::create_private_dir(&dir).map_err(io_err(&dir))?;
         let mut tag = [0u8; 4];

@@ -228,11 +228,9 @@ impl Store {
     pub fn offsite_state(&self, clip_id: i64) -> Result<OffsiteState, StoreError> {
         let row: Option<(String, String)> = self
             .conn()
-            .query_row(
-                OFFSITE_STATE_OF,
-                named_params! {":clip_id": clip_id},
-                |r| Ok((r.get("state")?, r.get("last_error")?)),
-            )
+            .query_row(OFFSITE_STATE_OF, named_params! {":clip_id": clip_id}, |r| {
+                Ok((r.get("state")?, r.get("last_error")?))
+            })
             .optional()?;
         Ok(match row {
             Some((s, e)) => OffsiteState::from_parts(Some(s), Some(e)),
@@ -281,7 +279,11 @@ impl Store {
         let mut stmt = conn.prepare_cached(OFFSITE_COUNTS)?;
         let mut out = OffsiteCounts::default();
         let rows = stmt.query_map([], |r| {
-            let counts: (i64, i64, i64) = (r.get("clips")?, r.get("file_bytes")?, r.get("stale_records")?);
+            let counts: (i64, i64, i64) = (
+                r.get("clips")?,
+                r.get("file_bytes")?,
+                r.get("stale_records")?,
+            );
             Ok((r.get::<_, String>("state")?, counts))
         })?;
         for row in rows {
@@ -357,7 +359,9 @@ impl Store {
 
     /// True when the index holds no clip (restore goes only into an empty store).
     pub fn has_no_clips(&self) -> Result<bool, StoreError> {
-        let n: i64 = self.conn().query_row(db::COUNT_CLIPS, [], |r| r.get("clips"))?;
+        let n: i64 = self
+            .conn()
+            .query_row(db::COUNT_CLIPS, [], |r| r.get("clips"))?;
         Ok(n == 0)
     }
 }

@@ -24,8 +24,7 @@ const OUTBOX_REJECTED: &str = "UPDATE outbox SET state = 'rejected', done_ms = :
     attempts = attempts + 1, last_error = :error WHERE id = :id AND state = 'pending'";
 const OUTBOX_EXPIRE: &str = "UPDATE outbox SET state = 'expired', done_ms = :now_ms
     WHERE state = 'pending' AND created_ms < :before_ms RETURNING target";
-const OUTBOX_PRUNE: &str =
-    "DELETE FROM outbox WHERE state != 'pending' AND done_ms < :before_ms";
+const OUTBOX_PRUNE: &str = "DELETE FROM outbox WHERE state != 'pending' AND done_ms < :before_ms";
 const OUTBOX_PENDING: &str =
     "SELECT COUNT(*) AS pending FROM outbox WHERE target = :target AND state = 'pending'";
 const SELECT_MQTT_DISCOVERY: &str = "SELECT topic FROM mqtt_discovery WHERE target = :target";
@@ -110,11 +109,9 @@ impl Store {
     pub fn outbox_next_due(&self, target: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn()
-            .query_row(
-                OUTBOX_NEXT_DUE,
-                named_params! {":target": target},
-                |r| r.get("next_attempt_ms"),
-            )
+            .query_row(OUTBOX_NEXT_DUE, named_params! {":target": target}, |r| {
+                r.get("next_attempt_ms")
+            })
             .optional()?
             .flatten())
     }
@@ -169,10 +166,7 @@ impl Store {
             )?;
             rows.collect::<Result<Vec<String>, _>>()?
         };
-        conn.execute(
-            OUTBOX_PRUNE,
-            named_params! {":before_ms": prune_before_ms},
-        )?;
+        conn.execute(OUTBOX_PRUNE, named_params! {":before_ms": prune_before_ms})?;
         Ok(targets)
     }
 

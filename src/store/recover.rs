@@ -10,9 +10,9 @@
 //! quarantines a file that is not a clip at all).
 
 use super::container::OpenReader;
-use crate::media::mp4scan::Mp4Scan;
 use super::sealed::{create_sealed, fsync_dir, seal_and_rename};
 use super::{ClipKind, ClipRecord, ClipState, Store, StoreError, io_err};
+use crate::media::mp4scan::Mp4Scan;
 use rusqlite::named_params;
 use std::path::{Path, PathBuf};
 
@@ -22,8 +22,7 @@ const SET_CLIP_SALVAGED: &str = "UPDATE clips SET end_ms = start_ms + :duration_
     duration_ms = :duration_ms, frames = :frames, plain_bytes = :plain_bytes,
     file_bytes = :file_bytes, media_ticks = :media_ticks, state = 'truncated', damage = ''
     WHERE id = :id";
-const CLIP_PATH_EXISTS: &str =
-    "SELECT EXISTS (SELECT 1 FROM clips WHERE path = :path) AS present";
+const CLIP_PATH_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM clips WHERE path = :path) AS present";
 
 /// `camera/date/<start_ms>-<tag>.mp4.sntx` → (camera, start_ms).
 pub(crate) fn parse_rel(rel: &str) -> Option<(String, i64)> {

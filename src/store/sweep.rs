@@ -20,9 +20,9 @@
 //! Only a stopped store (an fsync failed) ends it.
 
 use super::container::OpenReader;
-use crate::media::mp4scan::Mp4Scan;
 use super::recover::{parse_rel, record_of_file, recover_partial, salvage_indexed, salvage_orphan};
 use super::{ClipRecord, Store, StoreError, db, io_err};
+use crate::media::mp4scan::Mp4Scan;
 use rusqlite::{OptionalExtension, named_params};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -223,11 +223,9 @@ fn relink_picture(
     }
     let clip_rel = rel.replace(".jpg.sntx", ".mp4.sntx");
     let clip_id: i64 = conn
-        .query_row(
-            CLIP_ID_BY_PATH,
-            named_params! {":path": clip_rel},
-            |r| r.get("id"),
-        )
+        .query_row(CLIP_ID_BY_PATH, named_params! {":path": clip_rel}, |r| {
+            r.get("id")
+        })
         .map_err(|_| StoreError::Invalid("a thumbnail whose clip is not indexed".into()))?;
     conn.execute(
         db::INSERT_THUMBNAIL,

@@ -19,8 +19,7 @@ const ADD_TOKEN_USES: &str = "UPDATE api_tokens SET uses = uses + :uses,
     last_used_ms = MAX(COALESCE(last_used_ms, 0), :last_ms), last_address = :address
     WHERE token_hash = :token_hash";
 const TOKEN_EXPIRY: &str = "SELECT expires_ms FROM api_tokens WHERE token_hash = :token_hash";
-const TOKEN_VALID: &str =
-    "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE token_hash = :token_hash
+const TOKEN_VALID: &str = "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE token_hash = :token_hash
     AND (expires_ms IS NULL OR expires_ms > :now_ms)) AS valid";
 const SELECT_TOKENS: &str = "SELECT name, role, scopes, created_ms, expires_ms, last_used_ms,
     last_address, uses FROM api_tokens ORDER BY name";
@@ -163,10 +162,8 @@ impl Store {
     }
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            SET_SETTING,
-            named_params! {":key": key, ":value": value},
-        )?;
+        self.conn()
+            .execute(SET_SETTING, named_params! {":key": key, ":value": value})?;
         Ok(())
     }
 }

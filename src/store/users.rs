@@ -36,14 +36,12 @@ const PRUNE_LOGIN_FAILURES: &str = "DELETE FROM login_failures
 const DELETE_USER_LOCKS: &str = "DELETE FROM login_failures
     WHERE (kind = 'user' AND subject = :name)
     OR (kind = 'device' AND subject IN (SELECT token_hash FROM known_devices WHERE user = :name))";
-const INSERT_DEVICE: &str =
-    "INSERT INTO known_devices (token_hash, user, created_ms, last_used_ms)
+const INSERT_DEVICE: &str = "INSERT INTO known_devices (token_hash, user, created_ms, last_used_ms)
     VALUES (:token_hash, :user, :now_ms, :now_ms)";
 /// Keeps a user's `:keep` most recently used devices.
 const TRIM_DEVICES: &str = "DELETE FROM known_devices WHERE user = :user AND token_hash NOT IN
     (SELECT token_hash FROM known_devices WHERE user = :user ORDER BY last_used_ms DESC LIMIT :keep)";
-const SELECT_DEVICE_USER: &str =
-    "SELECT user FROM known_devices WHERE token_hash = :token_hash";
+const SELECT_DEVICE_USER: &str = "SELECT user FROM known_devices WHERE token_hash = :token_hash";
 const TOUCH_DEVICE: &str =
     "UPDATE known_devices SET last_used_ms = :now_ms WHERE token_hash = :token_hash";
 
@@ -117,10 +115,9 @@ impl Store {
     /// nobody could manage users from the dashboard). The check and the delete are one
     /// statement, so two admins removing each other at once cannot both succeed.
     pub fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
-            DELETE_USER_UNLESS_LAST_ADMIN,
-            named_params! {":name": name},
-        )?;
+        let n = self
+            .conn()
+            .execute(DELETE_USER_UNLESS_LAST_ADMIN, named_params! {":name": name})?;
         Ok(n > 0)
     }
 
@@ -181,7 +178,13 @@ impl Store {
             .query_row(
                 SELECT_LOGIN_FAILURES,
                 named_params! {":kind": kind.as_str(), ":subject": subject},
-                |r| Ok((r.get("failures")?, r.get("last_ms")?, r.get("locked_until_ms")?)),
+                |r| {
+                    Ok((
+                        r.get("failures")?,
+                        r.get("last_ms")?,
+                        r.get("locked_until_ms")?,
+                    ))
+                },
             )
             .optional()?;
         Ok(match row {
@@ -286,7 +289,13 @@ impl Store {
             .query_row(
                 SELECT_LOGIN_FAILURES,
                 named_params! {":kind": kind.as_str(), ":subject": subject},
-                |r| Ok((r.get("failures")?, r.get("last_ms")?, r.get("locked_until_ms")?)),
+                |r| {
+                    Ok((
+                        r.get("failures")?,
+                        r.get("last_ms")?,
+                        r.get("locked_until_ms")?,
+                    ))
+                },
             )
             .optional()?;
         let failures = match prev {

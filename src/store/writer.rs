@@ -12,10 +12,10 @@
 //! `TAIL_MAX_AGE` of the one before). A fast stream fills chunks sooner and is never padded.
 
 use super::container::SealWriter;
-use crate::media::mp4scan::Mp4Scan;
 use super::recover::recover_partial;
 use super::sealed::{RoomFile, create_sealed, fsync_dir, fsync_file, seal_and_rename};
 use super::{ClipKind, ClipMeta, ClipRecord, ClipState, Store, StoreError, io_err, keys};
+use crate::media::mp4scan::Mp4Scan;
 use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -77,7 +77,11 @@ impl ClipWriter {
                 meta.camera_id
             )));
         }
-        let rel_dir = format!("{}/{}", meta.camera_id, crate::base::clock::utc_date(meta.start_ms));
+        let rel_dir = format!(
+            "{}/{}",
+            meta.camera_id,
+            crate::base::clock::utc_date(meta.start_ms)
+        );
         let dir = store.inner.config.recordings_dir.join(&rel_dir);
         keys::create_private_dir(&dir).map_err(io_err(&dir))?;
         let mut tag = [0u8; 4];

@@ -6,8 +6,8 @@
 //! request by their stamp (`auth::Stamp`), as for a change made by `sentrix user`.
 //! Passwords arrive in JSON bodies and go nowhere but the hash.
 
-use super::error::blocking;
 use super::error::AppError;
+use super::error::blocking;
 use super::{Admin, AppState, ClientIp, SessionId};
 use crate::auth::accounts::{self, AccountError};
 use crate::auth::{LoginError, Origin, Principal, Role};

@@ -3,8 +3,8 @@
 //! default the last 7 days), in the viewer's time zone for days and hours of the day.
 //! A range longer than 366 days is refused: the answer's size grows with it.
 
-use super::error::blocking;
 use super::error::AppError;
+use super::error::blocking;
 use super::{AppState, JsonQuery};
 use crate::store::AnalyticsQuery;
 use axum::Json;

@@ -156,7 +156,10 @@ fn guard_gauges(g: &mut Gauges, s: &AppState, indexed: &Indexed, now_ms: i64) {
         indexed.lockouts as f64,
     );
     let locked = indexed.locked_addresses.iter().map(|(addr, until)| {
-        let label = format!("{{address=\"{}\"}}", crate::base::logging::bounded(addr, 64));
+        let label = format!(
+            "{{address=\"{}\"}}",
+            crate::base::logging::bounded(addr, 64)
+        );
         (label, ((until - now_ms).max(0) / 1000) as f64)
     });
     g.add(

@@ -4,8 +4,8 @@
 //! /api/notify/armed {"mode": "home"|"away"|"off"}` (admins; kept across restarts,
 //! audited). Never a target's URL, address or secret.
 
-use super::error::blocking;
 use super::error::AppError;
+use super::error::blocking;
 use super::{Admin, AppState, ClientIp};
 use crate::config::notify::ArmedMode;
 use axum::Json;

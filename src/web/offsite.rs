@@ -3,8 +3,8 @@
 //! upload and the last error. Never a credential. Each clip's own state is in the clip
 //! list (`offsite`: local, queued, uploaded or "failed: reason").
 
-use super::error::blocking;
 use super::error::AppError;
+use super::error::blocking;
 use super::{Admin, AppState};
 use axum::Json;
 use axum::extract::State;

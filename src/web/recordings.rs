@@ -10,8 +10,8 @@
 //! by commas), `X-Sentrix-Ends-Early-At` (the export stopped at a change of stream
 //! format) and `X-Sentrix-Codec` (the RFC 6381 codec, for Media Source players).
 
-use super::error::blocking;
 use super::error::AppError;
+use super::error::blocking;
 use super::{Admin, AppState, ClientIp, JsonQuery, media};
 use crate::auth::Principal;
 use crate::playback::{Export, ExportError, MAX_RANGE_MS};

@@ -3,8 +3,8 @@
 //! next request, and open streams it authorized end within a second). Admins only; a
 //! token's own request cannot make or revoke tokens unless it holds `admin`. Audited.
 
-use super::error::blocking;
 use super::error::AppError;
+use super::error::blocking;
 use super::{Admin, AppState, ClientIp};
 use crate::auth::Role;
 use crate::auth::tokens::{self, Scope, TokenRequest};

@@ -19,7 +19,8 @@ fn analytics_agree_with_brute_force() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = testkit::temp_store(dir.path());
     let t0 = 1_700_000_000_000i64;
-    let all = testkit::insert_synthetic_events(&dir.path().join("index.db"), 5000, t0, 20 * DAY_MS)?;
+    let all =
+        testkit::insert_synthetic_events(&dir.path().join("index.db"), 5000, t0, 20 * DAY_MS)?;
     let q = AnalyticsQuery {
         from_ms: t0 + 3 * DAY_MS + 5 * HOUR_MS,
         to_ms: t0 + 15 * DAY_MS,
@@ -96,7 +97,8 @@ fn analytics_per_camera_agree_with_brute_force() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = testkit::temp_store(dir.path());
     let t0 = 1_700_000_000_000i64;
-    let all = testkit::insert_synthetic_events(&dir.path().join("index.db"), 4000, t0, 10 * DAY_MS)?;
+    let all =
+        testkit::insert_synthetic_events(&dir.path().join("index.db"), 4000, t0, 10 * DAY_MS)?;
     let q = AnalyticsQuery {
         from_ms: t0 + DAY_MS,
         to_ms: t0 + 9 * DAY_MS,

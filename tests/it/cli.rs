@@ -42,9 +42,18 @@ fn version_is_printed() {
 fn help_lists_no_bench_and_no_test_hook() {
     let out = Command::new(SENTRIX).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success() && help.contains("check-config"), "{help}");
-    assert!(!help.contains("bench") && !help.contains("test-writer"), "{help}");
-    let bench = Command::new(SENTRIX).args(["bench", "ingest"]).output().unwrap();
+    assert!(
+        out.status.success() && help.contains("check-config"),
+        "{help}"
+    );
+    assert!(
+        !help.contains("bench") && !help.contains("test-writer"),
+        "{help}"
+    );
+    let bench = Command::new(SENTRIX)
+        .args(["bench", "ingest"])
+        .output()
+        .unwrap();
     assert_eq!(bench.status.code(), Some(2), "usage error");
     assert!(String::from_utf8_lossy(&bench.stderr).contains("unrecognized subcommand"));
 }

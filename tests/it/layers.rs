@@ -206,7 +206,11 @@ fn no_folder_has_a_cycle_between_its_files() {
         .iter()
         .filter_map(|(folder, g)| Some(format!("{folder}: {}", find_cycle(g)?.join(" → "))))
         .collect();
-    assert!(cycles.is_empty(), "files in a cycle:\n{}", cycles.join("\n"));
+    assert!(
+        cycles.is_empty(),
+        "files in a cycle:\n{}",
+        cycles.join("\n")
+    );
     assert!(per_folder.len() >= 10, "{:?}", per_folder.keys());
 }
 

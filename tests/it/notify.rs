@@ -555,7 +555,12 @@ async fn outbox_survives_a_dead_target_and_kill_9() {
     let status = get_json_as_admin(&client, &format!("{base}/api/notify")).await;
     let revoked = &status["targets"][3];
     assert_eq!(
-        (&revoked["name"], &revoked["rejected"], &revoked["failed"], &revoked["pending"]),
+        (
+            &revoked["name"],
+            &revoked["rejected"],
+            &revoked["failed"],
+            &revoked["pending"]
+        ),
         (&json!("revoked"), &json!(5), &json!(0), &json!(0)),
         "{revoked}"
     );

@@ -7,8 +7,8 @@
 use crate::common;
 
 use common::RtspFixture;
-use sentrix::ingest::{CameraSupervisor, Codec, IngestOutputs};
 use sentrix::base::clock::{SimClock, system};
+use sentrix::ingest::{CameraSupervisor, Codec, IngestOutputs};
 use sentrix::record::recorder::{FinishedClip, RecordSettings, Recorder};
 use sentrix::store::{Store, StoreConfig};
 use std::path::Path;
@@ -133,18 +133,8 @@ fn repeated_triggers_extend_one_clip_and_splits_lose_no_frame() {
     let fixture = RtspFixture::start(Codec::H264);
     let (sup, mut out) = camera(&fixture);
     // The same stream into two recorders: one unbounded, one split every 8 s.
-    let mut whole = Recorder::new(
-        "whole",
-        settings(2, 3, 300),
-        store.clone(),
-        system(),
-    );
-    let mut split = Recorder::new(
-        "split",
-        settings(2, 3, 8),
-        store.clone(),
-        system(),
-    );
+    let mut whole = Recorder::new("whole", settings(2, 3, 300), store.clone(), system());
+    let mut split = Recorder::new("split", settings(2, 3, 8), store.clone(), system());
     let mut fed: Vec<u64> = Vec::new();
     let mut first = None;
     let mut next_trigger = None;

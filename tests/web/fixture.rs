@@ -8,9 +8,9 @@ use axum::http::Request;
 use base64::Engine;
 use sentrix::audit::Audit;
 use sentrix::auth::{Authenticator, Policy, password};
+pub use sentrix::base::clock::{Clock, SimClock};
 use sentrix::store::{ClipMeta, MasterKey, RetentionPolicy, Store, StoreConfig};
 use sentrix::web::{AppState, CameraInfo, router};
-pub use sentrix::base::clock::{Clock, SimClock};
 use std::sync::{Arc, Mutex};
 
 pub const ADMIN_PW: &str = "correct horse battery";
@@ -134,11 +134,7 @@ pub fn policy() -> Policy {
 }
 
 pub fn state(store: &Store, clock: &Arc<SimClock>, dir: &std::path::Path) -> Arc<AppState> {
-    let auth = Arc::new(Authenticator::new(
-        store.clone(),
-        policy(),
-        clock.clone(),
-    ));
+    let auth = Arc::new(Authenticator::new(store.clone(), policy(), clock.clone()));
     let audit = Arc::new(Audit::open(Some(&dir.join("audit.log"))).unwrap());
     Arc::new(
         AppState::new(

@@ -6,11 +6,11 @@
 //! recorder's own muxer and `ClipWriter`, so the file is a valid fragmented MP4 that plays
 //! and seeks like any recording.
 
+use anyhow::{Context, bail};
 use sentrix::config::Config;
 use sentrix::ingest::pipeline::{Source, SyntheticSpec};
 use sentrix::ingest::{AccessUnit, CameraSupervisor, Codec, SupervisorConfig};
-use sentrix::store::{ClipMeta, Store, StoreConfig, keys};
-use anyhow::{Context, bail};
+use sentrix::store::{ClipMeta, Store, StoreConfig};
 use std::time::Instant;
 
 const FPS: u32 = 15;

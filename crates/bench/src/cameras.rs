@@ -6,11 +6,11 @@
 //! It samples the child's RSS every 10 s and reports its peak, the RSS at the half-way
 //! point and at the end, and the slope over the second half (flat means no leak).
 
-use sentrix_testkit::servers::free_port;
 use super::table::{Figure, add};
+use anyhow::{Context, bail};
 use sentrix::ingest::Codec;
 use sentrix::ingest::demo::{DemoSpec, Mount, RtspServer, encoder_description};
-use anyhow::{Context, bail};
+use sentrix_testkit::servers::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -6,11 +6,11 @@
 //! each child's CPU seconds and peak RSS come from wait4(2), so the server's encoding cost
 //! is counted for neither.
 
+use anyhow::{Context, bail};
+use sentrix::base::redact::CameraUrl;
 use sentrix::ingest::demo::{DemoSpec, Mount, RtspServer};
 use sentrix::ingest::pipeline::Source;
 use sentrix::ingest::{CameraSupervisor, Codec, SupervisorConfig};
-use sentrix::base::redact::CameraUrl;
-use anyhow::{Context, bail};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -98,7 +98,7 @@ pub fn wait_usage(child: &std::process::Child) -> anyhow::Result<ChildUsage> {
 /// The table's two rows for a consumer measured beside ffmpeg: CPU (percent of one core)
 /// and peak RSS.
 pub fn table_cpu_rss(what: &str, seconds: u64, ours: &ChildUsage, ffmpeg: &ChildUsage) {
-    use table::{Figure, add};
+    use crate::table::{Figure, add};
     let pct = |u: &ChildUsage| 100.0 * u.cpu_s / seconds.max(1) as f64;
     add(Figure::against(
         &format!("{what}: CPU, % of a core"),

@@ -3,9 +3,9 @@
 //! (decrypting) them, the latency of reading a random 64 KiB range from the middle of a
 //! large sealed clip, and the time of one PBKDF2 derivation at the configured iterations.
 
+use anyhow::Context;
 use sentrix::store::container::{DEFAULT_CHUNK_SIZE, OpenReader, SealWriter};
 use sentrix::store::keys::{MasterKey, PBKDF2_ITERATIONS};
-use anyhow::Context;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;

@@ -4,8 +4,8 @@
 //! python3 with onnxruntime is installed), and the ratio. With `--ops`, where each
 //! inference's time goes, per operator kind, in tract's plan and in onnxruntime's.
 
-use sentrix::detect::model::{Model, OpKindTime, Precision, load_labels};
 use anyhow::Context;
+use sentrix::detect::model::{Model, OpKindTime, Precision, load_labels};
 use std::path::Path;
 use std::time::Instant;
 
@@ -39,10 +39,13 @@ fn onnxruntime_run(
     runs: usize,
     ops: bool,
 ) -> Option<PeerRun> {
-    let script = ["scripts/ort_detect.py", "/usr/share/sentrix-bench/ort_detect.py"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.exists())?;
+    let script = [
+        "scripts/ort_detect.py",
+        "/usr/share/sentrix-bench/ort_detect.py",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.exists())?;
     let mut command = std::process::Command::new("python3");
     command
         .arg(script)

@@ -10,15 +10,15 @@
 //! snapshots) is printed as CPU seconds per camera-minute, with the gated share and the
 //! effective model fps. Events go to a temporary store; no recorder is attached.
 
+use anyhow::{Context, bail};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
 use sentrix::detect::runner::{DetectorSettings, EventBus, event_bus};
 use sentrix::detect::{DetectorRunner, InferencePool, Model};
 use sentrix::ingest::Frame;
 use sentrix::record::runner::TriggerHandle;
 use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
-use anyhow::{Context, bail};
-use gstreamer as gst;
-use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 
 use super::hostile::{basic, connector, cpu_seconds};
 use super::{IngestBench, serve, tempfile_dir};
-use anyhow::{Context, bail};
+use anyhow::bail;
 use futures_util::StreamExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;

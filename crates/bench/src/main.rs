@@ -318,9 +318,7 @@ fn run(bench: Bench) -> ExitCode {
             precision,
             ops,
             images,
-        } => report(crate::detect(
-            &model, &size, runs, precision, &images, ops,
-        )),
+        } => report(crate::detect(&model, &size, runs, precision, &images, ops)),
         Bench::Gate {
             model,
             video,
@@ -356,9 +354,7 @@ fn run(bench: Bench) -> ExitCode {
             mode.into(),
             rtsp_client,
         )),
-        Bench::Timeline { dir } => report(crate::timeline(
-            &dir.unwrap_or_else(std::env::temp_dir),
-        )),
+        Bench::Timeline { dir } => report(crate::timeline(&dir.unwrap_or_else(std::env::temp_dir))),
         Bench::Notify {
             events,
             idle_seconds,
@@ -368,9 +364,9 @@ fn run(bench: Bench) -> ExitCode {
             mb,
             clips,
         )),
-        Bench::Analytics { dir } => report(crate::analytics(
-            &dir.unwrap_or_else(std::env::temp_dir),
-        )),
+        Bench::Analytics { dir } => {
+            report(crate::analytics(&dir.unwrap_or_else(std::env::temp_dir)))
+        }
         Bench::MakeClip { config, camera, mb } => match load(config) {
             Ok(c) => report(crate::make_clip(&c, &camera, mb)),
             Err(code) => code,

@@ -8,10 +8,12 @@
 //! - Idle cost: `sentrix run` without cameras, once with the four targets configured and
 //!   once with none, each for the same time: CPU seconds and peak RSS of each (wait4).
 
-use sentrix_testkit::servers::{Receiver, Subscriber, TestCert, free_port, mails, mosquitto, smtp_server};
+use anyhow::{Context, bail};
 use sentrix::config::Config;
 use sentrix::detect::runner::{EventNotice, event_bus};
-use anyhow::{Context, bail};
+use sentrix_testkit::servers::{
+    Receiver, Subscriber, TestCert, free_port, mails, mosquitto, smtp_server,
+};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,6 @@
 //!   time `offsite restore` takes to rebuild an empty store from them.
 
 use super::bigclip::{encoded_stretch, write_clip};
-use sentrix_testkit::servers::{free_port, s3_server};
 use sentrix::config::offsite::{Offsite, OffsiteWhat};
 use sentrix::config::secret::Secret;
 use sentrix::ingest::Codec;
@@ -15,6 +14,7 @@ use sentrix::ingest::pipeline::SyntheticSpec;
 use sentrix::offsite::client::Bucket;
 use sentrix::offsite::upload::{Uploader, UploaderStatus};
 use sentrix::store::{MasterKey, Store};
+use sentrix_testkit::servers::{free_port, s3_server};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

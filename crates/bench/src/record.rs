@@ -8,18 +8,22 @@
 //! written per byte of video include the files, SQLite and its WAL.
 
 use super::{IngestBench, serve};
+use anyhow::{Context, bail};
+use sentrix::base::redact::CameraUrl;
 use sentrix::ingest::pipeline::Source;
 use sentrix::ingest::{CameraSupervisor, SupervisorConfig};
 use sentrix::record::recorder::RecordSettings;
 use sentrix::record::runner::RecorderRunner;
-use sentrix::base::redact::CameraUrl;
 use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
-use anyhow::{Context, bail};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn record(b: &IngestBench, dir: &Path, mode: sentrix::config::RecordMode) -> anyhow::Result<()> {
+pub fn record(
+    b: &IngestBench,
+    dir: &Path,
+    mode: sentrix::config::RecordMode,
+) -> anyhow::Result<()> {
     let (server, _mount, url) = serve(b)?;
     let work = dir.join(format!("sentrix-bench-record-{}", std::process::id()));
     println!(
@@ -35,7 +39,8 @@ pub fn record(b: &IngestBench, dir: &Path, mode: sentrix::config::RecordMode) ->
     let continuous = mode == sentrix::config::RecordMode::Continuous;
     let exe = std::env::current_exe().context("while finding the sentrix-bench binary")?;
     let secs = b.seconds.to_string();
-    let remux = super::spawn_ingest_client(&url, b.seconds, sentrix::ingest::RtspClient::Gstreamer)?;
+    let remux =
+        super::spawn_ingest_client(&url, b.seconds, sentrix::ingest::RtspClient::Gstreamer)?;
     let work_s = work.to_string_lossy().to_string();
     // The recording client once per RTSP client, each in a store of its own.
     let record_with = |client: sentrix::ingest::RtspClient| {

@@ -34,7 +34,12 @@ fn measure(work: &Path) -> anyhow::Result<()> {
     let mut samples = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let line = store.timeline("day", day0, day0 + 86_400_000, sentrix::base::clock::wall_ms())?;
+        let line = store.timeline(
+            "day",
+            day0,
+            day0 + 86_400_000,
+            sentrix::base::clock::wall_ms(),
+        )?;
         let body = serde_json::to_vec(&line)?;
         std::hint::black_box(body);
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -50,9 +55,7 @@ fn measure(work: &Path) -> anyhow::Result<()> {
 
 /// The index's bytes on disk, its WAL checkpointed into it first.
 fn index_bytes(store: &Store, dir: &Path) -> anyhow::Result<u64> {
-    store
-        .conn()
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    store.checkpoint()?;
     Ok(std::fs::metadata(dir.join("index.db"))?.len())
 }
 

@@ -131,7 +131,9 @@ pub fn upgrade(conn: &Connection, from: u32) -> Result<(), SchemaError> {
 }
 
 fn is_empty(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT COUNT(*) = 0 AS empty FROM sqlite_master", [], |r| r.get("empty"))
+    conn.query_row("SELECT COUNT(*) = 0 AS empty FROM sqlite_master", [], |r| {
+        r.get("empty")
+    })
 }
 
 /// Copies the database (with what its WAL holds) to `<path>.v<version>.bak`, 0600. An
@@ -158,7 +160,9 @@ fn backup(conn: &Connection, path: &Path, version: u32) -> Result<PathBuf, Schem
             .open(&backup)
             .map_err(|e| failed(e.to_string()))?;
     }
-    let target = backup.to_str().ok_or_else(|| failed("path is not UTF-8".into()))?;
+    let target = backup
+        .to_str()
+        .ok_or_else(|| failed("path is not UTF-8".into()))?;
     if let Err(e) = conn.execute("VACUUM INTO ?1", [target]) {
         let _ = std::fs::remove_file(&backup);
         return Err(failed(e.to_string()));

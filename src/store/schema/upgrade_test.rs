@@ -63,7 +63,10 @@ const ROWS: &[(u32, &str)] = &[
          INSERT INTO events (id, camera_id, label, start_ms, end_ms, keep)
          VALUES (4, 'yard', 'person', 61000, 62000, 1);",
     ),
-    (6, "INSERT INTO meta (key, value) VALUES ('verified_ms', 1700000000000);"),
+    (
+        6,
+        "INSERT INTO meta (key, value) VALUES ('verified_ms', 1700000000000);",
+    ),
     (
         7,
         "INSERT INTO api_tokens (name, token_hash, role, scopes, created_ms, expires_ms)
@@ -215,9 +218,7 @@ fn dump(conn: &Connection) -> BTreeMap<String, Vec<String>> {
         .unwrap();
     let mut out = BTreeMap::new();
     for table in tables {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM \"{table}\""))
-            .unwrap();
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let rows = stmt
             .query_map([], |r| {
@@ -245,7 +246,11 @@ fn every_old_version_upgrades_to_what_schema_sql_makes() {
     let dir = tempfile::tempdir().unwrap();
     let fresh = fresh_database(&dir.path().join("fresh.db"));
     let (want_schema, want_rows) = (describe(&fresh), dump(&fresh));
-    assert_eq!(want_rows.values().filter(|r| r.is_empty()).count(), 0, "every table has rows");
+    assert_eq!(
+        want_rows.values().filter(|r| r.is_empty()).count(),
+        0,
+        "every table has rows"
+    );
     for version in 1..CURRENT_VERSION {
         let path = dir.path().join(format!("v{version}.db"));
         let conn = old_database(&path, version);
@@ -260,7 +265,11 @@ fn every_old_version_upgrades_to_what_schema_sql_makes() {
         );
         assert_eq!(super::version(&conn).unwrap(), CURRENT_VERSION);
         insert_rows(&conn, version + 1..=CURRENT_VERSION);
-        assert_eq!(describe(&conn), want_schema, "schema after upgrading v{version}");
+        assert_eq!(
+            describe(&conn),
+            want_schema,
+            "schema after upgrading v{version}"
+        );
         assert_eq!(dump(&conn), want_rows, "rows after upgrading v{version}");
 
         // The backup is the database as it was: its version and its rows, 0600.
@@ -313,7 +322,11 @@ fn a_database_from_a_newer_sentrix_is_refused_untouched() {
             && err.contains(&path.display().to_string()),
         "{err}"
     );
-    assert_eq!(std::fs::read(&path).unwrap(), bytes, "the file is untouched");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the file is untouched"
+    );
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

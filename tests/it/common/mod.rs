@@ -5,9 +5,9 @@
 pub mod run;
 pub mod tls;
 
+use sentrix::ingest::Codec;
 #[allow(unused_imports)] // each test binary uses some of them
 pub use sentrix_testkit::{RtspFixture, temp_dir, temp_store, wait_until};
-use sentrix::ingest::Codec;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
