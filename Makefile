@@ -24,9 +24,11 @@ run: build
 	$(BIN) init --if-needed --config $(CONFIG)
 	$(BIN) run --config $(CONFIG)
 
+# The whole workspace: sentrix (lib, tests/it, tests/web, tests/camera_loss), the bench's
+# and the kdf's unit tests.
 test:
 	@scripts/deps.sh test
-	cargo test --locked --features test-faults
+	cargo test --locked --workspace --features sentrix/test-faults
 
 check:
 	cargo fmt --all --check

@@ -17,6 +17,14 @@ for f in ./usr/bin/sentrix ./lib/systemd/system/sentrix.service ./etc/sentrix/su
 done
 [ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = "/etc/sentrix/surveillance.yml" ] \
   || { echo "surveillance.yml is not a conffile" >&2; exit 1; }
+# The appliance carries no bench, attack tool or test-server launcher (they are
+# sentrix-bench and the dev-only test kit): none of their strings is in the binary.
+bin_strings=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/sentrix | strings)
+for s in "slow-header senders" "password guesses from" "mosquitto_passwd" "s3s-fs" \
+         "ingest-client" "record-client" "make-clip" "sentrix-bench"; do
+  if grep -qF "$s" <<<"$bin_strings"; then echo "the sentrix binary holds bench string '$s'" >&2; exit 1; fi
+done
+echo "no bench strings in usr/bin/sentrix"
 if command -v lintian >/dev/null; then
   # Errors fail the check; warnings are printed. Suppressed: tags about the missing
   # Debian source package and man page, which an upstream binary package does not have.

@@ -39,23 +39,9 @@ cat > "$stage/usr/share/lintian/overrides/$name" <<TXT
 $name: embedded-library libyaml [usr/bin/$name]
 $name: embedded-library liblivemedia [usr/bin/$name]
 TXT
-cat > "$stage/usr/share/doc/$name/copyright" <<'TXT'
-Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
-Upstream-Name: sentrix
-
-Files: *
-Copyright: the sentrix authors
-License: Apache-2.0
- On Debian systems the full text of the Apache License 2.0 is in
- /usr/share/common-licenses/Apache-2.0.
-TXT
-gzip -9n -c > "$stage/usr/share/doc/$name/changelog.gz" <<TXT
-$name ($version) stable; urgency=medium
-
-  * Package of sentrix-bench $version.
-
- -- sentrix maintainers <maintainers@sentrix.invalid>  $(date -R -d @0)
-TXT
+# shellcheck source=packaging/doc-files.sh
+source "$here/doc-files.sh"
+write_doc_files "$stage" "$name" "$version"
 cat > "$stage/DEBIAN/control" <<CTL
 Package: $name
 Version: $version

@@ -63,23 +63,9 @@ sentrix: embedded-library liblivemedia [usr/bin/sentrix]
 TXT
 install -m 0644 "$top/README.md" "$stage/usr/share/doc/sentrix/README.md"
 install -m 0644 "$top"/docs/*.md "$stage/usr/share/doc/sentrix/docs/"
-cat > "$stage/usr/share/doc/sentrix/copyright" <<'TXT'
-Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
-Upstream-Name: sentrix
-
-Files: *
-Copyright: the sentrix authors
-License: Apache-2.0
- On Debian systems the full text of the Apache License 2.0 is in
- /usr/share/common-licenses/Apache-2.0.
-TXT
-gzip -9n -c > "$stage/usr/share/doc/sentrix/changelog.gz" <<TXT
-sentrix ($version) stable; urgency=medium
-
-  * Package of sentrix $version.
-
- -- sentrix maintainers <maintainers@sentrix.invalid>  $(date -R -d @0)
-TXT
+# shellcheck source=packaging/doc-files.sh
+source "$here/doc-files.sh"
+write_doc_files "$stage" sentrix "$version"
 
 cat > "$stage/DEBIAN/control" <<CTL
 Package: sentrix

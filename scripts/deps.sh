@@ -21,8 +21,9 @@ run_pkgs=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
 )
-# chromium + chromium-driver: the dashboard's browser test (driven by python3-selenium).
-test_pkgs=(ffmpeg systemd lintian chromium chromium-driver python3-selenium mosquitto python3-aiosmtpd)
+# chromium + chromium-driver: the dashboard's browser test (driven by python3-selenium);
+# testssl.sh: the TLS scan of the dashboard (scripts/testssl-check.sh, a CI step).
+test_pkgs=(ffmpeg systemd lintian chromium chromium-driver python3-selenium mosquitto python3-aiosmtpd testssl.sh)
 bench_pkgs=(wrk python3-venv)
 cross_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user mmdebstrap)
 

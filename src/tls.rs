@@ -87,8 +87,25 @@ pub fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
-/// Writes a new self-signed certificate and key for `names`; returns the fingerprint.
+/// How long a generated certificate is valid, unless `certs generate --days` says: 825
+/// days, the longest validity scanners (testssl.sh) and Apple's platforms accept for a
+/// certificate a user trusts by hand, and long enough that a box is not found with an
+/// expired dashboard after a year. Start-up warns 30 days before it ends.
+pub const DEFAULT_VALID_DAYS: u32 = 825;
+
+/// Writes a new self-signed certificate and key for `names`, valid for
+/// `DEFAULT_VALID_DAYS`; returns the fingerprint.
 pub fn generate(cert: &Path, key: &Path, names: &[String]) -> anyhow::Result<String> {
+    generate_for(cert, key, names, DEFAULT_VALID_DAYS)
+}
+
+/// `generate`, valid for `days` from now.
+pub fn generate_for(
+    cert: &Path,
+    key: &Path,
+    names: &[String],
+    days: u32,
+) -> anyhow::Result<String> {
     let mut params = rcgen::CertificateParams::new(names.to_vec())
         .context("a certificate name is not a valid DNS name or IP address")?;
     params
@@ -97,8 +114,18 @@ pub fn generate(cert: &Path, key: &Path, names: &[String]) -> anyhow::Result<Str
     let year: i32 = crate::base::clock::utc_date(crate::base::clock::wall_ms())[..4]
         .parse()
         .unwrap_or(2026);
+    // From the start of last year: a box that boots with its clock in the past (no RTC,
+    // before NTP answers) still accepts its own certificate.
     params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
-    params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
+    let end_ms = crate::base::clock::wall_ms() + i64::from(days) * 86_400_000;
+    let end: Vec<i32> = crate::base::clock::utc_date(end_ms)
+        .split('-')
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [end_year, end_month, end_day] = end[..] else {
+        anyhow::bail!("cannot compute the certificate's end date");
+    };
+    params.not_after = rcgen::date_time_ymd(end_year, end_month as u8, end_day as u8);
     let key_pair = rcgen::KeyPair::generate().context("cannot generate a key")?;
     let certificate = params.self_signed(&key_pair).context("cannot sign")?;
     for dir in [cert.parent(), key.parent()].into_iter().flatten() {
@@ -256,7 +283,10 @@ fn build(
     cert: &Path,
     key: &Path,
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites: preferred_suites(),
+        ..rustls::crypto::ring::default_provider()
+    });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("TLS versions")?
@@ -270,7 +300,30 @@ fn build(
             )
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // The server picks the suite, in `preferred_suites` order, whatever the client lists
+    // first (what scanners expect of a server: "cipher order configured").
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
+}
+
+/// The suites the dashboard offers, most preferred first: AEADs with forward secrecy only.
+/// TLS 1.3's three, then TLS 1.2's ECDHE with AES-GCM or ChaCha20-Poly1305, for ECDSA
+/// certificates (the generated one) and RSA ones (an installer's own CA). AES-256 first;
+/// ChaCha20 before AES-128, as it is the faster one on boards without AES instructions
+/// (a Raspberry Pi 4).
+fn preferred_suites() -> Vec<rustls::SupportedCipherSuite> {
+    use rustls::crypto::ring::cipher_suite as cs;
+    vec![
+        cs::TLS13_AES_256_GCM_SHA384,
+        cs::TLS13_CHACHA20_POLY1305_SHA256,
+        cs::TLS13_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ]
 }
 
 /// An HTTPS client builder for sentrix's outgoing connections (webhooks, the off-site

@@ -94,7 +94,7 @@ impl Cli {
 
 /// Loads the config `--config` names (or the default one); a problem is printed as
 /// `file:line:col: key: message` and gives exit code 2.
-fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
+pub fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
     find_config(config.as_deref())
         .and_then(|p| Config::load(&p))
         .map_err(|e| {
@@ -104,7 +104,7 @@ fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
 }
 
 /// Exit code 0, or 1 with the error and its causes.
-fn report(r: anyhow::Result<()>) -> ExitCode {
+pub fn report(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

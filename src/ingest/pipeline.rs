@@ -33,16 +33,8 @@ pub enum Source {
     Synthetic(SyntheticSpec),
 }
 
-#[derive(Debug, Clone)]
-pub struct SyntheticSpec {
-    pub codec: Codec,
-    pub width: u32,
-    pub height: u32,
-    pub fps: u32,
-    pub bitrate_kbps: u32,
-    /// videotestsrc pattern (`ball`, `snow`, ...).
-    pub pattern: &'static str,
-}
+/// What the synthetic source encodes: the same settings a `demo://` URL gives.
+pub type SyntheticSpec = crate::config::demo::DemoSpec;
 
 /// Builds (but does not start) a pipeline for `source`.
 pub fn build(

@@ -87,4 +87,48 @@ pub fn thumbnail_path(conn: &Connection, clip_id: i64) -> rusqlite::Result<Optio
     .optional()
 }
 
-// Off-site copies (offsite_clips, offsite/).
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    #[test]
+    fn a_database_from_a_newer_sentrix_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sentrix.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE future (x); INSERT INTO future VALUES (1);")
+                .unwrap();
+            conn.pragma_update(
+                None,
+                "user_version",
+                crate::store::schema::CURRENT_VERSION + 1,
+            )
+            .unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let err = match super::open(&path) {
+            Ok(_) => panic!("a newer database was opened"),
+            Err(e) => e.to_string(),
+        };
+        let newer = (crate::store::schema::CURRENT_VERSION + 1).to_string();
+        let current = crate::store::schema::CURRENT_VERSION.to_string();
+        assert!(
+            err.contains(&format!("version {newer}"))
+                && err.contains(&format!("version {current}"))
+                && err.contains("newer sentrix")
+                && err.contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "the file is untouched"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        assert_eq!(names, vec!["sentrix.db".to_string()], "no WAL, no backup");
+    }
+}

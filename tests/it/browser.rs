@@ -126,8 +126,12 @@ fn dashboard_in_headless_chromium() {
         hook[3].as_str().unwrap().parse::<u32>().unwrap() >= 1,
         "failed attempts: {hook:?}"
     );
+    assert_eq!(
+        hook[4], "0",
+        "a refused connection is retried, not rejected: {hook:?}"
+    );
     assert!(
-        hook[6].as_str().unwrap().contains("127.0.0.1"),
+        hook[7].as_str().unwrap().contains("127.0.0.1"),
         "last error: {hook:?}"
     );
     assert!(out_dir.join("dashboard-clip.png").exists());

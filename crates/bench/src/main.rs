@@ -36,7 +36,7 @@ pub use record::{record, record_client};
 pub use timeline::timeline;
 
 use clap::{Parser, Subcommand};
-use sentrix::config::{Config, find_config};
+use sentrix::cmds::{load, report};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,28 +55,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     sentrix::base::logging::init();
     run(cli.bench)
-}
-
-/// Loads the config `--config` names (or the default one); a problem is printed as
-/// `file:line:col: key: message` and gives exit code 2.
-fn load(config: Option<PathBuf>) -> Result<Config, ExitCode> {
-    find_config(config.as_deref())
-        .and_then(|p| Config::load(&p))
-        .map_err(|e| {
-            eprintln!("{e}");
-            ExitCode::from(2)
-        })
-}
-
-/// Exit code 0, or 1 with the error and its causes.
-fn report(r: anyhow::Result<()>) -> ExitCode {
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// The `sentrix` binary the benches that measure a whole `sentrix run` start:

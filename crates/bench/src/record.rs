@@ -14,7 +14,6 @@ use sentrix::ingest::pipeline::Source;
 use sentrix::ingest::{CameraSupervisor, SupervisorConfig};
 use sentrix::record::recorder::RecordSettings;
 use sentrix::record::runner::RecorderRunner;
-use sentrix::store::{MasterKey, RetentionPolicy, Store, StoreConfig};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -162,14 +161,7 @@ pub fn record_client(
     client: sentrix::ingest::RtspClient,
 ) -> anyhow::Result<()> {
     let url = CameraUrl::parse(url).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
-    let config = StoreConfig {
-        recordings_dir: dir.join("rec"),
-        database: dir.join("index.db"),
-        chunk_size: sentrix::store::container::DEFAULT_CHUNK_SIZE,
-        retention: RetentionPolicy::KEEP_ALL,
-        offsite_uploaded_first: false,
-    };
-    let (store, _) = Store::open(config, MasterKey::random()?)?;
+    let store = super::work_store(dir)?;
     let mut ingest = SupervisorConfig::new("bench", Source::Rtsp(url));
     ingest.rtsp_client = client;
     let (sup, out) = CameraSupervisor::spawn(ingest)?;

@@ -283,6 +283,8 @@ function barTime(ev) {
 }
 
 export function setupTimeline() {
+  // The state hangs on the bar for the browser tests to read; no other module uses it.
+  $("tl-bar").timeline = tl;
   tl.player = new TimelinePlayer($("tl-video"), showWall, timelineMessage);
   const bar = $("tl-bar");
   bar.addEventListener("pointerdown", (ev) => { tl.dragging = true; bar.setPointerCapture(ev.pointerId); showWall(barTime(ev)); });

@@ -18,15 +18,18 @@ from selenium.webdriver.support.ui import Select
 
 import session
 
+# The timeline module's state, as it hangs on its bar for tests (timeline.js): no global.
+TL = "const tl = document.getElementById('tl-bar').timeline;"
+
 WALL = "return Number(document.getElementById('tl-clock').dataset.wallMs) || null;"
 # The player has started where it was last asked to (a click stops what played before),
 # and has a picture to show.
-READY = ("const v = document.getElementById('tl-video');"
+READY = (TL + "const v = document.getElementById('tl-video');"
          "return tl.player.started && v.readyState >= 3"
          " && !!document.getElementById('tl-clock').dataset.wallMs;")
 
 # The player's state, for a failure's report.
-PLAYER = ("const p = tl.player, b = p.video.buffered, ranges = [];"
+PLAYER = (TL + "const p = tl.player, b = p.video.buffered, ranges = [];"
           "for (let i = 0; i < b.length; i++) ranges.push([b.start(i), b.end(i)]);"
           "return {base: p.base, next: p.next, current_s: p.video.currentTime, buffered_s: ranges,"
           " spans: p.spans, events: tl.data.events};")
@@ -36,7 +39,7 @@ def click_bar_at(driver, ms):
     """Clicks the bar where wall time `ms` is; returns the time the page took from it."""
     bar = driver.find_element(By.ID, "tl-bar")
     x = driver.execute_script(
-        "const r = arguments[0].getBoundingClientRect();"
+        TL + "const r = arguments[0].getBoundingClientRect();"
         "return (arguments[1] - tl.view0) / tl.viewLen * r.width - r.width / 2;", bar, ms)
     ActionChains(driver).move_to_element_with_offset(bar, int(x), 0).click().perform()
     return float(driver.find_element(By.ID, "tl-bar").get_attribute("data-play-ms"))
@@ -52,9 +55,9 @@ def steps(driver, wait, base, user, password, outdir, seen):
     session.login(driver, wait, base, user, password)
     driver.get(base + "/#timeline/demo")
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tl-spans .tl-span"))
-    span = driver.execute_script("return tl.data.spans[tl.data.spans.length - 1];")
+    span = driver.execute_script(TL + "return tl.data.spans[tl.data.spans.length - 1];")
     Select(driver.find_element(By.ID, "tl-zoom")).select_by_visible_text("10 min")
-    wait.until(lambda d: d.execute_script("return tl.viewLen === 600000;"))
+    wait.until(lambda d: d.execute_script(TL + "return tl.viewLen === 600000;"))
     driver.save_screenshot(outdir + "/timeline-day.png")
 
     # A click inside the span: the readout shows the clicked time.
@@ -69,8 +72,8 @@ def steps(driver, wait, base, user, password, outdir, seen):
         raise AssertionError(f"readout {wall} for a click at {clicked}")
 
     # An event marker: playback starts at the event's pre-roll.
-    event = driver.execute_script("return tl.data.events[0];")
-    pre = driver.execute_script("return tl.data.pre_roll_ms;")
+    event = driver.execute_script(TL + "return tl.data.events[0];")
+    pre = driver.execute_script(TL + "return tl.data.pre_roll_ms;")
     marker = driver.find_element(By.CSS_SELECTOR, f"#tl-markers [data-event='{event['id']}']")
     marker.click()
     wall = wait_playing(driver, wait)
