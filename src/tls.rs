@@ -99,6 +99,16 @@ pub fn generate(cert: &Path, key: &Path, names: &[String]) -> anyhow::Result<Str
     generate_for(cert, key, names, DEFAULT_VALID_DAYS)
 }
 
+/// The UTC calendar day that holds `ms`: (year, month, day).
+fn utc_day(ms: i64) -> anyhow::Result<(i32, u8, u8)> {
+    let date = crate::base::clock::utc_date(ms);
+    let mut parts = date.split('-').map(str::parse::<i32>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) => Ok((y, m as u8, d as u8)),
+        _ => anyhow::bail!("cannot read the date {date}"),
+    }
+}
+
 /// `generate`, valid for `days` from now.
 pub fn generate_for(
     cert: &Path,
@@ -111,21 +121,15 @@ pub fn generate_for(
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "sentrix");
-    let year: i32 = crate::base::clock::utc_date(crate::base::clock::wall_ms())[..4]
-        .parse()
-        .unwrap_or(2026);
-    // From the start of last year: a box that boots with its clock in the past (no RTC,
-    // before NTP answers) still accepts its own certificate.
-    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
-    let end_ms = crate::base::clock::wall_ms() + i64::from(days) * 86_400_000;
-    let end: Vec<i32> = crate::base::clock::utc_date(end_ms)
-        .split('-')
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let [end_year, end_month, end_day] = end[..] else {
-        anyhow::bail!("cannot compute the certificate's end date");
-    };
-    params.not_after = rcgen::date_time_ymd(end_year, end_month as u8, end_day as u8);
+    // From yesterday (UTC), so a client a few hours behind still accepts it, for `days` in
+    // all: scanners measure the validity from notBefore to notAfter. A board that boots
+    // with its clock in the past (no RTC, before NTP) only gets a start-up warning.
+    let day_ms: i64 = 86_400_000;
+    let start_ms = crate::base::clock::wall_ms() - day_ms;
+    let (y, m, d) = utc_day(start_ms)?;
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = utc_day(start_ms + i64::from(days) * day_ms)?;
+    params.not_after = rcgen::date_time_ymd(y, m, d);
     let key_pair = rcgen::KeyPair::generate().context("cannot generate a key")?;
     let certificate = params.self_signed(&key_pair).context("cannot sign")?;
     for dir in [cert.parent(), key.parent()].into_iter().flatten() {
@@ -367,6 +371,31 @@ mod tests {
         assert!(
             format!("{err:#}").contains("do not make a usable pair"),
             "{err:#}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// A generated certificate runs from yesterday for exactly the days asked (scanners
+    /// measure notBefore to notAfter), and the server picks the suite itself.
+    #[test]
+    fn generated_validity_is_the_days_asked_and_the_server_orders_suites()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // Not tempfile_dir(): the other test removes that one when it ends.
+        let dir = std::env::temp_dir().join(format!("sentrix-tls-days-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let (c, k) = (dir.join("v.crt"), dir.join("v.key"));
+        super::generate_for(&c, &k, &["localhost".to_string()], 30)?;
+        let (certs, _) = super::load(&c, &k)?;
+        let (not_before_s, not_after_s) = super::validity_s(certs[0].as_ref())?;
+        assert_eq!(not_after_s - not_before_s, 30 * 86_400);
+        let now_s = crate::base::clock::wall_ms() / 1000;
+        assert!(not_before_s <= now_s && now_s - not_before_s <= 2 * 86_400);
+        let config = super::server_config(&c, &k)?;
+        assert!(config.ignore_client_order);
+        assert_eq!(
+            config.crypto_provider().cipher_suites[0].suite(),
+            rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
         );
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
