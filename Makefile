@@ -10,7 +10,7 @@ BENCH_BIN := $(CARGO_TARGET_DIR)/release/sentrix-bench
 # Footage too large for the repository, extracted from Debian packages by scripts/deps.sh test.
 TESTDATA_CACHE ?= $(HOME)/.cache/sentrix/testdata
 
-.PHONY: deps build run test check bench bench-build bench-steps bench-long cross smoke deb deb-bench clean
+.PHONY: deps build run test screenshots check bench bench-build bench-steps bench-long cross smoke deb deb-bench clean
 
 deps:
 	@scripts/deps.sh run
@@ -29,6 +29,12 @@ run: build
 test:
 	@scripts/deps.sh test
 	cargo test --locked --workspace --features sentrix/test-faults
+
+# The README's screenshot, taken again by the Chromium test of the timeline page.
+screenshots:
+	@scripts/deps.sh test
+	cargo test --locked --features test-faults --test it -- browser::timeline_in_headless_chromium
+	cp target/browser-test/timeline-playing.png docs/img/timeline.png
 
 check:
 	cargo fmt --all --check
