@@ -16,7 +16,10 @@ deps:
 	@scripts/deps.sh run
 
 build: deps
-	cargo build --release --locked --bin sentrix
+	@start=$$(date +%s); \
+	  echo "make: building the release binary (about 16 minutes the first time on 2 cores)"; \
+	  cargo build --release --locked --bin sentrix && \
+	  echo "make: release binary built in $$(( $$(date +%s) - start )) s"
 
 run: build
 	$(BIN) check-config --config $(CONFIG)
@@ -28,7 +31,14 @@ run: build
 # and the kdf's unit tests.
 test:
 	@scripts/deps.sh test
-	cargo test --locked --workspace --features sentrix/test-faults
+	@start=$$(date +%s); \
+	  echo "make test: building the tests (about 12 minutes the first time on 2 cores)"; \
+	  cargo test --locked --workspace --features sentrix/test-faults --no-run && \
+	  echo "make test: tests built in $$(( $$(date +%s) - start )) s"
+	@start=$$(date +%s); \
+	  echo "make test: running the tests (about 13 minutes; each binary's time ends its 'test result' line)"; \
+	  cargo test --locked --workspace --features sentrix/test-faults; rc=$$?; \
+	  echo "make test: tests ran in $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # The README's screenshot, taken again by the Chromium test of the timeline page.
 screenshots:

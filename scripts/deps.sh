@@ -15,6 +15,16 @@
 #        system-wide pip install)
 # cross: + cross compilers, qemu-user and mmdebstrap for arm64/armhf builds
 set -euo pipefail
+# Runs "$@", saying what is being done first and how long it took after (these steps take
+# minutes on a fresh box: nobody should think it hangs).
+timed() {
+  local what=$1 start
+  shift
+  start=$(date +%s)
+  echo "deps: $what…"
+  "$@"
+  echo "deps: $what took $(( $(date +%s) - start )) s"
+}
 run_pkgs=(
   pkg-config gcc make
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
@@ -49,8 +59,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   cmd="apt-get install -y ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then
     echo "installing: ${missing[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    timed "updating the package lists" apt-get update -q
+    timed "installing ${#missing[@]} Debian packages" \
+      env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
     # The tests start their own brokers on free ports: the system-wide one that the
     # mosquitto package enables is not wanted on a build box.
     if printf '%s\n' "${missing[@]}" | grep -qx mosquitto && command -v systemctl >/dev/null; then
@@ -110,8 +121,15 @@ install_s3s_fs() {
 }
 for set in "${@:-run}"; do
   if [ "$set" = test ]; then
-    fetch_vtest
-    install_s3s_fs
+    [ -s "${SENTRIX_TESTDATA_CACHE:-$HOME/.cache/sentrix/testdata}/vtest.avi" ] ||
+      timed "extracting the test footage (vtest.avi from opencv-doc)" fetch_vtest
+    timed_s3s=""
+    [ -x "${SENTRIX_S3S_ROOT:-$HOME/.cache/sentrix/s3s-fs}/bin/s3s-fs" ] || timed_s3s=1
+    if [ -n "$timed_s3s" ]; then
+      timed "building s3s-fs (about 2 minutes)" install_s3s_fs
+    else
+      install_s3s_fs
+    fi
   fi
 done
 exit 0
