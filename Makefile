@@ -61,7 +61,7 @@ BENCH_MINUTES ?= 10
 BENCH_VENV ?= $(HOME)/.cache/sentrix/bench-venv
 
 bench-build: build
-	cargo build --release --locked --bin sentrix-bench
+	cargo build --release --locked -p sentrix-bench --bin sentrix-bench
 
 bench: bench-build
 	@scripts/deps.sh test bench

@@ -20,7 +20,7 @@ fi
 command -v "$triplet-gcc" >/dev/null || { echo "missing $triplet-gcc: apt-get install gcc-$triplet" >&2; exit 1; }
 cd "$here/.."
 start=$(date +%s)
-cargo build --release --locked --target "$rust_target" --bin "$bin"
+cargo build --release --locked --target "$rust_target" -p "$bin" --bin "$bin"
 echo "built $binary in $(( $(date +%s) - start )) s"
 stripped="$binary.stripped"
 "$triplet-strip" -o "$stripped" "$binary"

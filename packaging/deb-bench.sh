@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$top/crates/bench/Cargo.toml" | head -1)
 case "$arch" in
   amd64)
-    (cd "$top" && cargo build --release --locked --bin sentrix-bench >&2)
+    (cd "$top" && cargo build --release --locked -p sentrix-bench --bin sentrix-bench >&2)
     binary="$CARGO_TARGET_DIR/release/sentrix-bench"; strip=strip ;;
   arm64) "$top/cross/build.sh" arm64 sentrix-bench >&2; binary="$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/sentrix-bench"; strip=aarch64-linux-gnu-strip ;;
   armhf) "$top/cross/build.sh" armhf sentrix-bench >&2; binary="$CARGO_TARGET_DIR/armv7-unknown-linux-gnueabihf/release/sentrix-bench"; strip=arm-linux-gnueabihf-strip ;;
