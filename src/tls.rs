@@ -99,16 +99,6 @@ pub fn generate(cert: &Path, key: &Path, names: &[String]) -> anyhow::Result<Str
     generate_for(cert, key, names, DEFAULT_VALID_DAYS)
 }
 
-/// The UTC calendar day that holds `ms`: (year, month, day).
-fn utc_day(ms: i64) -> anyhow::Result<(i32, u8, u8)> {
-    let date = crate::base::clock::utc_date(ms);
-    let mut parts = date.split('-').map(str::parse::<i32>);
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(Ok(y)), Some(Ok(m)), Some(Ok(d))) => Ok((y, m as u8, d as u8)),
-        _ => anyhow::bail!("cannot read the date {date}"),
-    }
-}
-
 /// `generate`, valid for `days` from now.
 pub fn generate_for(
     cert: &Path,
@@ -126,9 +116,9 @@ pub fn generate_for(
     // with its clock in the past (no RTC, before NTP) only gets a start-up warning.
     let day_ms: i64 = 86_400_000;
     let start_ms = crate::base::clock::wall_ms() - day_ms;
-    let (y, m, d) = utc_day(start_ms)?;
+    let (y, m, d) = crate::base::clock::utc_ymd(start_ms);
     params.not_before = rcgen::date_time_ymd(y, m, d);
-    let (y, m, d) = utc_day(start_ms + i64::from(days) * day_ms)?;
+    let (y, m, d) = crate::base::clock::utc_ymd(start_ms + i64::from(days) * day_ms);
     params.not_after = rcgen::date_time_ymd(y, m, d);
     let key_pair = rcgen::KeyPair::generate().context("cannot generate a key")?;
     let certificate = params.self_signed(&key_pair).context("cannot sign")?;

@@ -100,6 +100,13 @@ fn utc(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// The civil date (UTC) of a millisecond timestamp: (year, month 1-12, day 1-31).
+pub fn utc_ymd(ms: i64) -> (i32, u8, u8) {
+    use chrono::Datelike;
+    let d = utc(ms).date_naive();
+    (d.year(), d.month() as u8, d.day() as u8)
+}
+
 /// The civil date (UTC) of a millisecond timestamp, as YYYY-MM-DD.
 pub fn utc_date(ms: i64) -> String {
     utc(ms).format("%Y-%m-%d").to_string()
@@ -125,6 +132,7 @@ mod tests {
         assert_eq!(utc_date(1_795_000_000_000), "2026-11-18");
         assert_eq!(utc_date(951_782_400_000), "2000-02-29");
         assert_eq!(utc_date(-1), "1969-12-31");
+        assert_eq!(utc_ymd(951_782_400_000), (2000, 2, 29));
         assert_eq!(utc_stamp(951_782_400_000 + 3_723_000), "20000229T010203Z");
         assert_eq!(utc_time(1_000), "1970-01-01T00:00:01Z");
     }
