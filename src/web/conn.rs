@@ -2,13 +2,17 @@
 //! address, and a stream wrapper that ends a connection which makes no progress.
 //!
 //! `ConnTable::admit` runs in the accept loop before the TLS handshake. Past the per-address
-//! cap the new connection is refused (closed at once, so it holds no descriptor). At the
-//! total cap an existing connection is evicted instead, if one looks abandoned: first those
-//! that never got a response byte and are older than `EVICT_SILENT_MS` (idle handshakes,
-//! slow-header senders), then the one idle longest past `EVICT_IDLE_MS` (keep-alive idle).
-//! A live MJPEG or SSE stream writes all the time and is never chosen. Only when nothing
-//! can be evicted is the newcomer refused. So one host on the LAN, or a few, cannot keep a
-//! legitimate browser out, and the web side never holds more descriptors than its budget.
+//! cap, or faster than its address's or everyone's rate of new connections (conn_rate.rs),
+//! the new connection is refused (closed at once, so it holds no descriptor and costs no
+//! handshake). At the total cap an existing connection is evicted instead, if one looks
+//! abandoned (`evictable`). A connection is *trusted* once it has carried an authenticated
+//! request, or when it comes from an address that did so lately (the owner's browser or
+//! script): a trusted connection is never evicted while a silent untrusted one exists,
+//! whatever their ages, and a trusted address is let in past a flood by evicting the
+//! flood's youngest connections too. A live MJPEG or SSE stream writes all the time and is
+//! never chosen. Only when nothing can be evicted is the newcomer refused. So many hosts on
+//! the LAN cannot keep the owner out, and the web side never holds more descriptors than
+//! its budget.
 //!
 //! `Guarded` wraps the (decrypted) stream of an admitted connection: it counts progress,
 //! notices the response's first byte, closes when evicted, and fails a read or write that
@@ -25,6 +29,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use super::conn_rate::{Rates, TooFast};
 
 /// A connection that never got a response byte may be evicted once this old.
 const EVICT_SILENT_MS: u64 = 1_000;
@@ -64,6 +70,10 @@ impl Default for Limits {
 pub enum Refusal {
     PerAddress,
     Total,
+    /// Its address opens connections faster than `conn_rate::PER_ADDRESS_PER_S`.
+    AddressRate,
+    /// Untrusted addresses together open them faster than `conn_rate::TOTAL_PER_S`.
+    TotalRate,
 }
 
 /// What the table and a connection's stream share about one connection.
@@ -72,6 +82,8 @@ pub struct ConnShared {
     opened_ms: u64,
     last_active_ms: AtomicU64,
     responded: AtomicBool,
+    /// Carried an authenticated request, or came from an address that lately did.
+    trusted: AtomicBool,
     close: CancellationToken,
 }
 
@@ -82,11 +94,11 @@ impl ConnShared {
     }
 }
 
-#[derive(Default)]
 struct Inner {
     next_id: u64,
     per_address: HashMap<IpAddr, usize>,
     open: HashMap<u64, Arc<ConnShared>>,
+    rates: Rates,
 }
 
 /// Counters for /metrics and the tests.
@@ -117,7 +129,12 @@ impl ConnTable {
         Arc::new(Self {
             limits,
             epoch: Instant::now(),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                next_id: 0,
+                per_address: HashMap::new(),
+                open: HashMap::new(),
+                rates: Rates::new(0),
+            }),
             refused: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
         })
@@ -154,8 +171,15 @@ impl ConnTable {
         if inner.per_address.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_address {
             return refuse(Refusal::PerAddress);
         }
+        let trusted = inner.rates.is_trusted(ip, now);
+        if let Err(fast) = inner.rates.admit(ip, now) {
+            return refuse(match fast {
+                TooFast::Address => Refusal::AddressRate,
+                TooFast::Total => Refusal::TotalRate,
+            });
+        }
         if inner.open.len() >= self.limits.max_total {
-            match evictable(&inner, now, ip) {
+            match evictable(&inner, now, ip, trusted) {
                 Some(victim) => {
                     forget(&mut inner, victim);
                     self.evicted.fetch_add(1, Ordering::Relaxed);
@@ -170,6 +194,7 @@ impl ConnTable {
             opened_ms: now,
             last_active_ms: AtomicU64::new(now),
             responded: AtomicBool::new(false),
+            trusted: AtomicBool::new(trusted),
             close: CancellationToken::new(),
         });
         inner.open.insert(id, shared.clone());
@@ -182,22 +207,29 @@ impl ConnTable {
     }
 }
 
-/// The connection to evict at `now_ms` for a newcomer from `for_ip`, if any:
-/// 1. one that never answered and is older than `EVICT_SILENT_MS`, oldest first;
-/// 2. else the one idle longest past `EVICT_IDLE_MS`;
+/// The connection to evict at `now_ms` for a newcomer from `for_ip`, if any. Only
+/// untrusted connections are candidates while any is silent (never answered):
+/// 1. a silent one older than `EVICT_SILENT_MS`, oldest first;
+/// 2. else the untrusted one idle longest past `EVICT_IDLE_MS`;
 /// 3. else, for fairness, a silent one of the address holding the most connections, when
 ///    it holds at least two more than the newcomer's (a flood from a few addresses
-///    cannot keep out a browser, however fast it churns).
-fn evictable(inner: &Inner, now_ms: u64, for_ip: IpAddr) -> Option<u64> {
+///    cannot keep out a browser, however fast it churns);
+/// 4. else, for a newcomer from a trusted address, the oldest silent one, however young
+///    (a flood from many addresses that keeps reconnecting cannot keep out the owner);
+/// 5. else, when nothing is silent, the trusted one idle longest past `EVICT_IDLE_MS`.
+fn evictable(inner: &Inner, now_ms: u64, for_ip: IpAddr, for_trusted: bool) -> Option<u64> {
     let open = &inner.open;
-    let silent = |c: &ConnShared| !c.responded.load(Ordering::Relaxed);
-    let old_silent = open
-        .iter()
-        .filter(|(_, c)| silent(c) && now_ms.saturating_sub(c.opened_ms) >= EVICT_SILENT_MS)
-        .min_by_key(|(_, c)| c.opened_ms)
-        .map(|(id, _)| *id);
-    let idle = || {
+    let untrusted = |c: &ConnShared| !c.trusted.load(Ordering::Relaxed);
+    let silent = |c: &ConnShared| untrusted(c) && !c.responded.load(Ordering::Relaxed);
+    let oldest_silent = |min_age_ms: u64| {
         open.iter()
+            .filter(|(_, c)| silent(c) && now_ms.saturating_sub(c.opened_ms) >= min_age_ms)
+            .min_by_key(|(_, c)| c.opened_ms)
+            .map(|(id, _)| *id)
+    };
+    let idlest = |trusted: bool| {
+        open.iter()
+            .filter(|(_, c)| untrusted(c) != trusted)
             .map(|(id, c)| (id, c.last_active_ms.load(Ordering::Relaxed)))
             .filter(|(_, last)| now_ms.saturating_sub(*last) >= EVICT_IDLE_MS)
             .min_by_key(|(_, last)| *last)
@@ -214,7 +246,12 @@ fn evictable(inner: &Inner, now_ms: u64, for_ip: IpAddr) -> Option<u64> {
             .min_by_key(|(_, c)| c.opened_ms)
             .map(|(id, _)| *id)
     };
-    old_silent.or_else(idle).or_else(fair_share)
+    let any_silent = || oldest_silent(0);
+    oldest_silent(EVICT_SILENT_MS)
+        .or_else(|| idlest(false))
+        .or_else(fair_share)
+        .or_else(|| for_trusted.then(any_silent).flatten())
+        .or_else(|| any_silent().is_none().then(|| idlest(true)).flatten())
 }
 
 /// Removes connection `id` from the table and tells its task to close.
@@ -231,6 +268,31 @@ fn forget(inner: &mut Inner, id: u64) {
     }
 }
 
+/// Put in each request's extensions by the accept loop, so that the auth guard can mark
+/// the connection (and its address) trusted once the request is authenticated.
+#[derive(Clone)]
+pub struct ConnMark {
+    table: Arc<ConnTable>,
+    shared: Arc<ConnShared>,
+}
+
+impl ConnMark {
+    pub fn trust(&self) {
+        self.shared.trusted.store(true, Ordering::Relaxed);
+        let now = self.table.now_ms();
+        self.table.lock().rates.trust(self.shared.ip, now);
+    }
+}
+
+impl Admission {
+    pub fn mark(&self) -> ConnMark {
+        ConnMark {
+            table: self.table.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 impl Drop for Admission {
     fn drop(&mut self) {
         forget(&mut self.table.lock(), self.id);
@@ -240,13 +302,13 @@ impl Drop for Admission {
 /// An admitted connection's stream (see the module doc).
 pub struct Guarded<S> {
     inner: S,
-    admission: Admission,
+    admission: Arc<Admission>,
     evicted: Pin<Box<WaitForCancellationFutureOwned>>,
     idle: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<S> Guarded<S> {
-    pub fn new(inner: S, admission: Admission) -> Self {
+    pub fn new(inner: S, admission: Arc<Admission>) -> Self {
         let timeout = admission.table.limits.idle_timeout;
         let evicted = Box::pin(admission.shared.close.clone().cancelled_owned());
         Self {
@@ -255,6 +317,11 @@ impl<S> Guarded<S> {
             evicted,
             idle: Box::pin(tokio::time::sleep(timeout)),
         }
+    }
+
+    /// The handle the auth guard uses to mark this connection trusted.
+    pub fn mark(&self) -> ConnMark {
+        self.admission.mark()
     }
 
     fn progressed(&self, wrote: bool) {
@@ -398,12 +465,18 @@ mod tests {
             .last_active_ms
             .store(later_ms, Ordering::Relaxed);
         let newcomer: IpAddr = [10, 0, 0, 3].into();
-        assert_eq!(evictable(&t.lock(), later_ms, newcomer), Some(old.id));
+        assert_eq!(
+            evictable(&t.lock(), later_ms, newcomer, false),
+            Some(old.id)
+        );
         // Nothing silent: the one idle longest goes.
         old.shared.responded.store(true, Ordering::Relaxed);
-        assert_eq!(evictable(&t.lock(), later_ms, newcomer), Some(old.id));
+        assert_eq!(
+            evictable(&t.lock(), later_ms, newcomer, false),
+            Some(old.id)
+        );
         old.shared.last_active_ms.store(later_ms, Ordering::Relaxed);
-        assert_eq!(evictable(&t.lock(), later_ms, newcomer), None);
+        assert_eq!(evictable(&t.lock(), later_ms, newcomer, false), None);
     }
 
     #[test]
@@ -423,5 +496,53 @@ mod tests {
         // The flooder itself gets nothing by churning.
         assert_eq!(t.admit([10, 0, 0, 7].into()).err(), Some(Refusal::Total));
         drop(browser);
+    }
+
+    #[test]
+    fn a_trusted_connection_outlives_any_silent_one() {
+        let t = table(2, 10);
+        let owner = t.admit([10, 0, 0, 1].into()).unwrap();
+        owner.mark().trust();
+        let silent = t.admit([10, 0, 0, 2].into()).unwrap();
+        // Much later the owner's keep-alive is idle and the silent one still young-ish;
+        // the silent one goes, not the owner's.
+        let later_ms = owner.shared.opened_ms + 60_000;
+        let newcomer: IpAddr = [10, 0, 0, 3].into();
+        assert_eq!(
+            evictable(&t.lock(), later_ms, newcomer, false),
+            Some(silent.id)
+        );
+        // With nothing silent left, the idle trusted one may go.
+        silent.shared.responded.store(true, Ordering::Relaxed);
+        silent
+            .shared
+            .last_active_ms
+            .store(later_ms, Ordering::Relaxed);
+        assert_eq!(
+            evictable(&t.lock(), later_ms, newcomer, false),
+            Some(owner.id)
+        );
+    }
+
+    #[test]
+    fn the_owner_gets_past_a_young_flood_from_many_addresses() {
+        let t = table(8, 10);
+        let owner = t.admit([10, 0, 0, 1].into()).unwrap();
+        owner.mark().trust();
+        let flood: Vec<_> = (0..7u8)
+            .map(|n| t.admit([10, 0, 1, n].into()).unwrap())
+            .collect();
+        // Every flood connection is young and its address holds one: a stranger is refused.
+        assert_eq!(t.admit([10, 0, 2, 1].into()).err(), Some(Refusal::Total));
+        // The owner's address (already holding one) gets a second connection.
+        let again = t.admit([10, 0, 0, 1].into()).unwrap();
+        assert!(again.shared.trusted.load(Ordering::Relaxed));
+        assert_eq!(
+            flood
+                .iter()
+                .filter(|a| a.shared.close.is_cancelled())
+                .count(),
+            1
+        );
     }
 }

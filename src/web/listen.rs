@@ -12,10 +12,13 @@
 //!   time, which is what the caps count.
 //! - accept() failing (EMFILE, ENFILE) is logged at most once every 10 s and retried after
 //!   100 ms: the pending clients wait in the backlog, nothing else is affected.
+//! - When hyper is done with a connection, it closes lingering (web/linger.rs), so that a
+//!   431, 413 or 408 reaches a client that was still sending.
 //! - On shutdown the listener closes, open connections finish their current response
 //!   (streams end), and anything left after `DRAIN` is dropped.
 
 use super::conn::{Admission, ConnTable, Guarded, Limits, Refusal};
+use super::linger::{self, Returned};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -91,6 +94,17 @@ fn refused_message(peer: SocketAddr, why: Refusal, limits: Limits, more: &str) -
             peer.ip(),
             limits.max_total
         ),
+        Refusal::AddressRate => format!(
+            "refused a dashboard connection from {}: it opens more than {} a second{more}",
+            peer.ip(),
+            super::conn_rate::PER_ADDRESS_PER_S
+        ),
+        Refusal::TotalRate => format!(
+            "refused a dashboard connection from {}: new connections from addresses that \
+             have not signed in arrive faster than {} a second{more}",
+            peer.ip(),
+            super::conn_rate::TOTAL_PER_S
+        ),
     }
 }
 
@@ -109,8 +123,9 @@ impl Connection {
         tls: Option<tokio_rustls::TlsAcceptor>,
         admission: Admission,
     ) {
+        let admission = Arc::new(admission);
         let Some(tls) = tls else {
-            return self.http(Guarded::new(socket, admission)).await;
+            return self.http(socket, admission).await;
         };
         let evicted = admission.shared.closed();
         let handshake = tokio::time::timeout(self.limits.handshake_timeout, tls.accept(socket));
@@ -123,17 +138,23 @@ impl Connection {
                 _ => return,
             },
         };
-        self.http(Guarded::new(stream, admission)).await
+        self.http(stream, admission).await
     }
 
-    async fn http<S>(self, stream: Guarded<S>)
+    /// Serves HTTP/1.1 on `stream` until either side ends it, then closes it lingering
+    /// (web/linger.rs) unless it was evicted, upgraded or the server is stopping.
+    async fn http<S>(self, stream: S, admission: Arc<Admission>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let (returned, back) = Returned::new(stream);
+        let stream = Guarded::new(returned, admission.clone());
         let peer = self.peer;
         let app = self.app;
+        let mark = stream.mark();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(mark.clone());
             let app = app.clone();
             async move { tower::ServiceExt::oneshot(app, req).await }
         });
@@ -142,16 +163,23 @@ impl Connection {
             .header_read_timeout(self.limits.header_timeout)
             .max_buf_size(self.limits.max_header_bytes.max(8192));
         // Upgrades: the live view's WebSocket takes the connection over (and keeps its slot).
-        let conn = http
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
-        tokio::pin!(conn);
+        let mut conn = Box::pin(
+            http.serve_connection(TokioIo::new(stream), service)
+                .with_upgrades(),
+        );
         tokio::select! {
             _ = conn.as_mut() => {}
             _ = self.stop.cancelled() => {
                 conn.as_mut().graceful_shutdown();
                 let _ = tokio::time::timeout(DRAIN, conn).await;
+                return;
             }
+        }
+        drop(conn);
+        if let Ok(stream) = back.await
+            && !admission.shared.closed().is_cancelled()
+        {
+            linger::close(stream).await;
         }
     }
 }

@@ -22,9 +22,11 @@ mod accounts;
 mod analytics;
 pub mod api;
 pub mod conn;
+mod conn_rate;
 pub mod cookies;
 pub mod error;
 mod extract;
+mod linger;
 pub mod listen;
 pub mod live;
 mod live_mp4;
@@ -288,6 +290,9 @@ async fn guard(State(state): State<Arc<AppState>>, mut req: Request, next: Next)
     } else {
         match authorize(&state, &mut req, ip, &path).await {
             Ok(granted) => {
+                if let Some(mark) = req.extensions().get::<conn::ConnMark>() {
+                    mark.trust();
+                }
                 let mut resp = next.run(req).await;
                 granted.set_cookies(&state, resp.headers_mut());
                 resp
