@@ -1,8 +1,15 @@
-//! Descriptor exhaustion against the whole product. `sentrix run` runs with a limit of 256
+//! Floods against the whole product.
+//!
+//! Descriptor exhaustion: `sentrix run` runs with a limit of 256
 //! open files; an attacker on 16 loopback addresses opens TLS connections until each
 //! address is refused, and holds them all. Meanwhile a legitimate request is answered in
 //! under 2 s, a manual trigger still makes a clip that plays, the process lives and its log
 //! grows by less than 1 MB; once the attacker leaves, descriptors return to the baseline.
+//!
+//! A many-address flood: 1,000 addresses in 127.0.0.0/8 each hold one silent connection
+//! (half of them past the TLS handshake) and keep reconnecting, so every connection stays
+//! young. The owner, signed in from 127.0.0.1, is answered within 2 s every time on a new
+//! connection; the test prints p50/p99 and the server's CPU.
 
 use crate::common;
 use crate::common::run::{
@@ -213,4 +220,210 @@ fn a_connection_flood_under_a_low_descriptor_limit_does_not_stop_recording() {
         "no clean stop:\n{}",
         log.lock().unwrap().join("\n")
     );
+}
+
+/// One flooder from `local`: connects, completes the TLS handshake when `handshake`, then
+/// sends nothing; reconnects when the server closes it or after `young` (so its connection
+/// never grows old), until `stop`. Counts its connection attempts in `attempts`.
+async fn flooder(
+    port: u16,
+    local: [u8; 4],
+    handshake: Option<tokio_rustls::TlsConnector>,
+    young: Duration,
+    attempts: Arc<std::sync::atomic::AtomicU64>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use tokio::io::AsyncReadExt;
+    while !stop.is_cancelled() {
+        attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let hold = async {
+            let mut buf = [0u8; 256];
+            match &handshake {
+                Some(tls) => {
+                    if let Ok(mut s) = common::tls::connect_from(tls, port, local).await {
+                        let _ = s.read(&mut buf).await;
+                    }
+                }
+                None => {
+                    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+                    socket.bind(std::net::SocketAddr::from((local, 0))).ok()?;
+                    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                    let mut tcp = socket.connect(to).await.ok()?;
+                    let _ = tcp.read(&mut buf).await;
+                }
+            }
+            Some(())
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::timeout(young, hold) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// CPU seconds (user + system) `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// The owner's session cookie, from /auth/verify as alice from 127.0.0.1.
+async fn owner_cookie(client: &reqwest::Client, base: &str) -> String {
+    let r = client
+        .post(format!("{base}/auth/verify"))
+        .header("origin", base)
+        .basic_auth("alice", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.contains("sentrix_session="))
+        .expect("a session cookie")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[test]
+fn the_owner_is_answered_while_a_thousand_addresses_flood_the_dashboard() {
+    let dir = common::temp_dir();
+    let config = write_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("detect:\n  enabled: false\n{text}")).unwrap();
+    assert!(add_admin(&config).status.success());
+    let (child, rx) = common::run::spawn_run(&config);
+    let pid = child.id();
+    let mut log = Vec::new();
+    let line = wait_for(&rx, "dashboard on https://", &mut log)
+        .unwrap_or_else(|| panic!("no dashboard:\n{}", log.join("\n")));
+    let port: u16 = dashboard_port(&line).parse().unwrap();
+    std::thread::spawn(move || for _ in rx {});
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+    let base = format!("https://localhost:{port}");
+    let owner_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A client bound to 127.0.0.1 that opens a new connection for every request (the
+    // hardest case: no kept-alive connection to fall back on).
+    let fresh_client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 1]))
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let cookie = owner_rt.block_on(owner_cookie(&fresh_client, &base));
+    // The server's CPU while it only records, for comparison.
+    let (cpu_idle_before, idle_started) = (cpu_seconds(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(3));
+    let recording_share =
+        (cpu_seconds(pid) - cpu_idle_before) / idle_started.elapsed().as_secs_f64();
+
+    // The flood: 1,000 addresses in 127.0.0.0/8, half of them completing the handshake,
+    // each holding one silent connection for at most 1.5 s and reconnecting.
+    let flood_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let halt = tokio_util::sync::CancellationToken::new();
+    let attempts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tls = common::tls::connector(&cert);
+    for n in 0..1000u32 {
+        let local = [127, 1, (n / 250) as u8, (n % 250 + 1) as u8];
+        let handshake = (n % 2 == 1).then(|| tls.clone());
+        let young = Duration::from_millis(500 + u64::from(n % 10) * 100);
+        flood_rt.spawn(flooder(
+            port,
+            local,
+            handshake,
+            young,
+            attempts.clone(),
+            halt.clone(),
+        ));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let cpu_before = cpu_seconds(pid);
+    let attempts_before = attempts.load(std::sync::atomic::Ordering::Relaxed);
+    let flood_started = Instant::now();
+
+    // The owner: 40 requests, every 250 ms, each on a new connection, with its cookie.
+    let mut took = Vec::new();
+    for _ in 0..40 {
+        let asked = Instant::now();
+        let status = owner_rt.block_on(async {
+            let r = fresh_client
+                .get(format!("{base}/api/cameras"))
+                .header("cookie", &cookie)
+                .send()
+                .await;
+            r.map(|r| r.status().as_u16()).map_err(|e| format!("{e:?}"))
+        });
+        took.push(asked.elapsed());
+        assert_eq!(
+            status,
+            Ok(200),
+            "the owner's request {} during the flood",
+            took.len()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let flood_s = flood_started.elapsed().as_secs_f64();
+    let cpu_share = (cpu_seconds(pid) - cpu_before) / flood_s;
+    let attempts_per_s =
+        (attempts.load(std::sync::atomic::Ordering::Relaxed) - attempts_before) as f64 / flood_s;
+    halt.cancel();
+    let metrics = owner_rt.block_on(async {
+        let r = fresh_client
+            .get(format!("{base}/metrics"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        r.text().await.unwrap()
+    });
+    flood_rt.shutdown_timeout(Duration::from_secs(2));
+    took.sort();
+    let counter = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or(name)
+            .to_string()
+    };
+    eprintln!(
+        "flood of 1,000 addresses: owner p50 {:?}, p99 {:?}, max {:?}; server CPU {:.0} % of a \
+         core (recording alone {:.0} %); flood {attempts_per_s:.0} connection attempts/s; {}; {}",
+        percentile(&took, 0.5),
+        percentile(&took, 0.99),
+        took[took.len() - 1],
+        cpu_share * 100.0,
+        recording_share * 100.0,
+        counter("sentrix_http_connections_refused"),
+        counter("sentrix_http_connections_evicted"),
+    );
+    assert!(
+        took.iter().all(|t| *t < Duration::from_secs(2)),
+        "the owner waited {:?}",
+        took.last()
+    );
+    // The flood's own cost is bounded by the rates of new connections: about half a core.
+    assert!(
+        cpu_share - recording_share < 0.75,
+        "the flood took {:.0} % of a core",
+        (cpu_share - recording_share) * 100.0
+    );
+    assert!(stop(child), "no clean stop after the flood");
 }
