@@ -278,6 +278,10 @@ pub struct Storage {
     pub retention: Retention,
     /// Sealed copies in an S3-compatible bucket (off when absent).
     pub offsite: Option<offsite::Offsite>,
+    /// Every sealed file is authenticated whole once per this many days (0 = no scrub).
+    pub scrub_days: f64,
+    /// The scrub's read rate, MB/s (it runs at idle CPU and I/O priority besides).
+    pub scrub_rate_mb_s: f64,
 }
 
 impl Default for Storage {
@@ -288,6 +292,8 @@ impl Default for Storage {
             encryption: Encryption::default(),
             retention: Retention::default(),
             offsite: None,
+            scrub_days: 7.0,
+            scrub_rate_mb_s: 4.0,
         }
     }
 }

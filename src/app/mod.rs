@@ -13,6 +13,7 @@
 //! and `run` returns it to be started again. Reloads are audited.
 
 mod cameras;
+pub mod scrub;
 mod services;
 pub mod signals;
 mod status;

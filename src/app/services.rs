@@ -6,6 +6,7 @@
 //! token; the dashboard has a child token of its own so a reload can restart it alone.
 
 use super::RunOptions;
+use super::scrub::Scrubber;
 use crate::audit::Audit;
 use crate::base::systemd::Notifier;
 use crate::config::Config;
@@ -67,8 +68,12 @@ impl Services {
             crate::health::stale_after(watchdog_interval.unwrap_or(Duration::from_secs(10)));
         let health = Health::new(store.clone(), stale);
         let notifier = Arc::new(Notifier::from_env());
-        let threads = start_health(config, &health, &notifier, watchdog_interval, shutdown)?;
+        let mut threads = start_health(config, &health, &notifier, watchdog_interval, shutdown)?;
         let bus = crate::detect::runner::event_bus();
+        let clock: crate::base::clock::ClockRef = Arc::new(crate::base::clock::SystemClock);
+        if let Some(scrub) = Scrubber::from_config(config, &store, clock, Some(bus.clone())) {
+            threads.push(scrub.spawn(shutdown.clone())?);
+        }
         let live = Live::new(Some(bus.clone()), model, Some(health.clone()));
         let notifications =
             crate::notify::Notifications::start(config, &store, &live, &bus, shutdown);

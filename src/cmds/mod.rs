@@ -8,6 +8,7 @@ mod detect;
 mod init;
 mod offsite;
 mod run;
+mod scrub;
 #[cfg(feature = "test-faults")]
 mod test_writer;
 mod token;
@@ -57,6 +58,9 @@ enum Command {
     Certs(certs::Args),
     /// Read the off-site bucket back: list, fetch and verify clips, restore a new box.
     Offsite(offsite::Args),
+    /// Authenticate every sealed file of the store now (`--now`), salvage or flag what is
+    /// damaged, and print what was found (exit 1 when anything was).
+    Scrub(scrub::Args),
     /// Test hook: record synthetic clips into the configured store until killed. Only in
     /// builds with the `test-faults` feature (`make test`), never in a release.
     #[cfg(feature = "test-faults")]
@@ -86,6 +90,7 @@ impl Cli {
             Command::Token(args) => token::run(args),
             Command::Certs(args) => certs::run(args),
             Command::Offsite(args) => offsite::run(args),
+            Command::Scrub(args) => scrub::run(args),
             #[cfg(feature = "test-faults")]
             Command::TestWriter(args) => tools::test_writer(args),
         }

@@ -331,6 +331,22 @@ fn check_storage(c: &Config, p: &mut Problems) {
         90.0,
         " %",
     );
+    range(
+        p,
+        "storage.scrub_days",
+        s.scrub_days,
+        0.0,
+        365.0,
+        " days (0 = no scrub)",
+    );
+    range(
+        p,
+        "storage.scrub_rate_mb_s",
+        s.scrub_rate_mb_s,
+        0.1,
+        1000.0,
+        " MB/s",
+    );
     if let Some(o) = &s.offsite {
         super::offsite::check(o, p);
     }

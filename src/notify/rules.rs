@@ -187,7 +187,7 @@ impl Router {
 }
 
 /// The labels an MQTT target publishes: its own list, else `detect.labels`; manual
-/// triggers and motion-only events always.
+/// triggers, motion-only events and damaged-file notices always.
 pub fn mqtt_labels(config: &Config, own: &[String]) -> Vec<String> {
     let mut labels: Vec<String> = match own.is_empty() {
         true => config.detect.labels.clone(),
@@ -196,6 +196,7 @@ pub fn mqtt_labels(config: &Config, own: &[String]) -> Vec<String> {
     for extra in [
         crate::live::MANUAL_LABEL,
         crate::detect::runner::MOTION_LABEL,
+        crate::store::scrub::DAMAGED_LABEL,
     ] {
         if !labels.iter().any(|l| l == extra) {
             labels.push(extra.to_string());

@@ -142,6 +142,7 @@ impl StoredClip {
             },
             key_id: self.key_id.clone(),
             damage: String::new(),
+            lost_ms: 0,
             kind: if self.kind == "segment" {
                 ClipKind::Segment
             } else {
@@ -292,6 +293,7 @@ mod tests {
             state: ClipState::Complete,
             key_id: "00".into(),
             damage: String::new(),
+            lost_ms: 0,
             kind: ClipKind::Event,
             run_start_ms: None,
             timescale: 90000,

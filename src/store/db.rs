@@ -17,7 +17,7 @@ pub const INSERT_THUMBNAIL: &str =
 pub const SELECT_CLIP: &str =
     "SELECT id, camera_id, path, start_ms, end_ms, duration_ms, frames, plain_bytes,
     file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id, damage,
-    kind, run_start_ms, timescale, media_ticks, init_bytes, tier,
+    kind, run_start_ms, timescale, media_ticks, init_bytes, tier, lost_ms,
     (SELECT state FROM offsite_clips WHERE clip_id = clips.id) AS offsite_state,
     (SELECT last_error FROM offsite_clips WHERE clip_id = clips.id) AS offsite_error
     FROM clips";

@@ -29,7 +29,9 @@ mod recover;
 mod reserve;
 pub mod retention;
 pub mod schema;
+pub mod scrub;
 mod sealed;
+use scrub::FoundBy;
 mod segments;
 mod sweep;
 mod tokens;
@@ -221,6 +223,8 @@ pub struct ClipRecord {
     /// Why the file cannot be served ('' when it can): set by the start-up sweep or when
     /// serving found it damaged; such a clip is answered 410 with this reason.
     pub damage: String,
+    /// A salvaged clip: media ms cut off its end when it was found damaged (0 otherwise).
+    pub lost_ms: i64,
     pub kind: ClipKind,
     /// Segments: the wall ms their run (gapless span) started at.
     pub run_start_ms: Option<i64>,
@@ -236,7 +240,22 @@ pub struct ClipRecord {
     pub offsite: OffsiteState,
 }
 
+/// The salvage note of a clip recovered after a crash or power cut (nothing was measured
+/// as lost: only the fragment being written).
+const INTERRUPTED_NOTE: &str =
+    "salvaged after an interruption: its unfinished last fragment was lost";
+
 impl ClipRecord {
+    /// For a salvaged (truncated) clip, what it lost, in words for the listing and the
+    /// clip's page; None for a whole clip.
+    pub fn salvage_note(&self) -> Option<String> {
+        match (self.state, self.lost_ms) {
+            (ClipState::Complete, _) => None,
+            (ClipState::Truncated, 0) => Some(INTERRUPTED_NOTE.into()),
+            (ClipState::Truncated, lost_ms) => Some(scrub::salvage_note(lost_ms)),
+        }
+    }
+
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let labels: String = r.get("labels")?;
         let state: String = r.get("state")?;
@@ -268,6 +287,7 @@ impl ClipRecord {
             },
             key_id: r.get("key_id")?,
             damage: r.get("damage")?,
+            lost_ms: r.get("lost_ms")?,
             kind: if kind == "segment" {
                 ClipKind::Segment
             } else {
@@ -291,6 +311,8 @@ pub(crate) struct Inner {
     stopped: Mutex<Option<String>>,
     /// Directories kept open for fsync (sealed.rs), so syncing needs no new descriptor.
     pub(crate) dir_handles: Mutex<std::collections::HashMap<PathBuf, Arc<std::fs::File>>>,
+    /// What the integrity scrub has done since start (scrub.rs).
+    pub(crate) scrub: scrub::ScrubStats,
 }
 
 /// Runs `write`; on SQLITE_FULL, makes room (retention.rs) and runs it once more.
@@ -334,6 +356,7 @@ impl Store {
                 conn: Mutex::new(conn),
                 stopped: Mutex::new(None),
                 dir_handles: Default::default(),
+                scrub: Default::default(),
             }),
         };
         let report = sweep::run(&store)?;
@@ -355,6 +378,7 @@ impl Store {
                 conn: Mutex::new(conn),
                 stopped: Mutex::new(Some("opened for account management only".into())),
                 dir_handles: Default::default(),
+                scrub: Default::default(),
             }),
         })
     }
@@ -498,8 +522,10 @@ impl Store {
                 ))
             }
             Err(StoreError::Clip(e)) => {
-                self.flag_damaged(id, &e.to_string())?;
-                Err(unservable(e.to_string()))
+                let now_ms = crate::base::clock::wall_ms();
+                let found =
+                    self.damage_found(id, &rec.path, &e.to_string(), FoundBy::Playback, now_ms)?;
+                Err(unservable(format!("{e}; {}", found.outcome)))
             }
             other => other,
         }

@@ -212,6 +212,7 @@ pub(crate) fn record_of_file(
         state,
         key_id: store.key_id().to_string(),
         damage: String::new(),
+        lost_ms: 0,
         kind: if run_start_ms.is_some() {
             ClipKind::Segment
         } else {

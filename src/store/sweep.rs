@@ -20,7 +20,8 @@
 //! Only a stopped store (an fsync failed) ends it.
 
 use super::container::OpenReader;
-use super::recover::{parse_rel, record_of_file, recover_partial, salvage_indexed, salvage_orphan};
+use super::recover::{parse_rel, record_of_file, recover_partial, salvage_orphan};
+use super::scrub::FoundBy;
 use super::{ClipRecord, Store, StoreError, db, io_err};
 use crate::media::mp4scan::Mp4Scan;
 use rusqlite::{OptionalExtension, named_params};
@@ -301,11 +302,7 @@ fn check_indexed(store: &Store, report: &mut SweepReport) -> Result<(), StoreErr
         }
         tracing::warn!("sweep: clip {id} ({rel}) is damaged: {problem}");
         report.damaged += 1;
-        match salvage_indexed(store, id, &rel, &problem) {
-            Ok(_) => {}
-            Err(e @ StoreError::Stopped(_)) => return Err(e),
-            Err(e) => store.flag_damaged(id, &format!("{problem}; salvage failed: {e}"))?,
-        }
+        store.damage_found(id, &rel, &problem, FoundBy::StartUp, started_ms)?;
     }
     store.with_room(|conn| {
         conn.execute(

@@ -250,6 +250,7 @@ impl ClipWriter {
             state: ClipState::Complete,
             key_id: self.store.key_id().to_string(),
             damage: String::new(),
+            lost_ms: 0,
             kind: if self.meta.run_start_ms.is_some() {
                 ClipKind::Segment
             } else {

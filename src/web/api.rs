@@ -68,7 +68,12 @@ pub fn routes() -> Router<Arc<AppState>> {
 
 async fn health(State(s): St) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
-    let (clips, used) = blocking(move || Ok(store.totals()?)).await?;
+    let (clips, used, damaged_files) = blocking(move || {
+        let (clips, used) = store.totals()?;
+        Ok((clips, used, store.damaged_file_count()?))
+    })
+    .await?;
+    let scrub = s.store.scrub_totals();
     let (total, free) = crate::store::retention::fs_space(&s.recordings_root).unwrap_or((0, 0));
     let detectors: Vec<Value> = s
         .live
@@ -106,7 +111,14 @@ async fn health(State(s): St) -> Result<Json<Value>, AppError> {
         "uptime_s": s.started.elapsed().as_secs(),
         "detectors": detectors,
         "cameras": s.cameras.iter().map(|c| &c.id).collect::<Vec<_>>(),
-        "storage": {"clips": clips, "used_bytes": used, "total_bytes": total, "free_bytes": free},
+        "storage": {"clips": clips, "used_bytes": used, "total_bytes": total, "free_bytes": free,
+            "damaged_files": damaged_files},
+        "scrub": {
+            "files": scrub.files, "bytes": scrub.bytes, "damaged": scrub.damaged,
+            "mb_per_s": scrub.mb_per_s(), "passes": scrub.passes,
+            "last_pass_end_ms": (scrub.last_pass_end_ms > 0).then_some(scrub.last_pass_end_ms),
+            "last_pass_s": scrub.last_pass_ms as f64 / 1000.0,
+        },
     })))
 }
 
@@ -152,9 +164,11 @@ async fn events(
         let list = store.events(&query)?;
         let clip_ids: Vec<i64> = list.iter().filter_map(|e| e.clip_id).collect();
         let states = store.offsite_states(&clip_ids)?;
-        Ok((list, states))
+        let salvaged = store.salvage_notes(&clip_ids)?;
+        Ok((list, (states, salvaged)))
     })
     .await?;
+    let (states, salvaged) = states;
     // Each event's clip's off-site copy: local, queued, uploaded or "failed: reason".
     let events: Vec<Value> = list
         .iter()
@@ -162,6 +176,7 @@ async fn events(
             let mut v = json!(e);
             if let Some(id) = e.clip_id {
                 v["clip_offsite"] = json!(states.get(&id).cloned().unwrap_or_default().label());
+                v["clip_salvaged"] = json!(salvaged.get(&id));
             }
             v
         })
@@ -218,6 +233,7 @@ fn clip_json(c: &ClipRecord) -> Value {
         "codec": c.codec, "width": c.width, "height": c.height, "labels": c.labels,
         "pre_roll_ms": c.pre_roll_ms, "post_roll_ms": c.post_roll_ms, "state": c.state.as_str(),
         "damage": (!c.damage.is_empty()).then_some(&c.damage),
+        "salvaged": c.salvage_note(),
         "offsite": c.offsite.label(),
         "video": format!("/clips/{}.mp4", c.id), "thumbnail": format!("/clips/{}.jpg", c.id),
     })
@@ -238,11 +254,14 @@ async fn clips(State(s): St, JsonQuery(q): JsonQuery<ClipParams>) -> Result<Json
     ))
 }
 
+/// One clip, with the damaged files found in it (the clip, its thumbnail, snapshots).
 async fn clip(State(s): St, Path(id): Path<i64>) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
-    Ok(Json(clip_json(
-        &blocking(move || Ok(store.clip(id)?)).await?,
-    )))
+    let (clip, damaged) =
+        blocking(move || Ok((store.clip(id)?, store.damaged_files_of(id)?))).await?;
+    let mut v = clip_json(&clip);
+    v["damaged_files"] = json!(damaged);
+    Ok(Json(v))
 }
 
 #[derive(serde::Deserialize)]
@@ -279,7 +298,7 @@ async fn clip_file(
     let store = s.store.clone();
     let flag: media::OnDamage = Box::new(move |reason| {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || store.flag_damaged(id, &reason));
+        tokio::task::spawn_blocking(move || store.damage_found_in_playback(id, &reason));
     });
     let on_damage = is_video.then_some(flag);
     media::serve(reader, media::content_type(ext), &headers, name, on_damage).await

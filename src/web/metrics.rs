@@ -38,6 +38,7 @@ struct Indexed {
     bytes: i64,
     lockouts: i64,
     locked_addresses: Vec<(String, i64)>,
+    damaged_files: u64,
 }
 
 pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppError> {
@@ -50,6 +51,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
             bytes,
             lockouts: store.active_lockouts(now)?,
             locked_addresses: store.locked_addresses(now, LOCKED_ADDRESSES_LISTED)?,
+            damaged_files: store.damaged_file_count()?,
         })
     })
     .await
@@ -65,7 +67,42 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppErro
     guard_gauges(&mut g, &s, &indexed, now);
     notify_gauges(&mut g, s.notify.as_deref());
     offsite_gauges(&mut g, s.offsite.as_ref());
+    scrub_gauges(&mut g, &s.store, indexed.damaged_files);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], g.0).into_response())
+}
+
+fn scrub_gauges(g: &mut Gauges, store: &crate::store::Store, damaged_files: u64) {
+    let t = store.scrub_totals();
+    g.one(
+        "sentrix_damaged_files",
+        "Damaged sealed files found (start-up check, scrub, playback), in the index.",
+        damaged_files as f64,
+    );
+    g.one(
+        "sentrix_scrub_read_bytes_total",
+        "Sealed bytes the integrity scrub authenticated since start.",
+        t.bytes as f64,
+    );
+    g.one(
+        "sentrix_scrub_files_total",
+        "Files the integrity scrub authenticated since start.",
+        t.files as f64,
+    );
+    g.one(
+        "sentrix_scrub_damaged_total",
+        "Damaged files the integrity scrub found since start.",
+        t.damaged as f64,
+    );
+    g.one(
+        "sentrix_scrub_passes_total",
+        "Complete integrity scrub passes since start.",
+        t.passes as f64,
+    );
+    g.one(
+        "sentrix_scrub_last_pass_seconds",
+        "How long the last complete scrub pass took.",
+        t.last_pass_ms as f64 / 1000.0,
+    );
 }
 
 fn camera_gauges(g: &mut Gauges, live: &Live) {

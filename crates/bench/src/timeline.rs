@@ -100,6 +100,7 @@ fn fill_day(store: &Store, day0: i64) -> anyhow::Result<()> {
         state: sentrix::store::ClipState::Complete,
         key_id: store.key_id().to_string(),
         damage: String::new(),
+        lost_ms: 0,
         kind: ClipKind::Segment,
         run_start_ms: None,
         timescale: 90_000,

@@ -35,12 +35,27 @@ CREATE TABLE clips (
     init_bytes     INTEGER NOT NULL DEFAULT 0,  -- where the fragments start (after moov)
     -- Retention tier: 0 footage without an event, 1 with an event, 2 with an acknowledged
     -- event, 3 with an event marked keep. Lower tiers go first under pressure.
-    tier           INTEGER NOT NULL DEFAULT 1
+    tier           INTEGER NOT NULL DEFAULT 1,
+    scrubbed_ms    INTEGER NOT NULL DEFAULT 0,  -- when the scrub last authenticated it whole
+    lost_ms        INTEGER NOT NULL DEFAULT 0   -- salvaged: media ms cut off its end
 );
 CREATE INDEX clips_by_camera_start ON clips (camera_id, start_ms);
 CREATE INDEX clips_by_start ON clips (start_ms);
 CREATE INDEX clips_by_camera_end ON clips (camera_id, end_ms);
 CREATE INDEX clips_by_tier_start ON clips (tier, start_ms);
+CREATE INDEX clips_by_scrubbed ON clips (scrubbed_ms, id);
+
+-- Damaged files found by the start-up check, the scrub or playback (store/scrub.rs).
+CREATE TABLE damaged_files (
+    path      TEXT PRIMARY KEY,                 -- relative to recordings_dir
+    clip_id   INTEGER,                          -- the clip it belongs to (NULL once gone)
+    kind      TEXT NOT NULL CHECK (kind IN ('clip', 'thumbnail', 'snapshot')),
+    found_ms  INTEGER NOT NULL,
+    found_by  TEXT NOT NULL CHECK (found_by IN ('start-up', 'scrub', 'playback')),
+    problem   TEXT NOT NULL,
+    outcome   TEXT NOT NULL                     -- salvaged, flagged
+);
+CREATE INDEX damaged_files_by_clip ON damaged_files (clip_id);
 
 CREATE TABLE thumbnails (
     clip_id     INTEGER PRIMARY KEY REFERENCES clips (id) ON DELETE CASCADE,

@@ -88,6 +88,13 @@ const ROWS: &[(u32, &str)] = &[
              next_attempt_ms, attempts, last_error, state, done_ms)
          VALUES (2, 'hook', 'del-2', 'end', '{}', 90, 90, 1, 'answered 401', 'rejected', 91);",
     ),
+    (
+        10,
+        "UPDATE clips SET scrubbed_ms = 95, lost_ms = 1500 WHERE id = 1;
+         INSERT INTO damaged_files (path, clip_id, kind, found_ms, found_by, problem, outcome)
+         VALUES ('porch/1.mp4.sntx', 1, 'clip', 96, 'scrub', 'chunk 3 does not authenticate',
+             'salvaged: the last 1.5 s were lost');",
+    ),
 ];
 
 fn insert_rows(conn: &Connection, versions: std::ops::RangeInclusive<u32>) {

@@ -55,6 +55,7 @@ function eventItem(e) {
     el("div", { text: e.camera_id + " · " + when(e.start_ms) + (e.end_ms ? "" : " · ongoing") }));
   li.append(text);
   if (e.clip_id) li.append(el("a", { href: "#clip/" + e.clip_id, class: "clip-link", text: "Play clip" }));
+  if (e.clip_salvaged) li.append(el("span", { class: "badge salvaged", text: "salvaged", title: e.clip_salvaged }));
   if (e.clip_offsite && e.clip_offsite !== "local") li.append(offsiteBadge(e.clip_offsite));
   else li.append(el("a", { href: "#timeline/" + encodeURIComponent(e.camera_id) + "/" + e.start_ms, class: "timeline-link", text: "Play" }));
   if (me && me.user_type === "admin") li.append(keepButton(e));
@@ -109,7 +110,18 @@ async function pageClip(id) {
   $("download").href = "/clips/" + c.id + ".mp4?download=1";
   const rows = [["Duration", (c.duration_ms / 1000).toFixed(1) + " s"], ["Labels", c.labels.join(", ") || "-"],
     ["Size", c.width + "x" + c.height + " " + c.codec], ["State", c.state], ["Off-site", c.offsite]];
+  if (c.salvaged) rows.push(["Salvaged", c.salvaged]);
+  if (c.damage) rows.push(["Damaged", c.damage]);
+  for (const d of c.damaged_files || []) {
+    rows.push(["Damage found", d.kind + ", by " + d.found_by + " " + when(d.found_ms) + ": " + d.problem + " (" + d.outcome + ")"]);
+  }
   $("clip-meta").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}
+
+// The background scrub in one line: what it has read and when its last pass ended.
+function scrubLine(s) {
+  const read = (s.bytes / 1e6).toFixed(0) + " MB read at " + s.mb_per_s.toFixed(1) + " MB/s since start";
+  return (s.last_pass_end_ms ? "last pass ended " + when(s.last_pass_end_ms) + "; " : "no pass finished since start; ") + read;
 }
 
 async function pageSystem() {
@@ -123,7 +135,8 @@ async function pageSystem() {
   const rows = [["Version", "sentrix " + h.versions.sentrix + ", " + h.versions.gstreamer],
     ["Uptime", Math.round(h.uptime_s / 60) + " min"], ["Retention", keep], ["Model", h.model || "none (motion only)"],
     ["Cameras", h.cameras.join(", ")], ["Clips", String(h.storage.clips)],
-    ["Recordings", gb(h.storage.used_bytes)], ["Disk free", gb(h.storage.free_bytes) + " of " + gb(h.storage.total_bytes)]];
+    ["Recordings", gb(h.storage.used_bytes)], ["Disk free", gb(h.storage.free_bytes) + " of " + gb(h.storage.total_bytes)],
+    ["Damaged files", String(h.storage.damaged_files)], ["Integrity scrub", scrubLine(h.scrub)]];
   for (const d of h.detectors || []) {
     const gated = Math.round(d.gated_share * 100) + "% of frames skipped by the motion gate";
     rows.push(["Detector " + d.camera, h.model ? d.mean_infer_ms.toFixed(1) + " ms, " + d.effective_fps.toFixed(1) + " fps, " + gated : "motion only"]);
