@@ -29,9 +29,13 @@ pub const DAMAGED_LABEL: &str = "damaged";
 const NEXT_DUE: &str = "SELECT id, path, duration_ms FROM clips
     WHERE scrubbed_ms <= :due_ms AND damage = '' ORDER BY scrubbed_ms, id LIMIT 1";
 const SET_SCRUBBED: &str = "UPDATE clips SET scrubbed_ms = :now_ms WHERE id = :id";
+/// A clip's thumbnail, and the snapshots of its events: those linked to it, and those of
+/// its camera that start within it and are linked to no clip (a continuous segment's).
 const CLIP_IMAGES: &str = "SELECT path, 'thumbnail' AS kind FROM thumbnails WHERE clip_id = :id
-    UNION ALL SELECT snapshot_path AS path, 'snapshot' AS kind FROM events
-    WHERE clip_id = :id AND snapshot_path IS NOT NULL";
+    UNION ALL SELECT e.snapshot_path AS path, 'snapshot' AS kind FROM events e, clips c
+    WHERE c.id = :id AND e.snapshot_path IS NOT NULL
+    AND (e.clip_id = c.id OR (e.clip_id IS NULL AND e.camera_id = c.camera_id
+        AND e.start_ms >= c.start_ms AND e.start_ms < c.end_ms))";
 const CLIP_DURATION: &str = "SELECT duration_ms FROM clips WHERE id = :id";
 const SET_LOST: &str = "UPDATE clips SET lost_ms = lost_ms + :lost_ms WHERE id = :id";
 const INSERT_DAMAGED: &str = "INSERT INTO damaged_files

@@ -27,6 +27,7 @@ mod notify_servers;
 mod offsite;
 mod record;
 mod run_tasks;
+mod scrub;
 mod store;
 mod store_crash;
 mod systemd;
