@@ -152,7 +152,7 @@ async fn recordings_route_refuses_traversal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn damaged_and_vanished_files_get_410_before_any_byte() {
+async fn damaged_and_vanished_files_get_410_before_any_byte_and_damage_is_salvaged() {
     let s = start().await;
     let c = s.client();
     let get = |path: String| {
@@ -177,9 +177,19 @@ async fn damaged_and_vanished_files_get_410_before_any_byte() {
     assert_eq!(r.status(), 410);
     let v: serde_json::Value = r.json().await.unwrap();
     assert!(v["message"].as_str().unwrap().contains("cut short"), "{v}");
-    // Flagged in the index: listed with the reason, and answered 410 at once from now on.
+    // Found in playback, salvaged to its last good fragment as the start-up check would:
+    // listed as salvaged with what was lost, its page names the damage, and what is left
+    // plays.
     let clips = list().await;
-    assert!(clips["clips"][0]["damage"].as_str().is_some(), "{clips}");
+    let note = clips["clips"][0]["salvaged"].as_str().unwrap_or_default();
+    assert!(note.starts_with("salvaged: the last "), "{clips}");
+    let page = get(format!("/api/clips/{}", s.clip_id)).await.unwrap();
+    let page: serde_json::Value = page.json().await.unwrap();
+    assert_eq!(page["damaged_files"][0]["found_by"], "playback", "{page}");
+    let r = get(format!("/clips/{}.mp4", s.clip_id)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let left = r.bytes().await.unwrap();
+    assert!(!left.is_empty() && left.len() < s.clip_bytes.len());
 
     // A second clip whose file is deleted behind the store's back leaves the listing.
     let mp4 = s.clip_bytes.clone();
