@@ -272,24 +272,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-/// The owner's session cookie, from /auth/verify as alice from 127.0.0.1.
-async fn owner_cookie(client: &reqwest::Client, base: &str) -> String {
-    let r = client
-        .post(format!("{base}/auth/verify"))
-        .header("origin", base)
-        .basic_auth("alice", Some(ADMIN_PASSWORD))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.contains("sentrix_session="))
-        .expect("a session cookie")
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -324,7 +306,12 @@ fn the_owner_is_answered_while_a_thousand_addresses_flood_the_dashboard() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let cookie = owner_rt.block_on(owner_cookie(&fresh_client, &base));
+    let cookie = owner_rt.block_on(common::run::session_cookie(
+        &fresh_client,
+        &base,
+        "alice",
+        ADMIN_PASSWORD,
+    ));
     // The server's CPU while it only records, for comparison.
     let (cpu_idle_before, idle_started) = (cpu_seconds(pid), Instant::now());
     std::thread::sleep(Duration::from_secs(3));

@@ -264,20 +264,7 @@ fn live_streams_end_within_a_second_of_logout_and_removal() {
             ("alice", ADMIN_PASSWORD, "logout"),
             ("bob", bob_pw, "removal"),
         ] {
-            let r = client
-                .post(format!("{base}/auth/verify"))
-                .header("origin", &base)
-                .basic_auth(user, Some(pw))
-                .send()
-                .await
-                .unwrap();
-            let cookie = r
-                .headers()
-                .get_all("set-cookie")
-                .iter()
-                .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-                .find(|c| c.contains("sentrix_session="))
-                .expect("a session cookie");
+            let cookie = common::run::session_cookie(&client, &base, user, pw).await;
             let open = |path: &str| {
                 client
                     .get(format!("{base}{path}"))

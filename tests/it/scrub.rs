@@ -13,7 +13,6 @@ use sentrix::base::clock::{ClockRef, SimClock};
 use sentrix::store::keys::MasterKey;
 use sentrix::store::{ClipMeta, ClipRecord, Store, StoreConfig};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 

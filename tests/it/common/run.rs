@@ -191,3 +191,21 @@ pub fn healthcheck(config: &std::path::Path) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout).to_string(),
     )
 }
+
+/// A session cookie (`sentrix_session=…`) for `user`, from `/auth/verify`.
+pub async fn session_cookie(client: &reqwest::Client, base: &str, user: &str, pw: &str) -> String {
+    let r = client
+        .post(format!("{base}/auth/verify"))
+        .header("origin", base)
+        .basic_auth(user, Some(pw))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "/auth/verify as {user}");
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.contains("sentrix_session="))
+        .expect("a session cookie")
+}
