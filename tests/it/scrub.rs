@@ -183,11 +183,11 @@ fn one_scrub_pass_finds_a_flipped_bit_in_a_week_old_store() {
     // A pass stopped half-way resumes after a restart where it stopped.
     clock.advance(7 * DAY_MS as u64 + 1);
     let stop = CancellationToken::new();
-    let slow = Scrubber::new(&store, 7 * DAY_MS, 2_000_000, sim.clone());
+    let slow = Scrubber::new(&store, 7 * DAY_MS, 1_000_000, sim.clone());
     let stopper = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(1000));
+            std::thread::sleep(Duration::from_millis(2000));
             stop.cancel();
         })
     };
