@@ -4,6 +4,9 @@
 //! with a slowly updated background, and counts the unmasked cells whose grey level changed
 //! by more than `threshold`. Motion is when that count is at least `min_area` of the
 //! unmasked cells. Masked cells never count. The cost is one pass over the frame's bytes.
+//!
+//! It also says where: the box around the changed cells (normalised to the frame), which
+//! is a motion-only event's box, so the event shows what moved and not the whole frame.
 
 use super::zones::Polygon;
 
@@ -18,6 +21,46 @@ pub struct MotionReading {
     /// Share (0..1) of the unmasked cells that changed.
     pub changed_share: f32,
     pub moving: bool,
+    /// The box around the changed cells (x1, y1, x2, y2 in 0..1); all zero when none.
+    pub bbox: [f32; 4],
+}
+
+impl MotionReading {
+    fn still() -> Self {
+        Self {
+            changed_share: 0.0,
+            moving: false,
+            bbox: [0.0; 4],
+        }
+    }
+}
+
+/// The cells that changed, as a box in cell units (first column, first row, last column,
+/// last row), grown one cell at a time.
+#[derive(Default)]
+struct CellBox(Option<[usize; 4]>);
+
+impl CellBox {
+    fn add(&mut self, col: usize, row: usize) {
+        self.0 = Some(match self.0 {
+            None => [col, row, col, row],
+            Some([c1, r1, c2, r2]) => [c1.min(col), r1.min(row), c2.max(col), r2.max(row)],
+        });
+    }
+
+    /// Normalised to a grid of `cols` x `rows` (a cell's far edge included).
+    fn normalised(&self, cols: usize, rows: usize) -> [f32; 4] {
+        let Some([c1, r1, c2, r2]) = self.0 else {
+            return [0.0; 4];
+        };
+        let (w, h) = (cols as f32, rows as f32);
+        [
+            c1 as f32 / w,
+            r1 as f32 / h,
+            (c2 + 1) as f32 / w,
+            (r2 + 1) as f32 / h,
+        ]
+    }
 }
 
 pub struct MotionGate {
@@ -52,24 +95,21 @@ impl MotionGate {
     pub fn update(&mut self, rgb: &[u8], width: usize, height: usize) -> MotionReading {
         let (cols, rows) = (width / CELL_PX, height / CELL_PX);
         if cols == 0 || rows == 0 || rgb.len() < width * height * 3 {
-            return MotionReading {
-                changed_share: 0.0,
-                moving: false,
-            };
+            return MotionReading::still();
         }
         let small = shrink_gray(rgb, width, cols, rows);
         if (cols, rows) != (self.cols, self.rows) {
             self.resize(cols, rows);
             self.background = small;
-            return MotionReading {
-                changed_share: 0.0,
-                moving: false,
-            };
+            return MotionReading::still();
         }
         let mut changed = 0usize;
-        for ((bg, &now), &on) in self.background.iter_mut().zip(&small).zip(&self.active) {
+        let mut where_changed = CellBox::default();
+        let cells = self.background.iter_mut().zip(&small).zip(&self.active);
+        for (i, ((bg, &now), &on)) in cells.enumerate() {
             if on && (now - *bg).abs() > self.threshold {
                 changed += 1;
+                where_changed.add(i % cols, i / cols);
             }
             *bg += (now - *bg) * BACKGROUND_RATE;
         }
@@ -81,6 +121,7 @@ impl MotionGate {
         MotionReading {
             changed_share: share,
             moving: changed > 0 && share >= self.min_area,
+            bbox: where_changed.normalised(cols, rows),
         }
     }
 
@@ -142,6 +183,45 @@ mod tests {
         let r = gate.update(&frame(160, 96, Some((40, 40))), 160, 96);
         assert!(r.moving, "{r:?}");
         assert!(r.changed_share > 0.03 && r.changed_share < 0.1, "{r:?}");
+    }
+
+    #[test]
+    fn the_box_covers_the_square_and_not_the_frame() {
+        let (w, h) = (320, 192);
+        let mut gate = MotionGate::new(25, 0.003, Vec::new());
+        gate.update(&frame(w, h, None), w, h);
+        gate.update(&frame(w, h, None), w, h);
+        // The square moves right 4 px a frame; the box follows it within two cells.
+        let mut r = gate.update(&frame(w, h, Some((100, 60))), w, h);
+        for step in 1..=6 {
+            r = gate.update(&frame(w, h, Some((100 + 4 * step, 60))), w, h);
+        }
+        let (x1, y1, x2, y2) = (124.0, 60.0, 148.0, 84.0);
+        let px = [
+            r.bbox[0] * w as f32,
+            r.bbox[1] * h as f32,
+            r.bbox[2] * w as f32,
+            r.bbox[3] * h as f32,
+        ];
+        let slack = 2.0 * CELL_PX as f32;
+        assert!(r.moving, "{r:?}");
+        assert!(
+            px[0] <= x1 && px[1] <= y1 && px[2] >= x2 && px[3] >= y2,
+            "{px:?} misses the square"
+        );
+        assert!(
+            px[1] >= y1 - slack && px[3] <= y2 + slack,
+            "{px:?} is too tall"
+        );
+        // Horizontally it may also hold the trail the square left behind in the background.
+        assert!(
+            px[2] <= x2 + slack && px[0] >= x1 - 6.0 * 4.0 - slack,
+            "{px:?} is too wide"
+        );
+        assert!(
+            px[2] - px[0] < w as f32 / 2.0,
+            "not the whole frame: {px:?}"
+        );
     }
 
     #[test]

@@ -25,8 +25,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use tokio::sync::{broadcast, watch};
 
-/// The label of motion-only events.
-pub const MOTION_LABEL: &str = "motion";
+pub use super::tracker::MOTION_LABEL;
 /// NMS overlap for the model's output.
 const NMS_IOU: f32 = 0.45;
 /// Re-trigger the recorder (extending the post-roll) at most this often per event.
@@ -371,10 +370,11 @@ impl Worker {
             return;
         };
         let (w, h) = (frame.width as usize, frame.height as usize);
-        let moving = if self.settings.motion_enabled {
-            self.gate.update(map.as_slice(), w, h).moving
+        let (moving, motion_box) = if self.settings.motion_enabled {
+            let reading = self.gate.update(map.as_slice(), w, h);
+            (reading.moving, reading.bbox)
         } else {
-            true
+            (true, [0.0, 0.0, 1.0, 1.0])
         };
         let mut observations = Vec::new();
         let mut analysed = false;
@@ -413,10 +413,11 @@ impl Worker {
         let motion_label =
             self.pool.is_none() || self.settings.labels.iter().any(|l| l == MOTION_LABEL);
         if motion_label && moving {
+            // What moved (the whole frame only when motion detection is off).
             observations.push(Observation {
                 label: MOTION_LABEL.into(),
                 score: 1.0,
-                bbox: [0.0, 0.0, 1.0, 1.0],
+                bbox: motion_box,
                 trigger_score: 0.0,
             });
         }

@@ -6,6 +6,10 @@
 //! that reappears within `dedup_window_ms` of its event's end, near where it was last seen,
 //! continues that event instead of starting a new one.
 //!
+//! Motion (the gate's box around what changed, label `motion`) is one track per camera:
+//! every motion observation continues it whatever the overlap, and its event's box grows
+//! to the union of the boxes seen, so it shows where things moved.
+//!
 //! Times are wall-clock milliseconds supplied by the caller, so tests can drive it.
 
 /// Normalised box: x1, y1, x2, y2 in 0..1 of the picture.
@@ -13,6 +17,19 @@ pub type NormBox = [f32; 4];
 
 /// Minimum overlap for a detection to continue a track.
 const MATCH_IOU: f32 = 0.3;
+
+/// The label of a motion-only observation (the gate's box around what changed).
+pub const MOTION_LABEL: &str = "motion";
+
+/// The smallest box holding both.
+fn union(a: &NormBox, b: &NormBox) -> NormBox {
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
+}
 
 #[derive(Debug, Clone)]
 pub struct Observation {
@@ -112,7 +129,7 @@ impl Tracker {
         for (oi, o) in observations.iter().enumerate() {
             for (ti, t) in self.tracks.iter().enumerate() {
                 let v = iou(&t.bbox, &o.bbox);
-                if t.label == o.label && v >= MATCH_IOU {
+                if t.label == o.label && (v >= MATCH_IOU || o.label == MOTION_LABEL) {
                     pairs.push((v, oi, ti));
                 }
             }
@@ -137,6 +154,8 @@ impl Tracker {
                     if improved {
                         ev.max_score = o.score;
                         ev.best_box = o.bbox;
+                    } else if o.label == MOTION_LABEL {
+                        ev.best_box = union(&ev.best_box, &o.bbox);
                     }
                     changes.push(Change::Update {
                         event: ev.clone(),
@@ -271,6 +290,25 @@ mod tests {
         assert!(t.update(5000, &[]).is_empty()); // 1.2 s unseen: still open
         let end = t.update(6000, &[]);
         assert!(matches!(&end[..], [Change::End(e)] if e.end_ms == Some(3800)));
+    }
+
+    #[test]
+    fn motion_is_one_event_whose_box_grows_to_where_things_moved() {
+        let mut t = Tracker::new(2000, 10_000);
+        let moved = |x: f32| Observation {
+            label: MOTION_LABEL.into(),
+            score: 1.0,
+            bbox: [x, 0.4, x + 0.05, 0.5],
+            trigger_score: 0.0,
+        };
+        let mut all = Vec::new();
+        // Jumps that overlap nothing still continue the one motion event.
+        for (i, x) in [0.1, 0.5, 0.8].into_iter().enumerate() {
+            all.extend(t.update(i as i64 * 200, &[moved(x)]));
+        }
+        assert_eq!(starts(&all), 1);
+        let ev = t.open_events().next().unwrap().clone();
+        assert_eq!(ev.best_box, [0.1, 0.4, 0.85, 0.5]);
     }
 
     #[test]

@@ -194,6 +194,25 @@ fn run_without_a_model_records_motion_events_from_the_demo_camera() {
     assert!(ok, "sentrix run did not exit cleanly:\n{log}");
     assert!(log.contains("events come from motion alone"), "{log}");
     assert!(log.contains("event 1: motion"), "no motion event:\n{log}");
+    // Its box is where the demo ball moved, not the whole frame.
+    let line = log.lines().find(|l| l.contains("event 1: motion")).unwrap();
+    let inside = line
+        .split_once(" at [")
+        .unwrap()
+        .1
+        .split(']')
+        .next()
+        .unwrap();
+    let b: Vec<f32> = inside
+        .split(", ")
+        .map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{line:?}")))
+        .collect();
+    let area = (b[2] - b[0]) * (b[3] - b[1]);
+    eprintln!("the demo's first motion event: box {b:?}, {:.1} % of the frame", area * 100.0);
+    assert!(
+        area > 0.0 && area < 0.5,
+        "the motion box {b:?} is not what moved:\n{line}"
+    );
     assert!(log.contains("clip 1 finished"), "no clip:\n{log}");
     assert!(log.contains("detect_fps="), "no detector status:\n{log}");
 }
