@@ -14,6 +14,9 @@ use super::zones::Polygon;
 const CELL_PX: usize = 4;
 /// How fast the background follows the picture (share of the new frame per update).
 const BACKGROUND_RATE: f32 = 0.25;
+/// At least this share of the unmasked cells changed at once: the whole picture changed
+/// (a light switched, the camera moved), not something in it.
+const SCENE_CHANGE_SHARE: f32 = 0.6;
 
 /// What the gate saw in one frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,8 +24,12 @@ pub struct MotionReading {
     /// Share (0..1) of the unmasked cells that changed.
     pub changed_share: f32,
     pub moving: bool,
-    /// The box around the changed cells (x1, y1, x2, y2 in 0..1); all zero when none.
+    /// The box around the changed cells (x1, y1, x2, y2 in 0..1); all zero when none,
+    /// the whole frame on a scene change.
     pub bbox: [f32; 4],
+    /// The whole picture changed (`SCENE_CHANGE_SHARE`); the background follows it within
+    /// a few frames, so the motion then stops by itself.
+    pub scene_change: bool,
 }
 
 impl MotionReading {
@@ -31,6 +38,7 @@ impl MotionReading {
             changed_share: 0.0,
             moving: false,
             bbox: [0.0; 4],
+            scene_change: false,
         }
     }
 }
@@ -118,10 +126,15 @@ impl MotionGate {
         } else {
             changed as f32 / self.active_cells as f32
         };
+        let scene_change = share >= SCENE_CHANGE_SHARE;
         MotionReading {
             changed_share: share,
             moving: changed > 0 && share >= self.min_area,
-            bbox: where_changed.normalised(cols, rows),
+            bbox: match scene_change {
+                true => [0.0, 0.0, 1.0, 1.0],
+                false => where_changed.normalised(cols, rows),
+            },
+            scene_change,
         }
     }
 
@@ -181,7 +194,7 @@ mod tests {
             assert!(!gate.update(&frame(160, 96, None), 160, 96).moving);
         }
         let r = gate.update(&frame(160, 96, Some((40, 40))), 160, 96);
-        assert!(r.moving, "{r:?}");
+        assert!(r.moving && !r.scene_change, "{r:?}");
         assert!(r.changed_share > 0.03 && r.changed_share < 0.1, "{r:?}");
     }
 
@@ -222,6 +235,23 @@ mod tests {
             px[2] - px[0] < w as f32 / 2.0,
             "not the whole frame: {px:?}"
         );
+    }
+
+    #[test]
+    fn black_to_white_is_a_scene_change_that_settles() {
+        let (w, h) = (160, 96);
+        let mut gate = MotionGate::new(25, 0.003, Vec::new());
+        gate.update(&vec![0u8; w * h * 3], w, h);
+        gate.update(&vec![0u8; w * h * 3], w, h);
+        let white = vec![255u8; w * h * 3];
+        let r = gate.update(&white, w, h);
+        assert!(
+            r.moving && r.scene_change && r.bbox == [0.0, 0.0, 1.0, 1.0],
+            "{r:?}"
+        );
+        // The background follows: within a few frames nothing moves any more.
+        let settled = (0..20).position(|_| !gate.update(&white, w, h).moving);
+        assert!(settled.is_some_and(|n| n < 15), "{settled:?}");
     }
 
     #[test]

@@ -285,6 +285,8 @@ struct OpenEvent {
     saved_score: f32,
     /// The best frame so far with its boxes drawn, when better than the saved one.
     pending: Option<Frame>,
+    /// Marked a scene change in the index (motion events only).
+    scene_change: bool,
 }
 
 struct Worker {
@@ -370,11 +372,11 @@ impl Worker {
             return;
         };
         let (w, h) = (frame.width as usize, frame.height as usize);
-        let (moving, motion_box) = if self.settings.motion_enabled {
+        let (moving, motion_box, scene_change) = if self.settings.motion_enabled {
             let reading = self.gate.update(map.as_slice(), w, h);
-            (reading.moving, reading.bbox)
+            (reading.moving, reading.bbox, reading.scene_change)
         } else {
-            (true, [0.0, 0.0, 1.0, 1.0])
+            (true, [0.0, 0.0, 1.0, 1.0], false)
         };
         let mut observations = Vec::new();
         let mut analysed = false;
@@ -445,6 +447,28 @@ impl Worker {
         let changes = self.tracker.update(now_ms, &observations);
         drop(map);
         self.apply(changes, Some(frame), &observations, now_ms, moving);
+        if scene_change && motion_label {
+            self.mark_scene_change();
+        }
+    }
+
+    /// The open motion event saw the whole picture change: it says so (once).
+    fn mark_scene_change(&mut self) {
+        let Some(key) = self
+            .tracker
+            .open_events()
+            .find(|e| e.label == MOTION_LABEL)
+            .map(|e| e.key)
+        else {
+            return;
+        };
+        let Some(open) = self.events.get_mut(&key).filter(|o| !o.scene_change) else {
+            return;
+        };
+        open.scene_change = true;
+        if let Err(e) = self.store.mark_scene_change(open.id) {
+            tracing::warn!(camera = %self.settings.camera_id, "event {}: {e}", open.id);
+        }
     }
 
     fn observations(&self, dets: &[Labeled], w: usize, h: usize) -> Vec<Observation> {
@@ -539,6 +563,7 @@ impl Worker {
             last_trigger_ms: ev.start_ms,
             saved_score: 0.0,
             pending: frame.and_then(|f| annotated(f, &ev.best_box, seen)),
+            scene_change: false,
         };
         save_snapshot(&self.store, &mut open, ev.max_score);
         self.events.insert(ev.key, open);
@@ -602,6 +627,7 @@ impl Worker {
             has_snapshot: false,
             acknowledged: false,
             keep: false,
+            scene_change: false,
         });
         let _ = self.bus.send(EventNotice { kind, event });
     }

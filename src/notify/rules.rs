@@ -261,6 +261,7 @@ mod tests {
                 has_snapshot: false,
                 acknowledged: false,
                 keep: false,
+                scene_change: false,
             },
         }
     }

@@ -190,6 +190,8 @@ impl StoredEvent {
             has_snapshot: false,
             acknowledged: self.acknowledged,
             keep: self.keep,
+            // Not kept off-site: a restored event is not marked a scene change.
+            scene_change: false,
         }
     }
 }

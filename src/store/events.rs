@@ -14,7 +14,9 @@ const INSERT_EVENT: &str = "INSERT INTO events (camera_id, label, start_ms, end_
 const UPDATE_EVENT: &str =
     "UPDATE events SET end_ms = :end_ms, max_score = :max_score, box = :box WHERE id = :id";
 const SELECT_EVENT: &str = "SELECT id, camera_id, label, start_ms, end_ms, max_score, box,
-    clip_id, snapshot_path IS NOT NULL AS has_snapshot, acknowledged, keep FROM events";
+    clip_id, snapshot_path IS NOT NULL AS has_snapshot, acknowledged, keep, scene_change
+    FROM events";
+const SET_SCENE_CHANGE: &str = "UPDATE events SET scene_change = 1 WHERE id = :id";
 /// Events of a camera whose time overlaps [from_ms, to_ms), oldest first.
 const EVENTS_OVERLAPPING: &str = "WHERE camera_id = :camera AND start_ms < :to_ms
     AND COALESCE(end_ms, 9000000000000000) >= :from_ms AND start_ms >= :from_ms - 86400000
@@ -59,6 +61,8 @@ pub struct EventRecord {
     pub acknowledged: bool,
     /// Marked keep: its footage is never deleted for its age, and goes last under pressure.
     pub keep: bool,
+    /// A motion event during which the whole picture changed (a light, the camera moved).
+    pub scene_change: bool,
 }
 
 impl EventRecord {
@@ -76,6 +80,7 @@ impl EventRecord {
             has_snapshot: r.get("has_snapshot")?,
             acknowledged: r.get::<_, i64>("acknowledged")? != 0,
             keep: r.get::<_, i64>("keep")? != 0,
+            scene_change: r.get::<_, i64>("scene_change")? != 0,
         })
     }
 }
@@ -104,6 +109,12 @@ pub struct EventQuery {
 }
 
 impl Store {
+    /// Marks motion event `id` as a scene change.
+    pub fn mark_scene_change(&self, id: i64) -> Result<(), StoreError> {
+        self.with_room(|c| c.execute(SET_SCENE_CHANGE, named_params! {":id": id}))?;
+        Ok(())
+    }
+
     /// A new, open event; returns its id.
     pub fn insert_event(
         &self,

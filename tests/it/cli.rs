@@ -208,7 +208,10 @@ fn run_without_a_model_records_motion_events_from_the_demo_camera() {
         .map(|v| v.trim().parse().unwrap_or_else(|_| panic!("{line:?}")))
         .collect();
     let area = (b[2] - b[0]) * (b[3] - b[1]);
-    eprintln!("the demo's first motion event: box {b:?}, {:.1} % of the frame", area * 100.0);
+    eprintln!(
+        "the demo's first motion event: box {b:?}, {:.1} % of the frame",
+        area * 100.0
+    );
     assert!(
         area > 0.0 && area < 0.5,
         "the motion box {b:?} is not what moved:\n{line}"

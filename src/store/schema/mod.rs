@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
 /// The schema version `schema.sql` describes and this build writes.
-pub const CURRENT_VERSION: u32 = 10;
+pub const CURRENT_VERSION: u32 = 11;
 
 /// The current schema, for a new database.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
@@ -32,6 +32,7 @@ pub const STEPS: [&str; CURRENT_VERSION as usize] = [
     include_str!("v8-offsite.sql"),
     include_str!("v9-outbox-rejected.sql"),
     include_str!("v10-scrub.sql"),
+    include_str!("v11-scene-change.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -75,7 +75,8 @@ CREATE TABLE events (
     snapshot_path   TEXT,
     acknowledged    INTEGER NOT NULL DEFAULT 0,
     snapshot_bytes  INTEGER NOT NULL DEFAULT 0,
-    keep            INTEGER NOT NULL DEFAULT 0
+    keep            INTEGER NOT NULL DEFAULT 0,
+    scene_change    INTEGER NOT NULL DEFAULT 0  -- motion: the whole picture changed
 );
 CREATE INDEX events_by_camera_start ON events (camera_id, start_ms);
 CREATE INDEX events_by_start ON events (start_ms);

@@ -95,6 +95,7 @@ const ROWS: &[(u32, &str)] = &[
          VALUES ('porch/1.mp4.sntx', 1, 'clip', 96, 'scrub', 'chunk 3 does not authenticate',
              'salvaged: the last 1.5 s were lost');",
     ),
+    (11, "UPDATE events SET scene_change = 1 WHERE id = 1;"),
 ];
 
 fn insert_rows(conn: &Connection, versions: std::ops::RangeInclusive<u32>) {
