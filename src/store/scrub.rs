@@ -247,8 +247,14 @@ impl Store {
         let before = budget.bytes();
         match authenticate_whole(self, &root.join(rel), budget) {
             Ok(()) => out.files += 1,
-            // Deleted by retention meanwhile: nothing to scrub, nothing to flag.
-            Err(Problem::Gone) => return Ok(out),
+            // Deleted by retention meanwhile (its row is gone too): nothing to scrub. A row
+            // whose file was removed behind the store's back goes, as at start-up.
+            Err(Problem::Gone) => {
+                if self.clip(id).is_ok() {
+                    self.forget_missing(id)?;
+                }
+                return Ok(out);
+            }
             Err(Problem::Damaged(why)) => {
                 out.files += 1;
                 out.damaged

@@ -176,6 +176,18 @@ fn one_scrub_pass_finds_a_flipped_bit_in_a_week_old_store() {
     assert_eq!(damaged.len(), 1, "one damaged event");
     assert_eq!(damaged[0].start_ms, victim.start_ms);
 
+    // A file removed behind the store's back: its row goes, and the pass goes on.
+    let gone = &segments[0];
+    std::fs::remove_file(d.join("rec").join(&gone.path)).unwrap();
+    clock.advance(7 * DAY_MS as u64 + 1);
+    let pass = scrub.pass(false, &CancellationToken::new()).unwrap();
+    assert_eq!(pass.clips, segments.len() as u64, "{pass:?}");
+    assert!(
+        store.clip(gone.id).is_err(),
+        "the row without a file is gone"
+    );
+    let segments = &segments[1..];
+
     // Nothing is due again until a scrub period has passed.
     let again = scrub.pass(false, &CancellationToken::new()).unwrap();
     assert_eq!(again.clips, 0);
