@@ -92,6 +92,11 @@ impl ConnShared {
     pub fn closed(&self) -> CancellationToken {
         self.close.clone()
     }
+
+    /// Whether it carried an authenticated request or came from an address that did.
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Relaxed)
+    }
 }
 
 struct Inner {

@@ -7,8 +7,9 @@
 //! So hyper serves a `Returned` stream: when hyper is done with it, the stream comes back
 //! to the connection's task, which shuts down its sending side (TLS close_notify, then
 //! FIN) and reads and discards what the client still sends, for at most `LINGER` and
-//! `LINGER_BYTES`, before closing. The connection keeps its place in the admission table
-//! meanwhile, so lingering costs no descriptor beyond the caps.
+//! `LINGER_BYTES` (more for a trusted connection), before closing. The connection keeps
+//! its place in the admission table meanwhile, so lingering costs no descriptor beyond
+//! the caps.
 
 use std::io;
 use std::pin::Pin;
@@ -19,8 +20,12 @@ use tokio::sync::oneshot;
 
 /// Longest a closing connection waits for the client to stop sending.
 pub const LINGER: Duration = Duration::from_secs(2);
-/// Most bytes read and discarded while lingering.
+/// Most bytes read and discarded while lingering, for a connection nobody signed in on:
+/// enough for an oversized head, and little work for a stranger's flood to cause.
 pub const LINGER_BYTES: usize = 1 << 20;
+/// ... and for a trusted one (conn.rs), whose oversized upload (a few MB) should still
+/// get its 413 rather than a reset.
+pub const TRUSTED_LINGER_BYTES: usize = 32 << 20;
 
 /// A stream that goes back through `back` when dropped (unless upgraded and still in use).
 pub struct Returned<S> {
@@ -95,14 +100,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Returned<S> {
 }
 
 /// Shuts down `stream`'s sending side and discards what the peer still sends, within
-/// `LINGER` and `LINGER_BYTES` (see the module doc).
-pub async fn close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
+/// `LINGER` and `max_bytes` (see the module doc).
+pub async fn close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, max_bytes: usize) {
     let drain = async {
         // Already shut down by hyper: this then fails or returns at once, which is fine.
         let _ = stream.shutdown().await;
         let mut discarded_bytes = 0usize;
         let mut buf = vec![0u8; 16 * 1024];
-        while discarded_bytes < LINGER_BYTES {
+        while discarded_bytes < max_bytes {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => discarded_bytes += n,

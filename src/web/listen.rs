@@ -179,7 +179,11 @@ impl Connection {
         if let Ok(stream) = back.await
             && !admission.shared.closed().is_cancelled()
         {
-            linger::close(stream).await;
+            let max_bytes = match admission.shared.is_trusted() {
+                true => linger::TRUSTED_LINGER_BYTES,
+                false => linger::LINGER_BYTES,
+            };
+            linger::close(stream, max_bytes).await;
         }
     }
 }
