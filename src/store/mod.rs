@@ -240,19 +240,13 @@ pub struct ClipRecord {
     pub offsite: OffsiteState,
 }
 
-/// The salvage note of a clip recovered after a crash or power cut (nothing was measured
-/// as lost: only the fragment being written).
-const INTERRUPTED_NOTE: &str =
-    "salvaged after an interruption: its unfinished last fragment was lost";
-
 impl ClipRecord {
     /// For a salvaged (truncated) clip, what it lost, in words for the listing and the
     /// clip's page; None for a whole clip.
     pub fn salvage_note(&self) -> Option<String> {
-        match (self.state, self.lost_ms) {
-            (ClipState::Complete, _) => None,
-            (ClipState::Truncated, 0) => Some(INTERRUPTED_NOTE.into()),
-            (ClipState::Truncated, lost_ms) => Some(scrub::salvage_note(lost_ms)),
+        match self.state {
+            ClipState::Complete => None,
+            ClipState::Truncated => Some(scrub::truncated_note(self.lost_ms)),
         }
     }
 

@@ -46,7 +46,7 @@ const INSERT_DAMAGED: &str = "INSERT INTO damaged_files
 const COUNT_DAMAGED: &str = "SELECT COUNT(*) AS n FROM damaged_files";
 const DAMAGED_OF_CLIP: &str = "SELECT path, kind, found_ms, found_by, problem, outcome
     FROM damaged_files WHERE clip_id = :id ORDER BY found_ms";
-const SALVAGED_OF: &str = "SELECT id, state, lost_ms FROM clips
+const SALVAGED_OF: &str = "SELECT id, lost_ms FROM clips
     WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'truncated'";
 const COUNT_DUE: &str = "SELECT COUNT(*) AS n, COALESCE(SUM(file_bytes), 0) AS bytes FROM clips
     WHERE scrubbed_ms <= :due_ms AND damage = ''";
@@ -163,6 +163,16 @@ pub struct ClipScrub {
     /// Sealed bytes read.
     pub bytes: u64,
     pub damaged: Vec<DamagedFile>,
+}
+
+/// What a truncated clip's listing says: what was lost when damage was salvaged, or, with
+/// nothing measured as lost, that it was recovered after a crash or power cut (only the
+/// fragment being written went).
+pub fn truncated_note(lost_ms: i64) -> String {
+    match lost_ms {
+        0 => "salvaged after an interruption: its unfinished last fragment was lost".into(),
+        ms => salvage_note(ms),
+    }
 }
 
 /// The `lost` note of a salvage: what the listing and the clip's page show.
@@ -359,11 +369,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SALVAGED_OF)?;
         let rows = stmt.query_map(named_params! {":ids": ids}, |r| {
-            let lost_ms: i64 = r.get("lost_ms")?;
-            let note = match lost_ms {
-                0 => super::INTERRUPTED_NOTE.to_string(),
-                ms => salvage_note(ms),
-            };
+            let note = truncated_note(r.get("lost_ms")?);
             Ok((r.get::<_, i64>("id")?, note))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -264,12 +264,7 @@ async fn flooder(
 
 /// CPU seconds (user + system) `pid` has used.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = stat.rsplit_once(')').unwrap().1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
+    common::cpu_seconds(&format!("/proc/{pid}/stat"))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -78,14 +78,7 @@ fn flip_middle_bit(path: &Path) {
 
 /// CPU seconds this thread has used.
 fn thread_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+    common::cpu_seconds("/proc/thread-self/stat")
 }
 
 /// A week of segments every 4 hours ending at `now_ms`; returns them.

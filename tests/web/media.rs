@@ -186,6 +186,16 @@ async fn damaged_and_vanished_files_get_410_before_any_byte_and_damage_is_salvag
     let page = get(format!("/api/clips/{}", s.clip_id)).await.unwrap();
     let page: serde_json::Value = page.json().await.unwrap();
     assert_eq!(page["damaged_files"][0]["found_by"], "playback", "{page}");
+    // Health and /metrics count it.
+    let admin = |path: &str| {
+        c.get(s.url(path))
+            .basic_auth("alice", Some(ADMIN_PW))
+            .send()
+    };
+    let health: serde_json::Value = admin("/api/health").await.unwrap().json().await.unwrap();
+    assert_eq!(health["storage"]["damaged_files"], 1, "{health}");
+    let metrics = admin("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("\nsentrix_damaged_files 1\n"), "{metrics}");
     let r = get(format!("/clips/{}.mp4", s.clip_id)).await.unwrap();
     assert_eq!(r.status(), 200);
     let left = r.bytes().await.unwrap();

@@ -49,6 +49,19 @@ pub fn threads() -> usize {
 
 /// `seconds` of real fragmented MP4 (synthetic H.264 through the ingest pipeline and the
 /// muxer), starting at a keyframe.
+/// CPU seconds (user + system) in the `/proc/…/stat` file at `stat_path` (a process's
+/// or a thread's); utime and stime are fields 14 and 15, 12 and 13 after the name.
+pub fn cpu_seconds(stat_path: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat_path).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+}
+
 pub fn synthetic_mp4(seconds: u32) -> Vec<u8> {
     use sentrix::ingest::pipeline::{Source, SyntheticSpec};
     use sentrix::ingest::{CameraSupervisor, SupervisorConfig};
