@@ -173,7 +173,27 @@ pub fn router(state: Arc<AppState>) -> Router {
     api::routes()
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .layer(axum::middleware::from_fn(close_after_refused_body))
         .with_state(state)
+}
+
+/// Says `Connection: close` on an error answer to a request that carried a body.
+///
+/// The handler may not have read that body (a 413, or a 401 before it), so hyper closes
+/// the connection afterwards. Without the header a client that finishes sending puts the
+/// connection back in its pool and races our close with its next request, which then
+/// fails with no answer at all. With it, the client knows not to reuse the connection.
+async fn close_after_refused_body(req: Request, next: Next) -> Response {
+    let carried_body = req.headers().contains_key(header::CONTENT_LENGTH)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let mut response = next.run(req).await;
+    let status = response.status();
+    if carried_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// The CSRF token of a session: derived from its id, so it needs no storage.
