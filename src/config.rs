@@ -9,6 +9,7 @@ mod locate;
 pub mod notify;
 pub mod offsite;
 mod paths;
+pub mod review;
 pub mod secret;
 mod validate;
 
@@ -42,6 +43,8 @@ pub struct Config {
     pub cameras: Vec<Camera>,
     #[serde(default)]
     pub notify: notify::Notify,
+    #[serde(default)]
+    pub review: review::Review,
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,

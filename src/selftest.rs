@@ -176,6 +176,7 @@ fn store_round_trip(units: &[AccessUnit]) -> Result<String, String> {
             chunk_size: 16 * 1024,
             retention: RetentionPolicy::KEEP_ALL,
             offsite_uploaded_first: false,
+            review: Default::default(),
         };
         let (store, _) = Store::open(config, key).map_err(|e| e.to_string())?;
         let meta = ClipMeta {

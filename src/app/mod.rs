@@ -13,6 +13,7 @@
 //! and `run` returns it to be started again. Reloads are audited.
 
 mod cameras;
+mod review;
 pub mod scrub;
 mod services;
 pub mod signals;
@@ -186,6 +187,9 @@ async fn reload(
     let touched = cameras
         .apply(&new, services, shutdown, STOP_DEADLINE)
         .await?;
+    services
+        .store
+        .set_review_policy(crate::store::ReviewPolicy::from_config(&new.review));
     services.restart_dashboard(&new, opts).await?;
     tracing::info!(
         "SIGHUP: reload applied; cameras restarted: {}; {} running",

@@ -41,6 +41,8 @@ pub struct Services {
     dashboard: Option<(CancellationToken, JoinHandle<()>)>,
     threads: Vec<std::thread::JoinHandle<()>>,
     retention: JoinHandle<()>,
+    /// The review watcher (app/review.rs).
+    review: JoinHandle<()>,
 }
 
 impl Services {
@@ -71,15 +73,26 @@ impl Services {
         let mut threads = start_health(config, &health, &notifier, watchdog_interval, shutdown)?;
         let bus = crate::detect::runner::event_bus();
         let clock: crate::base::clock::ClockRef = Arc::new(crate::base::clock::SystemClock);
-        if let Some(scrub) = Scrubber::from_config(config, &store, clock, Some(bus.clone())) {
+        if let Some(scrub) = Scrubber::from_config(config, &store, clock.clone(), Some(bus.clone()))
+        {
             threads.push(scrub.spawn(shutdown.clone())?);
         }
-        let live = Live::new(Some(bus.clone()), model, Some(health.clone()));
+        let review_bus = crate::store::review::review_bus();
+        let watcher = super::review::spawn(
+            store.clone(),
+            &bus,
+            review_bus.clone(),
+            clock.clone(),
+            shutdown.clone(),
+        );
+        let mut live = Live::new(Some(bus.clone()), model, Some(health.clone()));
+        live.review_bus = Some(review_bus);
         let notifications =
             crate::notify::Notifications::start(config, &store, &live, &bus, shutdown);
         let offsite = crate::offsite::start(config, &store, shutdown);
         Ok(Self {
             retention: spawn_retention(store.clone(), shutdown.clone()),
+            review: watcher,
             store,
             pool,
             bus,
@@ -145,6 +158,7 @@ impl Services {
             let _ = task.await;
         }
         self.retention.abort();
+        let _ = self.review.await;
         self.notifications.stopped().await;
         let threads = self.threads;
         let _ = tokio::task::spawn_blocking(move || {

@@ -5,7 +5,8 @@
 use crate::config::{Config, KeySource};
 use crate::store::container;
 use crate::store::keys::{self, MasterKey};
-use crate::store::{RetentionPolicy, StoreConfig};
+use crate::store::review::AlertRule;
+use crate::store::{RetentionPolicy, ReviewPolicy, StoreConfig};
 
 impl StoreConfig {
     pub fn from_config(c: &Config) -> Self {
@@ -19,6 +20,25 @@ impl StoreConfig {
                 .offsite
                 .as_ref()
                 .is_some_and(|o| o.require_uploaded_before_delete),
+            review: ReviewPolicy::from_config(&c.review),
+        }
+    }
+}
+
+impl ReviewPolicy {
+    pub fn from_config(r: &crate::config::review::Review) -> Self {
+        Self {
+            merge_gap_ms: (r.merge_gap_seconds * 1000.0) as i64,
+            max_item_ms: (r.max_item_seconds * 1000.0) as i64,
+            alerts: r
+                .alerts
+                .iter()
+                .map(|a| AlertRule {
+                    cameras: a.cameras.clone(),
+                    labels: a.labels.clone(),
+                    zones: a.zones.clone(),
+                })
+                .collect(),
         }
     }
 }

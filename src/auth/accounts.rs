@@ -150,6 +150,7 @@ mod tests {
             chunk_size: 64 * 1024,
             retention: crate::store::RetentionPolicy::KEEP_ALL,
             offsite_uploaded_first: false,
+            review: Default::default(),
         })?;
         add(&store, "alice", Role::Admin, "alice password 1", 1)?;
         add(&store, "victor", Role::Viewer, "victor password 1", 2)?;

@@ -18,6 +18,7 @@ pub fn check(c: &Config) -> Problems {
     check_storage(c, &mut p);
     check_cameras(c, &mut p);
     super::notify::check(c, &mut p);
+    super::review::check(c, &mut p);
     p
 }
 

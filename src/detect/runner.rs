@@ -544,12 +544,14 @@ impl Worker {
         frame: Option<&Arc<Frame>>,
         seen: &[Observation],
     ) -> Result<(), crate::store::StoreError> {
-        let id = self.store.insert_event(
+        let zones = self.filter.zones_at(&ev.label, &ev.best_box);
+        let id = self.store.insert_event_in(
             &self.settings.camera_id,
             &ev.label,
             ev.start_ms,
             ev.max_score,
             &ev.best_box,
+            &zones,
         )?;
         self.counters.events.fetch_add(1, Relaxed);
         tracing::info!(
@@ -628,6 +630,8 @@ impl Worker {
             acknowledged: false,
             keep: false,
             scene_change: false,
+            review_id: None,
+            zones: Vec::new(),
         });
         let _ = self.bus.send(EventNotice { kind, event });
     }

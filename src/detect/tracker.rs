@@ -19,7 +19,7 @@ pub type NormBox = [f32; 4];
 const MATCH_IOU: f32 = 0.3;
 
 /// The label of a motion-only observation (the gate's box around what changed).
-pub const MOTION_LABEL: &str = "motion";
+pub const MOTION_LABEL: &str = crate::store::review::MOTION_LABEL;
 
 /// The smallest box holding both.
 fn union(a: &NormBox, b: &NormBox) -> NormBox {

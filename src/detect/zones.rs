@@ -54,6 +54,7 @@ impl Polygon {
 }
 
 struct Zone {
+    name: String,
     area: Polygon,
     labels: Vec<String>,
 }
@@ -70,6 +71,7 @@ impl AreaFilter {
             zones: zones
                 .iter()
                 .map(|z| Zone {
+                    name: z.name.clone(),
                     area: Polygon::new(z.points.clone()),
                     labels: z.labels.clone(),
                 })
@@ -83,6 +85,19 @@ impl AreaFilter {
 
     pub fn masks(&self) -> Vec<Polygon> {
         self.masks.clone()
+    }
+
+    /// The names of the zones an object of `label` whose box is `bbox` stands in (its
+    /// bottom centre), for review items and alert rules.
+    pub fn zones_at(&self, label: &str, bbox: &[f32; 4]) -> Vec<String> {
+        let (x, y) = ((bbox[0] as f64 + bbox[2] as f64) / 2.0, bbox[3] as f64);
+        self.zones
+            .iter()
+            .filter(|z| !z.name.is_empty())
+            .filter(|z| z.labels.is_empty() || z.labels.iter().any(|l| l == label))
+            .filter(|z| z.area.contains(x, y))
+            .map(|z| z.name.clone())
+            .collect()
     }
 
     /// Whether an object of `label` standing at (x, y) (normalised) counts.

@@ -141,6 +141,8 @@ impl LiveCamera {
 pub struct Live {
     cameras: Arc<RwLock<BTreeMap<String, LiveCamera>>>,
     pub bus: Option<EventBus>,
+    /// Review items as they open, change and close (store/review.rs).
+    pub review_bus: Option<crate::store::review::ReviewBus>,
     /// The detection model as the system page names it (file, layout, input size).
     pub model: Option<String>,
     pub health: Option<Arc<Health>>,
@@ -151,6 +153,7 @@ impl Live {
         Self {
             cameras: Arc::default(),
             bus,
+            review_bus: None,
             model,
             health,
         }

@@ -262,6 +262,8 @@ mod tests {
                 acknowledged: false,
                 keep: false,
                 scene_change: false,
+                review_id: None,
+                zones: Vec::new(),
             },
         }
     }

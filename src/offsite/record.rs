@@ -192,6 +192,9 @@ impl StoredEvent {
             keep: self.keep,
             // Not kept off-site: a restored event is not marked a scene change.
             scene_change: false,
+            // Nor its review item and zones: the next start places it again.
+            review_id: None,
+            zones: Vec::new(),
         }
     }
 }

@@ -24,7 +24,8 @@ pub const SELECT_CLIP: &str =
 /// A segment's tier from the events over it (with their pre- and post-roll); events are
 /// taken to last at most a day when looking back, and an open event to last until now.
 pub const RETIER_SEGMENTS: &str = "UPDATE clips SET tier = (SELECT COALESCE(MAX(
-        CASE WHEN e.keep != 0 THEN 3 WHEN e.acknowledged != 0 THEN 2 ELSE 1 END), 0)
+        CASE WHEN e.keep != 0 THEN 5 ELSE 1 + (e.acknowledged != 0) + 2 * (
+        SELECT COUNT(*) FROM review_items r WHERE r.id = e.review_id AND r.severity = 'alert') END), 0)
         FROM events e WHERE e.camera_id = clips.camera_id
         AND e.start_ms <= clips.end_ms + :pre_ms
         AND e.start_ms >= clips.start_ms - :post_ms - 86400000
@@ -32,7 +33,8 @@ pub const RETIER_SEGMENTS: &str = "UPDATE clips SET tier = (SELECT COALESCE(MAX(
     WHERE kind = 'segment' AND camera_id = :camera AND end_ms >= :from_ms AND start_ms <= :to_ms";
 /// An event clip's tier from the events it holds.
 pub const RETIER_EVENT_CLIP: &str = "UPDATE clips SET tier = (SELECT COALESCE(MAX(
-        CASE WHEN e.keep != 0 THEN 3 WHEN e.acknowledged != 0 THEN 2 ELSE 1 END), 1)
+        CASE WHEN e.keep != 0 THEN 5 ELSE 1 + (e.acknowledged != 0) + 2 * (
+        SELECT COUNT(*) FROM review_items r WHERE r.id = e.review_id AND r.severity = 'alert') END), 1)
         FROM events e WHERE e.clip_id = clips.id)
     WHERE kind = 'event' AND id = :clip_id";
 pub const SELECT_CLIP_IDS_AND_PATHS: &str = "SELECT id, path FROM clips";

@@ -1,5 +1,8 @@
 //! Detection events in the index, and their snapshots (a JPEG with the boxes drawn, sealed
-//! like every other file under recordings_dir, as `camera/date/<start_ms>-event<id>-<tag>.jpg.sntx`).
+//! like every other file under recordings_dir, as
+//! `camera/date/<start_ms>[-<end_ms>]-event<id>-<label>-<tag>.jpg.sntx`; the end is put in
+//! the name, by a rename, when the event ends, so a lost index gets the event's span back
+//! and with it the same review items).
 //! An event is inserted when it starts, updated as its score improves and when it ends,
 //! and linked to the clip that recorded it when that clip is indexed (writer.rs). It is
 //! deleted with its clip, or by retention's age limit when no clip holds it.
@@ -9,13 +12,13 @@ use super::{Store, StoreError, db, io_err, keys, not_found_as};
 use rusqlite::named_params;
 
 // The statements this file runs (named parameters, bound with named_params!).
-const INSERT_EVENT: &str = "INSERT INTO events (camera_id, label, start_ms, end_ms, max_score, box)
-    VALUES (:camera_id, :label, :start_ms, NULL, :max_score, :box)";
+const INSERT_EVENT: &str = "INSERT INTO events (camera_id, label, start_ms, end_ms, max_score, box,
+    zones) VALUES (:camera_id, :label, :start_ms, NULL, :max_score, :box, :zones)";
 const UPDATE_EVENT: &str =
     "UPDATE events SET end_ms = :end_ms, max_score = :max_score, box = :box WHERE id = :id";
 const SELECT_EVENT: &str = "SELECT id, camera_id, label, start_ms, end_ms, max_score, box,
-    clip_id, snapshot_path IS NOT NULL AS has_snapshot, acknowledged, keep, scene_change
-    FROM events";
+    clip_id, snapshot_path IS NOT NULL AS has_snapshot, acknowledged, keep, scene_change,
+    review_id, zones FROM events";
 const SET_SCENE_CHANGE: &str = "UPDATE events SET scene_change = 1 WHERE id = :id";
 /// Events of a camera whose time overlaps [from_ms, to_ms), oldest first.
 const EVENTS_OVERLAPPING: &str = "WHERE camera_id = :camera AND start_ms < :to_ms
@@ -63,6 +66,10 @@ pub struct EventRecord {
     pub keep: bool,
     /// A motion event during which the whole picture changed (a light, the camera moved).
     pub scene_change: bool,
+    /// The review item it belongs to (review.rs).
+    pub review_id: Option<i64>,
+    /// The camera's zones the object stood in when it started.
+    pub zones: Vec<String>,
 }
 
 impl EventRecord {
@@ -81,8 +88,33 @@ impl EventRecord {
             acknowledged: r.get::<_, i64>("acknowledged")? != 0,
             keep: r.get::<_, i64>("keep")? != 0,
             scene_change: r.get::<_, i64>("scene_change")? != 0,
+            review_id: r.get("review_id")?,
+            zones: r
+                .get::<_, String>("zones")?
+                .split(',')
+                .filter(|z| !z.is_empty())
+                .map(str::to_string)
+                .collect(),
         })
     }
+}
+
+/// Where an event's snapshot lives, relative to recordings_dir (see the module doc).
+fn snapshot_rel(ev: &EventRecord, tag: u32) -> String {
+    let label: String = ev
+        .label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(32)
+        .collect();
+    let end = ev.end_ms.map(|e| format!("-{e}")).unwrap_or_default();
+    format!(
+        "{}/{}/{}{end}-event{}-{label}-{tag:08x}.jpg.sntx",
+        ev.camera_id,
+        crate::base::clock::utc_date(ev.start_ms),
+        ev.start_ms,
+        ev.id
+    )
 }
 
 pub(crate) fn box_text(b: &[f32; 4]) -> String {
@@ -115,7 +147,7 @@ impl Store {
         Ok(())
     }
 
-    /// A new, open event; returns its id.
+    /// A new, open event outside any zone; returns its id.
     pub fn insert_event(
         &self,
         camera_id: &str,
@@ -124,13 +156,30 @@ impl Store {
         score: f32,
         bbox: &[f32; 4],
     ) -> Result<i64, StoreError> {
+        self.insert_event_in(camera_id, label, start_ms, score, bbox, &[])
+    }
+
+    /// A new, open event whose object stands in `zones`, placed in a review item
+    /// (review.rs) in the same transaction; returns its id.
+    pub fn insert_event_in(
+        &self,
+        camera_id: &str,
+        label: &str,
+        start_ms: i64,
+        score: f32,
+        bbox: &[f32; 4],
+        zones: &[String],
+    ) -> Result<i64, StoreError> {
         self.check_running()?;
+        let policy = self.review_policy();
+        let zones = zones.join(",");
         self.with_room(|conn| {
-            conn.execute(
+            let tx = conn.unchecked_transaction()?;
+            tx.execute(
                 db::INSERT_CAMERA_IF_MISSING,
                 named_params! {":id": camera_id},
             )?;
-            conn.execute(
+            tx.execute(
                 INSERT_EVENT,
                 named_params! {
                     ":camera_id": camera_id,
@@ -138,10 +187,20 @@ impl Store {
                     ":start_ms": start_ms,
                     ":max_score": score as f64,
                     ":box": box_text(bbox),
+                    ":zones": zones,
                 },
             )?;
-            let id = conn.last_insert_rowid();
-            retier_for(conn, &self.retention(), camera_id, start_ms, None, None)?;
+            let id = tx.last_insert_rowid();
+            let placed = super::review::PlacedEvent {
+                id,
+                camera: camera_id,
+                label,
+                start_ms,
+                zones: &zones,
+            };
+            super::review::place_event(&tx, &policy, &placed)?;
+            retier_for(&tx, &self.retention(), camera_id, start_ms, None, None)?;
+            tx.commit()?;
             Ok(id)
         })
     }
@@ -167,6 +226,9 @@ impl Store {
         })?;
         if n == 0 {
             return Err(StoreError::NotFound(id));
+        }
+        if end_ms.is_some() {
+            self.stamp_snapshot_end(id)?;
         }
         self.retier_event(id)
     }
@@ -286,17 +348,7 @@ impl Store {
         getrandom::getrandom(&mut tag)
             .map_err(|e| io_err(&dir)(std::io::Error::other(e.to_string())))?;
         // The label is in the name so a lost index gets the event back (sweep.rs).
-        let label: String = ev
-            .label
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .take(32)
-            .collect();
-        let rel = format!(
-            "{rel_dir}/{}-event{id}-{label}-{:08x}.jpg.sntx",
-            ev.start_ms,
-            u32::from_be_bytes(tag)
-        );
+        let rel = snapshot_rel(&ev, u32::from_be_bytes(tag));
         let path = self.recordings_dir().join(&rel);
         let tmp = self.recordings_dir().join(format!("{rel}.partial"));
         let written = create_sealed(self, &tmp).and_then(|mut sealer| {
@@ -329,7 +381,47 @@ impl Store {
         Ok(())
     }
 
-    /// A reader of the event's snapshot JPEG.
+    /// Renames the snapshot of event `id`, which has ended, so its name holds the end.
+    /// A failure is logged and changes nothing: the name only matters to a lost index.
+    fn stamp_snapshot_end(&self, id: i64) -> Result<(), StoreError> {
+        let ev = self.event(id)?;
+        let old: Option<String> =
+            self.conn()
+                .query_row(db::SELECT_EVENT_SNAPSHOT, named_params! {":id": id}, |r| {
+                    r.get("snapshot_path")
+                })?;
+        let Some(old) = old else {
+            return Ok(());
+        };
+        let Some(tag) = old
+            .strip_suffix(".jpg.sntx")
+            .and_then(|n| n.rsplit('-').next())
+            .and_then(|t| u32::from_str_radix(t, 16).ok())
+        else {
+            return Ok(());
+        };
+        let new = snapshot_rel(&ev, tag);
+        if new == old {
+            return Ok(());
+        }
+        let (from, to) = (
+            self.recordings_dir().join(&old),
+            self.recordings_dir().join(&new),
+        );
+        if let Err(e) = std::fs::rename(&from, &to) {
+            tracing::warn!("event {id}: snapshot {old} not renamed: {e}");
+            return Ok(());
+        }
+        if let Some(dir) = to.parent() {
+            super::sealed::fsync_dir(self, dir)?;
+        }
+        self.conn().execute(
+            "UPDATE events SET snapshot_path = :path WHERE id = :id",
+            named_params! {":id": id, ":path": new},
+        )?;
+        Ok(())
+    }
+
     /// How many events of `camera` started in [from_ms, to_ms).
     pub fn count_camera_events(
         &self,
@@ -363,14 +455,24 @@ impl Store {
         Ok(super::OpenReader::open(file, &self.inner.key)?)
     }
 
-    pub fn acknowledge_event(&self, id: i64) -> Result<(), StoreError> {
+    /// Acknowledges event `id` for everyone, and marks its review item reviewed by `user`.
+    pub fn acknowledge_event(&self, id: i64, user: &str, now_ms: i64) -> Result<(), StoreError> {
         let n = self
             .conn()
             .execute(ACKNOWLEDGE_EVENT, named_params! {":id": id})?;
         if n == 0 {
             return Err(StoreError::NotFound(id));
         }
+        self.mark_event_item_reviewed(id, user, now_ms)?;
         self.retier_event(id)
+    }
+
+    /// Recomputes the tiers of the footage of events `ids`.
+    pub(crate) fn retier_events(&self, ids: &[i64]) -> Result<(), StoreError> {
+        for &id in ids {
+            self.retier_event(id)?;
+        }
+        Ok(())
     }
 
     /// Deletes events without a clip that started before `before_ms` (retention's age

@@ -28,6 +28,7 @@ mod outbox;
 mod recover;
 mod reserve;
 pub mod retention;
+pub mod review;
 pub mod schema;
 pub mod scrub;
 mod sealed;
@@ -46,6 +47,7 @@ pub use lock::DataLock;
 pub use offsite::{OffsiteCounts, OffsiteJob, OffsiteState};
 pub use outbox::{NewMessage, OutboxRow};
 pub use retention::{RetentionPolicy, RetentionReport};
+pub use review::{ReviewItem, ReviewNotice, ReviewPolicy, ReviewQuery, Severity};
 pub use sealed::FSYNCS;
 pub use segments::{Span, Timeline};
 pub use sweep::SweepReport;
@@ -146,6 +148,8 @@ pub struct StoreConfig {
     /// Age limits wait until a clip bound for the bucket is there
     /// (`storage.offsite.require_uploaded_before_delete`).
     pub offsite_uploaded_first: bool,
+    /// How events become review items (review.rs); `set_review_policy` changes it later.
+    pub review: review::ReviewPolicy,
 }
 
 /// What the recorder knows about a clip when it starts.
@@ -307,6 +311,8 @@ pub(crate) struct Inner {
     pub(crate) dir_handles: Mutex<std::collections::HashMap<PathBuf, Arc<std::fs::File>>>,
     /// What the integrity scrub has done since start (scrub.rs).
     pub(crate) scrub: scrub::ScrubStats,
+    /// How events become review items (review.rs).
+    pub(crate) review: std::sync::RwLock<review::ReviewPolicy>,
 }
 
 /// Runs `write`; on SQLITE_FULL, makes room (retention.rs) and runs it once more.
@@ -343,6 +349,7 @@ impl Store {
         // On a full disk SQLite cannot even create its WAL: make a little room first.
         retention::reclaim_before_open(&config.recordings_dir, &config.database, OPEN_ROOM_BYTES);
         let conn = db::open(&config.database)?;
+        let review = std::sync::RwLock::new(config.review.clone());
         let store = Self {
             inner: Arc::new(Inner {
                 config,
@@ -351,6 +358,7 @@ impl Store {
                 stopped: Mutex::new(None),
                 dir_handles: Default::default(),
                 scrub: Default::default(),
+                review,
             }),
         };
         let report = sweep::run(&store)?;
@@ -373,6 +381,7 @@ impl Store {
                 stopped: Mutex::new(Some("opened for account management only".into())),
                 dir_handles: Default::default(),
                 scrub: Default::default(),
+                review: Default::default(),
             }),
         })
     }

@@ -228,6 +228,7 @@ mod tests {
             chunk_size: crate::store::container::DEFAULT_CHUNK_SIZE,
             retention: RetentionPolicy::KEEP_ALL,
             offsite_uploaded_first: false,
+            review: Default::default(),
         };
         let store = Store::open(config, MasterKey::random()?)?.0;
         let add = |id: &str, at: i64| {

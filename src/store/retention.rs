@@ -1,8 +1,10 @@
 //! Retention in tiers. Every clip and segment has a tier from the events over it (db.rs
-//! `RETIER_*`): 0 footage without an event, 1 with an event, 2 with an acknowledged event,
-//! 3 with an event marked keep. A pass deletes
-//! - by age: tier 0 older than `continuous_days`; tiers 1 and 2 older than `event_days`;
-//!   tier 3 never for its age;
+//! `RETIER_*`): 0 footage without an event; 1 with a detection or motion event (its review
+//! item is not an alert), 2 with one acknowledged; 3 with an event of an alert item, 4 with
+//! one acknowledged; 5 with an event marked keep. So under pressure an alert's footage
+//! outlives a detection's, reviewed or not. A pass deletes
+//! - by age: tier 0 older than `continuous_days`; tiers 1 to 4 older than `event_days`;
+//!   tier 5 never for its age;
 //! - under pressure (all clips together, with the audit log bounded by its rotation, over
 //!   `max_size_gb`, or the filesystem below `min_free_percent` free): lowest tier first,
 //!   oldest first within a tier.
@@ -169,6 +171,7 @@ pub fn enforce(store: &Store, now_ms: i64) -> Result<RetentionReport, StoreError
     if gone > 0 {
         tracing::info!("retention: deleted {gone} events whose footage is gone");
     }
+    store.prune_empty_review_items()?;
     keep_reserve(store);
     Ok(report)
 }
@@ -187,7 +190,7 @@ fn by_age(
             policy.continuous_ms,
             "no event in it, older than continuous_days",
         ),
-        ((1, 2), policy.event_ms, "older than event_days"),
+        ((1, 4), policy.event_ms, "older than event_days"),
     ];
     for (tiers, age_ms, reason) in limits {
         if age_ms <= 0 {

@@ -36,7 +36,7 @@ const SET_META: &str = "INSERT INTO meta (key, value) VALUES (:key, :value)
 const CLIP_ID_BY_PATH: &str = "SELECT id FROM clips WHERE path = :path";
 const INSERT_RESTORED_EVENT: &str = "INSERT INTO events (camera_id, label, start_ms, end_ms,
     clip_id, snapshot_path, snapshot_bytes)
-    VALUES (:camera_id, :label, :start_ms, :start_ms,
+    VALUES (:camera_id, :label, :start_ms, :end_ms,
     (SELECT id FROM clips WHERE camera_id = :camera_id AND start_ms <= :start_ms
      AND end_ms >= :start_ms ORDER BY start_ms DESC LIMIT 1), :path, :bytes)";
 const SELECT_GARBAGE: &str = "SELECT path FROM garbage";
@@ -59,6 +59,8 @@ pub struct SweepReport {
     pub rows_without_file: usize,
     /// Indexed clips found damaged: salvaged (truncated) or flagged.
     pub damaged: usize,
+    /// Events given a review item (after a rebuild or an upgrade).
+    pub events_placed: usize,
 }
 
 pub fn run(store: &Store) -> Result<SweepReport, StoreError> {
@@ -92,6 +94,8 @@ pub fn run(store: &Store) -> Result<SweepReport, StoreError> {
         }
     }
     check_indexed(store, &mut report)?;
+    // Events the files gave back (or an older version left) get their review items.
+    report.events_placed = store.rebuild_review_items(crate::base::clock::wall_ms())?;
     Ok(report)
 }
 
@@ -217,6 +221,7 @@ fn relink_picture(
             named_params! {
                 ":camera_id": snapshot.camera, ":label": snapshot.label,
                 ":start_ms": snapshot.start_ms, ":path": rel, ":bytes": bytes,
+                ":end_ms": snapshot.end_ms.unwrap_or(snapshot.start_ms),
             },
         )?;
         report.snapshots_relinked += 1;
@@ -236,10 +241,12 @@ fn relink_picture(
     Ok(())
 }
 
-/// `camera/date/<start_ms>-event<id>[-<label>]-<tag>.jpg.sntx`, an event's snapshot.
+/// `camera/date/<start_ms>[-<end_ms>]-event<id>[-<label>]-<tag>.jpg.sntx`, an event's
+/// snapshot (the end once the event ended; older files have no label).
 struct SnapshotName {
     camera: String,
     start_ms: i64,
+    end_ms: Option<i64>,
     label: String,
 }
 
@@ -248,17 +255,22 @@ impl SnapshotName {
         let (camera, start_ms) = parse_rel(rel)?;
         let name = rel.rsplit('/').next()?.strip_suffix(".jpg.sntx")?;
         let parts: Vec<&str> = name.split('-').collect();
-        if !parts.get(1)?.starts_with("event") {
+        let (end_ms, rest) = match parts.get(1)?.parse::<i64>() {
+            Ok(end_ms) => (Some(end_ms), &parts[2..]),
+            Err(_) => (None, &parts[1..]),
+        };
+        if !rest.first()?.starts_with("event") {
             return None;
         }
-        // With a label: start, event<id>, label…, tag. Without (older files): start, event, tag.
-        let label = match parts.len() {
-            n if n > 3 => parts[2..n - 1].join("-"),
+        // With a label: event<id>, label…, tag. Without (older files): event, tag.
+        let label = match rest.len() {
+            n if n > 2 => rest[1..n - 1].join("-"),
             _ => "unknown".to_string(),
         };
         Some(Self {
             camera,
             start_ms,
+            end_ms,
             label,
         })
     }

@@ -54,6 +54,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/events/{id}/ack", post(ack))
         .route("/api/events/{id}/snapshot.jpg", get(event_snapshot))
         .route("/api/events/{id}/keep", post(super::recordings::keep))
+        .route("/api/review", get(super::review::list))
+        .route("/api/review/reviewed", post(super::review::mark_all))
+        .route("/api/review/{id}", get(super::review::one))
+        .route("/api/review/{id}/reviewed", post(super::review::mark))
         .route("/api/analytics", get(super::analytics::analytics))
         .route("/api/timeline", get(super::recordings::timeline))
         .route("/api/recordings/{file}", get(super::recordings::export))
@@ -196,7 +200,9 @@ async fn ack(
     ClientIp(ip): ClientIp,
 ) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
-    blocking(move || Ok(store.acknowledge_event(id)?)).await?;
+    let user = p.user.clone();
+    let now_ms = crate::base::clock::wall_ms();
+    blocking(move || Ok(store.acknowledge_event(id, &user, now_ms)?)).await?;
     s.audit.log(Some(&p.user), ip, "event_ack", &id.to_string());
     Ok(Json(json!({"acknowledged": true, "id": id})))
 }

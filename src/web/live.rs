@@ -114,56 +114,85 @@ pub async fn mjpeg(
     Ok(resp)
 }
 
-/// `/api/events/stream`: `event: start|update|end` with the event as JSON, and
+/// `/api/events/stream`: `event: start|update|end` with the event as JSON, `event: review`
+/// with `{kind: new|update|end, item}` as review items open, change and close, and
 /// `event: camera` with `{id, state, problem}` when a camera's state or health changes.
 pub async fn events_stream(
     State(s): State<Arc<AppState>>,
     Extension(credential): Extension<Credential>,
 ) -> Result<Response, AppError> {
     let ended = Box::pin(revoked(s.clone(), credential));
-    let rx = s.live.bus.as_ref().map(|b| b.subscribe());
-    let live = s.live.clone();
-    let tick = tokio::time::interval(Duration::from_secs(1));
-    let last: HashMap<String, serde_json::Value> = HashMap::new();
-    let stream = futures_util::stream::unfold(
-        (rx, live, tick, last, Vec::<Event>::new()),
-        |(mut rx, live, mut tick, mut last, mut pending)| async move {
-            loop {
-                if let Some(ev) = pending.pop() {
-                    return Some((
-                        Ok::<_, std::convert::Infallible>(ev),
-                        (rx, live, tick, last, pending),
-                    ));
-                }
-                let notice = async {
-                    match rx.as_mut() {
-                        Some(r) => r.recv().await.ok(),
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    n = notice => {
-                        if let Some(n) = n
-                            && let Ok(data) = serde_json::to_string(&n.event)
-                        {
-                            pending.push(Event::default().event(n.kind).data(data));
-                        }
-                    }
-                    _ = tick.tick() => {
-                        for (id, cam) in live.cameras() {
-                            let data = serde_json::json!({"id": id, "state": cam.status().state().as_str(),
-                                "problem": live.camera_problem(&id)});
-                            if last.get(&id) != Some(&data) {
-                                pending.push(Event::default().event("camera").data(data.to_string()));
-                                last.insert(id, data);
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    );
+    let feed = Feed {
+        events: s.live.bus.as_ref().map(|b| b.subscribe()),
+        reviews: s.live.review_bus.as_ref().map(|b| b.subscribe()),
+        live: s.live.clone(),
+        tick: tokio::time::interval(Duration::from_secs(1)),
+        last: HashMap::new(),
+        pending: Vec::new(),
+    };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let ev = feed.next().await;
+        Some((Ok::<_, std::convert::Infallible>(ev), feed))
+    });
     Ok(Sse::new(stream.take_until(ended))
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// What one live feed follows, and the messages it has yet to send.
+struct Feed {
+    events: Option<tokio::sync::broadcast::Receiver<crate::detect::EventNotice>>,
+    reviews: Option<tokio::sync::broadcast::Receiver<crate::store::ReviewNotice>>,
+    live: crate::live::Live,
+    tick: tokio::time::Interval,
+    /// Each camera's last state sent.
+    last: HashMap<String, serde_json::Value>,
+    pending: Vec<Event>,
+}
+
+/// The next notice from `rx` (None for a lagged or closed one; never without a receiver).
+async fn next_notice<T: Clone>(rx: &mut Option<tokio::sync::broadcast::Receiver<T>>) -> Option<T> {
+    match rx.as_mut() {
+        Some(r) => r.recv().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+impl Feed {
+    async fn next(&mut self) -> Event {
+        loop {
+            if let Some(ev) = self.pending.pop() {
+                return ev;
+            }
+            tokio::select! {
+                n = next_notice(&mut self.events) => {
+                    if let Some(n) = n
+                        && let Ok(data) = serde_json::to_string(&n.event)
+                    {
+                        self.pending.push(Event::default().event(n.kind).data(data));
+                    }
+                }
+                n = next_notice(&mut self.reviews) => {
+                    if let Some(n) = n
+                        && let Ok(data) = serde_json::to_string(&n)
+                    {
+                        self.pending.push(Event::default().event("review").data(data));
+                    }
+                }
+                _ = self.tick.tick() => self.camera_changes(),
+            }
+        }
+    }
+
+    fn camera_changes(&mut self) {
+        for (id, cam) in self.live.cameras() {
+            let data = serde_json::json!({"id": id, "state": cam.status().state().as_str(),
+                "problem": self.live.camera_problem(&id)});
+            if self.last.get(&id) != Some(&data) {
+                self.pending
+                    .push(Event::default().event("camera").data(data.to_string()));
+                self.last.insert(id, data);
+            }
+        }
+    }
 }

@@ -36,6 +36,7 @@ mod notify;
 mod offsite;
 pub mod pages;
 mod recordings;
+mod review;
 mod server;
 mod tokens;
 

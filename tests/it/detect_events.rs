@@ -137,6 +137,7 @@ fn run_camera(launch: &str, seconds: f64, detector: DetectorSettings) -> Run {
             chunk_size: 64 * 1024,
             retention: RetentionPolicy::KEEP_ALL,
             offsite_uploaded_first: false,
+            review: Default::default(),
         },
         MasterKey::from_bytes([7u8; 32]),
     )

@@ -26,6 +26,7 @@ mod notify;
 mod notify_servers;
 mod offsite;
 mod record;
+mod review;
 mod run_tasks;
 mod scrub;
 mod store;

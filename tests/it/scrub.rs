@@ -27,6 +27,7 @@ fn config(d: &Path) -> StoreConfig {
         chunk_size: 16 * 1024,
         retention: sentrix::store::RetentionPolicy::KEEP_ALL,
         offsite_uploaded_first: false,
+        review: Default::default(),
     }
 }
 

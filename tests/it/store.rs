@@ -296,6 +296,7 @@ fn test_store(d: &Path, retention: sentrix::store::RetentionPolicy) -> Store {
         chunk_size: 16 * 1024,
         retention,
         offsite_uploaded_first: false,
+        review: Default::default(),
     };
     Store::open(config, MasterKey::from_bytes([9; 32]))
         .unwrap()
@@ -433,10 +434,11 @@ fn retention_tiers_by_age_then_by_pressure() {
     let old = event_over(&store, &old_event_40d);
     event_over(&store, &event_10d);
     let acked = event_over(&store, &acked_5d);
-    store.acknowledge_event(acked).unwrap();
-    // A segment written after its event is tiered at once.
+    store.acknowledge_event(acked, "alice", 0).unwrap();
+    // A segment written after its event is tiered at once. A dog is a detection, not an
+    // alert (review.alerts defaults to person and car).
     let late_event = store
-        .insert_event("cam", "car", now - day, 0.8, &[0.0; 4])
+        .insert_event("cam", "dog", now - day, 0.8, &[0.0; 4])
         .unwrap();
     store
         .update_event(late_event, Some(now - day + 400), 0.8, &[0.0; 4])
@@ -454,7 +456,8 @@ fn retention_tiers_by_age_then_by_pressure() {
     .iter()
     .map(|c| store.clip(c.id).unwrap().tier)
     .collect();
-    assert_eq!(tiers, vec![3, 1, 0, 1, 2, 0, 1]);
+    // keep 5; alert 3, acknowledged 4; detection 1; no event 0.
+    assert_eq!(tiers, vec![5, 3, 0, 3, 4, 0, 1]);
 
     // By age: quiet footage after 7 days, event footage after 30, keep never.
     sentrix::store::retention::enforce(&store, now).unwrap();
@@ -469,13 +472,13 @@ fn retention_tiers_by_age_then_by_pressure() {
     );
     drop(store);
 
-    // Under pressure: no event first (even the newest), then events (oldest first), then
-    // acknowledged, then keep.
+    // Under pressure: no event first (even the newest), then the detection (though newer
+    // than the alerts), then alerts (oldest first), then acknowledged alerts, then keep.
     let one = std::fs::metadata(dir.path().join("rec").join(&quiet_2d.path))
         .unwrap()
         .len();
     for (left, expected) in [
-        (3, vec![kept_45d.id, acked_5d.id, late.id]),
+        (3, vec![kept_45d.id, event_10d.id, acked_5d.id]),
         (2, vec![kept_45d.id, acked_5d.id]),
         (1, vec![kept_45d.id]),
     ] {
@@ -536,6 +539,7 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
         chunk_size: 16 * 1024,
         retention: policy,
         offsite_uploaded_first: false,
+        review: Default::default(),
     };
     let (store, report) = Store::open(config, MasterKey::from_bytes([9; 32])).unwrap();
     assert_eq!(report.garbage_removed, 1, "{report:?}");
@@ -648,6 +652,7 @@ fn test_config(d: &Path, retention: sentrix::store::RetentionPolicy) -> StoreCon
         chunk_size: 16 * 1024,
         retention,
         offsite_uploaded_first: false,
+        review: Default::default(),
     }
 }
 
@@ -684,6 +689,7 @@ fn the_offsite_queue_follows_what_and_holds_back_age_retention() {
     };
     let config = StoreConfig {
         offsite_uploaded_first: true,
+        review: Default::default(),
         ..test_config(dir.path(), policy)
     };
     let store = Store::open(config, MasterKey::from_bytes([9; 32]))

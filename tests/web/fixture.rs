@@ -172,6 +172,7 @@ pub async fn start_with(limits: sentrix::web::conn::Limits) -> Server {
             chunk_size: 4096, // many chunks, so ranges cross chunk boundaries
             retention: RetentionPolicy::KEEP_ALL,
             offsite_uploaded_first: false,
+            review: Default::default(),
         },
         MasterKey::from_bytes(MASTER_KEY),
     )

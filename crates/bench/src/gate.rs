@@ -117,6 +117,7 @@ fn run_scenes(
             chunk_size: sentrix::store::container::DEFAULT_CHUNK_SIZE,
             retention: RetentionPolicy::KEEP_ALL,
             offsite_uploaded_first: false,
+            review: Default::default(),
         },
         MasterKey::from_bytes(key),
     )?;

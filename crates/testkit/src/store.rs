@@ -26,6 +26,7 @@ pub fn store_with_key(dir: &Path, key: MasterKey) -> anyhow::Result<Store> {
         chunk_size: sentrix::store::container::DEFAULT_CHUNK_SIZE,
         retention: RetentionPolicy::KEEP_ALL,
         offsite_uploaded_first: false,
+        review: Default::default(),
     };
     Ok(Store::open(config, key)?.0)
 }
@@ -38,6 +39,7 @@ pub fn temp_store(dir: &Path) -> Store {
         chunk_size: 64 * 1024,
         retention: RetentionPolicy::KEEP_ALL,
         offsite_uploaded_first: false,
+        review: Default::default(),
     };
     Store::open(config, MasterKey::random().expect("random key"))
         .expect("temp store opens")

@@ -33,8 +33,9 @@ CREATE TABLE clips (
     timescale      INTEGER NOT NULL DEFAULT 0,  -- the track's, from the MP4 (0: unknown)
     media_ticks    INTEGER NOT NULL DEFAULT 0,  -- media duration in timescale ticks
     init_bytes     INTEGER NOT NULL DEFAULT 0,  -- where the fragments start (after moov)
-    -- Retention tier: 0 footage without an event, 1 with an event, 2 with an acknowledged
-    -- event, 3 with an event marked keep. Lower tiers go first under pressure.
+    -- Retention tier: 0 footage without an event, 1 with a detection or motion event,
+    -- 2 with one acknowledged, 3 with an alert event, 4 with one acknowledged, 5 with an
+    -- event marked keep. Lower tiers go first under pressure (retention.rs).
     tier           INTEGER NOT NULL DEFAULT 1,
     scrubbed_ms    INTEGER NOT NULL DEFAULT 0,  -- when the scrub last authenticated it whole
     lost_ms        INTEGER NOT NULL DEFAULT 0   -- salvaged: media ms cut off its end
@@ -76,13 +77,37 @@ CREATE TABLE events (
     acknowledged    INTEGER NOT NULL DEFAULT 0,
     snapshot_bytes  INTEGER NOT NULL DEFAULT 0,
     keep            INTEGER NOT NULL DEFAULT 0,
-    scene_change    INTEGER NOT NULL DEFAULT 0  -- motion: the whole picture changed
+    scene_change    INTEGER NOT NULL DEFAULT 0, -- motion: the whole picture changed
+    review_id       INTEGER REFERENCES review_items (id) ON DELETE SET NULL,
+    -- The camera's zones the object stood in when the event started (comma-separated).
+    zones           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX events_by_camera_start ON events (camera_id, start_ms);
 CREATE INDEX events_by_start ON events (start_ms);
 CREATE INDEX events_by_clip ON events (clip_id);
 -- Analytics scan events by time reading nothing but this index (it covers the query).
 CREATE INDEX events_for_analytics ON events (start_ms, label, camera_id, end_ms, acknowledged);
+CREATE INDEX events_by_review ON events (review_id);
+
+-- Review items: a camera's overlapping activity as one thing to review (store/review.rs).
+CREATE TABLE review_items (
+    id          INTEGER PRIMARY KEY,
+    camera_id   TEXT NOT NULL,
+    start_ms    INTEGER NOT NULL,
+    end_ms      INTEGER,                        -- NULL while open
+    severity    TEXT NOT NULL CHECK (severity IN ('alert', 'detection', 'motion')),
+    cut         INTEGER NOT NULL DEFAULT 0      -- closed by review.max_item_seconds
+);
+CREATE INDEX review_by_start ON review_items (start_ms);
+CREATE INDEX review_by_camera_start ON review_items (camera_id, start_ms);
+CREATE INDEX review_by_severity_start ON review_items (severity, start_ms);
+-- Which user has reviewed which item.
+CREATE TABLE review_seen (
+    review_id  INTEGER NOT NULL REFERENCES review_items (id) ON DELETE CASCADE,
+    user       TEXT NOT NULL,
+    seen_ms    INTEGER NOT NULL,
+    PRIMARY KEY (review_id, user)
+);
 
 -- Files whose rows are gone but whose unlink may not have reached the disk yet.
 CREATE TABLE garbage (

@@ -96,6 +96,13 @@ const ROWS: &[(u32, &str)] = &[
              'salvaged: the last 1.5 s were lost');",
     ),
     (11, "UPDATE events SET scene_change = 1 WHERE id = 1;"),
+    (
+        12,
+        "INSERT INTO review_items (id, camera_id, start_ms, end_ms, severity, cut)
+         VALUES (1, 'porch', 1500, 2500, 'alert', 0);
+         UPDATE events SET review_id = 1, zones = 'drive,path' WHERE id = 1;
+         INSERT INTO review_seen (review_id, user, seen_ms) VALUES (1, 'alice', 3000);",
+    ),
 ];
 
 fn insert_rows(conn: &Connection, versions: std::ops::RangeInclusive<u32>) {

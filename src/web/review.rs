@@ -1,0 +1,147 @@
+//! Review items (store/review.rs): the list the dashboard lands on, one item with its
+//! events and the recording that covers it, and the reviewed marks, which are per user.
+//! Any signed-in user may mark what they have reviewed (it also acknowledges the events).
+
+use super::error::{AppError, blocking};
+use super::{AppState, ClientIp, JsonQuery};
+use crate::auth::Principal;
+use crate::store::{ReviewQuery, Severity};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+type St = State<Arc<AppState>>;
+
+#[derive(serde::Deserialize)]
+pub struct ReviewParams {
+    camera: Option<String>,
+    severity: Option<String>,
+    reviewed: Option<bool>,
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<u32>,
+}
+
+fn severity(text: Option<&str>) -> Result<Option<Severity>, AppError> {
+    text.map(|t| {
+        Severity::parse(t).ok_or_else(|| {
+            AppError::bad_request(format!("severity {t:?} is not alert, detection or motion"))
+        })
+    })
+    .transpose()
+}
+
+/// `GET /api/review`: items newest first, with the caller's unreviewed count per severity.
+pub async fn list(
+    State(s): St,
+    Extension(p): Extension<Principal>,
+    JsonQuery(q): JsonQuery<ReviewParams>,
+) -> Result<Json<Value>, AppError> {
+    let query = ReviewQuery {
+        camera: q.camera,
+        severity: severity(q.severity.as_deref())?,
+        reviewed: q.reviewed,
+        since_ms: q.since,
+        until_ms: q.until,
+        limit: Some(q.limit.unwrap_or(100).min(1000)),
+    };
+    let store = s.store.clone();
+    let (items, counts) = blocking(move || {
+        let items = store.review_items(&query, &p.user)?;
+        Ok((items, store.unreviewed_counts(&query, &p.user)?))
+    })
+    .await?;
+    let unreviewed: serde_json::Map<String, Value> = counts
+        .into_iter()
+        .map(|(sev, n)| (sev.as_str().to_string(), json!(n)))
+        .collect();
+    Ok(Json(json!({"items": items, "unreviewed": unreviewed})))
+}
+
+/// `GET /api/review/{id}`: the item, its events, and the span and clips to play it from
+/// (its pre-roll to its post-roll).
+pub async fn one(
+    State(s): St,
+    Path(id): Path<i64>,
+    Extension(p): Extension<Principal>,
+) -> Result<Json<Value>, AppError> {
+    let store = s.store.clone();
+    let (item, events) = blocking(move || {
+        let item = store.review_item(id, &p.user)?;
+        let to_ms = item.end_ms.unwrap_or(i64::MAX);
+        let events = store.events_overlapping(&item.camera_id, item.start_ms, to_ms, 1000)?;
+        let events: Vec<_> = events
+            .into_iter()
+            .filter(|e| e.review_id == Some(id))
+            .collect();
+        Ok((item, events))
+    })
+    .await?;
+    let (pre_ms, post_ms) = s.store.retention().event_margin_ms;
+    let mut clip_ids: Vec<i64> = events.iter().filter_map(|e| e.clip_id).collect();
+    clip_ids.sort_unstable();
+    clip_ids.dedup();
+    let recording = json!({
+        "from_ms": item.start_ms - pre_ms,
+        "to_ms": item.end_ms.map(|e| e + post_ms),
+        "clip_ids": clip_ids,
+    });
+    Ok(Json(
+        json!({"item": item, "events": events, "recording": recording}),
+    ))
+}
+
+/// `POST /api/review/{id}/reviewed`.
+pub async fn mark(
+    State(s): St,
+    Path(id): Path<i64>,
+    Extension(p): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+) -> Result<Json<Value>, AppError> {
+    let store = s.store.clone();
+    let user = p.user.clone();
+    let now_ms = crate::base::clock::wall_ms();
+    blocking(move || Ok(store.mark_reviewed(id, &user, now_ms)?)).await?;
+    s.audit
+        .log(Some(&p.user), ip, "review_reviewed", &id.to_string());
+    Ok(Json(json!({"id": id, "reviewed": true})))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkAll {
+    before_ms: i64,
+    camera: Option<String>,
+    severity: Option<String>,
+}
+
+/// `POST /api/review/reviewed` with `{before_ms, camera?, severity?}`: "mark all as
+/// reviewed", only what it names.
+pub async fn mark_all(
+    State(s): St,
+    Extension(p): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let req: MarkAll = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request(format!("bad JSON body: {e}")))?;
+    let sev = severity(req.severity.as_deref())?;
+    let store = s.store.clone();
+    let user = p.user.clone();
+    let now_ms = crate::base::clock::wall_ms();
+    let camera = req.camera.clone();
+    let marked = blocking(move || {
+        Ok(store.mark_all_reviewed(&user, req.before_ms, camera.as_deref(), sev, now_ms)?)
+    })
+    .await?;
+    let what = format!(
+        "{marked} items before {} (camera {}, severity {})",
+        req.before_ms,
+        req.camera.as_deref().unwrap_or("any"),
+        sev.map_or("any", Severity::as_str)
+    );
+    s.audit.log(Some(&p.user), ip, "review_reviewed_all", &what);
+    Ok(Json(json!({"marked": marked})))
+}
