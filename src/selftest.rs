@@ -24,6 +24,7 @@ pub fn run(codec: Codec) -> Result<SelftestReport, String> {
         fps: 30,
         bitrate_kbps: 500,
         pattern: "ball",
+        ..SyntheticSpec::default()
     };
     // Three seconds of video; the source is live, so it paces itself like a camera.
     let expected = 3 * spec.fps as usize;

@@ -204,7 +204,8 @@ fn start_demo_server(cam: &Camera) -> anyhow::Result<Option<RtspServer>> {
         return Ok(None);
     }
     let spec = DemoSpec::from_url(&cam.url).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mount = Mount::new(&format!("/{}", cam.id), spec.launch_line());
+    let mut mount = Mount::new(&format!("/{}", cam.id), spec.launch_line());
+    mount.move_rest_s = (spec.rest_s > 0).then_some((spec.move_s, spec.rest_s));
     let server = RtspServer::start(0, &[mount]).context("while starting the demo camera")?;
     tracing::info!(camera = %cam.id, "demo camera on rtsp://127.0.0.1:{}", server.port());
     Ok(Some(server))

@@ -29,6 +29,7 @@ pub fn test_writer(config: &Config, clip_seconds: u64, bitrate_kbps: u32) -> any
         fps: 25,
         bitrate_kbps,
         pattern: "snow",
+        ..Default::default()
     };
     let (sup, mut out) =
         CameraSupervisor::spawn(SupervisorConfig::new("writer", Source::Synthetic(spec)))?;

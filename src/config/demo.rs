@@ -15,6 +15,12 @@ pub struct DemoSpec {
     /// videotestsrc pattern: `ball` (a moving ball, compresses well) or `snow` (noise: the
     /// encoder spends the whole bitrate, as a busy real scene does).
     pub pattern: &'static str,
+    /// Seconds the picture moves, then seconds it rests (frozen), over and over; 0 rest:
+    /// it always moves. A `demo://` URL rests by default (`move=6&rest=14`), so a
+    /// newcomer's first minute shows events that start and end, and clips that play
+    /// (the `ball` pattern only, unless `rest` is given).
+    pub move_s: u32,
+    pub rest_s: u32,
 }
 
 impl Default for DemoSpec {
@@ -26,6 +32,8 @@ impl Default for DemoSpec {
             fps: 15,
             bitrate_kbps: 2000,
             pattern: "ball",
+            move_s: 6,
+            rest_s: 0,
         }
     }
 }
@@ -46,6 +54,8 @@ impl DemoSpec {
             codec,
             ..DemoSpec::default()
         };
+        // The ball rests unless told otherwise; noise (a load test) never does.
+        let mut rest_s = None;
         for (key, value) in url.query_pairs() {
             if key == "pattern" {
                 spec.pattern = PATTERNS
@@ -59,9 +69,11 @@ impl DemoSpec {
                 "height" => (&mut spec.height, 16, 2160),
                 "fps" => (&mut spec.fps, 1, 60),
                 "bitrate" => (&mut spec.bitrate_kbps, 50, 50_000),
+                "move" => (&mut spec.move_s, 1, 3600),
+                "rest" => (rest_s.insert(0), 0, 3600),
                 other => {
                     return Err(format!(
-                        "unknown demo option {other:?} (width, height, fps, bitrate, pattern)"
+                        "unknown demo option {other:?} (width, height, fps, bitrate, pattern, move, rest)"
                     ));
                 }
             };
@@ -75,6 +87,7 @@ impl DemoSpec {
             }
             *slot = n;
         }
+        spec.rest_s = rest_s.unwrap_or(if spec.pattern == "ball" { 14 } else { 0 });
         if !spec.width.is_multiple_of(2) || !spec.height.is_multiple_of(2) {
             return Err("demo width and height must be even".into());
         }
@@ -98,6 +111,9 @@ mod tests {
             (s.codec, s.width, s.height, s.fps, s.bitrate_kbps),
             (Codec::H265, 640, 360, 10, 500)
         );
+        assert_eq!((s.move_s, s.rest_s), (6, 14));
+        let s = spec("demo://?move=3&rest=0").unwrap();
+        assert_eq!((s.move_s, s.rest_s), (3, 0));
         assert!(spec("demo://vp8").unwrap_err().contains("vp8"));
         assert!(spec("demo://?fps=0").unwrap_err().contains("out of range"));
         assert!(

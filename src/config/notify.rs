@@ -228,6 +228,11 @@ pub struct Rule {
     /// Zone names of the camera; the object must stand in one (empty: anywhere).
     #[serde(default)]
     pub zones: Vec<String>,
+    /// Review item severities (alert, detection, motion): when given, the rule sends one
+    /// message when an item of one starts and at most one when it ends, instead of one
+    /// per event; `labels`, `zones` and `min_score` then apply to the item's.
+    #[serde(default)]
+    pub severity: Vec<super::review::Severity>,
     #[serde(default)]
     pub min_score: f64,
     /// Seconds after a message during which the same camera and label send no other.

@@ -32,6 +32,25 @@ impl Default for Review {
     }
 }
 
+/// A review item's severity, as config names it (`notify.rules[].severity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Alert,
+    Detection,
+    Motion,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Alert => "alert",
+            Severity::Detection => "detection",
+            Severity::Motion => "motion",
+        }
+    }
+}
+
 /// Which events are alerts: each list empty matches anything.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

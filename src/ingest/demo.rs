@@ -19,15 +19,20 @@ use std::thread::JoinHandle;
 pub use crate::config::demo::DemoSpec;
 
 impl DemoSpec {
-    /// The RTSP media launch line for this spec (one GOP per second).
+    /// The RTSP media launch line for this spec (one GOP per second). With rests, an
+    /// `identity` named `rest` is where `Mount::move_rest_s` freezes the picture.
     pub fn launch_line(&self) -> String {
         format!(
             "( videotestsrc is-live=true pattern={} ! video/x-raw,format=I420,width={},height={},framerate={}/1 \
-             ! {} ! {} name=pay0 pt=96 config-interval=-1 )",
+             {}! {} ! {} name=pay0 pt=96 config-interval=-1 )",
             self.pattern,
             self.width,
             self.height,
             self.fps,
+            match self.rest_s {
+                0 => "",
+                _ => "! identity name=rest ",
+            },
             encoder_description(self.codec, self.fps, self.bitrate_kbps),
             match self.codec {
                 Codec::H264 => "rtph264pay",
@@ -78,6 +83,9 @@ pub struct Mount {
     pub credentials: Option<(String, String)>,
     /// Counts access units handed to `pay0`, over every session of this mount.
     pub sent_frames: Arc<AtomicU64>,
+    /// (move, rest) seconds: the picture at the element named `rest` is frozen for `rest`
+    /// seconds after every `move` seconds (DemoSpec).
+    pub move_rest_s: Option<(u32, u32)>,
 }
 
 impl Mount {
@@ -87,8 +95,40 @@ impl Mount {
             launch,
             credentials: None,
             sent_frames: Arc::new(AtomicU64::new(0)),
+            move_rest_s: None,
         }
     }
+}
+
+/// Makes `element` pass the picture on for `move_s` seconds, then repeat the last one for
+/// `rest_s` seconds (with fresh timestamps), by the buffers' time.
+fn freeze_in_rests(element: &gst::Element, move_s: u32, rest_s: u32) {
+    let Some(pad) = element.static_pad("src") else {
+        return;
+    };
+    let cycle_ns = (move_s as u64 + rest_s as u64) * 1_000_000_000;
+    let moving_ns = move_s as u64 * 1_000_000_000;
+    let held: std::sync::Mutex<Option<gst::Buffer>> = std::sync::Mutex::new(None);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let at_ns = buffer.pts().map_or(0, |t| t.nseconds());
+        let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+        if cycle_ns == 0 || at_ns % cycle_ns < moving_ns || held.is_none() {
+            *held = Some(buffer.clone());
+            return gst::PadProbeReturn::Ok;
+        }
+        if let Some(still) = held.as_ref() {
+            let mut frozen = still.copy();
+            let meta = frozen.make_mut();
+            meta.set_pts(buffer.pts());
+            meta.set_dts(buffer.dts());
+            meta.set_duration(buffer.duration());
+            *buffer = frozen;
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// An RTSP server on its own thread and GLib main context. Dropping it (or `stop`) closes
@@ -118,12 +158,16 @@ impl RtspServer {
             factory.set_launch(&m.launch);
             factory.set_shared(true);
             let counter = m.sent_frames.clone();
+            let move_rest_s = m.move_rest_s;
             factory.connect_media_configure(move |_, media| {
                 let element = media.element();
-                let Some(pay) = element
-                    .downcast_ref::<gst::Bin>()
-                    .and_then(|b| b.by_name("pay0"))
-                else {
+                let bin = element.downcast_ref::<gst::Bin>();
+                if let (Some((move_s, rest_s)), Some(rest)) =
+                    (move_rest_s, bin.and_then(|b| b.by_name("rest")))
+                {
+                    freeze_in_rests(&rest, move_s, rest_s);
+                }
+                let Some(pay) = bin.and_then(|b| b.by_name("pay0")) else {
                     return;
                 };
                 if let Some(pad) = pay.static_pad("sink") {

@@ -4,7 +4,7 @@
 //! a title ("person at Front door"), a line of text and the link.
 
 use crate::base::localtime::LocalTime;
-use crate::store::EventRecord;
+use crate::store::{EventRecord, ReviewNotice};
 use serde_json::{Value, json};
 
 /// The payload of one message.
@@ -22,6 +22,32 @@ pub fn payload(
         "box": box_id,
         "url": public_url.map(|u| format!("{}/#event/{}", u.trim_end_matches('/'), event.id)),
     })
+}
+
+/// The payload of a message about a review item: `event` stands for the item (its labels
+/// as the label, its span, its best score and the lead event's snapshot), so every
+/// rendering reads it like an event's; `review` holds the item, `notice` what happened
+/// to it (new, update, end).
+pub fn review_payload(
+    kind: &str,
+    notice: &ReviewNotice,
+    lead: &EventRecord,
+    camera_name: &str,
+    box_id: &str,
+    public_url: Option<&str>,
+) -> Value {
+    let item = &notice.item;
+    let mut standing = lead.clone();
+    standing.label = item.labels.join(", ");
+    standing.start_ms = item.start_ms;
+    standing.end_ms = item.end_ms;
+    standing.max_score = item.max_score;
+    let mut v = payload(kind, &standing, camera_name, box_id, None);
+    v["notice"] = json!(notice.kind);
+    v["review"] = json!(item);
+    v["url"] =
+        json!(public_url.map(|u| format!("{}/#review/{}", u.trim_end_matches('/'), item.id)));
+    v
 }
 
 /// One message as a target sends it: its idempotency key, the payload and the snapshot.

@@ -15,6 +15,7 @@ pub mod http;
 pub mod message;
 mod mqtt;
 mod outbox;
+pub mod review_route;
 pub mod rules;
 pub mod status;
 
@@ -22,7 +23,7 @@ use crate::config::Config;
 use crate::config::notify::Target;
 use crate::detect::runner::{EventBus, EventNotice};
 use crate::live::Live;
-use crate::store::{NewMessage, Store};
+use crate::store::{NewMessage, ReviewNotice, Store};
 use outbox::{Sender, TargetCtx};
 use rules::Router;
 pub use status::{NotifyState, TargetStatus};
@@ -100,8 +101,9 @@ impl Notifications {
                 public_url: n.public_url.clone(),
             };
             tasks.push(tokio::spawn(dispatch.run(
-                Router::new(config),
+                (Router::new(config), review_route::ReviewRouter::new(config)),
                 bus.subscribe(),
+                live.review_bus.as_ref().map(|b| b.subscribe()),
                 shutdown.clone(),
             )));
             let max_age_ms = (n.max_age_hours * 3_600_000.0) as i64;
@@ -188,39 +190,53 @@ fn sender(target: &Target) -> Result<Sender, String> {
 impl Dispatch {
     async fn run(
         self,
-        mut router: Router,
+        mut routers: (Router, review_route::ReviewRouter),
         mut rx: tokio::sync::broadcast::Receiver<EventNotice>,
+        mut reviews: Option<tokio::sync::broadcast::Receiver<ReviewNotice>>,
         shutdown: CancellationToken,
     ) {
         loop {
-            let notice = tokio::select! {
+            tokio::select! {
                 _ = shutdown.cancelled() => return,
-                r = rx.recv() => r,
-            };
-            match notice {
-                Ok(n) => {
-                    let out = router.route(&n, self.state.armed(), crate::base::clock::wall_ms());
-                    if !out.is_empty() {
-                        self.enqueue(&n, out).await;
+                r = rx.recv() => match r {
+                    Ok(n) => {
+                        let now_ms = crate::base::clock::wall_ms();
+                        let out = routers.0.route(&n, self.state.armed(), now_ms);
+                        if !out.is_empty() {
+                            self.enqueue(&n, out).await;
+                        }
                     }
-                }
-                Err(RecvError::Lagged(k)) => tracing::error!(
-                    "notifications: {k} event notices missed (the dispatcher fell behind)"
-                ),
-                Err(RecvError::Closed) => return,
+                    Err(RecvError::Lagged(k)) => tracing::error!(
+                        "notifications: {k} event notices missed (the dispatcher fell behind)"
+                    ),
+                    Err(RecvError::Closed) => return,
+                },
+                r = next_review(&mut reviews) => match r {
+                    Ok(n) => {
+                        let now_ms = crate::base::clock::wall_ms();
+                        let out = routers.1.route(&n, self.state.armed(), now_ms);
+                        if !out.is_empty() {
+                            self.enqueue_review(&n, out).await;
+                        }
+                    }
+                    Err(RecvError::Lagged(k)) => tracing::error!(
+                        "notifications: {k} review notices missed (the dispatcher fell behind)"
+                    ),
+                    Err(RecvError::Closed) => reviews = None,
+                },
             }
         }
     }
 
-    /// Writes the messages, then wakes their targets.
+    fn camera_name(&self, id: &str) -> String {
+        self.camera_names.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Writes the messages of an event notice, then wakes their targets.
     async fn enqueue(&self, n: &EventNotice, out: Vec<rules::Outgoing>) {
-        let camera = self
-            .camera_names
-            .get(&n.event.camera_id)
-            .cloned()
-            .unwrap_or_default();
-        let rows: Vec<(String, String, &'static str, String)> = out
-            .iter()
+        let camera = self.camera_name(&n.event.camera_id);
+        let rows: Vec<Row> = out
+            .into_iter()
             .map(|o| {
                 let payload = message::payload(
                     o.kind,
@@ -229,12 +245,47 @@ impl Dispatch {
                     &self.box_id,
                     self.public_url.as_deref(),
                 );
-                (o.target.clone(), delivery_id(), o.kind, payload.to_string())
+                (o.target, delivery_id(), o.kind, payload.to_string())
             })
             .collect();
+        self.write(rows, n.event.id).await;
+    }
+
+    /// Writes the messages of a review notice (each standing on the item's lead event,
+    /// whose snapshot they carry), then wakes their targets.
+    async fn enqueue_review(&self, n: &ReviewNotice, out: Vec<rules::Outgoing>) {
         let store = self.store.clone();
-        let event_id = n.event.id;
-        let targets: Vec<String> = out.into_iter().map(|o| o.target).collect();
+        let item_id = n.item.id;
+        let lead = match tokio::task::spawn_blocking(move || store.review_lead_event(item_id)).await
+        {
+            Ok(Ok(lead)) => lead,
+            _ => {
+                tracing::error!("notifications: review item {item_id} has no event to show");
+                return;
+            }
+        };
+        let camera = self.camera_name(&n.item.camera_id);
+        let rows: Vec<Row> = out
+            .into_iter()
+            .map(|o| {
+                let payload = message::review_payload(
+                    o.kind,
+                    n,
+                    &lead,
+                    &camera,
+                    &self.box_id,
+                    self.public_url.as_deref(),
+                );
+                (o.target, delivery_id(), o.kind, payload.to_string())
+            })
+            .collect();
+        self.write(rows, lead.id).await;
+    }
+
+    /// Writes `rows` to the outbox, then wakes their targets.
+    async fn write(&self, rows: Vec<Row>, event_id: i64) {
+        let store = self.store.clone();
+        let targets: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         let written = tokio::task::spawn_blocking(move || {
             let now = crate::base::clock::wall_ms();
             let messages: Vec<NewMessage<'_>> = rows
@@ -260,6 +311,19 @@ impl Dispatch {
                 w.notify_one();
             }
         }
+    }
+}
+
+/// One outbox row to write: target, delivery id, kind, payload.
+type Row = (String, String, &'static str, String);
+
+/// The next review notice (never, without a review bus).
+async fn next_review(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<ReviewNotice>>,
+) -> Result<ReviewNotice, RecvError> {
+    match rx.as_mut() {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
 }
 

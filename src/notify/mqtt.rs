@@ -9,11 +9,16 @@
 //!   with `delivery`, its idempotency key;
 //! - `P/CAMERA/LABEL`: `ON` while an event of that label is open, else `OFF`, retained;
 //! - `P/CAMERA/LABEL/snapshot` and `P/CAMERA/snapshot`: the latest snapshot JPEG, retained;
-//! - `P/CAMERA/events_today`: the number of events since local midnight, retained.
+//! - `P/CAMERA/events_today`: the number of events since local midnight, retained;
+//! - `P/CAMERA/review`: each review notice's JSON (`notice`: new, update, end, reviewed;
+//!   `review`: the item), from the outbox;
+//! - `P/CAMERA/review/unreviewed_alerts`: the camera's alert items nobody has reviewed,
+//!   retained.
 //!
 //! With `discovery: true`, Home Assistant discovery configs (retained) under
 //! `homeassistant/…/sentrix_BOX/…`: per camera an occupancy `binary_sensor` per label, a
-//! `camera` entity showing the latest snapshot and an events-today `sensor`, all on one
+//! `camera` entity showing the latest snapshot, an events-today `sensor` and an
+//! unreviewed-alerts `sensor`, all on one
 //! device per sentrix box. The topics published are kept in the index; at the next
 //! connection any no longer configured (a removed camera or label) gets an empty retained
 //! config, which makes Home Assistant delete the entity.
@@ -331,6 +336,9 @@ impl Mqtt {
         let mut payload: Value =
             serde_json::from_str(&row.payload).map_err(|e| format!("payload: {e}"))?;
         payload["delivery"] = json!(row.delivery_id);
+        if row.kind == super::review_route::REVIEW_KIND {
+            return self.deliver_review(link, &payload).await;
+        }
         let ev = &payload["event"];
         let camera = ev["camera_id"].as_str().unwrap_or_default().to_string();
         let label = ev["label"].as_str().unwrap_or_default().to_string();
@@ -383,6 +391,33 @@ impl Mqtt {
             &topic,
             true,
             if on { b"ON".to_vec() } else { b"OFF".to_vec() },
+        )
+        .await
+    }
+
+    /// One review notice: `{notice, review, …}` on `P/CAMERA/review`, then the camera's
+    /// alert items nobody has reviewed on `P/CAMERA/review/unreviewed_alerts` (retained).
+    async fn deliver_review(&mut self, link: &mut Link, payload: &Value) -> Result<(), String> {
+        let camera = payload["review"]["camera_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        link.publish(
+            &self.topic(&format!("{camera}/review")),
+            false,
+            payload.to_string().into_bytes(),
+        )
+        .await?;
+        let store = self.ctx.store.clone();
+        let cam = camera.clone();
+        let count = tokio::task::spawn_blocking(move || store.unreviewed_alerts(&cam))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        link.publish(
+            &self.topic(&format!("{camera}/review/unreviewed_alerts")),
+            true,
+            count.to_string().into_bytes(),
         )
         .await
     }
@@ -494,6 +529,17 @@ impl Mqtt {
             c["state_class"] = json!("total_increasing");
             c["unit_of_measurement"] = json!("events");
             out.insert(format!("{d}/sensor/{node}/{camera}_events_today/config"), c);
+            let mut c = base(
+                format!("{node}_{camera}_unreviewed_alerts"),
+                format!("{shown} unreviewed alerts"),
+            );
+            c["state_topic"] = json!(self.topic(&format!("{camera}/review/unreviewed_alerts")));
+            c["state_class"] = json!("measurement");
+            c["unit_of_measurement"] = json!("alerts");
+            out.insert(
+                format!("{d}/sensor/{node}/{camera}_unreviewed_alerts/config"),
+                c,
+            );
         }
         out
     }

@@ -105,7 +105,11 @@ impl Router {
             local: LocalTime::of_ms(now_ms),
             ms: now_ms,
         };
-        for i in 0..self.rules.len() {
+        // Rules with a severity hear of review items instead (review_route.rs).
+        let per_event: Vec<usize> = (0..self.rules.len())
+            .filter(|&i| self.rules[i].severity.is_empty())
+            .collect();
+        for i in per_event {
             let sends = match notice.kind {
                 "end" => self.on_end(i, notice, &now),
                 _ => self.on_start(i, notice, &now),
@@ -208,7 +212,7 @@ pub fn mqtt_labels(config: &Config, own: &[String]) -> Vec<String> {
 }
 
 /// The armed mode and the schedule.
-fn allowed_now(rule: &Rule, armed: ArmedMode, local: &LocalTime) -> bool {
+pub(super) fn allowed_now(rule: &Rule, armed: ArmedMode, local: &LocalTime) -> bool {
     if armed == ArmedMode::Off || !rule.when_armed.contains(&armed) {
         return false;
     }

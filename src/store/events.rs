@@ -33,6 +33,10 @@ const DELETE_EVENTS_WITHOUT_FOOTAGE: &str = "DELETE FROM events WHERE clip_id IS
         WHERE s.kind = 'segment' AND s.camera_id = events.camera_id)
     RETURNING snapshot_path";
 const EVENT_BY_ID: &str = "WHERE id = :id";
+/// The event that stands for a review item: the best-scored object with a snapshot.
+const LEAD_EVENT_OF_ITEM: &str = "WHERE review_id = :id
+    ORDER BY snapshot_path IS NULL, label = 'motion', max_score DESC, id LIMIT 1";
+const EVENTS_OF_ITEM: &str = "WHERE review_id = :id ORDER BY start_ms, id LIMIT :limit";
 const EVENTS_MATCHING: &str = "WHERE (:camera IS NULL OR camera_id = :camera)
     AND (:label IS NULL OR label = :label) AND start_ms >= :since_ms AND start_ms < :until_ms
     ORDER BY start_ms DESC, id DESC LIMIT :limit";
@@ -307,6 +311,26 @@ impl Store {
         let n = paths.len();
         self.collect_garbage(&paths)?;
         Ok(n)
+    }
+
+    /// The event that stands for review item `id` (its snapshot is the item's).
+    pub fn review_lead_event(&self, id: i64) -> Result<EventRecord, StoreError> {
+        let sql = format!("{SELECT_EVENT} {LEAD_EVENT_OF_ITEM}");
+        self.conn()
+            .query_row(&sql, named_params! {":id": id}, EventRecord::from_row)
+            .map_err(|e| not_found_as(id, e))
+    }
+
+    /// The events of review item `id`, oldest first, at most `limit`.
+    pub fn review_item_events(&self, id: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+        let sql = format!("{SELECT_EVENT} {EVENTS_OF_ITEM}");
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            named_params! {":id": id, ":limit": limit},
+            EventRecord::from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn event(&self, id: i64) -> Result<EventRecord, StoreError> {

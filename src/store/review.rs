@@ -55,6 +55,7 @@ const SELECT_ITEM: &str = "SELECT r.id, r.camera_id, r.start_ms, r.end_ms, r.sev
     FROM review_items r";
 const ITEMS_MATCHING: &str = "WHERE (:camera IS NULL OR r.camera_id = :camera)
     AND (:severity IS NULL OR r.severity = :severity)
+    AND (:hide_motion = 0 OR r.severity != 'motion')
     AND r.start_ms >= :since_ms AND r.start_ms < :until_ms
     AND (:reviewed IS NULL OR EXISTS (SELECT 1 FROM review_seen s
         WHERE s.review_id = r.id AND s.user = :user) = :reviewed)
@@ -73,6 +74,9 @@ const ITEMS_BEFORE: &str = "SELECT id FROM review_items r WHERE r.start_ms < :be
     AND (:camera IS NULL OR r.camera_id = :camera)
     AND (:severity IS NULL OR r.severity = :severity)
     AND NOT EXISTS (SELECT 1 FROM review_seen s WHERE s.review_id = r.id AND s.user = :user)";
+const UNREVIEWED_ALERTS: &str = "SELECT COUNT(*) AS items FROM review_items r
+    WHERE r.camera_id = :camera AND r.severity = 'alert'
+    AND NOT EXISTS (SELECT 1 FROM review_seen s WHERE s.review_id = r.id)";
 const ITEM_OF_EVENT: &str = "SELECT review_id FROM events WHERE id = :id";
 
 /// The label of a motion-only event (detect/tracker.rs uses this one).
@@ -232,6 +236,8 @@ pub fn review_bus() -> ReviewBus {
 pub struct ReviewQuery {
     pub camera: Option<String>,
     pub severity: Option<Severity>,
+    /// Leave motion-only items out (the default view).
+    pub hide_motion: bool,
     pub reviewed: Option<bool>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
@@ -416,7 +422,7 @@ impl Store {
         let rows = stmt.query_map(
             named_params! {
                 ":camera": q.camera, ":severity": q.severity.map(Severity::as_str),
-                ":reviewed": q.reviewed, ":user": user,
+                ":reviewed": q.reviewed, ":user": user, ":hide_motion": q.hide_motion,
                 ":since_ms": q.since_ms.unwrap_or(i64::MIN),
                 ":until_ms": q.until_ms.unwrap_or(i64::MAX),
                 ":limit": q.limit.unwrap_or(100),
@@ -456,6 +462,15 @@ impl Store {
             .collect())
     }
 
+    /// Alert items of `camera` nobody has reviewed (Home Assistant's sensor).
+    pub fn unreviewed_alerts(&self, camera: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(UNREVIEWED_ALERTS, named_params! {":camera": camera}, |r| {
+                r.get("items")
+            })?)
+    }
+
     /// Marks item `id` reviewed by `user`, and acknowledges its events.
     pub fn mark_reviewed(&self, id: i64, user: &str, now_ms: i64) -> Result<(), StoreError> {
         let acked = {
@@ -479,7 +494,7 @@ impl Store {
     }
 
     /// Marks reviewed by `user` every item that started before `before_ms` (of `camera`
-    /// and `severity` when given), acknowledging their events. Returns how many items.
+    /// and `severity` when given), acknowledging their events. Returns their ids.
     pub fn mark_all_reviewed(
         &self,
         user: &str,
@@ -487,7 +502,7 @@ impl Store {
         camera: Option<&str>,
         severity: Option<Severity>,
         now_ms: i64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let (items, acked) = {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
@@ -507,7 +522,7 @@ impl Store {
                 acked.extend(seen_and_acked(&tx, *id, user, now_ms)?);
             }
             tx.commit()?;
-            (ids.len(), acked)
+            (ids, acked)
         };
         self.retier_events(&acked)?;
         Ok(items)

@@ -24,6 +24,15 @@ pub struct ReviewParams {
     limit: Option<u32>,
 }
 
+/// `severity=` of the list: absent, alerts and detections; `any`, motion too; or one.
+fn listed_severity(text: Option<&str>) -> Result<(Option<Severity>, bool), AppError> {
+    match text {
+        None => Ok((None, true)),
+        Some("any") => Ok((None, false)),
+        Some(one) => Ok((severity(Some(one))?, false)),
+    }
+}
+
 fn severity(text: Option<&str>) -> Result<Option<Severity>, AppError> {
     text.map(|t| {
         Severity::parse(t).ok_or_else(|| {
@@ -33,15 +42,18 @@ fn severity(text: Option<&str>) -> Result<Option<Severity>, AppError> {
     .transpose()
 }
 
-/// `GET /api/review`: items newest first, with the caller's unreviewed count per severity.
+/// `GET /api/review`: items newest first (motion-only ones only when asked for, with
+/// `severity=motion` or `any`), with the caller's unreviewed count per severity.
 pub async fn list(
     State(s): St,
     Extension(p): Extension<Principal>,
     JsonQuery(q): JsonQuery<ReviewParams>,
 ) -> Result<Json<Value>, AppError> {
+    let (severity, hide_motion) = listed_severity(q.severity.as_deref())?;
     let query = ReviewQuery {
         camera: q.camera,
-        severity: severity(q.severity.as_deref())?,
+        severity,
+        hide_motion,
         reviewed: q.reviewed,
         since_ms: q.since,
         until_ms: q.until,
@@ -70,13 +82,7 @@ pub async fn one(
     let store = s.store.clone();
     let (item, events) = blocking(move || {
         let item = store.review_item(id, &p.user)?;
-        let to_ms = item.end_ms.unwrap_or(i64::MAX);
-        let events = store.events_overlapping(&item.camera_id, item.start_ms, to_ms, 1000)?;
-        let events: Vec<_> = events
-            .into_iter()
-            .filter(|e| e.review_id == Some(id))
-            .collect();
-        Ok((item, events))
+        Ok((item, store.review_item_events(id, 1000)?))
     })
     .await?;
     let (pre_ms, post_ms) = s.store.retention().event_margin_ms;
@@ -106,6 +112,7 @@ pub async fn mark(
     blocking(move || Ok(store.mark_reviewed(id, &user, now_ms)?)).await?;
     s.audit
         .log(Some(&p.user), ip, "review_reviewed", &id.to_string());
+    announce_reviewed(&s, &[id]).await;
     Ok(Json(json!({"id": id, "reviewed": true})))
 }
 
@@ -132,10 +139,12 @@ pub async fn mark_all(
     let user = p.user.clone();
     let now_ms = crate::base::clock::wall_ms();
     let camera = req.camera.clone();
-    let marked = blocking(move || {
+    let ids = blocking(move || {
         Ok(store.mark_all_reviewed(&user, req.before_ms, camera.as_deref(), sev, now_ms)?)
     })
     .await?;
+    let marked = ids.len();
+    announce_reviewed(&s, &ids).await;
     let what = format!(
         "{marked} items before {} (camera {}, severity {})",
         req.before_ms,
@@ -144,4 +153,35 @@ pub async fn mark_all(
     );
     s.audit.log(Some(&p.user), ip, "review_reviewed_all", &what);
     Ok(Json(json!({"marked": marked})))
+}
+
+/// Says on the review bus that items were reviewed (one notice per camera, for its newest
+/// item), so live dashboards and MQTT's unreviewed-alerts sensor follow.
+async fn announce_reviewed(s: &AppState, ids: &[i64]) {
+    let Some(bus) = s.live.review_bus.clone() else {
+        return;
+    };
+    let store = s.store.clone();
+    let ids = ids.to_vec();
+    let items = blocking(move || {
+        let mut newest: std::collections::BTreeMap<String, crate::store::ReviewItem> =
+            Default::default();
+        for id in ids {
+            let item = store.review_item(id, "")?;
+            let newer = newest
+                .get(&item.camera_id)
+                .is_none_or(|had| had.start_ms < item.start_ms);
+            if newer {
+                newest.insert(item.camera_id.clone(), item);
+            }
+        }
+        Ok(newest.into_values().collect::<Vec<_>>())
+    })
+    .await;
+    for item in items.unwrap_or_default() {
+        let _ = bus.send(crate::store::ReviewNotice {
+            kind: "reviewed",
+            item,
+        });
+    }
 }

@@ -152,7 +152,7 @@ fn reviewed_marks_are_per_user_and_follow_acknowledgements() {
     let marked = store
         .mark_all_reviewed("carol", before_ms, Some("door"), Some(Severity::Alert), t0)
         .unwrap();
-    assert_eq!(marked, 1);
+    assert_eq!(marked, vec![items[0].id]);
     let seen: Vec<bool> = all_items(&store, "carol")
         .iter()
         .map(|i| i.reviewed)

@@ -61,6 +61,7 @@ pub fn make_clip(config: &Config, camera: &str, megabytes: u64) -> anyhow::Resul
         fps: FPS,
         bitrate_kbps: 20_000,
         pattern: "snow",
+        ..Default::default()
     };
     let stretch = encoded_stretch(spec, 3 * FPS as usize)?;
     let started = Instant::now();

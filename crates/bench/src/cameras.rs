@@ -92,6 +92,7 @@ fn serve(image: &Path) -> anyhow::Result<(RtspServer, String, String)> {
         fps: 15,
         bitrate_kbps: 4000,
         pattern: "ball",
+        ..Default::default()
     };
     let image = image
         .canonicalize()

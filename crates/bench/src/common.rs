@@ -43,6 +43,7 @@ pub fn serve(b: &IngestBench) -> anyhow::Result<(RtspServer, Mount, String)> {
         fps: b.fps,
         bitrate_kbps: b.bitrate_kbps,
         pattern: "snow",
+        ..Default::default()
     };
     let mount = Mount::new("/bench", spec.launch_line());
     let server = RtspServer::start(0, std::slice::from_ref(&mount))?;

@@ -125,6 +125,7 @@ fn big_clip(store: &Store, mb: u64) -> anyhow::Result<sentrix::store::ClipRecord
         fps: 15,
         bitrate_kbps: 20_000,
         pattern: "snow",
+        ..Default::default()
     };
     let stretch = encoded_stretch(spec, 45)?;
     write_clip(store, "bench", &stretch, mb * 1_000_000)
@@ -139,6 +140,7 @@ fn small_clips(store: &Store, count: usize) -> anyhow::Result<i64> {
         fps: 15,
         bitrate_kbps: 600,
         pattern: "snow",
+        ..Default::default()
     };
     let stretch = encoded_stretch(spec, 30)?;
     let mut total = 0;

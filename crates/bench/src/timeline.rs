@@ -133,6 +133,7 @@ fn hour_export(store: &Store, t0: i64) -> anyhow::Result<()> {
         fps: FPS,
         bitrate_kbps: 4000,
         pattern: "snow",
+        ..Default::default()
     };
     let stretch = encoded_stretch(spec, 2 * FPS as usize)?;
     let first = write_minute(store, &stretch, t0)?;

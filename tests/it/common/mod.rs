@@ -72,6 +72,7 @@ pub fn synthetic_mp4(seconds: u32) -> Vec<u8> {
         fps: 25,
         bitrate_kbps: 500,
         pattern: "ball",
+        ..Default::default()
     };
     let (sup, mut out) =
         CameraSupervisor::spawn(SupervisorConfig::new("fixture", Source::Synthetic(spec))).unwrap();
