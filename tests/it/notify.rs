@@ -132,10 +132,12 @@ fn notify_yaml(
         format!("    - {{type: webhook, name: hook, url: 'https://localhost:{http_port}/hook', ca_file: {ca}, secret: {{file: hook.secret}}, snapshot: true}}"),
         format!("    - {{type: email, name: mail, host: localhost, port: {smtp_port}, ca_file: {ca}, from: sentrix@localhost, to: [owner@localhost]}}"),
         format!("    - {{type: ntfy, name: phone, url: 'https://localhost:{http_port}/ntfy/door', ca_file: {ca}, token: {{env: NTFY_TOKEN}}}}"),
+        format!("    - {{type: webhook, name: items, url: 'https://localhost:{http_port}/items', ca_file: {ca}, secret: {{file: hook.secret}}}}"),
         "  rules:".into(),
         "    - {target: hook, labels: [person], cooldown: 0}".into(),
         "    - {target: mail, labels: [person], cooldown: 0}".into(),
         "    - {target: phone, labels: [person], cooldown: 0}".into(),
+        "    - {target: items, severity: [alert], on: both, cooldown: 0}".into(),
     ]
     .join("\n")
         + "\n"
@@ -193,7 +195,11 @@ async fn people_reach_every_target_once_with_a_snapshot() {
                 .filter_map(|r| webhook_parts(r).0["event"]["id"].as_i64())
                 .collect();
             let mailed = mails(&maildir).len();
+            let items = review_items(&client, &base).await;
+            let items_closed = !items.is_empty() && items.iter().all(|i| !i["end_ms"].is_null());
             if all_ended
+                && items_closed
+                && receiver.requests("/items").len() >= 2 * items.len()
                 && hooked == ids
                 && mailed >= ids.len()
                 && receiver.requests("/ntfy").len() >= ids.len()
@@ -226,10 +232,13 @@ async fn people_reach_every_target_once_with_a_snapshot() {
     check_ntfy(&receiver, &once);
     check_mail(&maildir, &once);
     check_mqtt(&sub, &once, &events);
+    check_review(&client, &base, &events, &sub, &receiver).await;
     let status = get_json_as_admin(&client, &format!("{base}/api/notify")).await;
     let metrics = get_text_as_admin(&client, &format!("{base}/metrics")).await;
+    // Every per-event target sent a message per event; `items` one start and one end per item.
     for t in status["targets"].as_array().unwrap() {
-        assert!(t["sent"].as_u64().unwrap() >= ids.len() as u64, "{t}");
+        let least = if t["name"] == "items" { 2 } else { ids.len() as u64 };
+        assert!(t["sent"].as_u64().unwrap() >= least, "{t}");
         assert_eq!(t["pending"], 0, "{t}");
     }
     assert!(
@@ -270,6 +279,105 @@ async fn people_reach_every_target_once_with_a_snapshot() {
             assert!(!text.contains(secret), "{place} holds a secret");
         }
     }
+}
+
+/// Every review item, motion-only ones too, newest first.
+async fn review_items(client: &reqwest::Client, base: &str) -> Vec<Value> {
+    let v = get_json_as_admin(
+        client,
+        &format!("{base}/api/review?severity=any&limit=1000"),
+    )
+    .await;
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The walkers as review items: at most a tenth as many items as events, each event in
+/// exactly one, items of the camera not overlapping and within the cap; MQTT announces
+/// each alert item once as new (not each event), and the per-item rule sends one start
+/// and one end per alert item.
+async fn check_review(
+    client: &reqwest::Client,
+    base: &str,
+    events: &[Value],
+    sub: &Subscriber,
+    receiver: &Receiver,
+) {
+    let mut items = review_items(client, base).await;
+    items.reverse();
+    let alerts: BTreeSet<i64> = items
+        .iter()
+        .filter(|i| i["severity"] == "alert")
+        .filter_map(|i| i["id"].as_i64())
+        .collect();
+    eprintln!(
+        "pedestrian footage: {} events, {} review items ({} alerts)",
+        events.len(),
+        items.len(),
+        alerts.len()
+    );
+    assert!(
+        items.len() * 10 <= events.len(),
+        "{} items for {} events",
+        items.len(),
+        events.len()
+    );
+    let held: i64 = items.iter().map(|i| i["events"].as_i64().unwrap()).sum();
+    assert_eq!(
+        held as usize,
+        events.len(),
+        "every event in exactly one item"
+    );
+    let ids: BTreeSet<i64> = items.iter().filter_map(|i| i["id"].as_i64()).collect();
+    assert!(
+        events
+            .iter()
+            .all(|e| e["review_id"].as_i64().is_some_and(|r| ids.contains(&r)))
+    );
+    for w in items.windows(2) {
+        assert!(
+            w[0]["end_ms"].as_i64() <= w[1]["start_ms"].as_i64(),
+            "{w:?}"
+        );
+    }
+    for i in &items {
+        assert!(i["end_ms"].as_i64().unwrap() - i["start_ms"].as_i64().unwrap() <= 300_000);
+    }
+    let new_alerts: Vec<i64> = sub
+        .on("sentrix/square/review")
+        .iter()
+        .filter_map(|s| serde_json::from_slice::<Value>(&s.payload).ok())
+        .filter(|v| v["notice"] == "new" && v["review"]["severity"] == "alert")
+        .filter_map(|v| v["review"]["id"].as_i64())
+        .collect();
+    assert_eq!(new_alerts.iter().copied().collect::<BTreeSet<_>>(), alerts);
+    assert_eq!(
+        new_alerts.len(),
+        alerts.len(),
+        "one MQTT 'new' per alert item"
+    );
+    let unreviewed = sub.on("sentrix/square/review/unreviewed_alerts");
+    assert_eq!(
+        unreviewed.last().map(|s| s.payload.clone()),
+        Some(alerts.len().to_string().into_bytes())
+    );
+    let sent: Vec<Value> = receiver
+        .requests("/items")
+        .iter()
+        .map(|r| webhook_parts(r).0)
+        .collect();
+    for kind in ["start", "end"] {
+        let of_kind: Vec<i64> = sent
+            .iter()
+            .filter(|j| j["kind"] == kind)
+            .filter_map(|j| j["review"]["id"].as_i64())
+            .collect();
+        assert_eq!(of_kind.len(), alerts.len(), "{kind}: {sent:?}");
+        assert_eq!(of_kind.into_iter().collect::<BTreeSet<_>>(), alerts);
+    }
+    assert!(
+        sent.iter()
+            .all(|j| j["url"].as_str().unwrap().contains("/#review/"))
+    );
 }
 
 /// The retained discovery topic of a binary sensor whose id ends `suffix`.
