@@ -129,6 +129,16 @@ struct Run {
 
 /// Ingests `launch` for `seconds` with recording and detection as `sentrix run` wires them.
 fn run_camera(launch: &str, seconds: f64, detector: DetectorSettings) -> Run {
+    run_camera_with(launch, seconds, detector, Some(pool()))
+}
+
+/// The same with the model of `pool` (None: motion alone).
+fn run_camera_with(
+    launch: &str,
+    seconds: f64,
+    detector: DetectorSettings,
+    pool: Option<Arc<InferencePool>>,
+) -> Run {
     let dir = common::temp_dir();
     let (store, _) = Store::open(
         StoreConfig {
@@ -167,7 +177,7 @@ fn run_camera(launch: &str, seconds: f64, detector: DetectorSettings) -> Run {
     .unwrap();
     let det = DetectorRunner::spawn(
         detector,
-        Some(pool()),
+        pool,
         out.frames,
         store.clone(),
         recorder.trigger_handle(),
@@ -321,4 +331,79 @@ fn a_zone_away_from_the_walkers_suppresses_their_events() {
     assert!(run.notices.is_empty(), "{:?}", run.notices);
     // The people moved, so the model ran on them and found them outside the zone.
     assert!(run.stats.inferences >= 5, "{:?}", run.stats);
+}
+
+/// The motion fixture, 640x360 at 10 fps, prepared once with ffmpeg: black for 2 s; a white
+/// 48x48 square appears at (120, 150) and slides right at 80 px/s to x = 360, where it stays
+/// from 5 s; at 9 s the whole picture turns white (a light switched on) and stays so to 14 s.
+fn square_then_light_launch() -> String {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        let out = std::env::temp_dir().join("sentrix-test-square-light-v1.mp4");
+        if out.exists() {
+            return out;
+        }
+        let tmp = std::env::temp_dir().join(format!("sentrix-square-{}.mp4", std::process::id()));
+        let graph = "[0:v][1:v]overlay=x='if(lt(t,5),120+(t-2)*80,360)':y=150:enable='gte(t,2)'[sq];\
+                     [sq][2:v]overlay=enable='gte(t,9)',format=yuv420p[v]";
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "color=black:s=640x360:r=10:d=14"])
+            .args(["-f", "lavfi", "-i", "color=white:s=48x48:r=10:d=14"])
+            .args(["-f", "lavfi", "-i", "color=white:s=640x360:r=10:d=14"])
+            .args(["-filter_complex", graph, "-map", "[v]"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "10"])
+            .arg(&tmp)
+            .status()
+            .expect("ffmpeg runs (apt-get install ffmpeg)");
+        assert!(status.success(), "ffmpeg could not prepare the square video");
+        std::fs::rename(&tmp, &out).unwrap();
+        out
+    });
+    format!(
+        "( filesrc location={} ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+        file.display()
+    )
+}
+
+#[test]
+fn motion_boxes_cover_what_moved_and_a_light_is_a_scene_change_that_ends() {
+    let run = run_camera_with(
+        &square_then_light_launch(),
+        15.0,
+        settings(vec![], vec![]),
+        None,
+    );
+    let q = EventQuery::default();
+    let mut events = run.store.events(&q).unwrap();
+    events.reverse();
+    eprintln!("motion events: {events:#?}");
+    let slide = events.first().expect("a motion event for the square");
+    assert_eq!(slide.label, "motion");
+    assert!(!slide.scene_change, "{slide:?}");
+    // Where the square went (x 120..408, y 150..198 of 640x360), within 2 motion cells of
+    // the 416-wide detection frame (4 px each).
+    let want = [120.0 / 640.0, 150.0 / 360.0, 408.0 / 640.0, 198.0 / 360.0];
+    let cell = [4.0 / 416.0, 4.0 / 234.0];
+    for (k, (got, want)) in slide.bbox.iter().zip(want).enumerate() {
+        let slack = 2.0 * cell[k % 2] + 1e-3;
+        assert!(
+            (*got as f64 - want).abs() <= slack,
+            "box {:?} edge {k}: {got} vs {want:.4} (slack {slack:.4})",
+            slide.bbox
+        );
+    }
+    let light = events
+        .iter()
+        .find(|e| e.scene_change)
+        .unwrap_or_else(|| panic!("no scene change: {events:#?}"));
+    assert_eq!(light.bbox, [0.0, 0.0, 1.0, 1.0]);
+    let lasted_ms = light
+        .end_ms
+        .expect("the scene change ends once the picture settles")
+        - light.start_ms;
+    assert!(lasted_ms < 4000, "the light's event lasted {lasted_ms} ms");
+    // The light came on within review.merge_gap_seconds of the slide's end: one item.
+    assert!(light.start_ms - slide.end_ms.unwrap() < 10_000);
+    assert_eq!(slide.review_id, light.review_id);
 }

@@ -237,7 +237,11 @@ async fn people_reach_every_target_once_with_a_snapshot() {
     let metrics = get_text_as_admin(&client, &format!("{base}/metrics")).await;
     // Every per-event target sent a message per event; `items` one start and one end per item.
     for t in status["targets"].as_array().unwrap() {
-        let least = if t["name"] == "items" { 2 } else { ids.len() as u64 };
+        let least = if t["name"] == "items" {
+            2
+        } else {
+            ids.len() as u64
+        };
         assert!(t["sent"].as_u64().unwrap() >= least, "{t}");
         assert_eq!(t["pending"], 0, "{t}");
     }
