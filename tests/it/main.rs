@@ -27,6 +27,7 @@ mod notify_servers;
 mod offsite;
 mod record;
 mod review;
+mod review_run;
 mod run_tasks;
 mod scrub;
 mod store;
