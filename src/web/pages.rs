@@ -23,6 +23,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("insights.js", include_str!("assets/insights.js")),
     ("live.js", include_str!("assets/live.js")),
     ("login.js", include_str!("assets/login.js")),
+    ("review.js", include_str!("assets/review.js")),
     ("timeline.js", include_str!("assets/timeline.js")),
 ];
 

@@ -80,12 +80,23 @@ pub async fn one(
     Extension(p): Extension<Principal>,
 ) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();
-    let (item, events) = blocking(move || {
+    let (pre_ms, post_ms) = s.store.retention().event_margin_ms;
+    let (item, events, media) = blocking(move || {
         let item = store.review_item(id, &p.user)?;
-        Ok((item, store.review_item_events(id, 1000)?))
+        let events = store.review_item_events(id, 1000)?;
+        let from_ms = item.start_ms - pre_ms;
+        let to_ms = item.end_ms.map_or(i64::MAX / 2, |e| e + post_ms);
+        let media = store.media_overlapping(&item.camera_id, from_ms, to_ms)?;
+        Ok((item, events, media))
     })
     .await?;
-    let (pre_ms, post_ms) = s.store.retention().event_margin_ms;
+    // The preview: the first clip or segment holding the item's start (else its first
+    // media), from that start — played as recorded, nothing re-encoded.
+    let preview = media
+        .iter()
+        .find(|m| m.start_ms <= item.start_ms && m.end_ms > item.start_ms)
+        .or(media.first())
+        .map(|m| json!({"clip_id": m.id, "offset_s": (item.start_ms - m.start_ms).max(0) as f64 / 1000.0}));
     let mut clip_ids: Vec<i64> = events.iter().filter_map(|e| e.clip_id).collect();
     clip_ids.sort_unstable();
     clip_ids.dedup();
@@ -93,6 +104,7 @@ pub async fn one(
         "from_ms": item.start_ms - pre_ms,
         "to_ms": item.end_ms.map(|e| e + post_ms),
         "clip_ids": clip_ids,
+        "preview": preview,
     });
     Ok(Json(
         json!({"item": item, "events": events, "recording": recording}),

@@ -97,6 +97,11 @@ fn dashboard_in_headless_chromium() {
     let ok = stop(child);
     let seen = what_it_saw("dashboard", &out, &stdout);
     assert!(seen["decoded_frames"].as_u64().unwrap() > 0);
+    // The Review page: first after login, a preview within 2 s, opening plays from the
+    // pre-roll, mark-all clears the badge (the script checks each; here what it measured).
+    assert_eq!(seen["landing"], serde_json::json!(["page-review"]));
+    assert!(seen["preview_playing_s"].as_f64().unwrap() <= 2.0, "{seen}");
+    assert_eq!(seen["after_mark_all"], 0);
     // The Users page's changes, each checked by a real login from the browser.
     assert_eq!(seen["dave_login"], 200);
     assert_eq!(seen["dave_old_password"], 401);

@@ -8,6 +8,7 @@
 import { $, api, el, jsonBody, me, onPageChange, setMe, show, usersMessage, when } from "./dom.js";
 import { notifyPanel, pageInsights, setupNotify, setupTokenForm, tokensTable } from "./insights.js";
 import { LivePlayer } from "./live.js";
+import { onReviewMessage, pageReview, setReviewCameras, setupReview } from "./review.js";
 import { pageTimeline, setupTimeline } from "./timeline.js";
 
 // The live players on screen; stopped when the page changes.
@@ -252,14 +253,16 @@ async function pageEvent(id) {
 function route() {
   const [page, arg] = location.hash.replace(/^#/, "").split("/");
   const rest = location.hash.replace(/^#/, "").split("/").slice(1).map(decodeURIComponent);
-  const go = { events: pageEvents, clip: () => pageClip(arg), camera: () => pageCamera(rest[0]), timeline: () => pageTimeline(rest[0], rest[1]),
-    system: pageSystem, users: pageUsers, insights: pageInsights, event: () => pageEvent(arg) }[page] || pageLive;
+  const go = { live: pageLive, events: pageEvents, clip: () => pageClip(arg), camera: () => pageCamera(rest[0]), timeline: () => pageTimeline(rest[0], rest[1]),
+    system: pageSystem, users: pageUsers, insights: pageInsights, event: () => pageEvent(arg), review: () => pageReview(rest[0]),
+  }[page] || pageReview;
   go().catch((e) => console.error(e));
 }
 
 function listen() {
   const es = new EventSource("/api/events/stream");
   es.addEventListener("camera", (m) => badge(JSON.parse(m.data)));
+  es.addEventListener("review", (m) => onReviewMessage(JSON.parse(m.data)));
   es.addEventListener("start", (m) => {
     const e = JSON.parse(m.data);
     if (!$("page-events").hidden && !$("event-" + e.id)) $("events").prepend(eventItem(e));
@@ -279,6 +282,8 @@ async function main() {
     $("in-camera").append(el("option", { value: c.id, text: c.name || c.id }));
   }
   setupTimeline();
+  setReviewCameras(cameras);
+  setupReview();
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); pageEvents(); });
   for (const f of ["in-days", "in-camera"]) $(f).addEventListener("change", () => pageInsights().catch(console.error));
   $("logout").onclick = async () => { await api("/auth/logout", { method: "POST" }); location.href = "/login"; };

@@ -10,15 +10,65 @@ usage: dashboard.py BASE_URL USER PASSWORD OUTDIR
 """
 import time
 
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 import session
 
 
+def review(driver, wait, base, outdir, seen):
+    """The Review page comes first after login. The manual trigger's item is a detection:
+    hovering it plays its recording within 2 s, opening it plays the timeline from its
+    pre-roll, and "Mark all as reviewed" clears the tab's badge. Desktop and phone
+    screenshots; no sideways scrolling at phone width."""
+    seen["landing"] = driver.execute_script(
+        "return [...document.querySelectorAll('.page')].filter(p => !p.hidden).map(p => p.id);")
+    if seen["landing"] != ["page-review"]:
+        raise AssertionError(f"the landing page is {seen['landing']}")
+    driver.find_element(By.ID, "tab-detection").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#review-items li .thumb"))
+    seen["detection_badge"] = driver.find_element(By.ID, "count-detection").text
+    thumb = driver.find_elements(By.CSS_SELECTOR, "#review-items li .thumb")[0]
+    hovered = time.monotonic()
+    ActionChains(driver).move_to_element(thumb).perform()
+    WebDriverWait(driver, 2).until(lambda d: d.execute_script(
+        "const v = document.querySelector('#review-items video.preview');"
+        "return v && v.readyState >= 2 && !v.paused && v.currentTime > 0;"))
+    seen["preview_playing_s"] = round(time.monotonic() - hovered, 2)
+    driver.save_screenshot(outdir + "/review-desktop.png")
+    driver.set_window_size(390, 844)
+    time.sleep(0.5)
+    driver.save_screenshot(outdir + "/review-phone.png")
+    seen["review_phone_widths"] = session.page_widths(driver)
+    if seen["review_phone_widths"][0] > seen["review_phone_widths"][1]:
+        raise AssertionError(f"the review page scrolls sideways: {seen['review_phone_widths']}")
+    driver.set_window_size(1280, 900)
+    # Open: the timeline plays from the item's pre-roll (1 s in the test config).
+    item = driver.execute_script(
+        "return fetch('/api/review?severity=detection').then(r => r.json()).then(j => j.items[0]);")
+    driver.find_elements(By.CSS_SELECTOR, "#review-items li a.open")[0].click()
+    wait.until(lambda d: d.execute_script(
+        "const v = document.getElementById('tl-video'); return v.readyState >= 2 && !v.paused;"))
+    first_ms = float(driver.find_element(By.ID, "tl-clock").get_attribute("data-wall-ms"))
+    seen["opened_at_offset_ms"] = first_ms - item["start_ms"]
+    if not -2500 <= seen["opened_at_offset_ms"] <= 500:
+        raise AssertionError(f"the item played from {seen['opened_at_offset_ms']} ms of its start")
+    # Mark all as reviewed clears the badge.
+    driver.get(base + "/#review/detection")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#review-items li"))
+    driver.find_element(By.ID, "review-all").click()
+    wait.until(lambda d: d.find_element(By.ID, "count-detection").text == "")
+    seen["after_mark_all"] = driver.execute_script(
+        "return fetch('/api/review?severity=detection&reviewed=false').then(r => r.json()).then(j => j.items.length);")
+
+
 def steps(driver, wait, base, user, password, outdir, seen):
     seen["logged_in"] = session.login(driver, wait, base, user, password)
+    review(driver, wait, base, outdir, seen)
 
     # A live tile plays the camera's own stream (fMP4 over a WebSocket into MSE).
+    driver.get(base + "/#live")
     wait.until(lambda d: d.execute_script(
         "const v = document.querySelector('#grid video');"
         "return v && v.readyState >= 3 && v.currentTime > 1;"))
