@@ -80,6 +80,7 @@ bench-steps:
 	$(BENCH_BIN) record --mode continuous --seconds 120
 	$(BENCH_BIN) timeline
 	$(BENCH_BIN) analytics
+	$(BENCH_BIN) review
 	$(BENCH_BIN) notify
 	$(BENCH_BIN) offsite
 	$(BENCH_BIN) live

@@ -23,6 +23,14 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+/// Whether one of `cameras` (all when empty) has a zone named `zone` (rules that name zones).
+fn has_zone(c: &Config, cameras: &[String], zone: &str) -> bool {
+    c.cameras
+        .iter()
+        .filter(|x| cameras.is_empty() || cameras.contains(&x.id))
+        .any(|x| x.zones.iter().any(|z| z.name == zone))
+}
+
 /// Where `sentrix` looks for its config when `--config` is not given, in order.
 pub const DEFAULT_CONFIG_PATHS: [&str; 2] = ["surveillance.yml", "/etc/sentrix/surveillance.yml"];
 

@@ -455,12 +455,7 @@ fn check_rule(c: &super::Config, r: &Rule, key: &str, p: &mut Problems) {
         }
     }
     for (j, zone) in r.zones.iter().enumerate() {
-        let has = c
-            .cameras
-            .iter()
-            .filter(|x| r.cameras.is_empty() || r.cameras.contains(&x.id))
-            .any(|x| x.zones.iter().any(|z| &z.name == zone));
-        if !has {
+        if !super::has_zone(c, &r.cameras, zone) {
             p.push((
                 format!("{key}.zones[{j}]"),
                 format!("no camera of this rule has a zone named {zone:?}"),

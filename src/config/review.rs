@@ -88,12 +88,7 @@ pub fn check(c: &super::Config, p: &mut Problems) {
             }
         }
         for (j, zone) in rule.zones.iter().enumerate() {
-            let has = c
-                .cameras
-                .iter()
-                .filter(|x| rule.cameras.is_empty() || rule.cameras.contains(&x.id))
-                .any(|x| x.zones.iter().any(|z| &z.name == zone));
-            if !has {
+            if !super::has_zone(c, &rule.cameras, zone) {
                 p.push((
                     format!("review.alerts[{i}].zones[{j}]"),
                     format!("no camera of this rule has a zone named {zone:?}"),

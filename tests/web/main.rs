@@ -12,5 +12,6 @@ mod fixture;
 mod hostile;
 mod media;
 mod recordings;
+mod review;
 mod tokens;
 mod users;

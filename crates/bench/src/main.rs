@@ -18,6 +18,7 @@ mod live;
 mod notify;
 mod offsite;
 mod record;
+mod review;
 mod table;
 mod timeline;
 
@@ -33,6 +34,7 @@ pub use live::live;
 pub use notify::notify;
 pub use offsite::offsite;
 pub use record::{record, record_client};
+pub use review::review;
 pub use timeline::timeline;
 
 use clap::{Parser, Subcommand};
@@ -186,6 +188,12 @@ pub enum Bench {
     },
     /// The analytics summary's latency over 100,000 synthetic events.
     Analytics {
+        /// Directory for the temporary store (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Review items over 100,000 synthetic events: the rebuild, and GET /api/review's latency.
+    Review {
         /// Directory for the temporary store (default: the system temp dir).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -345,6 +353,7 @@ fn run(bench: Bench) -> ExitCode {
         Bench::Analytics { dir } => {
             report(crate::analytics(&dir.unwrap_or_else(std::env::temp_dir)))
         }
+        Bench::Review { dir } => report(crate::review(&dir.unwrap_or_else(std::env::temp_dir))),
         Bench::MakeClip { config, camera, mb } => match load(config) {
             Ok(c) => report(crate::make_clip(&c, &camera, mb)),
             Err(code) => code,

@@ -11,6 +11,8 @@ CREATE TABLE review_items (
 CREATE INDEX review_by_start ON review_items (start_ms);
 CREATE INDEX review_by_camera_start ON review_items (camera_id, start_ms);
 CREATE INDEX review_by_severity_start ON review_items (severity, start_ms);
+-- The open items, which the close tick reads every second.
+CREATE INDEX review_open ON review_items (id) WHERE end_ms IS NULL;
 -- Which user has reviewed which item.
 CREATE TABLE review_seen (
     review_id  INTEGER NOT NULL REFERENCES review_items (id) ON DELETE CASCADE,
