@@ -61,10 +61,18 @@ const ITEMS_MATCHING: &str = "WHERE (:camera IS NULL OR r.camera_id = :camera)
         WHERE s.review_id = r.id AND s.user = :user) = :reviewed)
     ORDER BY r.start_ms DESC, r.id DESC LIMIT :limit";
 const ITEM_BY_ID: &str = "WHERE r.id = :id";
-const UNREVIEWED_COUNTS: &str = "SELECT r.severity, COUNT(*) AS items FROM review_items r
-    WHERE (:camera IS NULL OR r.camera_id = :camera)
+/// Items of one severity, of all cameras or one (each an index-only range count), and
+/// those per severity `user` reviewed: their difference is the badge, with no reviewed
+/// probe per item.
+const SEVERITY_COUNT: &str = "SELECT COUNT(*) AS items FROM review_items
+    WHERE severity = :severity AND start_ms >= :since_ms AND start_ms < :until_ms";
+const CAMERA_SEVERITY_COUNT: &str = "SELECT COUNT(*) AS items FROM review_items
+    WHERE camera_id = :camera AND severity = :severity
+    AND start_ms >= :since_ms AND start_ms < :until_ms";
+const REVIEWED_COUNTS: &str = "SELECT r.severity, COUNT(*) AS items FROM review_seen s
+    JOIN review_items r ON r.id = s.review_id WHERE s.user = :user
+    AND (:camera IS NULL OR r.camera_id = :camera)
     AND r.start_ms >= :since_ms AND r.start_ms < :until_ms
-    AND NOT EXISTS (SELECT 1 FROM review_seen s WHERE s.review_id = r.id AND s.user = :user)
     GROUP BY r.severity";
 const MARK_SEEN: &str = "INSERT OR IGNORE INTO review_seen (review_id, user, seen_ms)
     VALUES (:id, :user, :now_ms)";
@@ -439,27 +447,36 @@ impl Store {
         q: &ReviewQuery,
         user: &str,
     ) -> Result<Vec<(Severity, i64)>, StoreError> {
+        let (since_ms, until_ms) = (
+            q.since_ms.unwrap_or(i64::MIN),
+            q.until_ms.unwrap_or(i64::MAX),
+        );
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(UNREVIEWED_COUNTS)?;
-        let rows = stmt.query_map(
-            named_params! {
-                ":camera": q.camera, ":user": user,
-                ":since_ms": q.since_ms.unwrap_or(i64::MIN),
-                ":until_ms": q.until_ms.unwrap_or(i64::MAX),
-            },
-            |r| Ok((r.get::<_, String>("severity")?, r.get::<_, i64>("items")?)),
-        )?;
-        let counts: Vec<(String, i64)> = rows.collect::<Result<_, _>>()?;
-        Ok(Severity::ALL
-            .into_iter()
-            .map(|s| {
-                let n = counts
-                    .iter()
-                    .find(|(t, _)| t == s.as_str())
-                    .map_or(0, |c| c.1);
-                (s, n)
-            })
-            .collect())
+        let seen: Vec<(String, i64)> = {
+            let mut stmt = conn.prepare_cached(REVIEWED_COUNTS)?;
+            let rows = stmt.query_map(
+                named_params! {":camera": q.camera, ":user": user, ":since_ms": since_ms, ":until_ms": until_ms},
+                |r| Ok((r.get::<_, String>("severity")?, r.get::<_, i64>("items")?)),
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        for s in Severity::ALL {
+            let sev = s.as_str();
+            let all: i64 = match &q.camera {
+                None => conn.prepare_cached(SEVERITY_COUNT)?.query_row(
+                    named_params! {":severity": sev, ":since_ms": since_ms, ":until_ms": until_ms},
+                    |r| r.get("items"),
+                )?,
+                Some(camera) => conn.prepare_cached(CAMERA_SEVERITY_COUNT)?.query_row(
+                    named_params! {":camera": camera, ":severity": sev, ":since_ms": since_ms, ":until_ms": until_ms},
+                    |r| r.get("items"),
+                )?,
+            };
+            let reviewed = seen.iter().find(|(t, _)| t == sev).map_or(0, |c| c.1);
+            out.push((s, all - reviewed));
+        }
+        Ok(out)
     }
 
     /// Alert items of `camera` nobody has reviewed (Home Assistant's sensor).

@@ -100,6 +100,7 @@ CREATE TABLE review_items (
 );
 CREATE INDEX review_by_start ON review_items (start_ms);
 CREATE INDEX review_by_camera_start ON review_items (camera_id, start_ms);
+CREATE INDEX review_by_camera_severity_start ON review_items (camera_id, severity, start_ms);
 CREATE INDEX review_by_severity_start ON review_items (severity, start_ms);
 -- The open items, which the close tick reads every second.
 CREATE INDEX review_open ON review_items (id) WHERE end_ms IS NULL;
@@ -110,6 +111,7 @@ CREATE TABLE review_seen (
     seen_ms    INTEGER NOT NULL,
     PRIMARY KEY (review_id, user)
 );
+CREATE INDEX review_seen_by_user ON review_seen (user, review_id);
 
 -- Files whose rows are gone but whose unlink may not have reached the disk yet.
 CREATE TABLE garbage (

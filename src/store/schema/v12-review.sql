@@ -10,6 +10,7 @@ CREATE TABLE review_items (
 );
 CREATE INDEX review_by_start ON review_items (start_ms);
 CREATE INDEX review_by_camera_start ON review_items (camera_id, start_ms);
+CREATE INDEX review_by_camera_severity_start ON review_items (camera_id, severity, start_ms);
 CREATE INDEX review_by_severity_start ON review_items (severity, start_ms);
 -- The open items, which the close tick reads every second.
 CREATE INDEX review_open ON review_items (id) WHERE end_ms IS NULL;
@@ -20,6 +21,7 @@ CREATE TABLE review_seen (
     seen_ms    INTEGER NOT NULL,
     PRIMARY KEY (review_id, user)
 );
+CREATE INDEX review_seen_by_user ON review_seen (user, review_id);
 ALTER TABLE events ADD COLUMN review_id INTEGER REFERENCES review_items (id) ON DELETE SET NULL;
 -- The camera's zones the object stood in when the event started (comma-separated).
 ALTER TABLE events ADD COLUMN zones TEXT NOT NULL DEFAULT '';
