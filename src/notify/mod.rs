@@ -211,7 +211,7 @@ impl Dispatch {
                     ),
                     Err(RecvError::Closed) => return,
                 },
-                r = next_review(&mut reviews) => match r {
+                r = crate::store::review::next_on(&mut reviews) => match r {
                     Ok(n) => {
                         let now_ms = crate::base::clock::wall_ms();
                         let out = routers.1.route(&n, self.state.armed(), now_ms);
@@ -316,16 +316,6 @@ impl Dispatch {
 
 /// One outbox row to write: target, delivery id, kind, payload.
 type Row = (String, String, &'static str, String);
-
-/// The next review notice (never, without a review bus).
-async fn next_review(
-    rx: &mut Option<tokio::sync::broadcast::Receiver<ReviewNotice>>,
-) -> Result<ReviewNotice, RecvError> {
-    match rx.as_mut() {
-        Some(r) => r.recv().await,
-        None => std::future::pending().await,
-    }
-}
 
 /// A new idempotency key: 128 random bits, hex.
 fn delivery_id() -> String {

@@ -25,7 +25,7 @@ use super::{Store, StoreError, not_found_as};
 use rusqlite::{Connection, OptionalExtension, named_params};
 
 // The statements this file runs (named parameters, bound with named_params!).
-const LATEST_ITEM: &str = "SELECT id, start_ms, end_ms FROM review_items
+const LATEST_ITEM: &str = "SELECT id, start_ms, end_ms, severity FROM review_items
     WHERE camera_id = :camera ORDER BY start_ms DESC, id DESC LIMIT 1";
 /// The latest end of an item's events; an open event counts as never ending.
 const ITEM_REACH: &str = "SELECT MAX(COALESCE(end_ms, 9000000000000000)) AS reach
@@ -239,6 +239,17 @@ pub fn review_bus() -> ReviewBus {
     tokio::sync::broadcast::channel(256).0
 }
 
+/// The next notice of an optional bus subscription; never returns without one (so a
+/// `select!` arm over a bus that is not there stays quiet).
+pub async fn next_on<T: Clone>(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<T>>,
+) -> Result<T, tokio::sync::broadcast::error::RecvError> {
+    match rx.as_mut() {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Which items to list: newest first.
 #[derive(Debug, Clone, Default)]
 pub struct ReviewQuery {
@@ -309,10 +320,11 @@ fn joinable_item(
                 r.get::<_, i64>("id")?,
                 r.get::<_, i64>("start_ms")?,
                 r.get::<_, Option<i64>>("end_ms")?,
+                r.get::<_, String>("severity")?,
             ))
         })
         .optional()?;
-    let Some((id, item_start_ms, None)) = latest else {
+    let Some((id, item_start_ms, None, severity)) = latest else {
         return Ok(None);
     };
     if start_ms < item_start_ms || start_ms >= item_start_ms + policy.max_item_ms {
@@ -324,11 +336,6 @@ fn joinable_item(
     if start_ms > reach_ms.unwrap_or(item_start_ms) + policy.merge_gap_ms {
         return Ok(None);
     }
-    let severity: String = conn.query_row(
-        "SELECT severity FROM review_items WHERE id = :id",
-        named_params! {":id": id},
-        |r| r.get("severity"),
-    )?;
     Ok(Some((
         id,
         Severity::parse(&severity).unwrap_or(Severity::Motion),

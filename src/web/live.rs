@@ -6,6 +6,7 @@ use super::error::AppError;
 use super::{Admin, AppState, ClientIp};
 use crate::auth::Credential;
 use crate::live::{LiveCamera, PictureError};
+use crate::store::review::next_on;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -150,14 +151,6 @@ struct Feed {
     pending: Vec<Event>,
 }
 
-/// The next notice from `rx` (None for a lagged or closed one; never without a receiver).
-async fn next_notice<T: Clone>(rx: &mut Option<tokio::sync::broadcast::Receiver<T>>) -> Option<T> {
-    match rx.as_mut() {
-        Some(r) => r.recv().await.ok(),
-        None => std::future::pending().await,
-    }
-}
-
 impl Feed {
     async fn next(&mut self) -> Event {
         loop {
@@ -165,15 +158,15 @@ impl Feed {
                 return ev;
             }
             tokio::select! {
-                n = next_notice(&mut self.events) => {
-                    if let Some(n) = n
+                n = next_on(&mut self.events) => {
+                    if let Ok(n) = n
                         && let Ok(data) = serde_json::to_string(&n.event)
                     {
                         self.pending.push(Event::default().event(n.kind).data(data));
                     }
                 }
-                n = next_notice(&mut self.reviews) => {
-                    if let Some(n) = n
+                n = next_on(&mut self.reviews) => {
+                    if let Ok(n) = n
                         && let Ok(data) = serde_json::to_string(&n)
                     {
                         self.pending.push(Event::default().event("review").data(data));
