@@ -36,6 +36,7 @@ const REFUSALS: &[&str] = &[
     "rate_limited",
     "csrf_refused",
     "path_refused",
+    "alarm_refused",
 ];
 
 type RepeatKey = (IpAddr, String, String);

@@ -3,6 +3,7 @@
 //! the key, as `file:line:col: key: message`. Relative paths in the file are relative to the
 //! directory that holds it.
 
+pub mod alarms;
 pub mod choices;
 pub mod demo;
 mod locate;
@@ -53,6 +54,9 @@ pub struct Config {
     pub notify: notify::Notify,
     #[serde(default)]
     pub review: review::Review,
+    /// Receivers for cameras that send their alarm pictures by e-mail.
+    #[serde(default)]
+    pub alarms: alarms::Alarms,
     /// The directory relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -394,6 +398,9 @@ pub struct Camera {
     /// Overrides `record.mode` for this camera.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_mode: Option<RecordMode>,
+    /// Alarm pictures this camera sends by e-mail (alarm/).
+    #[serde(default)]
+    pub alarm: Option<alarms::CameraAlarm>,
 }
 
 fn yes() -> bool {
@@ -557,6 +564,12 @@ impl Config {
         for t in &mut self.notify.targets {
             t.ca_file_mut().into_iter().for_each(abs);
             for (_, secret) in t.secrets_mut() {
+                secret.make_absolute(&base);
+            }
+        }
+        for cam in &mut self.cameras {
+            let smtp = cam.alarm.as_mut().and_then(|a| a.smtp.as_mut());
+            if let Some(secret) = smtp.and_then(|s| s.password.as_mut()) {
                 secret.make_absolute(&base);
             }
         }

@@ -5,6 +5,7 @@
 //! store → web. `config` is read once at start; `redact` keeps camera passwords out of
 //! everything that is shown.
 
+pub mod alarm;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -38,7 +38,12 @@ pub struct Services {
     pub notifier: Arc<Notifier>,
     notifications: crate::notify::Notifications,
     shutdown: CancellationToken,
-    dashboard: Option<(CancellationToken, JoinHandle<()>)>,
+    /// The dashboard's token, its task and the alarm intake thread that runs beside it.
+    dashboard: Option<(
+        CancellationToken,
+        JoinHandle<()>,
+        Option<std::thread::JoinHandle<()>>,
+    )>,
     threads: Vec<std::thread::JoinHandle<()>>,
     retention: JoinHandle<()>,
     /// The review watcher (app/review.rs).
@@ -129,7 +134,26 @@ impl Services {
         )
         .await
         .context("while starting the dashboard")?;
-        self.dashboard = server.map(|task| (stop, task));
+        let Some(started) = server else {
+            return Ok(());
+        };
+        let shared = crate::alarm::Shared {
+            table: started.table,
+            auth: started.auth,
+            tls: started.tls,
+            audit: self.audit.clone(),
+        };
+        let bus = Some(self.bus.clone());
+        let alarms = crate::alarm::start(config, &self.store, bus, shared, stop.clone());
+        let alarms = match alarms {
+            Ok(thread) => thread,
+            Err(e) => {
+                stop.cancel();
+                let _ = started.task.await;
+                return Err(e.context("while starting the alarm receivers"));
+            }
+        };
+        self.dashboard = Some((stop, started.task, alarms));
         Ok(())
     }
 
@@ -139,9 +163,10 @@ impl Services {
         config: &Config,
         opts: &RunOptions,
     ) -> anyhow::Result<()> {
-        if let Some((stop, task)) = self.dashboard.take() {
+        if let Some((stop, task, alarms)) = self.dashboard.take() {
             stop.cancel();
             let _ = task.await;
+            join_thread(alarms).await;
         }
         self.start_dashboard(config, opts).await
     }
@@ -154,8 +179,9 @@ impl Services {
 
     /// After the shutdown token is cancelled: waits for the dashboard and health threads.
     pub async fn stopped(self) {
-        if let Some((_, task)) = self.dashboard {
+        if let Some((_, task, alarms)) = self.dashboard {
             let _ = task.await;
+            join_thread(alarms).await;
         }
         self.retention.abort();
         let _ = self.review.await;
@@ -167,6 +193,13 @@ impl Services {
             }
         })
         .await;
+    }
+}
+
+/// Waits for a thread (if any) without blocking the runtime.
+async fn join_thread(thread: Option<std::thread::JoinHandle<()>>) {
+    if let Some(t) = thread {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
 }
 

@@ -450,6 +450,38 @@ impl Authenticator {
         }
     }
 
+    /// Checks a device's password for `service` (an alarm camera's SMTP login) through the
+    /// same gate, lockout and failure counts as a dashboard login: the subjects are
+    /// `service:user` and the address. `expected` None (no such user) still spends a check.
+    pub fn check_service_login(
+        &self,
+        service: &str,
+        user: &str,
+        given: &str,
+        expected: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<(), LoginError> {
+        let now = self.now_ms();
+        let subject = format!("{service}:{}", cut_name(user));
+        let subjects = vec![(LockKind::User, subject), (LockKind::Ip, ip.to_string())];
+        self.check_unlocked(&subjects, now)?;
+        let reservation = self
+            .gate
+            .reserve(&self.store, &self.policy, ip, subjects, now)?;
+        self.password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ok = expected.is_some_and(|e| same_secret(e, given));
+        if !ok {
+            return self.record_failure(&reservation.subjects, now);
+        }
+        if let Some((kind, subject)) = reservation.subjects.first() {
+            self.store
+                .clear_login_failures(*kind, subject)
+                .map_err(|e| LoginError::Internal(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Counts a failed check against each subject; Locked if that locked one of them.
     fn record_failure<T>(&self, subjects: &[attempts::Subject], now: i64) -> Result<T, LoginError> {
         let p = self.policy;
@@ -473,6 +505,25 @@ impl Authenticator {
             None => Err(LoginError::Refused),
         }
     }
+}
+
+/// A user name cut to `MAX_USER_NAME_BYTES` (on a character boundary) for a lock subject.
+fn cut_name(user: &str) -> &str {
+    let mut end = user.len().min(MAX_USER_NAME_BYTES);
+    while !user.is_char_boundary(end) {
+        end -= 1;
+    }
+    &user[..end]
+}
+
+/// Whether two secrets are equal, comparing their SHA-256 digests in constant time.
+fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (x, y) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
 }
 
 /// What the database keeps of a device token: its SHA-256, hex.

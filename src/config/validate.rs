@@ -19,6 +19,7 @@ pub fn check(c: &Config) -> Problems {
     check_cameras(c, &mut p);
     super::notify::check(c, &mut p);
     super::review::check(c, &mut p);
+    super::alarms::check(c, &mut p);
     p
 }
 

@@ -395,6 +395,25 @@ impl Store {
         self.inner.key.id()
     }
 
+    /// A stable tag of `hex_chars` hex digits for `input`, keyed by the master key under
+    /// `purpose` (HMAC-SHA-256): the same on every start of this box, unguessable without
+    /// its key. Generated alarm addresses use it.
+    pub fn keyed_tag(&self, purpose: &str, input: &str, hex_chars: usize) -> String {
+        use hmac::{Hmac, Mac};
+        let digest = match Hmac::<sha2::Sha256>::new_from_slice(self.inner.key.secret()) {
+            Ok(mac) => mac
+                .chain_update(purpose.as_bytes())
+                .chain_update([0u8])
+                .chain_update(input.as_bytes())
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            Err(_) => Vec::new(), // HMAC takes a key of any length
+        };
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        hex.chars().take(hex_chars).collect()
+    }
+
     pub fn retention(&self) -> RetentionPolicy {
         self.inner.config.retention
     }

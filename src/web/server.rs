@@ -22,7 +22,7 @@ pub async fn start(
     running: super::Running,
     audit: Arc<crate::audit::Audit>,
     stop: CancellationToken,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+) -> anyhow::Result<Option<Started>> {
     if !may_serve(config, config_file, store)? {
         return Ok(None);
     }
@@ -41,12 +41,29 @@ pub async fn start(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("dashboard on {scheme}://{bound}/");
     spawn_token_use_writer(state.auth.clone(), stop.clone());
+    let auth = state.auth.clone();
     let app = router(state);
-    Ok(Some(tokio::spawn(async move {
-        if let Err(e) = serve(app, listener, tls, table, stop).await {
+    let (serve_tls, serve_table) = (tls.clone(), table.clone());
+    let task = tokio::spawn(async move {
+        if let Err(e) = serve(app, listener, serve_tls, serve_table, stop).await {
             tracing::error!("dashboard stopped: {e}");
         }
-    })))
+    });
+    Ok(Some(Started {
+        task,
+        table,
+        auth,
+        tls,
+    }))
+}
+
+/// A running dashboard: its task, and what other listeners on the box share with it (the
+/// connection table, the login gate and the certificate).
+pub struct Started {
+    pub task: tokio::task::JoinHandle<()>,
+    pub table: Arc<ConnTable>,
+    pub auth: Arc<crate::auth::Authenticator>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Writes API token use counts each second (auth/tokens.rs counts them in memory) until

@@ -20,7 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "services",
         &["tls", "auth", "health", "live", "notify", "offsite"],
     ),
-    ("web", &["web"]),
+    ("web", &["web", "alarm"]),
     ("app", &["app", "cmds", "selftest", "tools"]),
 ];
 

@@ -1,0 +1,106 @@
+//! What an alarm message carries: its subject and its JPEG pictures, taken from a message
+//! already held within `alarms.max_message_mb` (smtp.rs caps it while reading). The MIME
+//! structure is parsed by `mail-parser`; a message of more than `MAX_PARTS` parts (a MIME
+//! bomb) is refused whole, and at most `max_pictures` pictures are taken, each checked by
+//! picture.rs before anything decodes it.
+
+use super::picture::{self, Picture, PictureError};
+
+/// The most MIME parts a message may have (cameras send a handful).
+pub const MAX_PARTS: usize = 1_000;
+
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub subject: Option<String>,
+    pub pictures: Vec<Picture>,
+    /// Pictures refused (bad header, too large), with why, for the log and the audit.
+    pub refused: Vec<PictureError>,
+    /// Pictures beyond `max_pictures`, ignored.
+    pub ignored: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MimeError {
+    #[error("the message could not be parsed")]
+    Unparsable,
+    #[error("the message has {0} MIME parts, over the limit of {MAX_PARTS}")]
+    TooManyParts(usize),
+}
+
+/// The subject and the pictures of `raw`, in order.
+pub fn contents(
+    raw: &[u8],
+    max_pictures: usize,
+    max_megapixels: f64,
+) -> Result<Contents, MimeError> {
+    let message = mail_parser::MessageParser::default()
+        .parse(raw)
+        .ok_or(MimeError::Unparsable)?;
+    if message.parts.len() > MAX_PARTS {
+        return Err(MimeError::TooManyParts(message.parts.len()));
+    }
+    let mut out = Contents {
+        subject: message.subject().map(str::to_string),
+        ..Contents::default()
+    };
+    for part in &message.parts {
+        let body = part.contents();
+        if !is_picture(part, body) {
+            continue;
+        }
+        if out.pictures.len() >= max_pictures {
+            out.ignored += 1;
+            continue;
+        }
+        match picture::check(body.to_vec(), max_megapixels) {
+            Ok(p) => out.pictures.push(p),
+            Err(e) => out.refused.push(e),
+        }
+    }
+    Ok(out)
+}
+
+/// A binary part typed `image/jpeg` (or `image/jpg`), or any binary part that starts like
+/// a JPEG (cameras label attachments `application/octet-stream`).
+fn is_picture(part: &mail_parser::MessagePart<'_>, body: &[u8]) -> bool {
+    use mail_parser::{MimeHeaders, PartType};
+    if !matches!(part.body, PartType::Binary(_) | PartType::InlineBinary(_)) {
+        return false;
+    }
+    let typed_jpeg = part.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("image")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("jpeg") || s.eq_ignore_ascii_case("jpg"))
+    });
+    typed_jpeg || body.starts_with(&[0xFF, 0xD8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bomb_of_parts_is_refused_whole() {
+        let mut m = String::from(
+            "Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n",
+        );
+        for _ in 0..(MAX_PARTS + 10) {
+            m.push_str("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+        }
+        m.push_str("--b--\r\n");
+        let e = contents(m.as_bytes(), 20, 40.0).unwrap_err();
+        assert!(
+            matches!(e, MimeError::TooManyParts(n) if n > MAX_PARTS),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_message_without_pictures_has_none() {
+        let m = "Subject: Motion at gate\r\n\r\nhello\r\n";
+        let c = contents(m.as_bytes(), 20, 40.0).unwrap();
+        assert_eq!(c.subject.as_deref(), Some("Motion at gate"));
+        assert!(c.pictures.is_empty());
+    }
+}
