@@ -97,6 +97,21 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_parsed_or_refused_without_a_crash() {
+        let mut m = String::from("Subject: deep\r\nMIME-Version: 1.0\r\n");
+        for i in 0..10_000 {
+            m.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        m.push_str("Content-Type: text/plain\r\n\r\nx\r\n");
+        let started = std::time::Instant::now();
+        let r = contents(m.as_bytes(), 20, 40.0);
+        assert!(r.is_err() || r.is_ok_and(|c| c.pictures.is_empty()));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
     fn a_message_without_pictures_has_none() {
         let m = "Subject: Motion at gate\r\n\r\nhello\r\n";
         let c = contents(m.as_bytes(), 20, 40.0).unwrap();

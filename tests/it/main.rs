@@ -7,6 +7,7 @@
 
 mod common;
 
+mod alarm;
 mod analytics;
 mod browser;
 mod cli;

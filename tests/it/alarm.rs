@@ -1,0 +1,351 @@
+//! Cameras that e-mail their alarm pictures, end to end: `sentrix run` with the SMTP
+//! receiver on, and Python's smtplib (tests/it/alarm_py/camera_mail.py) as the camera.
+//! One JPEG becomes an event with that picture as its snapshot; five become an event with
+//! a clip ffmpeg decodes as five distinct pictures a second apart. STARTTLS shows the
+//! dashboard's certificate (`openssl s_client`); AUTH in clear is refused; a camera with a
+//! login cannot be reached without it; an unknown recipient gets 550; wrong passwords
+//! lock out. A 200 MB message is refused at the cap with memory flat, a thousand
+//! recipients end the connection, a MIME bomb and a 60,000 x 60,000 JPEG are refused, and
+//! 500 idle connections do not delay a camera's alarm. Nothing lands in clear on disk.
+
+use crate::common;
+use crate::common::run::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/it/alarm_py/camera_mail.py"
+);
+const DOOR_PASSWORD: &str = "door camera secret";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Two small demo cameras: `gate` (generated address, no login) and `door` (its own
+/// address and a login); the SMTP receiver on `smtp_port`.
+fn config(dir: &Path, smtp_port: u16) -> PathBuf {
+    let cameras = format!(
+        "  - id: gate\n    url: demo://?width=320&height=240&fps=5&bitrate=200\n    record_mode: events\n    alarm:\n      smtp: {{}}\n      batch_seconds: 1\n  - id: door\n    url: demo://?width=320&height=240&fps=5&bitrate=200\n    alarm:\n      batch_seconds: 1\n      smtp:\n        address: door@cams.test\n        username: door\n        password: {DOOR_PASSWORD}\nalarms:\n  smtp:\n    port: {smtp_port}\n"
+    );
+    let path = write_config_with(dir, &cameras);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("record:\n", "detect:\n  enabled: false\nrecord:\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// Five distinct 640x480 JPEGs (ffmpeg's test pattern with its frame counter).
+fn pictures(dir: &Path) -> Vec<PathBuf> {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x480:rate=5",
+        ])
+        .args(["-frames:v", "5", "-q:v", "5"])
+        .arg(dir.join("pic%d.jpg"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (1..=5).map(|i| dir.join(format!("pic{i}.jpg"))).collect()
+}
+
+fn mail(args: &[&str]) -> Value {
+    let out = Command::new("python3")
+        .arg(SCRIPT)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn send(port: &str, to: &str, extra: &[&str], files: &[PathBuf]) -> Value {
+    let mut args = vec!["send", "127.0.0.1", port, to];
+    args.extend_from_slice(extra);
+    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    args.extend(files.iter().map(String::as_str));
+    mail(&args)
+}
+
+/// The newest `alarm` event of `camera` whose id is above `after` (and that has ended,
+/// with `ended`), polling for up to 20 s.
+async fn alarm_event(
+    client: &reqwest::Client,
+    base: &str,
+    camera: &str,
+    after: i64,
+    ended: bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let v = get_json_as_admin(client, &format!("{base}/api/events?camera={camera}")).await;
+        let found = v["events"].as_array().into_iter().flatten().find(|e| {
+            e["label"] == "alarm"
+                && e["id"].as_i64() > Some(after)
+                && (!ended || !e["end_ms"].is_null())
+        });
+        if let Some(e) = found {
+            return e.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no alarm event of {camera} after {after}")
+}
+
+async fn bytes_as_admin(client: &reqwest::Client, url: &str) -> Vec<u8> {
+    let r = client
+        .get(url)
+        .basic_auth("alice", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// Presentation times (s) and distinct picture hashes of a clip's decoded frames.
+fn frames_and_distinct(path: &Path) -> (Vec<f64>, usize) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vsync", "passthrough", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(',').map(|c| c.trim().to_string()).collect())
+        .collect();
+    let tb = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#tb 0: "))
+        .and_then(|r| r.split_once('/'))
+        .map(|(n, d)| n.trim().parse::<f64>().unwrap() / d.trim().parse::<f64>().unwrap())
+        .unwrap();
+    let times = rows
+        .iter()
+        .map(|r| r[2].parse::<f64>().unwrap() * tb)
+        .collect();
+    let distinct: std::collections::HashSet<&String> = rows.iter().map(|r| &r[5]).collect();
+    (times, distinct.len())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The certificate `openssl s_client -starttls smtp` was shown, as PEM body text.
+fn starttls_certificate(port: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-starttls", "smtp", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let begin = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("no certificate shown");
+    let end = text.find("-----END CERTIFICATE-----").unwrap();
+    text[begin..end].split_whitespace().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_that_email_their_alarms_get_events_snapshots_and_clips() {
+    let dir = common::temp_dir();
+    let smtp_port = free_port();
+    let port = smtp_port.to_string();
+    let config = config(dir.path(), smtp_port);
+    assert!(add_admin(&config).status.success());
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let base = dashboard_base(&rx, &mut log);
+    let gate = wait_for(&rx, "alarm mail to gate-", &mut log)
+        .and_then(|l| {
+            l.split("alarm mail to ")
+                .nth(1)
+                .and_then(|a| a.split_whitespace().next())
+                .map(str::to_string)
+        })
+        .expect("gate's generated address in the log");
+    assert!(gate.ends_with("@sentrix.local"), "{gate}");
+    assert!(wait_for(&rx, "alarm SMTP receiver on", &mut log).is_some());
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+    let cafile = dir.path().join("certs/server.crt").display().to_string();
+    let client = https_client(&cert);
+    let pics = pictures(dir.path());
+
+    // STARTTLS shows the dashboard's certificate.
+    let shown = starttls_certificate(&port);
+    let file: String = String::from_utf8_lossy(&cert)
+        .replace("-----BEGIN CERTIFICATE-----", "")
+        .split("-----END CERTIFICATE-----")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(shown.replace("-----BEGINCERTIFICATE-----", ""), file);
+
+    // One JPEG: an event with that picture as its snapshot, over TLS.
+    let r = send(&port, &gate, &["--tls", &cafile], &pics[..1]);
+    assert_eq!(r["code"], 250, "{r}");
+    let one = alarm_event(&client, &base, "gate", 0, true).await;
+    let id = one["id"].as_i64().unwrap();
+    let snap = bytes_as_admin(&client, &format!("{base}/api/events/{id}/snapshot.jpg")).await;
+    assert_eq!(snap, std::fs::read(&pics[0]).unwrap());
+    assert!(one["clip_id"].is_null(), "one picture makes no clip: {one}");
+
+    // Five JPEGs in one message: an event with a clip of five distinct pictures 1 s apart.
+    let r = send(&port, &gate, &[], &pics);
+    assert_eq!(r["code"], 250, "{r}");
+    let five = alarm_event(&client, &base, "gate", id, true).await;
+    let clip = five["clip_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no clip: {five}"));
+    let mp4 = bytes_as_admin(&client, &format!("{base}/clips/{clip}.mp4")).await;
+    let mp4_path = dir.path().join("alarm.mp4");
+    std::fs::write(&mp4_path, &mp4).unwrap();
+    let (times, distinct) = frames_and_distinct(&mp4_path);
+    assert_eq!(times.len(), 5, "{times:?}");
+    assert_eq!(distinct, 5);
+    for (i, t) in times.iter().enumerate() {
+        assert!((t - times[0] - i as f64).abs() < 0.05, "{times:?}");
+    }
+
+    // The door camera: AUTH in clear is refused, RCPT without it is 530, with it works.
+    let r = mail(&["plain_auth", "127.0.0.1", &port]);
+    assert_eq!(
+        (r["code"].as_i64(), r["advertised"].as_bool()),
+        (Some(538), Some(false)),
+        "{r}"
+    );
+    let r = send(&port, "door@cams.test", &["--tls", &cafile], &pics[..1]);
+    assert_eq!(r["code"], 530, "{r}");
+    let login = [
+        "--tls",
+        &cafile,
+        "--user",
+        "door",
+        "--password",
+        DOOR_PASSWORD,
+    ];
+    let r = send(&port, "door@cams.test", &login, &pics[..1]);
+    assert_eq!(
+        (r["auth"].as_i64(), r["code"].as_i64()),
+        (Some(235), Some(250)),
+        "{r}"
+    );
+    alarm_event(&client, &base, "door", 0, false).await;
+
+    // An unknown recipient: 550; a thousand of them end the connection early.
+    let r = send(&port, "nobody@cams.test", &[], &pics[..1]);
+    assert_eq!(r["code"], 550, "{r}");
+    let r = mail(&["recipients", "127.0.0.1", &port, "1000"]);
+    assert!(r["answered"].as_i64().unwrap() < 30, "{r}");
+
+    // A 200 MB message is refused at the 25 MB cap while memory stays flat.
+    let pid = child.id();
+    let before_kib = rss_kib(pid);
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        for _ in 0..600 {
+            peak = peak.max(rss_kib(pid));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        peak
+    });
+    let r = mail(&["big", "127.0.0.1", &port, &gate, "200"]);
+    assert_eq!(r["code"], 552, "{r}");
+    let peak_kib = sampler.join().unwrap();
+    println!(
+        "RSS during the 200 MB refusal: {before_kib} -> peak {peak_kib} KiB ({:.1} s)",
+        r["seconds"]
+    );
+    assert!(
+        peak_kib < before_kib + 60 * 1024,
+        "{before_kib} -> {peak_kib} KiB"
+    );
+
+    // A 60,000 x 60,000 JPEG is refused from its header: no event.
+    let mut bomb = std::fs::read(&pics[0]).unwrap();
+    let sof = bomb.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    bomb[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+    let bomb_path = dir.path().join("bomb.jpg");
+    std::fs::write(&bomb_path, &bomb).unwrap();
+    let last = five["id"].as_i64().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = send(&port, &gate, &[], &[bomb_path]);
+    assert_eq!(r["code"], 250, "{r}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let v = get_json_as_admin(&client, &format!("{base}/api/events?camera=gate")).await;
+    let newer = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["label"] == "alarm" && e["id"].as_i64() > Some(last))
+        .count();
+    assert_eq!(newer, 0, "the bomb made an event");
+
+    // Wrong passwords lock the door's login out (from another address).
+    let wrong = [
+        "--tls",
+        &cafile,
+        "--user",
+        "door",
+        "--password",
+        "wrong",
+        "--source",
+        "127.0.0.2",
+    ];
+    let codes: Vec<i64> = (0..7)
+        .map(|_| {
+            send(&port, "door@cams.test", &wrong, &pics[..1])["code"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(codes[0], 535, "{codes:?}");
+    assert_eq!(*codes.last().unwrap(), 454, "{codes:?}");
+
+    assert!(child_alive(&child));
+    common::assert_no_plaintext(&dir.path().join("rec"));
+    assert!(stop(child));
+}
+
+fn child_alive(child: &std::process::Child) -> bool {
+    Path::new(&format!("/proc/{}", child.id())).exists()
+}

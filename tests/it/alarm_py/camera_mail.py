@@ -1,0 +1,120 @@
+"""A camera that e-mails its alarm pictures, as cheap cameras do: Python's smtplib, not
+code of sentrix. Each subcommand prints one JSON line with what the server answered.
+
+  send HOST PORT TO [--tls CAFILE] [--user U --password P] [--subject S] [--source IP] JPEG...
+  plain_auth HOST PORT          AUTH before STARTTLS: the server's code
+  recipients HOST PORT N        N unknown recipients: how many were answered
+  big HOST PORT TO MB           a message of MB megabytes: the final code
+"""
+import json
+import smtplib
+import socket
+import ssl
+import sys
+import time
+from email.message import EmailMessage
+
+
+def connect(host, port, cafile=None, source=None):
+    s = smtplib.SMTP(host, int(port), timeout=30,
+                     source_address=(source, 0) if source else None)
+    s.ehlo("camera.test")
+    if cafile:
+        ctx = ssl.create_default_context(cafile=cafile)
+        ctx.check_hostname = False
+        s.starttls(context=ctx)
+        s.ehlo("camera.test")
+    return s
+
+
+def send(args):
+    host, port, to = args[0], args[1], args[2]
+    opts, files, i = {}, [], 3
+    while i < len(args):
+        if args[i].startswith("--"):
+            opts[args[i][2:]] = args[i + 1]
+            i += 2
+        else:
+            files.append(args[i])
+            i += 1
+    msg = EmailMessage()
+    msg["From"] = "camera@cams.test"
+    msg["To"] = to
+    msg["Subject"] = opts.get("subject", "Alarm")
+    msg.set_content("Motion detected")
+    for n, f in enumerate(files):
+        with open(f, "rb") as fh:
+            msg.add_attachment(fh.read(), maintype="image", subtype="jpeg",
+                               filename="pic%d.jpg" % n)
+    out = {}
+    try:
+        s = connect(host, port, opts.get("tls"), opts.get("source"))
+        if "user" in opts:
+            out["auth"] = s.login(opts["user"], opts["password"])[0]
+        started = time.time()
+        refused = s.send_message(msg)
+        out["sent_at"] = time.time()
+        out["data_s"] = out["sent_at"] - started
+        out["refused"] = {k: v[0] for k, v in refused.items()}
+        out["code"] = 250
+        s.quit()
+    except smtplib.SMTPRecipientsRefused as e:
+        out["code"] = list(e.recipients.values())[0][0]
+    except smtplib.SMTPResponseException as e:
+        out["code"] = e.smtp_code
+        out["message"] = e.smtp_error.decode(errors="replace")
+    print(json.dumps(out))
+
+
+def plain_auth(args):
+    s = connect(args[0], args[1])
+    code, _ = s.docmd("AUTH", "PLAIN AGRvb3IAd3Jvbmc=")
+    print(json.dumps({"code": code, "advertised": s.has_extn("auth")}))
+
+
+def recipients(args):
+    s = connect(args[0], args[1])
+    s.mail("camera@cams.test")
+    answered = 0
+    codes = set()
+    try:
+        for n in range(int(args[2])):
+            code, _ = s.rcpt("nobody%d@cams.test" % n)
+            answered += 1
+            codes.add(code)
+            if code == 421:
+                break
+    except smtplib.SMTPServerDisconnected:
+        pass
+    print(json.dumps({"answered": answered, "codes": sorted(codes)}))
+
+
+def big(args):
+    host, port, to, mb = args[0], int(args[1]), args[2], int(args[3])
+    sock = socket.create_connection((host, port), timeout=60)
+    f = sock.makefile("rb")
+
+    def cmd(line):
+        sock.sendall(line.encode() + b"\r\n")
+        reply = f.readline()
+        while reply[3:4] == b"-":
+            reply = f.readline()
+        return int(reply[:3])
+
+    f.readline()
+    cmd("EHLO camera.test")
+    cmd("MAIL FROM:<camera@cams.test>")
+    cmd("RCPT TO:<%s>" % to)
+    assert cmd("DATA") == 354
+    line = b"x" * 998 + b"\r\n"
+    chunk = line * 1024
+    started = time.time()
+    for _ in range(mb * 1024 * 1024 // len(chunk)):
+        sock.sendall(chunk)
+    code = cmd(".")
+    print(json.dumps({"code": code, "seconds": time.time() - started}))
+
+
+if __name__ == "__main__":
+    {"send": send, "plain_auth": plain_auth, "recipients": recipients,
+     "big": big}[sys.argv[1]](sys.argv[2:])
