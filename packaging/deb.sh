@@ -82,7 +82,8 @@ Description: network video recorder for small boards
  sentrix pulls H.264/H.265 from RTSP cameras without re-encoding, records
  encrypted clips around events with pre- and post-roll, and runs under
  systemd with a watchdog. gstreamer1.0-plugins-ugly is needed only for the
- built-in demo camera and "sentrix selftest".
+ built-in demo camera, "sentrix selftest" and the clips made from
+ cameras that e-mail their alarm pictures (x264enc).
 CTL
 
 cat > "$stage/DEBIAN/postinst" <<'SH'
