@@ -370,9 +370,10 @@ pub struct Camera {
     pub id: String,
     #[serde(default)]
     pub name: String,
-    /// `rtsp://`, `rtsps://`, or `demo://` for the built-in synthetic camera.
-    #[serde(deserialize_with = "camera_url")]
-    pub url: CameraUrl,
+    /// `rtsp://`, `rtsps://`, or `demo://` for the built-in synthetic camera. Absent only
+    /// for an alarm-only camera (one that e-mails pictures and cannot stream).
+    #[serde(default, deserialize_with = "optional_camera_url")]
+    pub url: Option<CameraUrl>,
     /// Optional sub-stream for detection.
     #[serde(default, deserialize_with = "optional_camera_url")]
     pub detect_url: Option<CameraUrl>,
@@ -413,17 +414,12 @@ fn default_stall_timeout() -> f64 {
 
 // serde_yaml places errors raised inside a field's deserializer at the enclosing mapping,
 // so these messages start with the field name; `serde_issue` moves them to the field.
-fn camera_url<'de, D: Deserializer<'de>>(d: D) -> Result<CameraUrl, D::Error> {
-    let raw = String::deserialize(d)?;
-    CameraUrl::parse(&raw).map_err(|e| serde::de::Error::custom(format!("url: {e}")))
-}
-
 fn optional_camera_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CameraUrl>, D::Error> {
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
         Some(raw) => CameraUrl::parse(&raw)
             .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("detect_url: {e}"))),
+            .map_err(|e| serde::de::Error::custom(format!("url: {e}"))),
     }
 }
 
@@ -577,6 +573,11 @@ impl Config {
 
     pub fn enabled_cameras(&self) -> impl Iterator<Item = &Camera> {
         self.cameras.iter().filter(|c| c.enabled)
+    }
+
+    /// The enabled cameras that stream (every one but the alarm-only ones).
+    pub fn streaming_cameras(&self) -> impl Iterator<Item = &Camera> {
+        self.enabled_cameras().filter(|c| c.url.is_some())
     }
 
     /// What camera `cam` records: its own `record_mode`, else `record.mode`.

@@ -14,7 +14,6 @@ pub mod picture;
 pub mod smtp;
 
 use crate::config::Config;
-use crate::config::alarms::ALARM_DOMAIN;
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,17 +29,11 @@ pub struct Shared {
     pub audit: Arc<crate::audit::Audit>,
 }
 
-/// The recipient address of camera `id`'s alarm mail: its `alarm.smtp.address`, or
-/// `<id>-<tag>@sentrix.local`, the tag keyed by the box's key (stable, unguessable).
+/// The recipient address of camera `cam`'s alarm mail (config::alarms::smtp_address with
+/// this box's keyed tag).
 pub fn smtp_address(store: &Store, cam: &crate::config::Camera) -> Option<String> {
-    let smtp = cam.alarm.as_ref()?.smtp.as_ref()?;
-    Some(match &smtp.address {
-        Some(a) => a.clone(),
-        None => format!(
-            "{}-{}@{ALARM_DOMAIN}",
-            cam.id.to_ascii_lowercase(),
-            store.keyed_tag("alarm smtp address", &cam.id, 8)
-        ),
+    crate::config::alarms::smtp_address(cam, |id| {
+        store.keyed_tag(crate::config::alarms::ADDRESS_TAG_PURPOSE, id, 8)
     })
 }
 

@@ -121,13 +121,17 @@ async fn wait_stopped(id: &str, stopped: JoinHandle<()>, deadline: Duration) {
 /// Demo server, ingest (and sub-stream), recorder and detector of one camera, with its
 /// live view registered.
 fn start_parts(cam: &Camera, config: &Config, services: &Services) -> anyhow::Result<Parts> {
-    let demo = start_demo_server(cam)?;
+    let url = cam
+        .url
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("an alarm-only camera has nothing to ingest"))?;
+    let demo = start_demo_server(cam, url)?;
     let decode = config.detect.enabled.then_some(DecodeSpec {
         width: config.detect.input_size,
         height: 0, // keep the camera's aspect ratio
         fps: config.detect.fps,
     });
-    let mut sc = SupervisorConfig::new(&cam.id, Source::Rtsp(demo_or(&demo, cam, &cam.url)?));
+    let mut sc = SupervisorConfig::new(&cam.id, Source::Rtsp(demo_or(&demo, cam, url)?));
     sc.stall_timeout = Duration::from_secs_f64(cam.stall_timeout);
     sc.decoder = cam.decoder.clone();
     sc.rtsp_client = cam.rtsp_client;
@@ -135,7 +139,7 @@ fn start_parts(cam: &Camera, config: &Config, services: &Services) -> anyhow::Re
     sc.decode = decode.filter(|_| cam.detect_url.is_none());
     let main_feed = Arc::new(LiveFeed::default());
     sc.live = Some(main_feed.clone());
-    tracing::info!(camera = %cam.id, url = %cam.url, "starting ingest");
+    tracing::info!(camera = %cam.id, url = %url, "starting ingest");
     let (ingest, outputs) = CameraSupervisor::spawn(sc.clone())?;
     let (sub_ingest, frames, sub_feed) = match (&cam.detect_url, decode) {
         (Some(sub), Some(spec)) => {
@@ -199,11 +203,11 @@ fn drain_units(
 }
 
 /// The built-in synthetic camera of a `demo://` URL, on its own loopback RTSP server.
-fn start_demo_server(cam: &Camera) -> anyhow::Result<Option<RtspServer>> {
-    if cam.url.scheme() != "demo" {
+fn start_demo_server(cam: &Camera, url: &CameraUrl) -> anyhow::Result<Option<RtspServer>> {
+    if url.scheme() != "demo" {
         return Ok(None);
     }
-    let spec = DemoSpec::from_url(&cam.url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spec = DemoSpec::from_url(url).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut mount = Mount::new(&format!("/{}", cam.id), spec.launch_line());
     mount.move_rest_s = (spec.rest_s > 0).then_some((spec.move_s, spec.rest_s));
     let server = RtspServer::start(0, &[mount]).context("while starting the demo camera")?;
@@ -232,12 +236,12 @@ impl Cameras {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Self> {
         let mut cameras = Self::default();
-        for cam in config.enabled_cameras() {
+        for cam in config.streaming_cameras() {
             let tasks = CameraTasks::start(cam, config, services, shutdown)?;
             cameras.0.insert(cam.id.clone(), tasks);
         }
         if cameras.0.is_empty() {
-            tracing::warn!("no enabled cameras in the config; nothing to ingest");
+            tracing::warn!("no enabled cameras that stream in the config; nothing to ingest");
         }
         Ok(cameras)
     }
@@ -256,8 +260,10 @@ impl Cameras {
         shutdown: &CancellationToken,
         deadline: Duration,
     ) -> anyhow::Result<Vec<String>> {
-        let wanted: BTreeMap<&str, &Camera> =
-            new.enabled_cameras().map(|c| (c.id.as_str(), c)).collect();
+        let wanted: BTreeMap<&str, &Camera> = new
+            .streaming_cameras()
+            .map(|c| (c.id.as_str(), c))
+            .collect();
         let stale: Vec<String> = self
             .0
             .iter()

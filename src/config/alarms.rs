@@ -97,6 +97,23 @@ pub struct CameraSmtp {
     pub password: Option<Secret>,
 }
 
+/// What keys the tag of a generated address (the store's `keyed_tag` purpose).
+pub const ADDRESS_TAG_PURPOSE: &str = "alarm smtp address";
+
+/// The recipient of camera `cam`'s alarm mail: its `alarm.smtp.address`, or
+/// `<id>-<tag>@sentrix.local` with `tag(id)` (the store's keyed tag: stable, unguessable).
+pub fn smtp_address(cam: &super::Camera, tag: impl Fn(&str) -> String) -> Option<String> {
+    let smtp = cam.alarm.as_ref()?.smtp.as_ref()?;
+    Some(match &smtp.address {
+        Some(a) => a.clone(),
+        None => format!(
+            "{}-{}@{ALARM_DOMAIN}",
+            cam.id.to_ascii_lowercase(),
+            tag(&cam.id)
+        ),
+    })
+}
+
 pub fn check(c: &super::Config, p: &mut Problems) {
     let a = &c.alarms;
     if !a.max_message_mb.is_finite() || !(0.1..=1024.0).contains(&a.max_message_mb) {

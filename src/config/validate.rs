@@ -376,11 +376,20 @@ fn check_cameras(c: &Config, p: &mut Problems) {
             ));
             first_seen.insert(&cam.id, j);
         }
-        check_camera_url(p, &at("url"), &cam.url);
+        match &cam.url {
+            Some(u) => check_camera_url(p, &at("url"), u),
+            None if cam.alarm.is_none() => p.push((
+                at("url"),
+                "missing: every camera needs a url, unless it only sends alarms (`alarm`)".into(),
+            )),
+            None => {}
+        }
         if let Some(u) = &cam.detect_url {
             check_camera_url(p, &at("detect_url"), u);
         }
-        let rtsps = std::iter::once(&cam.url)
+        let rtsps = cam
+            .url
+            .iter()
             .chain(&cam.detect_url)
             .any(|u| u.scheme() == "rtsps");
         if cam.rtsp_client == crate::config::choices::RtspClient::Native && rtsps {

@@ -4,7 +4,7 @@
 
 use super::error::{AppError, blocking};
 use super::{Admin, AppState, ClientIp, JsonQuery, SessionId, csrf_token, media};
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::store::{ClipRecord, EventQuery};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
@@ -126,17 +126,26 @@ async fn health(State(s): St) -> Result<Json<Value>, AppError> {
     })))
 }
 
-async fn cameras(State(s): St) -> Json<Value> {
+async fn cameras(State(s): St, Extension(p): Extension<Principal>) -> Json<Value> {
     // Each configured camera with its state and what health finds wrong with it, for the
-    // tiles (the event stream carries later changes).
+    // tiles (the event stream carries later changes). An alarm-only camera's state says
+    // so; its alarm address is for admins (it is what a stranger would need to send).
     let cameras: Vec<Value> = s
         .cameras
         .iter()
         .map(|c| {
             let state = s.live.camera(&c.id).map(|l| l.status().state().as_str());
+            let idle = match (c.enabled, c.alarm_only) {
+                (false, _) => "disabled",
+                (true, true) => "alarm-only",
+                (true, false) => "stopped",
+            };
             let mut v = json!(c);
-            v["state"] = json!(state.unwrap_or(if c.enabled { "stopped" } else { "disabled" }));
+            v["state"] = json!(state.unwrap_or(idle));
             v["problem"] = json!(s.live.camera_problem(&c.id));
+            if p.role == Role::Admin {
+                v["alarm_address"] = json!(c.alarm_address);
+            }
             v
         })
         .collect();

@@ -67,8 +67,14 @@ const VERIFY_PER_MINUTE: usize = 5;
 pub struct CameraInfo {
     pub id: String,
     pub name: String,
+    /// Empty for an alarm-only camera.
     pub url: String,
     pub enabled: bool,
+    /// It has no stream: it only sends alarm pictures.
+    pub alarm_only: bool,
+    /// The recipient its alarm mail must go to; shown to admins only.
+    #[serde(skip)]
+    pub alarm_address: Option<String>,
 }
 
 pub struct AppState {

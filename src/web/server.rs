@@ -153,8 +153,12 @@ fn app_state(
         .map(|c| CameraInfo {
             id: c.id.clone(),
             name: c.name.clone(),
-            url: c.url.redacted(),
+            url: c.url.as_ref().map(|u| u.redacted()).unwrap_or_default(),
             enabled: c.enabled,
+            alarm_only: c.url.is_none(),
+            alarm_address: crate::config::alarms::smtp_address(c, |id| {
+                store.keyed_tag(crate::config::alarms::ADDRESS_TAG_PURPOSE, id, 8)
+            }),
         })
         .collect();
     Ok(AppState::new(

@@ -29,11 +29,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Two small demo cameras: `gate` (generated address, no login) and `door` (its own
-/// address and a login); the SMTP receiver on `smtp_port`.
+/// A small demo camera `gate` that also mails alarms (generated address, no login), and an
+/// alarm-only `door` (no stream; its own address and a login); the SMTP receiver on
+/// `smtp_port`.
 fn config(dir: &Path, smtp_port: u16) -> PathBuf {
     let cameras = format!(
-        "  - id: gate\n    url: demo://?width=320&height=240&fps=5&bitrate=200\n    record_mode: events\n    alarm:\n      smtp: {{}}\n      batch_seconds: 1\n  - id: door\n    url: demo://?width=320&height=240&fps=5&bitrate=200\n    alarm:\n      batch_seconds: 1\n      smtp:\n        address: door@cams.test\n        username: door\n        password: {DOOR_PASSWORD}\nalarms:\n  smtp:\n    port: {smtp_port}\n"
+        "  - id: gate\n    url: demo://?width=320&height=240&fps=5&bitrate=200\n    record_mode: events\n    alarm:\n      smtp: {{}}\n      batch_seconds: 1\n  - id: door\n    alarm:\n      batch_seconds: 1\n      smtp:\n        address: door@cams.test\n        username: door\n        password: {DOOR_PASSWORD}\nalarms:\n  smtp:\n    port: {smtp_port}\n"
     );
     let path = write_config_with(dir, &cameras);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -270,6 +271,15 @@ async fn cameras_that_email_their_alarms_get_events_snapshots_and_clips() {
         "{r}"
     );
     alarm_event(&client, &base, "door", 0, false).await;
+    let cams = get_json_as_admin(&client, &format!("{base}/api/cameras")).await;
+    let door = cams["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "door")
+        .unwrap();
+    assert_eq!(door["state"], "alarm-only", "{door}");
+    assert_eq!(door["alarm_address"], "door@cams.test", "{door}");
 
     // An unknown recipient: 550; a thousand of them end the connection early.
     let r = send(&port, "nobody@cams.test", &[], &pics[..1]);

@@ -65,7 +65,7 @@ fn shipped_config_is_valid() {
             && config.security.max_login_attempts > 0
     );
     assert_eq!(config.cameras.len(), 1);
-    assert_eq!(config.cameras[0].url.scheme(), "demo");
+    assert_eq!(config.cameras[0].url.as_ref().unwrap().scheme(), "demo");
 }
 
 #[test]

@@ -148,6 +148,8 @@ pub fn state(store: &Store, clock: &Arc<SimClock>, dir: &std::path::Path) -> Arc
                     .unwrap()
                     .redacted(),
                 enabled: true,
+                alarm_only: false,
+                alarm_address: None,
             }],
             true,
             true,

@@ -33,8 +33,18 @@ async function pageLive() {
   for (const c of cameras) {
     if (!c.enabled) continue;
     badge(c);
-    players.push(new LivePlayer($("view-" + c.id), c.id, null));
+    if (c.alarm_only) showLastPicture($("view-" + c.id), c.id).catch(console.error);
+    else players.push(new LivePlayer($("view-" + c.id), c.id, null));
   }
+}
+
+// An alarm-only camera has no stream: its view shows the newest alarm picture.
+async function showLastPicture(view, id) {
+  const { events } = await api("/api/events?camera=" + encodeURIComponent(id) + "&limit=5");
+  const e = events.find((x) => x.has_snapshot);
+  view.replaceChildren(e
+    ? el("img", { class: "last-picture", src: "/api/events/" + e.id + "/snapshot.jpg", alt: "last alarm picture of " + id })
+    : el("p", { class: "note", text: "No alarm picture yet" }));
 }
 
 // One camera, large, from its main stream; the button makes it full screen.
@@ -45,7 +55,11 @@ async function pageCamera(id) {
   $("camera-title").textContent = c ? c.name || c.id : id;
   const view = $("camera-view");
   view.dataset.camera = id;
-  players.push(new LivePlayer(view, id, "main"));
+  const alarm = $("camera-alarm");
+  alarm.hidden = !(c && c.alarm_address);
+  alarm.textContent = c && c.alarm_address ? "Alarm pictures: have the camera e-mail them to " + c.alarm_address : "";
+  if (c && c.alarm_only) await showLastPicture(view, id);
+  else players.push(new LivePlayer(view, id, "main"));
   $("camera-full").onclick = () => view.requestFullscreen().catch(() => {});
 }
 
@@ -266,6 +280,8 @@ function listen() {
   es.addEventListener("start", (m) => {
     const e = JSON.parse(m.data);
     if (!$("page-events").hidden && !$("event-" + e.id)) $("events").prepend(eventItem(e));
+    const view = $("view-" + e.camera_id);
+    if (e.has_snapshot && view && view.querySelector(".last-picture")) showLastPicture(view, e.camera_id).catch(console.error);
   });
 }
 
