@@ -220,7 +220,9 @@ impl ConnTable {
 ///    it holds at least two more than the newcomer's (a flood from a few addresses
 ///    cannot keep out a browser, however fast it churns);
 /// 4. else, for a newcomer from a trusted address, the oldest silent one, however young
-///    (a flood from many addresses that keeps reconnecting cannot keep out the owner);
+///    (a flood from many addresses that keeps reconnecting cannot keep out the owner), or
+///    failing that the untrusted one idle longest, however briefly (a flood of idle mail
+///    connections, which are greeted at once and so never silent);
 /// 5. else, when nothing is silent, the trusted one idle longest past `EVICT_IDLE_MS`.
 fn evictable(inner: &Inner, now_ms: u64, for_ip: IpAddr, for_trusted: bool) -> Option<u64> {
     let open = &inner.open;
@@ -232,14 +234,15 @@ fn evictable(inner: &Inner, now_ms: u64, for_ip: IpAddr, for_trusted: bool) -> O
             .min_by_key(|(_, c)| c.opened_ms)
             .map(|(id, _)| *id)
     };
-    let idlest = |trusted: bool| {
+    let idlest_for = |trusted: bool, min_idle_ms: u64| {
         open.iter()
             .filter(|(_, c)| untrusted(c) != trusted)
             .map(|(id, c)| (id, c.last_active_ms.load(Ordering::Relaxed)))
-            .filter(|(_, last)| now_ms.saturating_sub(*last) >= EVICT_IDLE_MS)
+            .filter(|(_, last)| now_ms.saturating_sub(*last) >= min_idle_ms)
             .min_by_key(|(_, last)| *last)
             .map(|(id, _)| *id)
     };
+    let idlest = |trusted: bool| idlest_for(trusted, EVICT_IDLE_MS);
     let fair_share = || {
         let mine = inner.per_address.get(&for_ip).copied().unwrap_or(0);
         let (heavy, n) = inner.per_address.iter().max_by_key(|(_, n)| **n)?;
@@ -256,6 +259,7 @@ fn evictable(inner: &Inner, now_ms: u64, for_ip: IpAddr, for_trusted: bool) -> O
         .or_else(|| idlest(false))
         .or_else(fair_share)
         .or_else(|| for_trusted.then(any_silent).flatten())
+        .or_else(|| for_trusted.then(|| idlest_for(false, 0)).flatten())
         .or_else(|| any_silent().is_none().then(|| idlest(true)).flatten())
 }
 

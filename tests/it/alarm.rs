@@ -359,3 +359,152 @@ async fn cameras_that_email_their_alarms_get_events_snapshots_and_clips() {
 fn child_alive(child: &std::process::Child) -> bool {
     Path::new(&format!("/proc/{}", child.id())).exists()
 }
+
+/// Holds one silent SMTP connection from `local` until `stop`, reconnecting when the
+/// server closes it; counts connections made.
+async fn idle_smtp(
+    port: u16,
+    local: [u8; 4],
+    stop: tokio_util::sync::CancellationToken,
+    made: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::AsyncReadExt;
+    while !stop.is_cancelled() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        if socket.bind(std::net::SocketAddr::from((local, 0))).is_err() {
+            return;
+        }
+        let Ok(mut stream) = socket
+            .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut buf = [0u8; 512];
+        // Read the greeting and whatever else comes, never answer; end when closed.
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                n = stream.read(&mut buf) => if !matches!(n, Ok(n) if n > 0) { break },
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_gets_through_500_idle_smtp_connections_while_recording_stays_gapless() {
+    let dir = common::temp_dir();
+    let smtp_port = free_port();
+    let cameras = format!(
+        "  - id: yard\n    url: demo://?width=640&height=360&fps=10&bitrate=500\n    record_mode: continuous\n  - id: gate\n    alarm:\n      batch_seconds: 1\n      smtp:\n        address: gate@cams.test\nalarms:\n  smtp:\n    port: {smtp_port}\n"
+    );
+    let config = write_config_with(dir.path(), &cameras);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(
+        "record:\n",
+        "detect:\n  enabled: false\nrecord:\n  segment_seconds: 10\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    assert!(add_admin(&config).status.success());
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let base = dashboard_base(&rx, &mut log);
+    wait_for(&rx, "streaming (connection 1)", &mut log)
+        .unwrap_or_else(|| panic!("no video:\n{}", log.join("\n")));
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+    let client = https_client(&cert);
+    let pics = pictures(dir.path());
+    // The camera has sent before (its address is then trusted, as a signed-in browser's).
+    let (p, pic) = (smtp_port.to_string(), pics[4].clone());
+    let r = tokio::task::spawn_blocking(move || send(&p, "gate@cams.test", &[], &[pic]))
+        .await
+        .unwrap();
+    assert_eq!(r["code"], 250, "{r}");
+    let mut last = alarm_event(&client, &base, "gate", 0, false).await["id"]
+        .as_i64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let flood_from_ms = sentrix::base::clock::wall_ms();
+
+    // 500 addresses, each holding one silent connection and reconnecting when closed.
+    let flood_stop = tokio_util::sync::CancellationToken::new();
+    let made = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut flood = Vec::new();
+    for i in 0..500u32 {
+        let local = [127, 4, (i / 250) as u8, (i % 250 + 1) as u8];
+        flood.push(tokio::spawn(idle_smtp(
+            smtp_port,
+            local,
+            flood_stop.clone(),
+            made.clone(),
+        )));
+        if i % 50 == 49 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // A camera's alarm arrives within 2 s, three times over.
+    let port = smtp_port.to_string();
+    for round in 0..3 {
+        let asked = Instant::now();
+        let (p, pic) = (port.clone(), pics[round].clone());
+        let r = tokio::task::spawn_blocking(move || send(&p, "gate@cams.test", &[], &[pic]))
+            .await
+            .unwrap();
+        assert_eq!(r["code"], 250, "{r}");
+        let e = alarm_event(&client, &base, "gate", last, false).await;
+        let took = asked.elapsed();
+        println!(
+            "alarm {round} during the flood: event {} after {took:?}",
+            e["id"]
+        );
+        assert!(took < Duration::from_secs(2), "alarm took {took:?}");
+        last = e["id"].as_i64().unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    flood_stop.cancel();
+    for f in flood {
+        let _ = f.await;
+    }
+    let flood_to_ms = sentrix::base::clock::wall_ms();
+    println!(
+        "flood: {} connections made in {} ms",
+        made.load(std::sync::atomic::Ordering::Relaxed),
+        flood_to_ms - flood_from_ms
+    );
+
+    // The yard recorded every frame: no gap in its timeline over the flood, and an export
+    // of that range holds 10 frames a second.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let (from, to) = (flood_from_ms, flood_to_ms);
+    let t = get_json_as_admin(
+        &client,
+        &format!("{base}/api/timeline?camera=yard&from={from}&to={to}"),
+    )
+    .await;
+    assert_eq!(t["gaps"].as_array().map(Vec::len), Some(0), "{t}");
+    let mp4 = bytes_as_admin(
+        &client,
+        &format!("{base}/api/recordings/yard.mp4?from={from}&to={to}"),
+    )
+    .await;
+    let path = dir.path().join("yard.mp4");
+    std::fs::write(&path, &mp4).unwrap();
+    common::assert_decodes_cleanly(&path);
+    let frames = common::frames_in(&path) as f64;
+    let expected = (to - from) as f64 / 100.0;
+    println!(
+        "yard: {frames} frames exported over {} ms (expected {expected:.0})",
+        to - from
+    );
+    assert!(
+        (frames - expected).abs() <= expected * 0.03 + 10.0,
+        "{frames} frames, expected {expected:.0}"
+    );
+    assert!(child_alive(&child));
+    assert!(stop(child));
+}
