@@ -563,10 +563,12 @@ impl Config {
                 secret.make_absolute(&base);
             }
         }
-        for cam in &mut self.cameras {
-            let smtp = cam.alarm.as_mut().and_then(|a| a.smtp.as_mut());
-            if let Some(secret) = smtp.and_then(|s| s.password.as_mut()) {
+        for alarm in self.cameras.iter_mut().filter_map(|c| c.alarm.as_mut()) {
+            if let Some(secret) = alarm.smtp.as_mut().and_then(|s| s.password.as_mut()) {
                 secret.make_absolute(&base);
+            }
+            if let Some(ftp) = alarm.ftp.as_mut() {
+                ftp.password.make_absolute(&base);
             }
         }
     }

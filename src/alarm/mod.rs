@@ -1,5 +1,5 @@
 //! Alarm receivers: cameras, doorbells and DVRs that cannot stream but e-mail a few
-//! pictures when their own sensor fires. `smtp` receives the mail (admitted through the
+//! pictures when their own sensor fires. `ftp` receives uploads, `smtp` receives the mail (admitted through the
 //! dashboard's connection table, authenticated through its login gate, TLS with its
 //! certificate), `mime` takes the pictures out, `picture` checks each before anything
 //! decodes it, `intake` turns them into events (and `clip` into a clip) on the event bus
@@ -8,6 +8,7 @@
 //! The receivers run beside the dashboard and share its lifetime: a reload restarts both.
 
 pub mod clip;
+pub mod ftp;
 pub mod intake;
 pub mod mime;
 pub mod picture;
@@ -37,8 +38,8 @@ pub fn smtp_address(store: &Store, cam: &crate::config::Camera) -> Option<String
     })
 }
 
-/// Starts the intake and the SMTP receiver when `alarms.smtp` is set; they stop with
-/// `stop`. Returns the intake thread to join.
+/// Starts the intake and the receivers set in `alarms` (SMTP, FTP); they stop with
+/// `stop`. Returns the intake thread to join, None when no receiver is on.
 pub fn start(
     config: &Config,
     store: &Store,
@@ -46,42 +47,92 @@ pub fn start(
     shared: Shared,
     stop: CancellationToken,
 ) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
-    let Some(smtp) = &config.alarms.smtp else {
+    let alarms = &config.alarms;
+    if alarms.smtp.is_none() && alarms.ftp.is_none() {
         return Ok(None);
-    };
-    let rules = camera_rules(config);
+    }
     let (intake, thread) = intake::spawn(
         store.clone(),
         bus,
         Some(shared.audit.clone()),
-        rules,
-        config.alarms.max_events_per_minute,
+        camera_rules(config),
+        alarms.max_events_per_minute,
         stop.clone(),
     )?;
-    let receiver = Arc::new(smtp::Receiver {
-        mailboxes: mailboxes(config, store),
-        allow_plain_auth: smtp.allow_plain_auth,
-        max_message_bytes: (config.alarms.max_message_mb * 1024.0 * 1024.0) as usize,
-        max_pictures: config.alarms.max_pictures,
-        max_megapixels: config.alarms.max_picture_megapixels,
-        tls: shared.tls.map(tokio_rustls::TlsAcceptor::from),
-        table: shared.table,
-        auth: shared.auth,
-        audit: shared.audit,
-        intake,
-    });
-    let addr = std::net::SocketAddr::new(smtp.bind.unwrap_or(config.network.bind), smtp.port);
-    let listener = std::net::TcpListener::bind(addr).map_err(|e| {
-        anyhow::anyhow!("cannot listen on {addr} (alarms.smtp.bind, alarms.smtp.port): {e}")
-    })?;
-    listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    tracing::info!(
-        "alarm SMTP receiver on {addr} for {} camera(s)",
-        receiver.mailboxes.len()
-    );
-    tokio::spawn(smtp::serve(receiver, listener, stop));
+    if let Some(smtp) = &alarms.smtp {
+        let receiver = Arc::new(smtp::Receiver {
+            mailboxes: mailboxes(config, store),
+            allow_plain_auth: smtp.allow_plain_auth,
+            max_message_bytes: max_bytes(config),
+            max_pictures: alarms.max_pictures,
+            max_megapixels: alarms.max_picture_megapixels,
+            tls: shared.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            table: shared.table.clone(),
+            auth: shared.auth.clone(),
+            audit: shared.audit.clone(),
+            intake: intake.clone(),
+        });
+        let at = std::net::SocketAddr::new(smtp.bind.unwrap_or(config.network.bind), smtp.port);
+        let listener = listen(at, "alarms.smtp")?;
+        tracing::info!(
+            "alarm SMTP receiver on {at} for {} camera(s)",
+            receiver.mailboxes.len()
+        );
+        tokio::spawn(smtp::serve(receiver, listener, stop.clone()));
+    }
+    if let Some(ftp) = &alarms.ftp {
+        let receiver = Arc::new(ftp::Receiver {
+            logins: ftp_logins(config),
+            passive_ports: ftp.passive_ports[0]..=ftp.passive_ports[1],
+            ftps: shared.tls.as_ref().map(|_| {
+                (
+                    config.security.tls_cert.clone(),
+                    config.security.tls_key.clone(),
+                )
+            }),
+            max_upload_bytes: max_bytes(config),
+            max_megapixels: alarms.max_picture_megapixels,
+            table: shared.table,
+            auth: shared.auth,
+            audit: shared.audit,
+            intake,
+        });
+        let at = std::net::SocketAddr::new(ftp.bind.unwrap_or(config.network.bind), ftp.port);
+        let listener = listen(at, "alarms.ftp")?;
+        tracing::info!(
+            "alarm FTP receiver on {at} for {} camera(s)",
+            receiver.logins.len()
+        );
+        tokio::spawn(ftp::serve(receiver, listener, stop));
+    }
     Ok(Some(thread))
+}
+
+fn max_bytes(config: &Config) -> usize {
+    (config.alarms.max_message_mb * 1024.0 * 1024.0) as usize
+}
+
+fn listen(at: std::net::SocketAddr, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(at)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {at} ({key}.bind, {key}.port): {e}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(tokio::net::TcpListener::from_std(listener)?)
+}
+
+fn ftp_logins(config: &Config) -> HashMap<String, ftp::FtpLogin> {
+    config
+        .enabled_cameras()
+        .filter_map(|c| {
+            let login = c.alarm.as_ref()?.ftp.as_ref()?;
+            Some((
+                login.username.clone(),
+                ftp::FtpLogin {
+                    camera: c.id.clone(),
+                    password: login.password.clone(),
+                },
+            ))
+        })
+        .collect()
 }
 
 fn camera_rules(config: &Config) -> HashMap<String, intake::CameraRules> {

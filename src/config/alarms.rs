@@ -18,6 +18,8 @@ pub const ALARM_DOMAIN: &str = "sentrix.local";
 pub struct Alarms {
     /// The SMTP receiver; absent: off.
     pub smtp: Option<SmtpReceiver>,
+    /// The FTP receiver; absent: off.
+    pub ftp: Option<FtpReceiver>,
     /// The largest message accepted, MB; refused while it is read, never buffered whole.
     pub max_message_mb: f64,
     /// The most pictures taken from one message; the rest are ignored.
@@ -32,6 +34,7 @@ impl Default for Alarms {
     fn default() -> Self {
         Self {
             smtp: None,
+            ftp: None,
             max_message_mb: 25.0,
             max_pictures: 20,
             max_events_per_minute: 12,
@@ -60,11 +63,33 @@ impl Default for SmtpReceiver {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FtpReceiver {
+    /// Address it listens on; absent: the dashboard's (`network.bind`).
+    pub bind: Option<IpAddr>,
+    pub port: u16,
+    /// The ports offered for passive-mode data connections, `[first, last]`.
+    pub passive_ports: [u16; 2],
+}
+
+impl Default for FtpReceiver {
+    fn default() -> Self {
+        Self {
+            bind: None,
+            port: 2121,
+            passive_ports: [50000, 50099],
+        }
+    }
+}
+
 /// `cameras[].alarm`: how one camera's alarm messages are received and filed.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CameraAlarm {
     pub smtp: Option<CameraSmtp>,
+    /// The camera uploads its pictures by FTP with this login.
+    pub ftp: Option<CameraFtp>,
     /// The label of its events (default `alarm`); a subject naming a label of the detector
     /// (`person`, `car`, ...) overrides it.
     pub label: String,
@@ -80,6 +105,7 @@ impl Default for CameraAlarm {
     fn default() -> Self {
         Self {
             smtp: None,
+            ftp: None,
             label: "alarm".into(),
             batch_seconds: 10.0,
             picture_seconds: 1.0,
@@ -114,6 +140,13 @@ pub fn smtp_address(cam: &super::Camera, tag: impl Fn(&str) -> String) -> Option
     })
 }
 
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraFtp {
+    pub username: String,
+    pub password: Secret,
+}
+
 pub fn check(c: &super::Config, p: &mut Problems) {
     let a = &c.alarms;
     if !a.max_message_mb.is_finite() || !(0.1..=1024.0).contains(&a.max_message_mb) {
@@ -143,6 +176,38 @@ pub fn check(c: &super::Config, p: &mut Problems) {
             "alarms.max_picture_megapixels".into(),
             format!("{mp} is out of range: must be 0.1..=400"),
         ));
+    }
+    if let Some(ftp) = &a.ftp {
+        let [first, last] = ftp.passive_ports;
+        if first == 0 || first > last || last - first > 10_000 {
+            p.push((
+                "alarms.ftp.passive_ports".into(),
+                format!("[{first}, {last}] must be [first, last] with 0 < first <= last"),
+            ));
+        }
+    }
+    let mut ftp_users = std::collections::HashMap::new();
+    for (i, cam) in c.cameras.iter().enumerate() {
+        let Some(ftp) = cam.alarm.as_ref().and_then(|a| a.ftp.as_ref()) else {
+            continue;
+        };
+        let key = format!("cameras[{i}].alarm.ftp");
+        if a.ftp.is_none() {
+            p.push((
+                key.clone(),
+                "the FTP receiver is off: add an `alarms.ftp` section".into(),
+            ));
+        }
+        if ftp.username.is_empty() || ftp.username.len() > 64 {
+            p.push((format!("{key}.username"), "must be 1-64 bytes".into()));
+        }
+        if let Some(j) = ftp_users.insert(ftp.username.clone(), i) {
+            p.push((
+                format!("{key}.username"),
+                format!("also cameras[{j}]'s FTP user name"),
+            ));
+        }
+        check_secret(&ftp.password, &format!("{key}.password"), p);
     }
     let mut addresses = std::collections::HashMap::new();
     for (i, cam) in c.cameras.iter().enumerate() {
@@ -215,17 +280,24 @@ fn check_smtp(s: &CameraSmtp, key: &str, p: &mut Problems) {
         }
         _ => {}
     }
-    if let Some(secret) = &s.password
-        && matches!(
-            secret,
-            Secret::Inline(_) | Secret::Source(super::secret::SecretSource::File(_))
-        )
-    {
-        match secret.reveal() {
-            Ok(v) if v.is_empty() => p.push((format!("{key}.password"), "is empty".into())),
-            Ok(_) => {}
-            Err(e) => p.push((format!("{key}.password"), e)),
-        }
+    if let Some(secret) = &s.password {
+        check_secret(secret, &format!("{key}.password"), p);
+    }
+}
+
+/// An inline or file secret must be readable and not empty (the environment and systemd
+/// credentials exist only in the service's own environment, so `run` checks those).
+fn check_secret(secret: &Secret, key: &str, p: &mut Problems) {
+    if !matches!(
+        secret,
+        Secret::Inline(_) | Secret::Source(super::secret::SecretSource::File(_))
+    ) {
+        return;
+    }
+    match secret.reveal() {
+        Ok(v) if v.is_empty() => p.push((key.into(), "is empty".into())),
+        Ok(_) => {}
+        Err(e) => p.push((key.into(), e)),
     }
 }
 
