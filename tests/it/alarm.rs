@@ -508,3 +508,135 @@ async fn an_alarm_gets_through_500_idle_smtp_connections_while_recording_stays_g
     assert!(child_alive(&child));
     assert!(stop(child));
 }
+
+const FTP_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/it/alarm_py/camera_ftp.py"
+);
+
+fn ftp(args: &[&str]) -> Value {
+    let out = Command::new("python3")
+        .arg(FTP_SCRIPT)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Ten consecutive free ports for passive mode (free a moment ago).
+fn free_port_range() -> u16 {
+    loop {
+        let first = free_port();
+        if first < 65_000
+            && (first..first + 10).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        {
+            return first;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_that_upload_by_ftp_get_events_and_clips_and_stay_in_their_directory() {
+    let dir = common::temp_dir();
+    let (ftp_port, passive) = (free_port(), free_port_range());
+    let cameras = format!(
+        "  - id: shed\n    alarm:\n      batch_seconds: 2\n      ftp:\n        username: shed\n        password: shed camera secret\nalarms:\n  ftp:\n    port: {ftp_port}\n    passive_ports: [{passive}, {}]\n",
+        passive + 9
+    );
+    let config = write_config_with(dir.path(), &cameras);
+    assert!(add_admin(&config).status.success());
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let base = dashboard_base(&rx, &mut log);
+    assert!(
+        wait_for(&rx, "alarm FTP receiver on", &mut log).is_some(),
+        "{}",
+        log.join("\n")
+    );
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+    let cafile = dir.path().join("certs/server.crt").display().to_string();
+    let client = https_client(&cert);
+    let pics = pictures(dir.path());
+    let port = ftp_port.to_string();
+    let pic = |i: usize| pics[i].display().to_string();
+
+    // One picture over FTPS (curl: explicit TLS on both channels): an event with it as
+    // the snapshot.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            &cafile,
+            "--ftp-create-dirs",
+            "-T",
+            &pic(0),
+        ])
+        .arg(format!(
+            "ftp://shed:shed%20camera%20secret@127.0.0.1:{port}/alarm/pic0.jpg"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let one = alarm_event(&client, &base, "shed", 0, true).await;
+    let id = one["id"].as_i64().unwrap();
+    let snap = bytes_as_admin(&client, &format!("{base}/api/events/{id}/snapshot.jpg")).await;
+    assert_eq!(snap, std::fs::read(&pics[0]).unwrap());
+
+    // Five pictures 0.6 s apart: one event whose clip shows each for its real interval.
+    let files: Vec<String> = (0..5).map(pic).collect();
+    let mut args = vec![
+        "upload",
+        "127.0.0.1",
+        &port,
+        "shed",
+        "shed camera secret",
+        "0.6",
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let r = ftp(&args);
+    assert_eq!(
+        r["codes"],
+        serde_json::json!([226, 226, 226, 226, 226]),
+        "{r}"
+    );
+    let five = alarm_event(&client, &base, "shed", id, true).await;
+    let clip = five["clip_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no clip: {five}"));
+    let mp4 = bytes_as_admin(&client, &format!("{base}/clips/{clip}.mp4")).await;
+    let path = dir.path().join("ftp.mp4");
+    std::fs::write(&path, &mp4).unwrap();
+    let (times, distinct) = frames_and_distinct(&path);
+    assert_eq!((times.len(), distinct), (5, 5), "{times:?}");
+    for w in times.windows(2) {
+        assert!((w[1] - w[0] - 0.6).abs() < 0.25, "{times:?}");
+    }
+
+    // A path above the camera's directory is refused, a wrong password too.
+    let r = ftp(&[
+        "stor_as",
+        "127.0.0.1",
+        &port,
+        "shed",
+        "shed camera secret",
+        "../../etc/passwd",
+        &pic(0),
+    ]);
+    assert_eq!(r["code"], 550, "{r}");
+    let r = ftp(&["login", "127.0.0.1", &port, "shed", "wrong"]);
+    assert_eq!(r["code"], 530, "{r}");
+
+    common::assert_no_plaintext(&dir.path().join("rec"));
+    assert!(child_alive(&child));
+    assert!(stop(child));
+}
