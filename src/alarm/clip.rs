@@ -66,19 +66,30 @@ pub fn store_clip(
 ) -> Result<ClipRecord, String> {
     let first = pictures.first().ok_or("no pictures")?;
     let units = encode(pictures, times_ms)?;
+    store_units(store, (camera, label, start_ms), &units, Some(&first.jpeg))
+}
+
+/// Muxes `units` (the first a keyframe) into a clip of `camera` labelled `label` from
+/// `start_ms`, sealed and indexed by the store.
+pub fn store_units(
+    store: &Store,
+    (camera, label, start_ms): (&str, &str, i64),
+    units: &[AccessUnit],
+    thumbnail: Option<&[u8]>,
+) -> Result<ClipRecord, String> {
+    let stream = units.first().map(|u| u.stream.clone()).ok_or("no video")?;
     let meta = ClipMeta {
         camera_id: camera.to_string(),
         start_ms,
         codec: String::new(),
-        width: even(first.width),
-        height: even(first.height),
+        width: stream.width,
+        height: stream.height,
         labels: vec![label.to_string()],
         ..ClipMeta::default()
     };
     let mut writer = store.begin_clip(meta).map_err(|e| e.to_string())?;
-    let stream = units.first().map(|u| u.stream.clone()).ok_or("no units")?;
     let mut mux = Muxer::new(stream, 1_000);
-    for u in &units {
+    for u in units {
         mux.push(u).map_err(|e| e.to_string())?;
         writer
             .write(&mux.take_output())
@@ -86,7 +97,7 @@ pub fn store_clip(
     }
     let rest = mux.finish().map_err(|e| e.to_string())?;
     writer.write(&rest).map_err(|e| e.to_string())?;
-    writer.finish(Some(&first.jpeg)).map_err(|e| e.to_string())
+    writer.finish(thumbnail).map_err(|e| e.to_string())
 }
 
 fn even(n: u32) -> u32 {
@@ -180,7 +191,7 @@ fn build(
 }
 
 /// Pulls the encoded pictures until end of stream (or an error on the bus).
-fn collect(
+pub(super) fn collect(
     pipeline: &gst::Pipeline,
     sink: &gst_app::AppSink,
     width: u32,

@@ -321,6 +321,25 @@ impl Inbox {
         Err(Error::from(ErrorKind::PermissionDenied))
     }
 
+    /// Checks an uploaded picture (off the runtime: it reads EXIF).
+    async fn picture(
+        &self,
+        user: &FtpCamera,
+        data: Vec<u8>,
+    ) -> unftp_core::storage::Result<picture::Picture> {
+        let max_megapixels = self.receiver.max_megapixels;
+        let checked = tokio::task::spawn_blocking(move || picture::check(data, max_megapixels))
+            .await
+            .map_err(|e| Error::new(ErrorKind::LocalError, e))?;
+        checked.map_err(|e| {
+            let why = format!("ftp: {}: picture refused: {e}", user.camera);
+            self.receiver
+                .audit
+                .log(None, self.ip, "alarm_refused", &why);
+            Error::from(ErrorKind::PermissionDenied)
+        })
+    }
+
     /// Reads an upload into memory, refusing it once it passes the cap.
     async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
         &self,
@@ -390,23 +409,14 @@ impl StorageBackend<FtpCamera> for Inbox {
         self.check_path(user, path.as_ref())?;
         let data = self.read_capped(input).await?;
         let bytes = data.len() as u64;
-        let max_megapixels = self.receiver.max_megapixels;
-        let checked = tokio::task::spawn_blocking(move || picture::check(data, max_megapixels))
-            .await
-            .map_err(|e| Error::new(ErrorKind::LocalError, e))?;
-        let picture = match checked {
-            Ok(p) => p,
-            Err(e) => {
-                let why = format!("ftp: {}: picture refused: {e}", user.camera);
-                self.receiver
-                    .audit
-                    .log(None, self.ip, "alarm_refused", &why);
-                return Err(Error::from(ErrorKind::PermissionDenied));
-            }
+        let (pictures, videos) = match super::video::looks_like_video(&data) {
+            true => (Vec::new(), vec![data]),
+            false => (vec![self.picture(user, data).await?], Vec::new()),
         };
         let arrival = Arrival {
             camera: user.camera.clone(),
-            pictures: vec![picture],
+            pictures,
+            videos,
             subject: None,
             received_ms: crate::base::clock::wall_ms(),
             from: self.ip,

@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 const QUEUE: usize = 64;
 /// Pictures one batch holds at most (a camera mailing for minutes keeps its first ones).
 const MAX_BATCH_PICTURES: usize = 200;
+/// Videos one batch holds at most.
+const MAX_BATCH_VIDEOS: usize = 4;
 const WHOLE: [f32; 4] = [0.0, 0.0, 1.0, 1.0];
 
 /// One received message (or upload) for a camera.
@@ -30,6 +32,8 @@ const WHOLE: [f32; 4] = [0.0, 0.0, 1.0, 1.0];
 pub struct Arrival {
     pub camera: String,
     pub pictures: Vec<Picture>,
+    /// Attached videos (MP4/AVI), each becoming a clip of its own (video.rs).
+    pub videos: Vec<Vec<u8>>,
     pub subject: Option<String>,
     pub received_ms: i64,
     pub from: IpAddr,
@@ -66,6 +70,7 @@ struct Batch {
     start_ms: i64,
     pictures: Vec<Picture>,
     arrived_ms: Vec<i64>,
+    videos: Vec<Vec<u8>>,
     closes_at: Instant,
 }
 
@@ -131,7 +136,7 @@ impl Worker {
         let Some(rules) = self.rules.get(&a.camera).cloned() else {
             return;
         };
-        if a.pictures.is_empty() {
+        if a.pictures.is_empty() && a.videos.is_empty() {
             tracing::info!(camera = %a.camera, "alarm message without a picture: ignored");
             return;
         }
@@ -142,6 +147,8 @@ impl Worker {
                 .arrived_ms
                 .extend(std::iter::repeat_n(a.received_ms, n));
             batch.pictures.extend(a.pictures.into_iter().take(n));
+            let room = MAX_BATCH_VIDEOS.saturating_sub(batch.videos.len());
+            batch.videos.extend(a.videos.into_iter().take(room));
             batch.closes_at = Instant::now() + rules.batch;
             return;
         }
@@ -202,8 +209,9 @@ impl Worker {
         self.announce("start", event);
         tracing::info!(
             camera = %a.camera,
-            "alarm event {event} ({label}): {} picture(s)",
-            a.pictures.len()
+            "alarm event {event} ({label}): {} picture(s), {} video(s)",
+            a.pictures.len(),
+            a.videos.len()
         );
         Ok(Batch {
             event,
@@ -211,6 +219,7 @@ impl Worker {
             start_ms: a.received_ms,
             pictures: a.pictures.clone(),
             arrived_ms: vec![a.received_ms; a.pictures.len()],
+            videos: a.videos.iter().take(MAX_BATCH_VIDEOS).cloned().collect(),
             closes_at: Instant::now() + rules.batch,
         })
     }
@@ -230,10 +239,18 @@ impl Worker {
         }
     }
 
-    /// Stores the batch's clip (two or more pictures) and ends its event.
+    /// Stores the batch's clips (its videos; two or more pictures) and ends its event.
     fn close(&self, camera: &str, b: Batch) {
         let picture_ms = self.rules.get(camera).map(|r| r.picture_ms).unwrap_or(1000);
         let mut end_ms = b.arrived_ms.last().copied().unwrap_or(b.start_ms);
+        for video in &b.videos {
+            match self.store_video(camera, &b, video.clone()) {
+                Ok(video_end_ms) => end_ms = end_ms.max(video_end_ms),
+                Err(e) => {
+                    tracing::warn!(camera, "alarm event {}: a video was not kept: {e}", b.event)
+                }
+            }
+        }
         if b.pictures.len() >= 2 {
             let times = clip::show_times_ms(&b.pictures, &b.arrived_ms, picture_ms);
             match clip::store_clip(
@@ -261,6 +278,27 @@ impl Worker {
             Ok(()) => self.announce("end", b.event),
             Err(e) => tracing::error!(camera, "alarm event {} not ended: {e}", b.event),
         }
+    }
+
+    /// Remuxes (or transcodes) one attached video into a clip from the batch's start;
+    /// returns the clip's end.
+    fn store_video(&self, camera: &str, b: &Batch, video: Vec<u8>) -> Result<i64, String> {
+        let (units, transcoded) = super::video::units_of(video)?;
+        let thumbnail = b.pictures.first().map(|p| p.jpeg.as_slice());
+        let c = clip::store_units(
+            &self.store,
+            (camera, &b.label, b.start_ms),
+            &units,
+            thumbnail,
+        )?;
+        let how = if transcoded { "transcoded" } else { "remuxed" };
+        tracing::info!(
+            camera,
+            "alarm clip {} from an attached video ({how}): {} ms",
+            c.id,
+            c.duration_ms
+        );
+        Ok(c.end_ms)
     }
 
     fn announce(&self, kind: &'static str, id: i64) {

@@ -1,6 +1,7 @@
 //! What an alarm message carries: its subject and its JPEG pictures, taken from a message
 //! already held within `alarms.max_message_mb` (smtp.rs caps it while reading). The MIME
-//! structure is parsed by `mail-parser`; a message of more than `MAX_PARTS` parts (a MIME
+//! structure is parsed by `mail-parser`; attached MP4 or AVI videos are kept whole for
+//! video.rs; a message of more than `MAX_PARTS` parts (a MIME
 //! bomb) is refused whole, and at most `max_pictures` pictures are taken, each checked by
 //! picture.rs before anything decodes it.
 
@@ -17,7 +18,12 @@ pub struct Contents {
     pub refused: Vec<PictureError>,
     /// Pictures beyond `max_pictures`, ignored.
     pub ignored: usize,
+    /// Attached videos (MP4 or AVI), at most `MAX_VIDEOS`.
+    pub videos: Vec<Vec<u8>>,
 }
+
+/// Videos taken from one message at most.
+pub const MAX_VIDEOS: usize = 2;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MimeError {
@@ -45,6 +51,13 @@ pub fn contents(
     };
     for part in &message.parts {
         let body = part.contents();
+        if super::video::looks_like_video(body) && is_binary(part) {
+            match out.videos.len() < MAX_VIDEOS {
+                true => out.videos.push(body.to_vec()),
+                false => out.ignored += 1,
+            }
+            continue;
+        }
         if !is_picture(part, body) {
             continue;
         }
@@ -63,8 +76,8 @@ pub fn contents(
 /// A binary part typed `image/jpeg` (or `image/jpg`), or any binary part that starts like
 /// a JPEG (cameras label attachments `application/octet-stream`).
 fn is_picture(part: &mail_parser::MessagePart<'_>, body: &[u8]) -> bool {
-    use mail_parser::{MimeHeaders, PartType};
-    if !matches!(part.body, PartType::Binary(_) | PartType::InlineBinary(_)) {
+    use mail_parser::MimeHeaders;
+    if !is_binary(part) {
         return false;
     }
     let typed_jpeg = part.content_type().is_some_and(|ct| {
@@ -74,6 +87,11 @@ fn is_picture(part: &mail_parser::MessagePart<'_>, body: &[u8]) -> bool {
                 .is_some_and(|s| s.eq_ignore_ascii_case("jpeg") || s.eq_ignore_ascii_case("jpg"))
     });
     typed_jpeg || body.starts_with(&[0xFF, 0xD8])
+}
+
+fn is_binary(part: &mail_parser::MessagePart<'_>) -> bool {
+    use mail_parser::PartType;
+    matches!(part.body, PartType::Binary(_) | PartType::InlineBinary(_))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod intake;
 pub mod mime;
 pub mod picture;
 pub mod smtp;
+pub mod video;
 
 use crate::config::Config;
 use crate::store::Store;

@@ -633,6 +633,7 @@ impl Conn {
             let arrival = Arrival {
                 camera,
                 pictures: contents.pictures.clone(),
+                videos: contents.videos.clone(),
                 subject: contents.subject.clone(),
                 received_ms,
                 from: self.peer.ip(),

@@ -8,7 +8,6 @@
 use crate::store::container::{OpenReader, SealWriter};
 use crate::store::{ClipError, ClipKind, ClipRecord, ClipState, EventRecord, MasterKey};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 
 /// The record's format version.
 const RECORD_VERSION: u32 = 1;
@@ -215,7 +214,8 @@ pub fn open_sealed(
     key: &MasterKey,
     object: &str,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
-    let file = memory_file(bytes).map_err(|e| format!("{object}: {e}"))?;
+    let file = crate::base::fds::memory_file(c"sentrix-record", bytes)
+        .map_err(|e| format!("{object}: {e}"))?;
     let reader = OpenReader::open(file, key).map_err(|e| describe(object, &e))?;
     let plain = reader
         .read_at(0, reader.plain_len())
@@ -252,21 +252,6 @@ pub fn describe(object: &str, e: &ClipError) -> String {
         }
         other => format!("{object}: {other}"),
     }
-}
-
-/// An anonymous in-memory file holding `bytes` (OpenReader reads files).
-fn memory_file(bytes: &[u8]) -> std::io::Result<std::fs::File> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: memfd_create with a valid NUL-terminated name; the descriptor it returns is
-    // owned by the File from here on.
-    let fd = unsafe { libc::memfd_create(c"sentrix-record".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    file.write_all(bytes)?;
-    Ok(file)
 }
 
 /// Lower-case hex of a digest.

@@ -127,6 +127,55 @@ async fn bytes_as_admin(client: &reqwest::Client, url: &str) -> Vec<u8> {
     r.bytes().await.unwrap().to_vec()
 }
 
+/// A 3 s, 10 fps, 320x240 test video encoded with `codec_args`.
+fn video(dir: &Path, name: &str, codec_args: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let out = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=10",
+            "-t",
+            "3",
+        ])
+        .args(codec_args)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// The MD5 of every decoded picture of `path`, in order.
+fn frame_hashes(path: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-vsync",
+            "passthrough",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "framemd5",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect()
+}
+
 /// Presentation times (s) and distinct picture hashes of a clip's decoded frames.
 fn frames_and_distinct(path: &Path) -> (Vec<f64>, usize) {
     let out = Command::new("ffmpeg")
@@ -247,6 +296,36 @@ async fn cameras_that_email_their_alarms_get_events_snapshots_and_clips() {
         assert!((t - times[0] - i as f64).abs() < 0.05, "{times:?}");
     }
 
+    // An attached MP4 (H.264) is remuxed: the clip decodes to the very same pictures; an
+    // AVI of MJPEG is transcoded to H.264.
+    let mp4_in = video(
+        dir.path(),
+        "in.mp4",
+        &["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10"],
+    );
+    let avi_in = video(dir.path(), "in.avi", &["-c:v", "mjpeg"]);
+    let mut last = five["id"].as_i64().unwrap();
+    for (input, remuxed) in [(&mp4_in, true), (&avi_in, false)] {
+        let r = send(&port, &gate, &[], std::slice::from_ref(input));
+        assert_eq!(r["code"], 250, "{r}");
+        let e = alarm_event(&client, &base, "gate", last, true).await;
+        last = e["id"].as_i64().unwrap();
+        let clip = e["clip_id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no clip: {e}"));
+        let bytes = bytes_as_admin(&client, &format!("{base}/clips/{clip}.mp4")).await;
+        let out = dir.path().join(format!("attached-{clip}.mp4"));
+        std::fs::write(&out, &bytes).unwrap();
+        let (times, _) = frames_and_distinct(&out);
+        assert_eq!(times.len(), 30, "{}: {times:?}", input.display());
+        assert_eq!(
+            frame_hashes(&out) == frame_hashes(input),
+            remuxed,
+            "{}",
+            input.display()
+        );
+    }
+
     // The door camera: AUTH in clear is refused, RCPT without it is 530, with it works.
     let r = mail(&["plain_auth", "127.0.0.1", &port]);
     assert_eq!(
@@ -316,7 +395,14 @@ async fn cameras_that_email_their_alarms_get_events_snapshots_and_clips() {
     bomb[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
     let bomb_path = dir.path().join("bomb.jpg");
     std::fs::write(&bomb_path, &bomb).unwrap();
-    let last = five["id"].as_i64().unwrap();
+    let newest = get_json_as_admin(&client, &format!("{base}/api/events?camera=gate")).await;
+    let last = newest["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["id"].as_i64())
+        .max()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let r = send(&port, &gate, &[], &[bomb_path]);
     assert_eq!(r["code"], 250, "{r}");
@@ -449,9 +535,9 @@ async fn an_alarm_gets_through_500_idle_smtp_connections_while_recording_stays_g
 
     // A camera's alarm arrives within 2 s, three times over.
     let port = smtp_port.to_string();
-    for round in 0..3 {
+    for (round, pic) in pics.iter().take(3).enumerate() {
         let asked = Instant::now();
-        let (p, pic) = (port.clone(), pics[round].clone());
+        let (p, pic) = (port.clone(), pic.clone());
         let r = tokio::task::spawn_blocking(move || send(&p, "gate@cams.test", &[], &[pic]))
             .await
             .unwrap();

@@ -58,6 +58,13 @@ def stor_as(args):
             code = int(f.storbinary("STOR " + remote, fh)[:3])
     except ftplib.error_perm as e:
         code = code_of(e)
+    except OSError:
+        # The server refused the path before taking the data: its reply is on the
+        # control connection.
+        try:
+            code = int(f.getresp()[:3])
+        except ftplib.error_perm as e:
+            code = code_of(e)
     print(json.dumps({"code": code}))
 
 

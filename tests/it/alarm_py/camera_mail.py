@@ -42,10 +42,12 @@ def send(args):
     msg["To"] = to
     msg["Subject"] = opts.get("subject", "Alarm")
     msg.set_content("Motion detected")
+    types = {".mp4": ("video", "mp4"), ".avi": ("video", "x-msvideo")}
     for n, f in enumerate(files):
+        kind = types.get(f[f.rfind("."):], ("image", "jpeg"))
         with open(f, "rb") as fh:
-            msg.add_attachment(fh.read(), maintype="image", subtype="jpeg",
-                               filename="pic%d.jpg" % n)
+            msg.add_attachment(fh.read(), maintype=kind[0], subtype=kind[1],
+                               filename="part%d%s" % (n, f[f.rfind("."):]))
     out = {}
     try:
         s = connect(host, port, opts.get("tls"), opts.get("source"))
