@@ -81,6 +81,7 @@ bench-steps:
 	$(BENCH_BIN) timeline
 	$(BENCH_BIN) analytics
 	$(BENCH_BIN) review
+	$(BENCH_BIN) alarms
 	$(BENCH_BIN) notify
 	$(BENCH_BIN) offsite
 	$(BENCH_BIN) live

@@ -6,6 +6,7 @@
 //! `common.rs` holds what several benches share (the synthetic camera, child processes'
 //! CPU and memory from wait4, work dirs); each other file is one bench.
 
+mod alarms;
 mod analytics;
 mod bigclip;
 mod cameras;
@@ -22,6 +23,7 @@ mod review;
 mod table;
 mod timeline;
 
+pub use alarms::alarms;
 pub use analytics::analytics;
 pub use bigclip::make_clip;
 pub use cameras::{CamerasBench, cameras};
@@ -192,6 +194,19 @@ pub enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The SMTP alarm receiver in process: end of DATA to the event's start (median, p99)
+    /// and CPU per alarm of five pictures with its clip.
+    Alarms {
+        /// One-picture alarms timed for the latency.
+        #[arg(long, default_value_t = 100)]
+        alarms: usize,
+        /// Five-picture alarms (each with its clip) timed for the CPU.
+        #[arg(long, default_value_t = 20)]
+        clips: usize,
+        /// Directory for the temporary store (default: the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Review items over 100,000 synthetic events: the rebuild, and GET /api/review's latency.
     Review {
         /// Directory for the temporary store (default: the system temp dir).
@@ -354,6 +369,11 @@ fn run(bench: Bench) -> ExitCode {
             report(crate::analytics(&dir.unwrap_or_else(std::env::temp_dir)))
         }
         Bench::Review { dir } => report(crate::review(&dir.unwrap_or_else(std::env::temp_dir))),
+        Bench::Alarms { alarms, clips, dir } => report(crate::alarms(
+            &dir.unwrap_or_else(std::env::temp_dir),
+            alarms,
+            clips,
+        )),
         Bench::MakeClip { config, camera, mb } => match load(config) {
             Ok(c) => report(crate::make_clip(&c, &camera, mb)),
             Err(code) => code,
