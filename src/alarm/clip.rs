@@ -213,14 +213,7 @@ pub(super) fn collect(
                 session: 1,
             })
         });
-        units.push(AccessUnit {
-            pts_ns: buffer.pts().map(|t| t.nseconds()).unwrap_or(0),
-            dts_ns: buffer.dts().map(|t| t.nseconds()),
-            duration_ns: buffer.duration().map(|t| t.nseconds()),
-            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-            data: buffer,
-            stream: info.clone(),
-        });
+        units.push(unit_of(buffer, info));
         if units.len() == expected {
             break;
         }
@@ -241,6 +234,18 @@ pub(super) fn collect(
         ));
     }
     Ok(units)
+}
+
+/// An encoded buffer as an access unit of `stream` (its times and keyframe flag).
+pub(super) fn unit_of(buffer: gst::Buffer, stream: &Arc<StreamInfo>) -> AccessUnit {
+    AccessUnit {
+        pts_ns: buffer.pts().map(|t| t.nseconds()).unwrap_or(0),
+        dts_ns: buffer.dts().map(|t| t.nseconds()),
+        duration_ns: buffer.duration().map(|t| t.nseconds()),
+        keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+        data: buffer,
+        stream: stream.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use unftp_core::auth::{AuthenticationError, Credentials, Principal, UserDetail, UserDetailError};
@@ -58,61 +58,55 @@ pub struct Receiver {
     pub intake: Intake,
 }
 
-/// Accepts control connections on `listener` until `stop`.
+/// Accepts control connections on `listener` until `stop` (alarm::accept_admitted).
 pub async fn serve(
     receiver: Arc<Receiver>,
     listener: tokio::net::TcpListener,
     stop: CancellationToken,
 ) {
-    let mut warn = crate::base::logging::Throttle::new(Duration::from_secs(10));
-    loop {
-        let (socket, peer) = tokio::select! {
-            _ = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    warn.warn(|more| format!("alarm FTP cannot accept: {e}{more}"));
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let admission = match receiver.table.admit(peer.ip()) {
-            Ok(a) => a,
-            Err(why) => {
-                drop(socket);
-                warn.warn(|more| {
-                    format!(
-                        "refused an FTP connection from {}: {why:?}{more}",
-                        peer.ip()
-                    )
-                });
-                continue;
-            }
-        };
-        let r = receiver.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let evicted = admission.shared.closed();
-            let Ok(std_socket) = socket.into_std() else {
-                return;
-            };
-            let Ok(handle) = std_socket.try_clone() else {
-                return;
-            };
-            let Ok(socket) = tokio::net::TcpStream::from_std(std_socket) else {
-                return;
-            };
-            let session = session(r, peer.ip(), socket);
-            tokio::select! {
-                _ = session => {}
-                _ = evicted.cancelled() => {}
-                _ = stop.cancelled() => {}
-            }
-            // Ends libunftp's session, which runs in a task of its own.
-            let _ = handle.shutdown(std::net::Shutdown::Both);
-            drop(admission);
-        });
+    let table = receiver.table.clone();
+    super::accept_admitted(
+        "FTP",
+        listener,
+        table,
+        stop,
+        move |socket, peer, admission| control(receiver.clone(), peer.ip(), socket, admission),
+    )
+    .await;
+}
+
+/// One control connection until it ends or is evicted; eviction (or the end) shuts the
+/// socket down through a clone of it, which ends libunftp's session task.
+async fn control(
+    r: Arc<Receiver>,
+    ip: IpAddr,
+    socket: tokio::net::TcpStream,
+    admission: crate::web::conn::Admission,
+) {
+    let evicted = admission.shared.closed();
+    let Ok(std_socket) = socket.into_std() else {
+        return;
+    };
+    let Ok(handle) = std_socket.try_clone() else {
+        return;
+    };
+    let _shut = ShutdownOnDrop(handle);
+    let Ok(socket) = tokio::net::TcpStream::from_std(std_socket) else {
+        return;
+    };
+    tokio::select! {
+        _ = session(r, ip, socket) => {}
+        _ = evicted.cancelled() => {}
+    }
+    drop(admission);
+}
+
+/// Shuts a socket down when dropped: also when the task is dropped at a shutdown or reload.
+struct ShutdownOnDrop(std::net::TcpStream);
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
     }
 }
 

@@ -109,6 +109,56 @@ pub fn start(
     Ok(Some(thread))
 }
 
+/// Accepts connections on `listener` until `stop`, each admitted through the dashboard's
+/// connection `table` (refusals logged once per 10 s), and runs `serve` on each in a task
+/// of its own; a connection's task ends with `stop` too.
+pub async fn accept_admitted<F, Fut>(
+    what: &'static str,
+    listener: tokio::net::TcpListener,
+    table: Arc<crate::web::conn::ConnTable>,
+    stop: CancellationToken,
+    serve: F,
+) where
+    F: Fn(tokio::net::TcpStream, std::net::SocketAddr, crate::web::conn::Admission) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut warn = crate::base::logging::Throttle::new(Duration::from_secs(10));
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    warn.warn(|more| format!("alarm {what} cannot accept: {e}{more}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let admission = match table.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(why) => {
+                drop(socket);
+                warn.warn(|more| {
+                    format!(
+                        "refused an {what} connection from {}: {why:?}{more}",
+                        peer.ip()
+                    )
+                });
+                continue;
+            }
+        };
+        let task = serve(socket, peer, admission);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = task => {}
+            }
+        });
+    }
+}
+
 fn max_bytes(config: &Config) -> usize {
     (config.alarms.max_message_mb * 1024.0 * 1024.0) as usize
 }

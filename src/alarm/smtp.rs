@@ -79,48 +79,23 @@ pub struct Receiver {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Accepts connections on `listener` until `stop`.
+/// Accepts connections on `listener` until `stop` (alarm::accept_admitted).
 pub async fn serve(
     receiver: Arc<Receiver>,
     listener: tokio::net::TcpListener,
     stop: CancellationToken,
 ) {
-    let mut warn = crate::base::logging::Throttle::new(Duration::from_secs(10));
-    loop {
-        let (socket, peer) = tokio::select! {
-            _ = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    warn.warn(|more| format!("alarm SMTP cannot accept: {e}{more}"));
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let admission = match receiver.table.admit(peer.ip()) {
-            Ok(a) => Arc::new(a),
-            Err(why) => {
-                drop(socket);
-                warn.warn(|more| {
-                    format!(
-                        "refused an SMTP connection from {}: {why:?}{more}",
-                        peer.ip()
-                    )
-                });
-                continue;
-            }
-        };
-        let r = receiver.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let conn = Conn::new(r, peer, admission.clone(), socket);
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = conn.run() => {}
-            }
-        });
-    }
+    let table = receiver.table.clone();
+    super::accept_admitted(
+        "SMTP",
+        listener,
+        table,
+        stop,
+        move |socket, peer, admission| {
+            Conn::new(receiver.clone(), peer, Arc::new(admission), socket).run()
+        },
+    )
+    .await;
 }
 
 /// What the mailin handler and the connection share about the current message.

@@ -269,14 +269,7 @@ fn run(
         };
         let codec = found.lock().unwrap_or_else(|p| p.into_inner()).codec;
         let info = stream.get_or_insert_with(|| Arc::new(stream_info(&caps, codec)));
-        units.push(AccessUnit {
-            pts_ns: buffer.pts().map(|t| t.nseconds()).unwrap_or(0),
-            dts_ns: buffer.dts().map(|t| t.nseconds()),
-            duration_ns: buffer.duration().map(|t| t.nseconds()),
-            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-            data: buffer,
-            stream: info.clone(),
-        });
+        units.push(super::clip::unit_of(buffer, info));
         if units.len() >= MAX_UNITS {
             break;
         }

@@ -47,7 +47,7 @@ fn config(dir: &Path, smtp_port: u16) -> PathBuf {
 }
 
 /// Five distinct 640x480 JPEGs (ffmpeg's test pattern with its frame counter).
-fn pictures(dir: &Path) -> Vec<PathBuf> {
+pub fn pictures(dir: &Path) -> Vec<PathBuf> {
     let out = Command::new("ffmpeg")
         .args([
             "-v",
@@ -69,21 +69,23 @@ fn pictures(dir: &Path) -> Vec<PathBuf> {
     (1..=5).map(|i| dir.join(format!("pic{i}.jpg"))).collect()
 }
 
-fn mail(args: &[&str]) -> Value {
+/// Runs a camera stand-in script; the JSON line it printed.
+fn python(script: &str, args: &[&str]) -> Value {
     let out = Command::new("python3")
-        .arg(SCRIPT)
+        .arg(script)
         .args(args)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn send(port: &str, to: &str, extra: &[&str], files: &[PathBuf]) -> Value {
+fn mail(args: &[&str]) -> Value {
+    python(SCRIPT, args)
+}
+
+pub fn send(port: &str, to: &str, extra: &[&str], files: &[PathBuf]) -> Value {
     let mut args = vec!["send", "127.0.0.1", port, to];
     args.extend_from_slice(extra);
     let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
@@ -389,6 +391,17 @@ async fn cameras_that_email_their_alarms_get_events_snapshots_and_clips() {
         "{before_kib} -> {peak_kib} KiB"
     );
 
+    // A MIME bomb of 10,000 parts is refused; 5,000 nested parts and a JPEG whose base64
+    // stops half-way are contained (accepted, nothing decodes past the data).
+    let r = mail(&["raw", "127.0.0.1", &port, &gate, "parts"]);
+    assert_eq!(r["code"], 554, "{r}");
+    let r = mail(&["raw", "127.0.0.1", &port, &gate, "nesting"]);
+    assert!(r["code"] == 250 || r["code"] == 554, "{r}");
+    let pic0 = pics[0].display().to_string();
+    let r = mail(&["raw", "127.0.0.1", &port, &gate, "truncated", &pic0]);
+    assert!(r["code"] == 250 || r["code"] == 554, "{r}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
     // A 60,000 x 60,000 JPEG is refused from its header: no event.
     let mut bomb = std::fs::read(&pics[0]).unwrap();
     let sof = bomb.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
@@ -601,17 +614,7 @@ const FTP_SCRIPT: &str = concat!(
 );
 
 fn ftp(args: &[&str]) -> Value {
-    let out = Command::new("python3")
-        .arg(FTP_SCRIPT)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    python(FTP_SCRIPT, args)
 }
 
 /// Ten consecutive free ports for passive mode (free a moment ago).

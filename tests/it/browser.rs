@@ -55,6 +55,18 @@ fn dashboard_in_headless_chromium() {
         .unwrap()
         .port();
     let mut text = std::fs::read_to_string(&config).unwrap();
+    // An alarm-only camera beside the demo: its tile shows its newest alarm picture (filed
+    // as motion, so the Review page's detection list stays the trigger's alone).
+    let smtp_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    text = text.replace(
+        "cameras:\n",
+        "cameras:\n  - id: doorbell\n    alarm:\n      label: motion\n      smtp:\n        address: doorbell@cams.test\n",
+    );
+    text.push_str(&format!("alarms:\n  smtp:\n    port: {smtp_port}\n"));
     text.push_str(&format!(
         "notify:\n  targets:\n    - {{type: webhook, name: hook, url: 'https://127.0.0.1:{dead}/h'}}\n  rules:\n    - {{target: hook, labels: [manual]}}\n"
     ));
@@ -69,6 +81,15 @@ fn dashboard_in_headless_chromium() {
     let mut log = Vec::new();
     let base = common::run::dashboard_base(&rx, &mut log);
     let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+
+    let pictures = crate::alarm::pictures(dir.path());
+    let sent = crate::alarm::send(
+        &smtp_port.to_string(),
+        "doorbell@cams.test",
+        &[],
+        &pictures[..1],
+    );
+    assert_eq!(sent["code"], 250, "{sent}");
 
     // Make sure an event with a finished clip exists: trigger, then wait for the link.
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -97,6 +118,9 @@ fn dashboard_in_headless_chromium() {
     let ok = stop(child);
     let seen = what_it_saw("dashboard", &out, &stdout);
     assert!(seen["decoded_frames"].as_u64().unwrap() > 0);
+    // The alarm-only camera's tile: its picture, and the badge says so.
+    assert_eq!(seen["alarm_tile_badge"], "alarm-only", "{seen}");
+    assert_eq!(seen["alarm_tile_picture_width"], 640, "{seen}");
     // The Review page: first after login, a preview within 2 s, opening plays from the
     // pre-roll, mark-all clears the badge (the script checks each; here what it measured).
     assert_eq!(seen["landing"], serde_json::json!(["page-review"]));

@@ -5,6 +5,7 @@ code of sentrix. Each subcommand prints one JSON line with what the server answe
   plain_auth HOST PORT          AUTH before STARTTLS: the server's code
   recipients HOST PORT N        N unknown recipients: how many were answered
   big HOST PORT TO MB           a message of MB megabytes: the final code
+  raw HOST PORT TO KIND         a hostile message (parts, nesting, truncated): the code
 """
 import json
 import smtplib
@@ -117,6 +118,38 @@ def big(args):
     print(json.dumps({"code": code, "seconds": time.time() - started}))
 
 
+def hostile_message(kind, jpeg):
+    head = "From: camera@cams.test\r\nSubject: Alarm\r\nMIME-Version: 1.0\r\n"
+    if kind == "parts":
+        body = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        body += "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" * 10000 + "--b--\r\n"
+    elif kind == "nesting":
+        body = "".join("Content-Type: multipart/mixed; boundary=n%d\r\n\r\n--n%d\r\n" % (i, i)
+                       for i in range(5000))
+        body += "Content-Type: text/plain\r\n\r\nx\r\n"
+    else:  # truncated: a JPEG whose base64 stops mid-way
+        import base64
+        b64 = base64.b64encode(jpeg).decode()
+        cut = b64[: len(b64) // 2 + 3]
+        lines = "\r\n".join(cut[i:i + 76] for i in range(0, len(cut), 76))
+        body = ("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                "Content-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                + lines + "\r\n--b--\r\n")
+    return head + body
+
+
+def raw(args):
+    host, port, to, kind = args[:4]
+    jpeg = open(args[4], "rb").read() if len(args) > 4 else b""
+    s = connect(host, port)
+    try:
+        s.sendmail("camera@cams.test", [to], hostile_message(kind, jpeg))
+        code, message = 250, ""
+    except smtplib.SMTPResponseException as e:
+        code, message = e.smtp_code, e.smtp_error.decode(errors="replace")
+    print(json.dumps({"code": code, "message": message}))
+
+
 if __name__ == "__main__":
     {"send": send, "plain_auth": plain_auth, "recipients": recipients,
-     "big": big}[sys.argv[1]](sys.argv[2:])
+     "big": big, "raw": raw}[sys.argv[1]](sys.argv[2:])

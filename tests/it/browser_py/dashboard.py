@@ -75,6 +75,13 @@ def steps(driver, wait, base, user, password, outdir, seen):
     seen["tile_width"] = driver.execute_script(
         "return document.querySelector('#grid video').videoWidth;")
     driver.save_screenshot(outdir + "/dashboard-live.png")
+    # The alarm-only camera's tile shows its newest alarm picture and says so.
+    wait.until(lambda d: d.execute_script(
+        "const i = document.querySelector('#view-doorbell img.last-picture');"
+        "return i && i.complete && i.naturalWidth > 0;"))
+    seen["alarm_tile_picture_width"] = driver.execute_script(
+        "return document.querySelector('#view-doorbell img.last-picture').naturalWidth;")
+    seen["alarm_tile_badge"] = driver.find_element(By.ID, "badge-doorbell").text
 
     # An event with a clip, from the timeline.
     driver.get(base + "/#events")
