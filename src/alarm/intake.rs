@@ -164,11 +164,12 @@ impl Worker {
             }
             return;
         }
-        match self.open_batch(&a, &rules) {
+        let camera = a.camera.clone();
+        match self.open_batch(a, &rules) {
             Ok(batch) => {
-                self.open.insert(a.camera.clone(), batch);
+                self.open.insert(camera, batch);
             }
-            Err(e) => tracing::error!(camera = %a.camera, "alarm event not stored: {e}"),
+            Err(e) => tracing::error!(camera = %camera, "alarm event not stored: {e}"),
         }
     }
 
@@ -189,7 +190,7 @@ impl Worker {
         true
     }
 
-    fn open_batch(&self, a: &Arrival, rules: &CameraRules) -> Result<Batch, String> {
+    fn open_batch(&self, mut a: Arrival, rules: &CameraRules) -> Result<Batch, String> {
         let label = a
             .subject
             .as_deref()
@@ -217,9 +218,12 @@ impl Worker {
             event,
             label,
             start_ms: a.received_ms,
-            pictures: a.pictures.clone(),
             arrived_ms: vec![a.received_ms; a.pictures.len()],
-            videos: a.videos.iter().take(MAX_BATCH_VIDEOS).cloned().collect(),
+            pictures: a.pictures,
+            videos: {
+                a.videos.truncate(MAX_BATCH_VIDEOS);
+                a.videos
+            },
             closes_at: Instant::now() + rules.batch,
         })
     }

@@ -243,7 +243,7 @@ impl Conn {
 
     async fn run(mut self) {
         let greeting = self.session.greeting();
-        if self.reply(&greeting).await.is_err() {
+        if self.answer(&greeting).await.is_err() {
             return;
         }
         let mut line = Vec::with_capacity(1024);
@@ -660,10 +660,6 @@ impl Conn {
             Action::Close => Err(Stop::Close),
             _ => Ok(()),
         }
-    }
-
-    async fn reply(&mut self, response: &Response) -> Step {
-        self.answer(response).await
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Step {
