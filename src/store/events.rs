@@ -467,16 +467,32 @@ impl Store {
     }
 
     pub fn open_event_snapshot(&self, id: i64) -> Result<super::OpenReader, StoreError> {
+        // An event that ends meanwhile has its snapshot renamed to carry the end, the file
+        // first and its row after (stamp_snapshot_end): read the name again a few times.
+        let mut tries = 0;
+        let file = loop {
+            let path = self.recordings_dir().join(self.event_snapshot_rel(id)?);
+            match std::fs::File::open(&path) {
+                Ok(f) => break f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(io_err(&path)(e)),
+            }
+        };
+        Ok(super::OpenReader::open(file, &self.inner.key)?)
+    }
+
+    /// The snapshot file of event `id`, relative to the recordings directory.
+    fn event_snapshot_rel(&self, id: i64) -> Result<String, StoreError> {
         let rel: Option<String> = self
             .conn()
             .query_row(db::SELECT_EVENT_SNAPSHOT, named_params! {":id": id}, |r| {
                 r.get("snapshot_path")
             })
             .map_err(|e| not_found_as(id, e))?;
-        let rel = rel.ok_or(StoreError::NotFound(id))?;
-        let path = self.recordings_dir().join(&rel);
-        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
-        Ok(super::OpenReader::open(file, &self.inner.key)?)
+        rel.ok_or(StoreError::NotFound(id))
     }
 
     /// Acknowledges event `id` for everyone, and marks its review item reviewed by `user`.
