@@ -385,10 +385,17 @@ pub struct Camera {
     /// Decoder for detection frames: auto, software, v4l2, nvv4l2 or an element name.
     #[serde(default)]
     pub decoder: choices::DecoderChoice,
-    /// RTSP client: gstreamer (rtspsrc, the default) or native (retina: less CPU, rtsp://
-    /// over TCP only).
+    /// RTSP client: auto (native for rtsp://, gstreamer for rtsps://), gstreamer
+    /// (rtspsrc) or native (retina: less CPU, rtsp:// only).
     #[serde(default)]
     pub rtsp_client: choices::RtspClient,
+    /// RTP transport: auto (TCP, then UDP when the camera offers only that), tcp or udp.
+    #[serde(default)]
+    pub transport: choices::Transport,
+    /// The password of the URLs' user, kept out of the YAML: `{file: PATH}`,
+    /// `{credential: NAME}` or `{env: NAME}` (an inline string works too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<secret::Secret>,
     /// Where objects count: an object is kept when its box's bottom centre is inside one of
     /// these polygons. None: everywhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -562,6 +569,9 @@ impl Config {
             for (_, secret) in t.secrets_mut() {
                 secret.make_absolute(&base);
             }
+        }
+        for secret in self.cameras.iter_mut().filter_map(|c| c.password.as_mut()) {
+            secret.make_absolute(&base);
         }
         for alarm in self.cameras.iter_mut().filter_map(|c| c.alarm.as_mut()) {
             if let Some(secret) = alarm.smtp.as_mut().and_then(|s| s.password.as_mut()) {

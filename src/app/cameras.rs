@@ -135,6 +135,7 @@ fn start_parts(cam: &Camera, config: &Config, services: &Services) -> anyhow::Re
     sc.stall_timeout = Duration::from_secs_f64(cam.stall_timeout);
     sc.decoder = cam.decoder.clone();
     sc.rtsp_client = cam.rtsp_client;
+    sc.transport = cam.transport;
     // With a sub-stream, detection decodes that instead of the main stream.
     sc.decode = decode.filter(|_| cam.detect_url.is_none());
     let main_feed = Arc::new(LiveFeed::default());
@@ -216,10 +217,19 @@ fn start_demo_server(cam: &Camera, url: &CameraUrl) -> anyhow::Result<Option<Rts
 }
 
 /// The URL to ingest: a `demo://` URL is served by the camera's demo server.
+/// The URL ingest reads: the demo server's for `demo://`, else the camera's own with
+/// `cameras[].password` filled in (read now, so a rotated file takes effect on restart).
 fn demo_or(demo: &Option<RtspServer>, cam: &Camera, url: &CameraUrl) -> anyhow::Result<CameraUrl> {
-    match (demo, url.scheme()) {
-        (Some(server), "demo") => CameraUrl::parse(&server.url(&format!("/{}", cam.id)))
+    match (demo, url.scheme(), &cam.password) {
+        (Some(server), "demo", _) => CameraUrl::parse(&server.url(&format!("/{}", cam.id)))
             .map_err(|e| anyhow::anyhow!("demo camera URL: {e}")),
+        (_, _, Some(secret)) => {
+            let password = secret
+                .reveal()
+                .map_err(|e| anyhow::anyhow!("cameras[{}].password: {e}", cam.id))?;
+            url.with_password(&password)
+                .map_err(|e| anyhow::anyhow!("cameras[{}].password: {e}", cam.id))
+        }
         _ => Ok(url.clone()),
     }
 }

@@ -52,6 +52,14 @@ impl CameraUrl {
         self.url.password().is_some()
     }
 
+    /// The same URL with `password` for its user (percent-encoded as URLs need).
+    pub fn with_password(&self, password: &str) -> Result<Self, String> {
+        let mut url = self.url.clone();
+        url.set_password(Some(password))
+            .map_err(|_| "this URL cannot carry a password".to_string())?;
+        Ok(Self { url })
+    }
+
     /// The URL as it may be shown: password replaced by `***`.
     pub fn redacted(&self) -> String {
         if self.url.password().is_none() {

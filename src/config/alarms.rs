@@ -207,7 +207,7 @@ pub fn check(c: &super::Config, p: &mut Problems) {
                 format!("also cameras[{j}]'s FTP user name"),
             ));
         }
-        check_secret(&ftp.password, &format!("{key}.password"), p);
+        super::secret::check_readable(&ftp.password, &format!("{key}.password"), p);
     }
     let mut addresses = std::collections::HashMap::new();
     for (i, cam) in c.cameras.iter().enumerate() {
@@ -281,23 +281,7 @@ fn check_smtp(s: &CameraSmtp, key: &str, p: &mut Problems) {
         _ => {}
     }
     if let Some(secret) = &s.password {
-        check_secret(secret, &format!("{key}.password"), p);
-    }
-}
-
-/// An inline or file secret must be readable and not empty (the environment and systemd
-/// credentials exist only in the service's own environment, so `run` checks those).
-fn check_secret(secret: &Secret, key: &str, p: &mut Problems) {
-    if !matches!(
-        secret,
-        Secret::Inline(_) | Secret::Source(super::secret::SecretSource::File(_))
-    ) {
-        return;
-    }
-    match secret.reveal() {
-        Ok(v) if v.is_empty() => p.push((key.into(), "is empty".into())),
-        Ok(_) => {}
-        Err(e) => p.push((key.into(), e)),
+        super::secret::check_readable(secret, &format!("{key}.password"), p);
     }
 }
 

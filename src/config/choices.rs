@@ -72,18 +72,73 @@ pub enum Precision {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum RtspClient {
-    /// GStreamer's rtspsrc: rtsp:// and rtsps://, the most tested path.
+    /// `native` for rtsp://, `gstreamer` for rtsps://; `gstreamer` from then on for a
+    /// camera whose stream the native client could not set up.
     #[default]
+    Auto,
+    /// GStreamer's rtspsrc: rtsp:// and rtsps://.
     Gstreamer,
-    /// retina in a thread of its own (`native`): rtsp:// over TCP only, less CPU.
+    /// retina in a thread of its own (`native`): rtsp:// only, less CPU.
     Native,
 }
 
 impl RtspClient {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Gstreamer => "gstreamer",
             Self::Native => "native",
+        }
+    }
+
+    /// The client that reads a camera whose URL has `scheme`, before any fallback:
+    /// `auto` is `native` except for rtsps://, which only rtspsrc speaks.
+    pub fn for_scheme(self, scheme: &str) -> Self {
+        match self {
+            Self::Auto if scheme == "rtsps" => Self::Gstreamer,
+            Self::Auto => Self::Native,
+            chosen => chosen,
+        }
+    }
+}
+
+/// How RTP travels from a camera (`cameras[].transport`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// TCP first; UDP when the camera refuses TCP (461) or offers no TCP transport.
+    #[default]
+    Auto,
+    /// Interleaved in the RTSP connection: one socket, no loss, through NAT and firewalls.
+    Tcp,
+    /// RTP and RTCP on UDP ports of their own: for cameras that offer nothing else.
+    Udp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+
+    /// The transport of a first attempt: TCP unless UDP was asked for.
+    pub fn first(self) -> Self {
+        match self {
+            Self::Udp => Self::Udp,
+            Self::Auto | Self::Tcp => Self::Tcp,
         }
     }
 }

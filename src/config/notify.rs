@@ -359,17 +359,7 @@ fn check_target(t: &Target, key: &str, p: &mut Problems) {
     // service's own environment (not in a shell running `check-config`), so they are
     // checked when `run` starts the target, which reports a missing one in its status.
     for (field, secret) in t.secrets_mut() {
-        if !matches!(
-            secret,
-            Secret::Inline(_) | Secret::Source(super::secret::SecretSource::File(_))
-        ) {
-            continue;
-        }
-        match secret.reveal() {
-            Ok(v) if v.is_empty() => p.push((format!("{key}.{field}"), "is empty".into())),
-            Ok(_) => {}
-            Err(e) => p.push((format!("{key}.{field}"), e)),
-        }
+        super::secret::check_readable(secret, &format!("{key}.{field}"), p);
     }
     if let Some(ca) = t.ca_file_mut()
         && let Err(e) = std::fs::read(&*ca)

@@ -49,6 +49,23 @@ impl Secret {
     }
 }
 
+/// Adds a problem when an inline or file secret is unreadable or empty. The environment
+/// and systemd credentials exist only in the service's own environment (not in a shell
+/// running `check-config`), so `run` checks those when it uses them.
+pub fn check_readable(secret: &Secret, key: &str, p: &mut Vec<(String, String)>) {
+    if !matches!(
+        secret,
+        Secret::Inline(_) | Secret::Source(SecretSource::File(_))
+    ) {
+        return;
+    }
+    match secret.reveal() {
+        Ok(v) if v.is_empty() => p.push((key.into(), "is empty".into())),
+        Ok(_) => {}
+        Err(e) => p.push((key.into(), e)),
+    }
+}
+
 fn read(path: &std::path::Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }

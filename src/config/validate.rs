@@ -398,9 +398,37 @@ fn check_cameras(c: &Config, p: &mut Problems) {
                 "native speaks rtsp:// only; use gstreamer for an rtsps:// camera".into(),
             ));
         }
+        if let Some(secret) = &cam.password {
+            check_password_place(p, &at, cam, secret);
+        }
         range(p, &at("stall_timeout"), cam.stall_timeout, 2.0, 300.0, " s");
         check_areas(p, &at("zones"), &cam.zones);
         check_areas(p, &at("masks"), &cam.masks);
+    }
+}
+
+/// `cameras[].password` is the password of the URLs' user: each URL must name the user
+/// and carry no password of its own (one place for it), and the secret must be readable.
+fn check_password_place(
+    p: &mut Problems,
+    at: &dyn Fn(&str) -> String,
+    cam: &crate::config::Camera,
+    secret: &crate::config::secret::Secret,
+) {
+    crate::config::secret::check_readable(secret, &at("password"), p);
+    for (key, url) in [("url", &cam.url), ("detect_url", &cam.detect_url)] {
+        let Some(url) = url else { continue };
+        if url.has_password() {
+            p.push((
+                at(key),
+                "has a password while `password` gives one too: keep it in one place".into(),
+            ));
+        } else if url.username().is_none() {
+            p.push((
+                at(key),
+                "names no user for `password`: write rtsp://USER@host/path".into(),
+            ));
+        }
     }
 }
 

@@ -86,6 +86,9 @@ pub struct Mount {
     /// (move, rest) seconds: the picture at the element named `rest` is frozen for `rest`
     /// seconds after every `move` seconds (DemoSpec).
     pub move_rest_s: Option<(u32, u32)>,
+    /// Offer RTP over UDP only, refusing TCP with 461, as some cameras, encoders and a
+    /// popular media player's RTSP server do.
+    pub udp_only: bool,
 }
 
 impl Mount {
@@ -96,6 +99,7 @@ impl Mount {
             credentials: None,
             sent_frames: Arc::new(AtomicU64::new(0)),
             move_rest_s: None,
+            udp_only: false,
         }
     }
 }
@@ -157,6 +161,9 @@ impl RtspServer {
             let factory = rtsp::RTSPMediaFactory::new();
             factory.set_launch(&m.launch);
             factory.set_shared(true);
+            if m.udp_only {
+                factory.set_protocols(rtsp::gst_rtsp::RTSPLowerTrans::UDP);
+            }
             let counter = m.sent_frames.clone();
             let move_rest_s = m.move_rest_s;
             factory.connect_media_configure(move |_, media| {

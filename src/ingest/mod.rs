@@ -11,11 +11,13 @@ pub mod decoder;
 pub mod demo;
 pub mod native;
 pub mod pipeline;
+pub mod probe;
 pub mod reorder;
 pub mod rtppass;
 pub mod status;
 pub mod supervisor;
 pub mod tail;
+pub mod trouble;
 
 pub use crate::media::{AccessUnit, Codec, Frame, StreamInfo};
 pub use status::{CameraState, CameraStatus, StatusHandle};
@@ -29,4 +31,4 @@ pub fn init_gstreamer() -> anyhow::Result<()> {
     gstreamer::init().map_err(|e| anyhow::anyhow!("GStreamer failed to initialise: {e}"))
 }
 
-pub use crate::config::choices::RtspClient;
+pub use crate::config::choices::{RtspClient, Transport};

@@ -1,10 +1,11 @@
-//! The native RTSP client (`cameras[].rtsp_client: native`): `retina` speaks RTSP, reads
-//! the interleaved RTP stream over the TCP connection and joins packets into access units,
-//! all in one thread of its own; whole pictures then enter the pipeline through an appsrc,
-//! in front of the same parse ! tee tail as rtspsrc's path:
+//! The native RTSP client (`cameras[].rtsp_client: native`, and `auto` for rtsp://):
+//! `retina` speaks RTSP, reads the RTP stream (interleaved in the TCP connection, or on
+//! UDP ports of its own for `transport: udp`) and joins packets into access units, all in
+//! one thread of its own; whole pictures then enter the pipeline through an appsrc, in
+//! front of the same parse ! tee tail as rtspsrc's path:
 //!
 //! ```text
-//!  retina (thread "rtsp-native": DESCRIBE, SETUP tcp, PLAY, depacketize, Annex B with
+//!  retina (thread "rtsp-native": DESCRIBE, SETUP tcp|udp, PLAY, depacketize, Annex B with
 //!          SPS/PPS before every keyframe)
 //!    ─push─> appsrc ! h26Xparse ! ... (pipeline::build_tail)
 //! ```
@@ -17,7 +18,10 @@
 //! The thread only ever holds weak references to the pipeline: when the supervisor tears
 //! the pipeline down, the thread notices within `ALIVE_CHECK` and ends (retina sends
 //! TEARDOWN). Failures go to the pipeline's bus as element errors worded like rtspsrc's,
-//! so the supervisor explains and retries them the same way.
+//! so the supervisor explains and retries them the same way. A handshake the client
+//! cannot complete for reasons of its own (an SDP or answer retina does not take) is
+//! posted as `CoreError::NotImplemented`: under `rtsp_client: auto` the supervisor then
+//! reads the camera with rtspsrc (`cannot_set_up`).
 
 use super::Codec;
 use super::rtppass::RtpClock;
@@ -48,7 +52,7 @@ pub fn build(
     decode: Option<DecodeSpec>,
     out: Outputs,
 ) -> Result<(), PipelineError> {
-    let target = Target::parse(url)?;
+    let target = Target::parse(url, out.transport)?;
     let src = gst_app::AppSrc::builder()
         .name("native-rtsp")
         .format(gst::Format::Time)
@@ -72,14 +76,16 @@ fn build_err(e: impl std::fmt::Display) -> PipelineError {
     PipelineError::Build(e.to_string())
 }
 
-/// The camera's URL without credentials (retina takes them apart), and the credentials.
+/// The camera's URL without credentials (retina takes them apart), the credentials, and
+/// how RTP is to travel.
 struct Target {
     url: url::Url,
     creds: Option<client::Credentials>,
+    transport: super::Transport,
 }
 
 impl Target {
-    fn parse(url: &CameraUrl) -> Result<Self, PipelineError> {
+    fn parse(url: &CameraUrl, transport: super::Transport) -> Result<Self, PipelineError> {
         let bad = |what: &str| PipelineError::Build(format!("camera URL: {what}"));
         let mut parsed = url::Url::parse(url.expose_secret()).map_err(|_| bad("not a URL"))?;
         if parsed.scheme() != "rtsp" {
@@ -104,7 +110,11 @@ impl Target {
             .set_username("")
             .and_then(|_| parsed.set_password(None))
             .map_err(|_| bad("cannot take the credentials out"))?;
-        Ok(Self { url: parsed, creds })
+        Ok(Self {
+            url: parsed,
+            creds,
+            transport,
+        })
     }
 }
 
@@ -126,7 +136,15 @@ impl Link {
 /// Why the client stopped, for the bus.
 struct Failure {
     not_authorized: bool,
+    /// The handshake failed for a reason rtspsrc might not share (not a refusal, a
+    /// missing path, a lost connection or a timeout).
+    cannot_set_up: bool,
     text: String,
+}
+
+/// Whether a bus error is the native client saying it cannot set this camera up.
+pub fn cannot_set_up(src: Option<&gst::Object>, error: &gst::glib::Error) -> bool {
+    src.is_some_and(|s| s.name() == "native-rtsp") && error.matches(gst::CoreError::NotImplemented)
 }
 
 fn run_thread(target: Target, link: Link) {
@@ -156,6 +174,7 @@ fn run_thread(target: Target, link: Link) {
 fn failure(text: String) -> Failure {
     Failure {
         not_authorized: false,
+        cannot_set_up: false,
         text,
     }
 }
@@ -166,6 +185,8 @@ fn post(link: &Link, f: Failure) {
     };
     if f.not_authorized {
         gst::element_error!(src, gst::ResourceError::NotAuthorized, ["{}", f.text]);
+    } else if f.cannot_set_up {
+        gst::element_error!(src, gst::CoreError::NotImplemented, ["{}", f.text]);
     } else {
         gst::element_error!(src, gst::ResourceError::Read, ["{}", f.text]);
     }
@@ -177,20 +198,41 @@ fn explain(e: retina::Error) -> Failure {
     let full = e.to_string();
     let first = full.lines().next().unwrap_or("").trim().to_string();
     let not_authorized = first.starts_with("401");
+    let refused = not_authorized || first.starts_with("404") || first.starts_with("461");
+    // What the native client may fail at where rtspsrc would not: an answer it cannot
+    // parse, a feature it lacks, a request the camera rejects (other than below).
+    let cannot_set_up = ["RTSP framing error", "Unsupported", "Invalid argument"]
+        .iter()
+        .any(|p| first.starts_with(p))
+        || first.split(' ').nth(1) == Some("response");
     let text = if not_authorized {
         format!("Unauthorized (401): {first}")
     } else if first.starts_with("404") {
         format!("Not Found (404): {first}")
+    } else if first.starts_with("461") {
+        format!("Unsupported Transport (461): {first}")
     } else if first.starts_with("Unable to connect") {
         format!("Failed to connect: {first}")
-    } else if first.starts_with("Error reading") {
+    } else if first.starts_with("Error reading") || first.starts_with("Error receiving") {
         format!("Could not read from the camera: {first}")
+    } else if first == "Timeout" {
+        "Could not receive an answer from the camera: timed out".to_string()
     } else {
         first
     };
     Failure {
         not_authorized,
+        cannot_set_up: cannot_set_up && !refused,
         text,
+    }
+}
+
+/// An error while streaming: as `explain`, but never a reason to change clients (only a
+/// handshake can fail for want of something the native client does not do).
+fn explain_streaming(e: retina::Error) -> Failure {
+    Failure {
+        cannot_set_up: false,
+        ..explain(e)
     }
 }
 
@@ -205,8 +247,12 @@ async fn stream(target: Target, link: &Link) -> Result<bool, Failure> {
         return Ok(false);
     };
     let (index, codec, clock_rate) = pick_video(session.streams())?;
+    let transport = match target.transport {
+        super::Transport::Udp => Transport::Udp(Default::default()),
+        super::Transport::Tcp | super::Transport::Auto => Transport::Tcp(Default::default()),
+    };
     let setup = SetupOptions::default()
-        .transport(Transport::Tcp(Default::default()))
+        .transport(transport)
         .frame_format(FrameFormat::SIMPLE);
     if guarded(link, session.setup(index, setup)).await?.is_none() {
         return Ok(false);
@@ -214,7 +260,7 @@ async fn stream(target: Target, link: &Link) -> Result<bool, Failure> {
     let Some(playing) = guarded(link, session.play(PlayOptions::default())).await? else {
         return Ok(false);
     };
-    let mut frames = playing.demuxed().map_err(explain)?;
+    let mut frames = playing.demuxed().map_err(explain_streaming)?;
     let Some(src) = attach_tail(link, codec)? else {
         return Ok(false);
     };
@@ -227,7 +273,7 @@ async fn stream(target: Target, link: &Link) -> Result<bool, Failure> {
         tokio::select! {
             item = frames.next() => match item {
                 None => return Ok(true),
-                Some(Err(e)) => return Err(explain(e)),
+                Some(Err(e)) => return Err(explain_streaming(e)),
                 Some(Ok(CodecItem::VideoFrame(frame))) => {
                     if pusher.push(&src, frame, &link.out).is_err() {
                         return Ok(false); // flushing: the pipeline is stopping
@@ -242,6 +288,34 @@ async fn stream(target: Target, link: &Link) -> Result<bool, Failure> {
             }
         }
     }
+}
+
+/// Whether the camera's SDP offers an audio stream, asked with one DESCRIBE on a thread of
+/// its own (the caller may be inside a tokio runtime). None: rtsps://, or no answer
+/// within `limit`.
+pub fn offers_audio(url: &CameraUrl, limit: Duration) -> Option<bool> {
+    let target = Target::parse(url, super::Transport::Tcp).ok()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("rtsp-describe".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let answer = runtime.ok().and_then(|rt| {
+                rt.block_on(async {
+                    let options = SessionOptions::default().creds(target.creds);
+                    let described = client::Session::describe(target.url, options);
+                    let session = tokio::time::timeout(limit, described).await.ok()?.ok()?;
+                    Some(session.streams().iter().any(|s| s.media() == "audio"))
+                })
+            });
+            let _ = tx.send(answer);
+        })
+        .ok()?;
+    rx.recv_timeout(limit + Duration::from_secs(1))
+        .ok()
+        .flatten()
 }
 
 /// Runs one handshake step within `HANDSHAKE_TIMEOUT`, or until the pipeline is gone
@@ -355,23 +429,31 @@ mod tests {
     #[test]
     fn credentials_leave_the_url_percent_decoded() {
         let url = CameraUrl::parse("rtsp://ad%40min:p%3Ass%20w@cam.lan:8554/live?ch=1").unwrap();
-        let target = Target::parse(&url).ok().unwrap();
+        let target = Target::parse(&url, crate::ingest::Transport::Tcp)
+            .ok()
+            .unwrap();
         assert_eq!(target.url.as_str(), "rtsp://cam.lan:8554/live?ch=1");
         let creds = target.creds.unwrap();
         assert_eq!(
             (creds.username.as_str(), creds.password.as_str()),
             ("ad@min", "p:ss w")
         );
-        let bare = Target::parse(&CameraUrl::parse("rtsp://cam.lan/live").unwrap())
-            .ok()
-            .unwrap();
+        let bare = Target::parse(
+            &CameraUrl::parse("rtsp://cam.lan/live").unwrap(),
+            crate::ingest::Transport::Tcp,
+        )
+        .ok()
+        .unwrap();
         assert!(bare.creds.is_none());
     }
 
     #[test]
     fn rtsps_is_refused_with_the_way_out() {
         let url = CameraUrl::parse("rtsps://admin:secret@cam.lan/live").unwrap();
-        let err = Target::parse(&url).err().unwrap().to_string();
+        let err = Target::parse(&url, crate::ingest::Transport::Tcp)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains("rtsp_client: gstreamer") && !err.contains("secret"),
             "{err}"

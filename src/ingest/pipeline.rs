@@ -1,7 +1,7 @@
 //! Builds one camera's GStreamer pipeline. Two sources share one tail:
 //!
 //! ```text
-//!  rtspsrc (tcp, RTP pass for a jitterbuffer) ─pad-added─> rtph26Xdepay ! alignment=nal
+//!  rtspsrc (tcp: RTP pass for a jitterbuffer; udp: rtpjitterbuffer) ─pad-added─> rtph26Xdepay ! alignment=nal
 //!      (probe: NAL units joined into access units by timestamp, `assemble`) ─┐
 //!  videotestsrc ! x264enc|x265enc (selftest, no network) ─────┤
 //!                                                             v
@@ -44,9 +44,9 @@ pub fn build(
 ) -> Result<gst::Pipeline, PipelineError> {
     let pipeline = gst::Pipeline::new();
     match source {
-        Source::Rtsp(url) => match out.rtsp_client {
-            super::RtspClient::Gstreamer => build_rtsp(&pipeline, url, decode, out)?,
+        Source::Rtsp(url) => match out.rtsp_client.for_scheme(url.scheme()) {
             super::RtspClient::Native => super::native::build(&pipeline, url, decode, out)?,
+            _ => build_rtsp(&pipeline, url, decode, out)?,
         },
         Source::Synthetic(spec) => build_synthetic(&pipeline, spec, decode, out)?,
     }
@@ -61,11 +61,24 @@ fn build_rtsp(
 ) -> Result<(), PipelineError> {
     let src = make("rtspsrc")?;
     src.set_property("location", url.expose_secret());
-    src.set_property_from_str("protocols", "tcp");
-    // Over TCP nothing is worth a jitterbuffer: an in-thread pass stamps packets from
-    // their RTP clock (the jitterbuffer's buffer-mode=none timing) without its queue.
+    // Timing from the camera's RTP clock, as the jitterbuffer's buffer-mode=none does.
     src.set_property_from_str("buffer-mode", "none");
-    super::rtppass::install(&src);
+    match out.transport {
+        super::Transport::Udp => {
+            // Over UDP packets can come late, twice or not at all: rtpbin's jitterbuffer
+            // puts them back in order within 200 ms. Nothing for 5 s is an error (the
+            // supervisor then tries TCP again under `transport: auto`).
+            src.set_property_from_str("protocols", "udp");
+            src.set_property("latency", 200u32);
+            src.set_property("timeout", 5_000_000u64);
+        }
+        super::Transport::Tcp | super::Transport::Auto => {
+            // Over TCP nothing is worth a jitterbuffer: an in-thread pass stamps packets
+            // from their RTP clock without its queue.
+            src.set_property_from_str("protocols", "tcp");
+            super::rtppass::install(&src);
+        }
+    }
     // Fail a dead TCP connect in 5 s instead of rtspsrc's default 20 s.
     src.set_property("tcp-timeout", 5_000_000u64);
     pipeline.add(&src).map_err(build_err)?;

@@ -53,6 +53,10 @@ pub struct CameraStatus {
     /// Completed reconnect attempts after a failure (not counting the first connection).
     pub reconnects: u64,
     pub last_error: Option<String>,
+    /// The last failure sorted and worded for people (None while streaming).
+    pub trouble: Option<super::trouble::Trouble>,
+    /// The client and transport of the current or last attempt, e.g. "native/udp".
+    pub path: Option<String>,
     /// The codec and size of the current stream, e.g. "h264 1920x1080".
     pub stream: Option<String>,
     /// The decode branch's decoder element, e.g. "v4l2h264dec" or "avdec_h264 (fallback)".
@@ -73,7 +77,8 @@ struct Rates {
 struct Mutable {
     state: CameraState,
     since: Instant,
-    last_error: Option<String>,
+    trouble: Option<super::trouble::Trouble>,
+    path: Option<String>,
     stream: Option<String>,
     decoder: Option<String>,
     rates: Rates,
@@ -112,7 +117,8 @@ impl StatusHandle {
             mutable: Mutex::new(Mutable {
                 state: CameraState::Connecting,
                 since: Instant::now(),
-                last_error: None,
+                trouble: None,
+                path: None,
                 stream: None,
                 decoder: None,
                 rates: Rates::default(),
@@ -155,9 +161,14 @@ impl StatusHandle {
         }
     }
 
-    /// `error` must already be scrubbed of secrets.
-    pub(crate) fn set_error(&self, error: Option<String>) {
-        self.lock().last_error = error;
+    /// `trouble` must already be scrubbed of secrets.
+    pub(crate) fn set_trouble(&self, trouble: Option<super::trouble::Trouble>) {
+        self.lock().trouble = trouble;
+    }
+
+    /// The client and transport now in use, e.g. "native/tcp".
+    pub(crate) fn set_path(&self, path: String) {
+        self.lock().path = Some(path);
     }
 
     pub(crate) fn set_decoder(&self, decoder: Option<String>) {
@@ -205,7 +216,9 @@ impl StatusHandle {
             dropped_units: self.0.dropped_units.load(Relaxed),
             repaired_units: self.0.repaired_units.load(Relaxed),
             reconnects: self.0.reconnects.load(Relaxed),
-            last_error: m.last_error.clone(),
+            last_error: m.trouble.as_ref().map(|t| t.detail.clone()),
+            trouble: m.trouble.clone(),
+            path: m.path.clone(),
             stream: m.stream.clone(),
             decoder: m.decoder.clone(),
         }
@@ -230,6 +243,9 @@ impl CameraStatus {
             " frames={} decoded={} dropped={} reconnects={}",
             self.frames, self.decoded_frames, self.dropped_units, self.reconnects
         ));
+        if let Some(path) = &self.path {
+            s.push_str(&format!(" via={path}"));
+        }
         if self.repaired_units > 0 {
             s.push_str(&format!(" repaired={}", self.repaired_units));
         }

@@ -9,6 +9,7 @@
 
 use super::pipeline::{self, DecodeSpec, Outputs, Source};
 use super::status::{CameraState, StatusHandle};
+use super::trouble::{Trouble, TroubleKind};
 use super::{AccessUnit, Frame};
 use crate::base::redact::Redactor;
 use gstreamer as gst;
@@ -40,6 +41,8 @@ pub struct SupervisorConfig {
     pub live: Option<Arc<crate::media::feed::LiveFeed>>,
     /// Which client reads an RTSP source (`cameras[].rtsp_client`).
     pub rtsp_client: super::RtspClient,
+    /// How RTP travels (`cameras[].transport`).
+    pub transport: super::Transport,
 }
 
 impl SupervisorConfig {
@@ -55,7 +58,8 @@ impl SupervisorConfig {
             channel_capacity: 512,
             decoder: super::decoder::DecoderChoice::Auto,
             live: None,
-            rtsp_client: super::RtspClient::Gstreamer,
+            rtsp_client: super::RtspClient::Auto,
+            transport: super::Transport::Auto,
         }
     }
 }
@@ -102,6 +106,19 @@ enum Outcome {
     Failed { reason: String, streamed: Duration },
 }
 
+/// The client and transport one connection attempt uses (never `auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Attempt {
+    client: super::RtspClient,
+    transport: super::Transport,
+}
+
+impl Attempt {
+    fn path(self) -> String {
+        format!("{}/{}", self.client.as_str(), self.transport.as_str())
+    }
+}
+
 impl CameraSupervisor {
     /// Starts the supervisor thread for one camera.
     pub fn spawn(config: SupervisorConfig) -> anyhow::Result<(Self, IngestOutputs)> {
@@ -116,6 +133,7 @@ impl CameraSupervisor {
         let stop = Arc::new(StopFlag::default());
         let worker = Worker {
             force_software: Default::default(),
+            force_gstreamer: Default::default(),
             config,
             status: status.clone(),
             stop: stop.clone(),
@@ -165,6 +183,9 @@ struct Worker {
     config: SupervisorConfig,
     /// Set when a hardware decoder failed at run time: later attempts decode in software.
     force_software: std::sync::atomic::AtomicBool,
+    /// Set when the native client could not set a camera's stream up under
+    /// `rtsp_client: auto`: later attempts use rtspsrc.
+    force_gstreamer: std::sync::atomic::AtomicBool,
     status: StatusHandle,
     stop: Arc<StopFlag>,
     units_tx: mpsc::Sender<AccessUnit>,
@@ -180,13 +201,16 @@ impl Worker {
         let mut session = 0u64;
         let mut last_logged: Option<String> = None;
         let mut failures_in_row = 0u32;
+        let mut transport = self.config.transport.first();
         loop {
             session += 1;
             if session > 1 {
                 self.status.counters().reconnects.fetch_add(1, Relaxed);
             }
             self.status.set_state(CameraState::Connecting);
-            match self.run_once(session, &explain) {
+            let attempt = self.attempt(transport);
+            self.status.set_path(attempt.path());
+            match self.run_once(session, &explain, attempt) {
                 Outcome::Stopped => break,
                 Outcome::Failed { reason, streamed } => {
                     // The ended pipeline's buffers are free now: give the pages back.
@@ -196,7 +220,16 @@ impl Worker {
                         failures_in_row = 0;
                     }
                     failures_in_row += 1;
-                    self.status.set_error(Some(reason.clone()));
+                    let trouble = Trouble::from_reason(&reason, explain.endpoint());
+                    if let Some(next) = self.next_transport(transport, trouble.kind) {
+                        transport = next;
+                        if next == super::Transport::Udp {
+                            // Not a failure to wait out: the camera said what it offers.
+                            tracing::info!(camera = %id, "{reason}; trying RTP over UDP (transport: auto)");
+                            continue;
+                        }
+                    }
+                    self.status.set_trouble(Some(trouble));
                     self.status.set_state(CameraState::Backoff);
                     // One warning per new kind of failure, then only at 1, 2, 4, 8... in a
                     // row: a camera that stays down for a day logs a few dozen lines.
@@ -219,8 +252,41 @@ impl Worker {
         tracing::info!(camera = %id, "ingest stopped");
     }
 
+    /// The client and transport of the next attempt: the configured client resolved for
+    /// the URL's scheme (rtspsrc after the native client failed to set the stream up),
+    /// over `transport`.
+    fn attempt(&self, transport: super::Transport) -> Attempt {
+        let scheme = match &self.config.source {
+            Source::Rtsp(url) => url.scheme(),
+            Source::Synthetic(_) => "",
+        };
+        let client = match self.config.rtsp_client.for_scheme(scheme) {
+            super::RtspClient::Native if self.force_gstreamer.load(Relaxed) => {
+                super::RtspClient::Gstreamer
+            }
+            chosen => chosen,
+        };
+        Attempt { client, transport }
+    }
+
+    /// Under `transport: auto`, the transport after a failure of `kind` over `current`:
+    /// UDP once the camera refused TCP, and TCP again when nothing came over UDP (a
+    /// firewall that drops it). None: keep the transport.
+    fn next_transport(
+        &self,
+        current: super::Transport,
+        kind: TroubleKind,
+    ) -> Option<super::Transport> {
+        use super::Transport::{Auto, Tcp, Udp};
+        match (self.config.transport, current, kind) {
+            (Auto, Tcp, TroubleKind::UdpOnly) => Some(Udp),
+            (Auto, Udp, TroubleKind::NoAnswer) => Some(Tcp),
+            _ => None,
+        }
+    }
+
     /// Runs one pipeline until it fails or stop is requested.
-    fn run_once(&self, session: u64, explain: &Explainer) -> Outcome {
+    fn run_once(&self, session: u64, explain: &Explainer, attempt: Attempt) -> Outcome {
         let last_unit_ms = Arc::new(AtomicU64::new(0));
         let outputs = Outputs {
             units: self.units_tx.clone(),
@@ -234,7 +300,8 @@ impl Worker {
                 self.config.decoder.clone()
             },
             live: self.config.live.clone(),
-            rtsp_client: self.config.rtsp_client,
+            rtsp_client: attempt.client,
+            transport: attempt.transport,
         };
         let failed = |reason: String, streamed: Duration| Outcome::Failed { reason, streamed };
         let pipeline = match pipeline::build(&self.config.source, self.config.decode, outputs) {
@@ -276,6 +343,12 @@ impl Worker {
                             if from_hw_decoder && !self.force_software.swap(true, Relaxed) {
                                 tracing::warn!(camera = %self.config.camera_id, "the hardware decoder failed ({reason}); decoding in software from now on");
                             }
+                            if super::native::cannot_set_up(err.src(), &err.error())
+                                && self.config.rtsp_client == super::RtspClient::Auto
+                                && !self.force_gstreamer.swap(true, Relaxed)
+                            {
+                                tracing::warn!(camera = %self.config.camera_id, "the native RTSP client cannot set this camera's stream up ({reason}); reading it with GStreamer's rtspsrc from now on");
+                            }
                             break 'watch failed(reason, streamed);
                         }
                         MessageView::Warning(w) => {
@@ -305,7 +378,7 @@ impl Worker {
                 if streaming_since.is_none() {
                     streaming_since = Some(Instant::now());
                     self.status.set_state(CameraState::Streaming);
-                    self.status.set_error(None);
+                    self.status.set_trouble(None);
                     tracing::info!(camera = %self.config.camera_id, "streaming (connection {session})");
                 }
                 let idle_ms = crate::base::clock::monotonic_ms().saturating_sub(last);
@@ -410,6 +483,11 @@ impl Explainer {
         }
     }
 
+    /// "host:port" of the camera, or "the camera" when it has none.
+    fn endpoint(&self) -> &str {
+        self.endpoint.as_deref().unwrap_or("the camera")
+    }
+
     fn describe(&self, error: gst::glib::Error, debug: Option<&str>) -> String {
         let mut text = error.message().trim().to_string();
         if let Some(detail) = debug.and_then(|d| d.lines().map(str::trim).rfind(|l| !l.is_empty()))
@@ -432,7 +510,14 @@ impl Explainer {
             format!(
                 "camera at {at} refused the credentials{user} (401 Unauthorized); check the user and password in its URL"
             )
-        } else if text.contains("(404)") {
+        } else if text.contains("No supported stream was found")
+            || text.contains("(461)")
+            || text.contains("461 response")
+        {
+            format!(
+                "camera at {at} offers only UDP: it refused RTP over TCP ({text}); set transport: udp or auto"
+            )
+        } else if text.contains("(404)") || text.contains("404 response") {
             format!(
                 "camera at {at} has no stream at that path (404 Not Found); check the URL's path"
             )
@@ -440,6 +525,8 @@ impl Explainer {
             format!(
                 "cannot connect to {at}: connection refused, host unreachable or name not found ({text})"
             )
+        } else if text.contains("an answer from the camera") {
+            format!("camera at {at} did not answer in time ({text})")
         } else if text.contains("Could not read") || text.contains("Could not receive") {
             format!("connection to {at} lost ({text})")
         } else {

@@ -35,8 +35,12 @@ pub struct Outputs {
     pub decoder: super::decoder::DecoderChoice,
     /// The live view's feed of this stream, given every access unit.
     pub live: Option<Arc<crate::media::feed::LiveFeed>>,
-    /// Which client reads an RTSP source (`cameras[].rtsp_client`).
+    /// Which client reads an RTSP source: `native` or `gstreamer`, resolved from
+    /// `cameras[].rtsp_client` by the supervisor.
     pub rtsp_client: super::RtspClient,
+    /// How RTP travels in this attempt: `tcp` or `udp`, resolved from
+    /// `cameras[].transport` by the supervisor.
+    pub transport: super::Transport,
 }
 
 #[derive(Debug, thiserror::Error)]

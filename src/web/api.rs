@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/offsite", get(super::offsite::status))
         .route("/api/health", get(health))
         .route("/api/cameras", get(cameras))
+        .route("/api/cameras/probe", post(super::probe::probe))
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))
         .route("/api/cameras/{id}/snapshot.jpg", get(super::live::snapshot))
         .route("/api/cameras/{id}/live.mjpeg", get(super::live::mjpeg))
@@ -134,7 +135,8 @@ async fn cameras(State(s): St, Extension(p): Extension<Principal>) -> Json<Value
         .cameras
         .iter()
         .map(|c| {
-            let state = s.live.camera(&c.id).map(|l| l.status().state().as_str());
+            let status = s.live.camera(&c.id).map(|l| l.status().snapshot());
+            let state = status.as_ref().map(|st| st.state.as_str());
             let idle = match (c.enabled, c.alarm_only) {
                 (false, _) => "disabled",
                 (true, true) => "alarm-only",
@@ -143,6 +145,8 @@ async fn cameras(State(s): St, Extension(p): Extension<Principal>) -> Json<Value
             let mut v = json!(c);
             v["state"] = json!(state.unwrap_or(idle));
             v["problem"] = json!(s.live.camera_problem(&c.id));
+            v["trouble"] = json!(status.as_ref().and_then(|st| st.trouble.as_ref()));
+            v["path"] = json!(status.as_ref().and_then(|st| st.path.as_ref()));
             if p.role == Role::Admin {
                 v["alarm_address"] = json!(c.alarm_address);
             }

@@ -117,7 +117,7 @@ pub async fn mjpeg(
 
 /// `/api/events/stream`: `event: start|update|end` with the event as JSON, `event: review`
 /// with `{kind: new|update|end, item}` as review items open, change and close, and
-/// `event: camera` with `{id, state, problem}` when a camera's state or health changes.
+/// `event: camera` with `{id, state, problem, trouble}` when a camera's state or health changes.
 pub async fn events_stream(
     State(s): State<Arc<AppState>>,
     Extension(credential): Extension<Credential>,
@@ -179,8 +179,9 @@ impl Feed {
 
     fn camera_changes(&mut self) {
         for (id, cam) in self.live.cameras() {
-            let data = serde_json::json!({"id": id, "state": cam.status().state().as_str(),
-                "problem": self.live.camera_problem(&id)});
+            let status = cam.status().snapshot();
+            let data = serde_json::json!({"id": id, "state": status.state.as_str(),
+                "problem": self.live.camera_problem(&id), "trouble": status.trouble});
             if self.last.get(&id) != Some(&data) {
                 self.pending
                     .push(Event::default().event("camera").data(data.to_string()));

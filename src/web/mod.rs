@@ -35,6 +35,7 @@ pub mod metrics;
 mod notify;
 mod offsite;
 pub mod pages;
+mod probe;
 mod recordings;
 mod review;
 mod server;

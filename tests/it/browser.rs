@@ -66,6 +66,15 @@ fn dashboard_in_headless_chromium() {
         "cameras:\n",
         "cameras:\n  - id: doorbell\n    alarm:\n      label: motion\n      smtp:\n        address: doorbell@cams.test\n",
     );
+    // A camera whose port nothing listens on: its tile says why it does not stream.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    text.push_str(&format!(
+        "  - id: gate\n    url: rtsp://127.0.0.1:{closed}/cam\n"
+    ));
     text.push_str(&format!("alarms:\n  smtp:\n    port: {smtp_port}\n"));
     text.push_str(&format!(
         "notify:\n  targets:\n    - {{type: webhook, name: hook, url: 'https://127.0.0.1:{dead}/h'}}\n  rules:\n    - {{target: hook, labels: [manual]}}\n"
@@ -121,6 +130,9 @@ fn dashboard_in_headless_chromium() {
     // The alarm-only camera's tile: its picture, and the badge says so.
     assert_eq!(seen["alarm_tile_badge"], "alarm-only", "{seen}");
     assert_eq!(seen["alarm_tile_picture_width"], 640, "{seen}");
+    // The unreachable camera's tile says so in words, the technical reason as tooltip.
+    let gate = seen["gate_trouble"].as_str().unwrap_or_default();
+    assert!(gate.starts_with("Host unreachable"), "{seen}");
     // The Review page: first after login, a preview within 2 s, opening plays from the
     // pre-roll, mark-all clears the badge (the script checks each; here what it measured).
     assert_eq!(seen["landing"], serde_json::json!(["page-review"]));

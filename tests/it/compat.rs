@@ -9,9 +9,10 @@
 //! The shapes: x264 with sliced threads (four slices a picture) and SPS/PPS repeated
 //! before every IDR slice (`config-interval=-1`); the same slices with parameter sets in
 //! the SDP only and no access unit delimiters; B-frames (`bframes=2`, so DTS and PTS differ); H.265 with four slices a
-//! picture and VPS/SPS/PPS repeated; a resolution change mid-stream; and a camera that
-//! also offers an audio stream. Every shape runs through both RTSP clients (rtspsrc and
-//! the native one).
+//! picture and VPS/SPS/PPS repeated; a resolution change mid-stream; a camera that
+//! also offers an audio stream; and a camera that offers RTP over UDP only (whose live
+//! view must also play). Every shape runs through both RTSP clients (rtspsrc and the
+//! native one).
 
 use crate::common::run::{spawn_run_with, stop, wait_for};
 use crate::common::{self, RtspFixture};
@@ -48,17 +49,41 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 /// Runs sentrix on `launch` for about 16 s: a manual trigger after 8 s; returns what the
 /// status lines showed and leaves the store in `dir`.
 fn run_shape(dir: &Path, launch: &str, client: RtspClient) -> Seen {
-    let fixture = RtspFixture::with_launch(launch);
+    run_camera(dir, &RtspFixture::with_launch(launch), client, "", false)
+}
+
+/// As `run_shape`, with `fixture` as the camera, `extra` lines in its config, and when
+/// `live`, its live view watched for 3 s once it streams (it must play cleanly).
+fn run_camera(
+    dir: &Path,
+    fixture: &RtspFixture,
+    client: RtspClient,
+    extra: &str,
+    live: bool,
+) -> Seen {
     let camera = format!(
-        "  - id: cam\n    url: {}\n    rtsp_client: {}\n",
+        "  - id: cam\n    url: {}\n    rtsp_client: {}\n{extra}",
         fixture.url(),
         client.as_str()
     );
     let config = common::run::write_config_with(dir, &camera);
+    if live {
+        assert!(common::run::add_admin(&config).status.success());
+    }
     let (child, rx) = spawn_run_with(&config, &["--status-interval", "1"], &[]);
     let mut log = Vec::new();
+    let base = live.then(|| common::run::dashboard_base(&rx, &mut log));
     wait_for(&rx, "cam: streaming", &mut log)
         .unwrap_or_else(|| panic!("never streamed:\n{}", log.join("\n")));
+    if let Some(base) = base {
+        let cert = std::fs::read(dir.join("certs/server.crt")).unwrap();
+        let path = dir.join("live.mp4");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let fragments = rt.block_on(crate::live_view::assert_live_plays(
+            "cam", &base, &cert, &path, 3,
+        ));
+        assert!(fragments >= 20, "{fragments} live fragments in 3 s");
+    }
     let started = Instant::now();
     let mut triggered = false;
     let mut last = String::new();
@@ -285,6 +310,56 @@ fn resolution_change(client: RtspClient) {
          videotestsrc pattern=smpte100 num-buffers=75 ! video/x-raw,format=I420,width=640,height=360,framerate=15/1 ! c. \
          videotestsrc pattern=smpte100 ! video/x-raw,format=I420,width=480,height=270,framerate=15/1 ! c. )";
     let _ = check_with("resolution change", launch, client);
+}
+
+#[test]
+fn a_camera_that_offers_only_udp() {
+    udp_only(RtspClient::Gstreamer);
+}
+
+#[test]
+fn a_camera_that_offers_only_udp_through_the_native_client() {
+    udp_only(RtspClient::Native);
+}
+
+/// A camera that refuses RTP over TCP (461) and offers UDP only, with the default
+/// `transport: auto`: sentrix moves to UDP at once, the live view plays, and the manual
+/// clip decodes cleanly.
+fn udp_only(client: RtspClient) {
+    let dir = common::temp_dir();
+    let fixture = RtspFixture::udp_only(&launch(X264_SLICED, "rtph264pay config-interval=-1"));
+    let seen = run_camera(dir.path(), &fixture, client, "    transport: auto\n", true);
+    assert_handled("UDP only", dir.path(), &seen);
+    let via = format!("via={}/udp", client.as_str());
+    assert!(seen.status.contains(&via), "{via}: {}", seen.status);
+}
+
+/// `cameras[].password: {file: …}` reaches a camera that requires it: the URL names the
+/// user only, the camera streams, and the password is nowhere in the log.
+#[test]
+fn a_camera_password_from_a_file_reaches_the_camera() {
+    let dir = common::temp_dir();
+    let spec = sentrix::ingest::demo::DemoSpec {
+        width: 320,
+        height: 240,
+        fps: 10,
+        bitrate_kbps: 300,
+        ..Default::default()
+    };
+    let fixture = RtspFixture::with_spec(spec, Some(("admin", "s3cret-from-file")));
+    std::fs::write(dir.path().join("cam.pass"), "s3cret-from-file\n").unwrap();
+    let camera = format!(
+        "  - id: cam\n    url: rtsp://admin@127.0.0.1:{}/cam\n    password: {{file: cam.pass}}\n",
+        fixture.port
+    );
+    let config = common::run::write_config_with(dir.path(), &camera);
+    let (child, rx) = spawn_run_with(&config, &["--status-interval", "1"], &[]);
+    let mut log = Vec::new();
+    let streamed = wait_for(&rx, "cam: streaming", &mut log).is_some();
+    assert!(stop(child), "no clean stop:\n{}", log.join("\n"));
+    log.extend(rx.try_iter());
+    assert!(streamed, "never streamed:\n{}", log.join("\n"));
+    assert!(!log.join("\n").contains("s3cret-from-file"));
 }
 
 #[test]

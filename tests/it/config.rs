@@ -140,14 +140,14 @@ fn unsupported_scheme_hides_password() {
 
 #[test]
 fn native_rtsp_client_refuses_rtsps_and_unknown_clients() {
-    let t = broken("    rtsp_client: gstreamer\n", "    rtsp_client: ffmpeg\n");
+    let t = broken("    rtsp_client: auto\n", "    rtsp_client: ffmpeg\n");
     assert_issue(
         &t,
         "ffmpeg",
         "cameras[0].rtsp_client",
         "unknown variant `ffmpeg`",
     );
-    let t = broken("    rtsp_client: gstreamer\n", "    rtsp_client: native\n").replacen(
+    let t = broken("    rtsp_client: auto\n", "    rtsp_client: native\n").replacen(
         "    url: demo://\n",
         "    url: rtsps://admin:hunter2@cam.lan/live\n",
         1,
@@ -155,13 +155,83 @@ fn native_rtsp_client_refuses_rtsps_and_unknown_clients() {
     assert_issue(&t, "rtsp_client", "cameras[0].rtsp_client", "rtsp:// only");
     assert!(!format!("{:?}", issues(&t)).contains("hunter2"));
     // rtsp:// through the native client is fine.
-    let t = broken("    rtsp_client: gstreamer\n", "    rtsp_client: native\n").replacen(
+    let t = broken("    rtsp_client: auto\n", "    rtsp_client: native\n").replacen(
         "    url: demo://\n",
         "    url: rtsp://cam.lan/live\n",
         1,
     );
     let dir = common::temp_dir();
     Config::from_text(&t, dir.path().to_path_buf()).expect("native with rtsp:// is valid");
+}
+
+/// Issues of `text` with `key` whose message says `says` (wherever they point).
+fn has_issue(text: &str, key: &str, says: &str) -> bool {
+    issues(text)
+        .iter()
+        .any(|i| i.key == key && i.message.contains(says))
+}
+
+#[test]
+fn transport_takes_tcp_udp_or_auto() {
+    for ok in ["tcp", "udp", "auto"] {
+        let t = broken("    transport: auto\n", &format!("    transport: {ok}\n"));
+        let dir = common::temp_dir();
+        Config::from_text(&t, dir.path().to_path_buf()).expect("a known transport is valid");
+    }
+    let t = broken("    transport: auto\n", "    transport: sctp\n");
+    assert_issue(&t, "sctp", "cameras[0].transport", "unknown variant `sctp`");
+}
+
+#[test]
+fn a_camera_password_comes_from_elsewhere_and_sits_in_one_place() {
+    let dir = common::temp_dir();
+    let pass = dir.path().join("cam.pass");
+    std::fs::write(&pass, "hunter2\n").unwrap();
+    let with = |url: &str, file: &Path| {
+        broken(
+            "    transport: auto\n",
+            &format!(
+                "    transport: auto\n    password: {{file: {}}}\n",
+                file.display()
+            ),
+        )
+        .replacen("    url: demo://\n", &format!("    url: {url}\n"), 1)
+    };
+    let good = with("rtsp://admin@cam.lan/live", &pass);
+    let config = Config::from_text(&good, dir.path().to_path_buf()).expect("valid");
+    let secret = config.cameras[0].password.as_ref().unwrap();
+    assert_eq!(secret.reveal().unwrap(), "hunter2");
+    assert!(!format!("{config:?}").contains("hunter2"));
+    let t = with(
+        "rtsp://admin@cam.lan/live",
+        &dir.path().join("missing.pass"),
+    );
+    assert!(
+        has_issue(&t, "cameras[0].password", "cannot read"),
+        "{:#?}",
+        issues(&t)
+    );
+    let t = with("rtsp://admin:other@cam.lan/live", &pass);
+    assert!(
+        has_issue(&t, "cameras[0].url", "keep it in one place"),
+        "{:#?}",
+        issues(&t)
+    );
+    assert!(!format!("{:?}", issues(&t)).contains("hunter2"));
+    let t = with("rtsp://cam.lan/live", &pass);
+    assert!(
+        has_issue(&t, "cameras[0].url", "names no user"),
+        "{:#?}",
+        issues(&t)
+    );
+    // The password goes into the URL percent-encoded, and never shows.
+    let url = sentrix::base::redact::CameraUrl::parse("rtsp://admin@cam.lan/live").unwrap();
+    let full = url.with_password("p@ss:w/rd").unwrap();
+    assert_eq!(
+        full.expose_secret(),
+        "rtsp://admin:p%40ss%3Aw%2Frd@cam.lan/live"
+    );
+    assert_eq!(full.to_string(), "rtsp://admin:***@cam.lan/live");
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! Ingest against a real RTSP server on loopback: frames arrive complete and in order for
-//! H.264 and H.265, the decode branch delivers frames, and a wrong port or a wrong password
-//! gives a clear, redacted status error and keeps retrying.
+//! H.264 and H.265, over TCP and (from a camera that offers nothing else) UDP, the decode
+//! branch delivers frames, and a wrong port, a wrong password or a TCP-only client at a
+//! UDP-only camera gives a clear, redacted status error in a homeowner's words and keeps
+//! retrying.
 
 use crate::common;
 
 use common::{RtspFixture, wait_until};
+use sentrix::ingest::trouble::TroubleKind;
 use sentrix::ingest::{
-    AccessUnit, CameraState, CameraSupervisor, Codec, IngestOutputs, RtspClient,
+    AccessUnit, CameraState, CameraSupervisor, Codec, IngestOutputs, RtspClient, Transport,
 };
 use std::time::{Duration, Instant};
 
@@ -196,6 +199,7 @@ fn wrong_port(client: RtspClient) {
         err.to_lowercase().contains("open") || err.to_lowercase().contains("connect"),
         "unclear error: {err}"
     );
+    assert_trouble(&s, TroubleKind::HostUnreachable, "Host unreachable");
     // Backoff doubles: after ~10 s no more than 1+2+4 s worth of attempts.
     assert!(
         s.reconnects <= 5,
@@ -216,15 +220,7 @@ fn wrong_password_is_reported_redacted_and_retried_by_the_native_client() {
 }
 
 fn wrong_password(client: RtspClient) {
-    let spec = sentrix::ingest::demo::DemoSpec {
-        codec: Codec::H264,
-        width: 320,
-        height: 240,
-        fps: 10,
-        bitrate_kbps: 300,
-        ..Default::default()
-    };
-    let fixture = RtspFixture::with_spec(spec, Some(("admin", "right-pass")));
+    let fixture = RtspFixture::with_spec(small_spec(), Some(("admin", "right-pass")));
     // The right password streams...
     let (good, mut good_out) =
         supervise_with(&fixture.url_with("admin", "right-pass"), false, client);
@@ -249,9 +245,75 @@ fn wrong_password(client: RtspClient) {
         !err.contains("wr0ng-Secret") && !s.summary().contains("wr0ng-Secret"),
         "{err}"
     );
+    assert_trouble(&s, TroubleKind::WrongPassword, "Wrong password");
     assert!(s.url.contains("admin:***@"), "{}", s.url);
     assert_ne!(s.state, CameraState::Streaming);
     sup.stop();
+}
+
+/// The status names the failure's kind, and its sentence starts with `words`.
+fn assert_trouble(s: &sentrix::ingest::CameraStatus, kind: TroubleKind, words: &str) {
+    let trouble = s.trouble.clone().expect("a trouble is reported");
+    eprintln!("{}: {}", trouble.message, trouble.detail);
+    assert_eq!(trouble.kind, kind, "{}", trouble.detail);
+    assert!(trouble.message.starts_with(words), "{}", trouble.message);
+}
+
+fn small_spec() -> sentrix::ingest::demo::DemoSpec {
+    sentrix::ingest::demo::DemoSpec {
+        codec: Codec::H264,
+        width: 320,
+        height: 240,
+        fps: 10,
+        bitrate_kbps: 300,
+        ..Default::default()
+    }
+}
+
+/// A camera that offers RTP over UDP only streams through both clients with
+/// `transport: udp`, and with `auto` (TCP refused with 461, then UDP at once): complete
+/// frames in order, one keyframe a second, over the transport the status names.
+#[test]
+fn a_udp_only_camera_streams_with_transport_udp_and_auto_through_both_clients() {
+    for client in [RtspClient::Gstreamer, RtspClient::Native] {
+        for transport in [Transport::Udp, Transport::Auto] {
+            let fixture = RtspFixture::udp_only(&small_spec().launch_line());
+            let mut config = common::camera_config(&fixture.url(), false);
+            config.rtsp_client = client;
+            config.transport = transport;
+            let (sup, mut out) = CameraSupervisor::spawn(config).expect("supervisor starts");
+            let (units, sent) = collect(&mut out, &fixture, 3);
+            let what = format!("{} over {}", client.as_str(), transport.as_str());
+            eprintln!("{what}: {} of {sent} frames", units.len());
+            check_stream(&units, sent, 10);
+            let s = sup.status().snapshot();
+            assert_eq!(s.state, CameraState::Streaming, "{what}");
+            let path = format!("{}/udp", client.as_str());
+            assert_eq!(s.path.as_deref(), Some(path.as_str()), "{what}");
+            assert!(s.trouble.is_none(), "{what}: {:?}", s.trouble);
+            sup.stop();
+        }
+    }
+}
+
+/// With `transport: tcp`, the same camera is reported as offering only UDP, in those
+/// words, by both clients, and retried.
+#[test]
+fn a_udp_only_camera_with_transport_tcp_says_it_offers_only_udp() {
+    let fixture = RtspFixture::udp_only(&small_spec().launch_line());
+    for client in [RtspClient::Gstreamer, RtspClient::Native] {
+        let mut config = common::camera_config(&fixture.url(), false);
+        config.rtsp_client = client;
+        config.transport = Transport::Tcp;
+        let (sup, _out) = CameraSupervisor::spawn(config).expect("supervisor starts");
+        let st = sup.status();
+        wait_until(Duration::from_secs(10), || st.snapshot().trouble.is_some())
+            .expect("the failure is reported");
+        let s = st.snapshot();
+        assert_trouble(&s, TroubleKind::UdpOnly, "The camera offers only UDP");
+        assert_ne!(s.state, CameraState::Streaming);
+        sup.stop();
+    }
 }
 
 fn decoder_in_use(choice: &str, codec: Codec) -> (String, u64) {

@@ -111,6 +111,28 @@ fn counters(rx: &std::sync::mpsc::Receiver<String>, log: &mut Vec<String>) -> (u
     (field("frames"), field("dropped"))
 }
 
+/// Camera `camera`'s live view, watched as alice for `seconds`, starts on a keyframe and
+/// decodes cleanly (written to `path`); returns how many fragments came.
+pub(crate) async fn assert_live_plays(
+    camera: &str,
+    base: &str,
+    cert: &[u8],
+    path: &std::path::Path,
+    seconds: u64,
+) -> usize {
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let mut socket = open_camera(camera, port, cert, Some(base), true)
+        .await
+        .unwrap();
+    let mut got = Received::default();
+    watch(&mut socket, seconds, &mut got).await;
+    assert!(!got.fragments.is_empty(), "no live fragments from {camera}");
+    assert!(starts_with_keyframe(&got.fragments[0]));
+    assert_plays(path, &got);
+    let _ = socket.send(Message::Close(None)).await;
+    got.fragments.len()
+}
+
 /// The init segment and fragments `got`, written to `path`, decode cleanly, one picture
 /// per fragment.
 fn assert_plays(path: &std::path::Path, got: &Received) {

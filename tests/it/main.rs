@@ -26,6 +26,7 @@ mod live_view;
 mod notify;
 mod notify_servers;
 mod offsite;
+mod probe;
 mod record;
 mod review;
 mod review_run;

@@ -181,7 +181,9 @@ pub fn ingest(b: &IngestBench) -> anyhow::Result<()> {
             );
             let what = match client {
                 RtspClient::Gstreamer => format!("ingest (remux only, {stream})"),
-                RtspClient::Native => format!("ingest, native RTSP client ({stream})"),
+                RtspClient::Native | RtspClient::Auto => {
+                    format!("ingest, native RTSP client ({stream})")
+                }
             };
             table_cpu_rss(&what, b.seconds, usage, f);
         }

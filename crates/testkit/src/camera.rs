@@ -36,6 +36,15 @@ impl RtspFixture {
         Self::with_mount(mount)
     }
 
+    /// A camera that offers RTP over UDP only and refuses TCP with 461, as some cameras,
+    /// encoders and a popular media player's RTSP server do.
+    /// `launch` as for `with_launch`.
+    pub fn udp_only(launch: &str) -> Self {
+        let mut mount = Mount::new("/cam", launch.to_string());
+        mount.udp_only = true;
+        Self::with_mount(mount)
+    }
+
     /// A camera serving any gst-rtsp-server launch line (with a `pay0` payloader).
     pub fn with_launch(launch: &str) -> Self {
         Self::with_mount(Mount::new("/cam", launch.to_string()))

@@ -28,7 +28,8 @@ async function pageLive() {
     const view = el("div", { class: "tile-view", id: "view-" + c.id, "data-camera": c.id });
     return el("div", { class: "tile", id: "tile-" + c.id }, view,
       el("div", { class: "bar" }, el("a", { href: "#camera/" + encodeURIComponent(c.id), text: c.name || c.id }),
-        el("span", { class: "badge", id: "badge-" + c.id, text: c.enabled ? "…" : "disabled" })));
+        el("span", { class: "badge", id: "badge-" + c.id, text: c.enabled ? "…" : "disabled" })),
+      el("p", { class: "trouble", id: "trouble-" + c.id, hidden: true }));
   }));
   for (const c of cameras) {
     if (!c.enabled) continue;
@@ -58,6 +59,9 @@ async function pageCamera(id) {
   const alarm = $("camera-alarm");
   alarm.hidden = !(c && c.alarm_address);
   alarm.textContent = c && c.alarm_address ? "Alarm pictures: have the camera e-mail them to " + c.alarm_address : "";
+  const trouble = $("camera-trouble");
+  trouble.dataset.camera = id;
+  showTrouble(trouble, c || {});
   if (c && c.alarm_only) await showLastPicture(view, id);
   else players.push(new LivePlayer(view, id, "main"));
   $("camera-full").onclick = () => view.requestFullscreen().catch(() => {});
@@ -251,11 +255,23 @@ function setupUserForms() {
 // a stuck detector) as its tooltip.
 function badge(c) {
   const b = $("badge-" + c.id);
+  const page = $("camera-trouble");
+  if (page.dataset.camera === c.id) showTrouble(page, c);
   if (!b) return;
   const state = c.problem ? "failed" : c.state;
   b.textContent = state;
   b.className = "badge " + state;
   b.title = c.problem || "";
+  showTrouble($("trouble-" + c.id), c);
+}
+
+// Why a camera is not streaming, in words (wrong password, host unreachable, only UDP…),
+// with the technical reason as the tooltip; hidden while it streams.
+function showTrouble(p, c) {
+  const t = c.state !== "streaming" && c.trouble;
+  p.hidden = !t;
+  p.textContent = t ? t.message : "";
+  p.title = t ? t.detail : "";
 }
 
 // A message's link to an event: its clip when it has one, else the event list.

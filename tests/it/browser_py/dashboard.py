@@ -82,6 +82,10 @@ def steps(driver, wait, base, user, password, outdir, seen):
     seen["alarm_tile_picture_width"] = driver.execute_script(
         "return document.querySelector('#view-doorbell img.last-picture').naturalWidth;")
     seen["alarm_tile_badge"] = driver.find_element(By.ID, "badge-doorbell").text
+    # A camera that cannot be reached says why on its tile, in words.
+    trouble = wait.until(lambda d: d.find_element(By.ID, "trouble-gate").is_displayed()
+                         and d.find_element(By.ID, "trouble-gate"))
+    seen["gate_trouble"] = trouble.text
 
     # An event with a clip, from the timeline.
     driver.get(base + "/#events")
