@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 
 /// Runs tests/it/browser_py/`name` against `base` as alice; screenshots go to
 /// target/browser-test, returned with the script's output.
-fn browser_script(name: &str, base: &str) -> (std::process::Output, std::path::PathBuf) {
+fn browser_script(
+    name: &str,
+    base: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Output, std::path::PathBuf) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out_dir = root.join("target/browser-test");
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -22,6 +26,7 @@ fn browser_script(name: &str, base: &str) -> (std::process::Output, std::path::P
         .arg(root.join("tests/it/browser_py").join(name))
         .args([base, "alice", ADMIN_PASSWORD])
         .arg(&out_dir)
+        .envs(env.iter().copied())
         .output()
         .expect("python3 runs the browser script");
     (out, out_dir)
@@ -122,7 +127,20 @@ fn dashboard_in_headless_chromium() {
         }
     });
 
-    let (out, out_dir) = browser_script("dashboard.py", &base);
+    // A camera for the System page's "Test a camera" form.
+    let probed = common::RtspFixture::with_spec(
+        sentrix::ingest::demo::DemoSpec {
+            width: 320,
+            height: 240,
+            fps: 10,
+            bitrate_kbps: 300,
+            ..Default::default()
+        },
+        None,
+    );
+    let probe_url = probed.url();
+    let env = [("SENTRIX_PROBE_URL", probe_url.as_str())];
+    let (out, out_dir) = browser_script("dashboard.py", &base, &env);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let ok = stop(child);
     let seen = what_it_saw("dashboard", &out, &stdout);
@@ -133,6 +151,13 @@ fn dashboard_in_headless_chromium() {
     // The unreachable camera's tile says so in words, the technical reason as tooltip.
     let gate = seen["gate_trouble"].as_str().unwrap_or_default();
     assert!(gate.starts_with("Host unreachable"), "{seen}");
+    // The probe form: the figures of the camera it was given, and its picture.
+    let probe = seen["probe_text"].as_str().unwrap_or_default();
+    assert!(
+        probe.starts_with("H264") && probe.contains("320×240"),
+        "{seen}"
+    );
+    assert_eq!(seen["probe_picture_width"], 640, "{seen}");
     // The Review page: first after login, a preview within 2 s, opening plays from the
     // pre-roll, mark-all clears the badge (the script checks each; here what it measured).
     assert_eq!(seen["landing"], serde_json::json!(["page-review"]));
@@ -208,7 +233,7 @@ fn timeline_in_headless_chromium() {
         // Three segments sealed: 30 s of video and more.
         tokio::time::sleep(Duration::from_secs(22)).await;
     });
-    let (out, out_dir) = browser_script("timeline.py", &base);
+    let (out, out_dir) = browser_script("timeline.py", &base, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let ok = stop(child);
     if !out.status.success() {

@@ -143,6 +143,39 @@ function scrubLine(s) {
   return (s.last_pass_end_ms ? "last pass ended " + when(s.last_pass_end_ms) + "; " : "no pass finished since start; ") + read;
 }
 
+// The System page's "Test a camera" form (admins): what a URL sends, or why it fails.
+function setupProbe() {
+  $("probe").hidden = false;
+  $("probe").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const msg = $("probe-msg"), picture = $("probe-picture");
+    msg.className = "msg";
+    msg.textContent = "Connecting…";
+    picture.hidden = true;
+    $("probe-go").disabled = true;
+    try {
+      const r = await api("/api/cameras/probe", Object.assign({ method: "POST" },
+        jsonBody({ url: $("probe-url").value.trim(), transport: $("probe-transport").value })));
+      if (!r.ok) {
+        msg.className = "msg bad";
+        msg.textContent = r.trouble.message;
+        msg.title = r.trouble.detail;
+        return;
+      }
+      msg.textContent = [r.codec.toUpperCase() + (r.profile ? " " + r.profile : ""), r.width + "×" + r.height,
+        r.fps + " fps", Math.round(r.bitrate_kbps) + " kbit/s", r.gop_frames ? "a keyframe every " + r.gop_frames + " pictures" : null,
+        r.audio === null ? null : r.audio ? "with audio" : "no audio", "over " + r.transport.toUpperCase() + " (" + r.client + " client)",
+        "in " + (r.took_ms / 1000).toFixed(1) + " s"].filter(Boolean).join(" · ");
+      if (r.picture) { picture.src = r.picture; picture.hidden = false; }
+    } catch (e) {
+      msg.className = "msg bad";
+      msg.textContent = e.message;
+    } finally {
+      $("probe-go").disabled = false;
+    }
+  });
+}
+
 async function pageSystem() {
   show("system");
   const h = await api("/api/health");
@@ -305,7 +338,7 @@ async function main() {
   setMe(await api("/api/me"));
   $("who").textContent = me.username + " (" + me.user_type + ")";
   $("nav-users").hidden = me.user_type !== "admin";
-  if (me.user_type === "admin") { setupUserForms(); setupTokenForm(); }
+  if (me.user_type === "admin") { setupUserForms(); setupTokenForm(); setupProbe(); }
   setupNotify();
   const { cameras } = await api("/api/cameras");
   for (const c of cameras) {

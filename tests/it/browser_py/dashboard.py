@@ -8,6 +8,7 @@ what it saw; exits 1 with the reason on any failure.
 
 usage: dashboard.py BASE_URL USER PASSWORD OUTDIR
 """
+import os
 import time
 
 from selenium.webdriver.common.action_chains import ActionChains
@@ -189,6 +190,17 @@ def steps(driver, wait, base, user, password, outdir, seen):
     # The webhook nobody listens at: its row says what failed.
     row = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#target-hook td"))
     seen["target_row"] = [td.text for td in row]
+
+    # "Test a camera": a probe of the test's camera shows its figures and its picture.
+    driver.find_element(By.ID, "probe-url").send_keys(os.environ["SENTRIX_PROBE_URL"])
+    driver.find_element(By.ID, "probe-go").click()
+    wait.until(lambda d: d.execute_script(
+        "const i = document.getElementById('probe-picture');"
+        "return !i.hidden && i.complete && i.naturalWidth > 0;"))
+    seen["probe_text"] = driver.find_element(By.ID, "probe-msg").text
+    seen["probe_picture_width"] = driver.execute_script(
+        "return document.getElementById('probe-picture').naturalWidth;")
+    driver.save_screenshot(outdir + "/dashboard-probe.png")
 
     # A phone-sized screen: no page scrolls sideways.
     driver.set_window_size(390, 844)
