@@ -44,6 +44,16 @@ impl CameraUrl {
             })
     }
 
+    /// "host:port" (the scheme's default port when the URL names none), or the host alone
+    /// for a scheme without one; None without a host. Safe to show.
+    pub fn endpoint(&self) -> Option<String> {
+        let host = self.host()?;
+        Some(match self.port_or_default() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        })
+    }
+
     pub fn username(&self) -> Option<&str> {
         Some(self.url.username()).filter(|u| !u.is_empty())
     }

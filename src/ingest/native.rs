@@ -179,16 +179,19 @@ fn failure(text: String) -> Failure {
     }
 }
 
+/// Posts the failure as the error's message itself (not as debug detail, which the
+/// explainer trims to what follows a GStreamer source location's "):"), so the
+/// explainer reads "Unsupported Transport (461): …" whole.
 fn post(link: &Link, f: Failure) {
     let Some(src) = link.src.upgrade() else {
         return;
     };
     if f.not_authorized {
-        gst::element_error!(src, gst::ResourceError::NotAuthorized, ["{}", f.text]);
+        gst::element_error!(src, gst::ResourceError::NotAuthorized, ("{}", f.text));
     } else if f.cannot_set_up {
-        gst::element_error!(src, gst::CoreError::NotImplemented, ["{}", f.text]);
+        gst::element_error!(src, gst::CoreError::NotImplemented, ("{}", f.text));
     } else {
-        gst::element_error!(src, gst::ResourceError::Read, ["{}", f.text]);
+        gst::element_error!(src, gst::ResourceError::Read, ("{}", f.text));
     }
 }
 
@@ -246,6 +249,9 @@ async fn stream(target: Target, link: &Link) -> Result<bool, Failure> {
     else {
         return Ok(false);
     };
+    for offered in session.streams() {
+        link.out.status.note_offered_stream(offered.media());
+    }
     let (index, codec, clock_rate) = pick_video(session.streams())?;
     let transport = match target.transport {
         super::Transport::Udp => Transport::Udp(Default::default()),
@@ -288,34 +294,6 @@ async fn stream(target: Target, link: &Link) -> Result<bool, Failure> {
             }
         }
     }
-}
-
-/// Whether the camera's SDP offers an audio stream, asked with one DESCRIBE on a thread of
-/// its own (the caller may be inside a tokio runtime). None: rtsps://, or no answer
-/// within `limit`.
-pub fn offers_audio(url: &CameraUrl, limit: Duration) -> Option<bool> {
-    let target = Target::parse(url, super::Transport::Tcp).ok()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("rtsp-describe".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            let answer = runtime.ok().and_then(|rt| {
-                rt.block_on(async {
-                    let options = SessionOptions::default().creds(target.creds);
-                    let described = client::Session::describe(target.url, options);
-                    let session = tokio::time::timeout(limit, described).await.ok()?.ok()?;
-                    Some(session.streams().iter().any(|s| s.media() == "audio"))
-                })
-            });
-            let _ = tx.send(answer);
-        })
-        .ok()?;
-    rx.recv_timeout(limit + Duration::from_secs(1))
-        .ok()
-        .flatten()
 }
 
 /// Runs one handshake step within `HANDSHAKE_TIMEOUT`, or until the pipeline is gone

@@ -85,16 +85,19 @@ fn build_rtsp(
 
     // Set up only the video stream: many cameras also offer audio or ONVIF metadata, which
     // would cost bandwidth and leave unlinked pads.
-    src.connect("select-stream", false, |args| {
-        let is_video = args
+    // Every offered stream passes here, so this is also where audio is noticed.
+    let status = out.status.clone();
+    src.connect("select-stream", false, move |args| {
+        let media = args
             .get(2)
             .and_then(|v| v.get::<gst::Caps>().ok())
             .and_then(|caps| {
                 caps.structure(0)
-                    .and_then(|s| s.get::<&str>("media").ok().map(|m| m == "video"))
+                    .and_then(|s| s.get::<&str>("media").ok().map(str::to_string))
             })
-            .unwrap_or(false);
-        Some(is_video.to_value())
+            .unwrap_or_default();
+        status.note_offered_stream(&media);
+        Some((media == "video").to_value())
     });
 
     let linked = AtomicBool::new(false);

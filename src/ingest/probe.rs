@@ -7,7 +7,9 @@
 
 use super::pipeline::{DecodeSpec, Source};
 use super::trouble::{Trouble, TroubleKind};
-use super::{AccessUnit, CameraState, CameraSupervisor, Frame, RtspClient, SupervisorConfig};
+use super::{
+    AccessUnit, CameraState, CameraStatus, CameraSupervisor, Frame, RtspClient, SupervisorConfig,
+};
 use crate::base::redact::CameraUrl;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,12 +32,11 @@ pub struct ProbeReport {
     pub bitrate_kbps: f64,
     /// Pictures from one keyframe to the next; None when only one keyframe came in time.
     pub gop_frames: Option<u32>,
-    /// Whether the camera's SDP offers an audio stream; None when it could not be asked
-    /// (rtsps://).
+    /// Whether the camera's SDP offers an audio stream, as the client read it.
     pub audio: Option<bool>,
     /// The client and transport that worked, e.g. "native" and "udp".
-    pub client: String,
-    pub transport: String,
+    pub client: &'static str,
+    pub transport: &'static str,
     /// How long the probe took.
     pub took_ms: u64,
     /// The newest decoded picture (RGB, `PICTURE_WIDTH_PX` wide).
@@ -51,11 +52,7 @@ pub fn probe(
     limit: Duration,
 ) -> Result<ProbeReport, Trouble> {
     let started = Instant::now();
-    let endpoint = match (url.host(), url.port_or_default()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        _ => "the camera".to_string(),
-    };
+    let endpoint = url.endpoint().unwrap_or_else(|| "the camera".to_string());
     let mut config = SupervisorConfig::new("probe", Source::Rtsp(url.clone()));
     config.decode = Some(DecodeSpec {
         width: PICTURE_WIDTH_PX,
@@ -81,15 +78,14 @@ pub fn probe(
             seen.add(unit);
         }
         let status = supervisor.status().snapshot();
-        if let Some(trouble) = status
-            .trouble
-            .filter(|_| status.state != CameraState::Streaming)
+        if let Some(trouble) = &status.trouble
+            && status.state != CameraState::Streaming
         {
-            break Err(trouble);
+            break Err(trouble.clone());
         }
         let picture = outputs.frames.borrow().clone();
         if seen.complete(picture.is_some()) || Instant::now() >= deadline {
-            break seen.report(picture, status.path.as_deref()).ok_or_else(|| {
+            break seen.report(picture, &status).ok_or_else(|| {
                 Trouble::from_reason(
                     &format!("no video within {} s of connecting", limit.as_secs()),
                     &endpoint,
@@ -100,7 +96,6 @@ pub fn probe(
     };
     supervisor.stop();
     let mut report = outcome?;
-    report.audio = super::native::offers_audio(url, Duration::from_secs(3));
     report.took_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -139,11 +134,11 @@ impl Seen {
     }
 
     /// The figures, or None when no video came at all.
-    fn report(&self, picture: Option<Arc<Frame>>, path: Option<&str>) -> Option<ProbeReport> {
+    fn report(&self, picture: Option<Arc<Frame>>, status: &CameraStatus) -> Option<ProbeReport> {
         let first = self.first.as_ref()?;
         let span_s = (self.last_pts_ns.saturating_sub(first.pts_ns)) as f64 / 1e9;
         let per_s = |n: f64| if span_s > 0.0 { n / span_s } else { 0.0 };
-        let (client, transport) = path.and_then(|p| p.split_once('/')).unwrap_or(("", ""));
+        let path = status.path?;
         let structure = first.stream.caps.structure(0);
         Some(ProbeReport {
             codec: first.stream.codec.name(),
@@ -157,9 +152,9 @@ impl Seen {
                 .windows(2)
                 .next()
                 .map(|w| (w[1] - w[0]) as u32),
-            audio: None,
-            client: client.to_string(),
-            transport: transport.to_string(),
+            audio: status.audio_offered,
+            client: path.client.as_str(),
+            transport: path.transport.as_str(),
             took_ms: 0,
             picture,
         })

@@ -29,6 +29,26 @@ impl CameraState {
     }
 }
 
+/// The client and transport one connection attempt uses (never `auto`); shown as
+/// "native/tcp" in the status line and `/api/cameras`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    pub client: super::RtspClient,
+    pub transport: super::Transport,
+}
+
+impl std::fmt::Display for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.client.as_str(), self.transport.as_str())
+    }
+}
+
+impl serde::Serialize for Attempt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// A point-in-time copy of a camera's status.
 #[derive(Debug, Clone)]
 pub struct CameraStatus {
@@ -55,8 +75,11 @@ pub struct CameraStatus {
     pub last_error: Option<String>,
     /// The last failure sorted and worded for people (None while streaming).
     pub trouble: Option<super::trouble::Trouble>,
-    /// The client and transport of the current or last attempt, e.g. "native/udp".
-    pub path: Option<String>,
+    /// The client and transport of the current or last attempt.
+    pub path: Option<Attempt>,
+    /// Whether the camera's SDP offers audio (sentrix records video only); None until
+    /// this attempt's SDP was read.
+    pub audio_offered: Option<bool>,
     /// The codec and size of the current stream, e.g. "h264 1920x1080".
     pub stream: Option<String>,
     /// The decode branch's decoder element, e.g. "v4l2h264dec" or "avdec_h264 (fallback)".
@@ -78,7 +101,8 @@ struct Mutable {
     state: CameraState,
     since: Instant,
     trouble: Option<super::trouble::Trouble>,
-    path: Option<String>,
+    path: Option<Attempt>,
+    audio_offered: Option<bool>,
     stream: Option<String>,
     decoder: Option<String>,
     rates: Rates,
@@ -119,6 +143,7 @@ impl StatusHandle {
                 since: Instant::now(),
                 trouble: None,
                 path: None,
+                audio_offered: None,
                 stream: None,
                 decoder: None,
                 rates: Rates::default(),
@@ -166,9 +191,23 @@ impl StatusHandle {
         self.lock().trouble = trouble;
     }
 
-    /// The client and transport now in use, e.g. "native/tcp".
-    pub(crate) fn set_path(&self, path: String) {
-        self.lock().path = Some(path);
+    /// A connection attempt starts with this client and transport: what its SDP offers
+    /// is not known yet.
+    pub(crate) fn begin_attempt(&self, attempt: Attempt) {
+        let mut m = self.lock();
+        m.path = Some(attempt);
+        m.audio_offered = None;
+    }
+
+    /// The camera's SDP offers a stream of `media` ("video", "audio", "application"…).
+    pub(crate) fn note_offered_stream(&self, media: &str) {
+        let mut m = self.lock();
+        m.audio_offered = Some(m.audio_offered == Some(true) || media == "audio");
+    }
+
+    /// The last failure, worded (None while streaming); cheaper than `snapshot`.
+    pub fn trouble(&self) -> Option<super::trouble::Trouble> {
+        self.lock().trouble.clone()
     }
 
     pub(crate) fn set_decoder(&self, decoder: Option<String>) {
@@ -218,7 +257,8 @@ impl StatusHandle {
             reconnects: self.0.reconnects.load(Relaxed),
             last_error: m.trouble.as_ref().map(|t| t.detail.clone()),
             trouble: m.trouble.clone(),
-            path: m.path.clone(),
+            path: m.path,
+            audio_offered: m.audio_offered,
             stream: m.stream.clone(),
             decoder: m.decoder.clone(),
         }

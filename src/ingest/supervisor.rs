@@ -8,7 +8,7 @@
 //! with an error (wrong password, wrong path: its port stays open) keeps the full backoff.
 
 use super::pipeline::{self, DecodeSpec, Outputs, Source};
-use super::status::{CameraState, StatusHandle};
+use super::status::{Attempt, CameraState, StatusHandle};
 use super::trouble::{Trouble, TroubleKind};
 use super::{AccessUnit, Frame};
 use crate::base::redact::Redactor;
@@ -106,19 +106,6 @@ enum Outcome {
     Failed { reason: String, streamed: Duration },
 }
 
-/// The client and transport one connection attempt uses (never `auto`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Attempt {
-    client: super::RtspClient,
-    transport: super::Transport,
-}
-
-impl Attempt {
-    fn path(self) -> String {
-        format!("{}/{}", self.client.as_str(), self.transport.as_str())
-    }
-}
-
 impl CameraSupervisor {
     /// Starts the supervisor thread for one camera.
     pub fn spawn(config: SupervisorConfig) -> anyhow::Result<(Self, IngestOutputs)> {
@@ -209,7 +196,7 @@ impl Worker {
             }
             self.status.set_state(CameraState::Connecting);
             let attempt = self.attempt(transport);
-            self.status.set_path(attempt.path());
+            self.status.begin_attempt(attempt);
             match self.run_once(session, &explain, attempt) {
                 Outcome::Stopped => break,
                 Outcome::Failed { reason, streamed } => {
@@ -473,10 +460,7 @@ impl Explainer {
         match source {
             Source::Rtsp(url) => Self {
                 redactor: url.redactor(),
-                endpoint: url.host().map(|h| match url.port_or_default() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_string(),
-                }),
+                endpoint: url.endpoint(),
                 user: url.username().map(str::to_string),
             },
             Source::Synthetic(_) => Self::default(),
@@ -496,11 +480,13 @@ impl Explainer {
                 .rsplit_once("):")
                 .map(|(_, rest)| rest.trim())
                 .unwrap_or(detail);
-            if !detail.is_empty() && !text.contains(detail) {
+            // A detail that is only the element's path (/GstPipeline:…) says nothing.
+            let only_path = detail.starts_with("/Gst");
+            if !detail.is_empty() && !only_path && !text.contains(detail) {
                 text = format!("{text}: {detail}");
             }
         }
-        let at = self.endpoint.as_deref().unwrap_or("the camera");
+        let at = self.endpoint();
         let user = self
             .user
             .as_deref()
@@ -510,14 +496,11 @@ impl Explainer {
             format!(
                 "camera at {at} refused the credentials{user} (401 Unauthorized); check the user and password in its URL"
             )
-        } else if text.contains("No supported stream was found")
-            || text.contains("(461)")
-            || text.contains("461 response")
-        {
+        } else if text.contains("No supported stream was found") || text.contains("(461)") {
             format!(
                 "camera at {at} offers only UDP: it refused RTP over TCP ({text}); set transport: udp or auto"
             )
-        } else if text.contains("(404)") || text.contains("404 response") {
+        } else if text.contains("(404)") {
             format!(
                 "camera at {at} has no stream at that path (404 Not Found); check the URL's path"
             )

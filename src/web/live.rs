@@ -179,9 +179,9 @@ impl Feed {
 
     fn camera_changes(&mut self) {
         for (id, cam) in self.live.cameras() {
-            let status = cam.status().snapshot();
-            let data = serde_json::json!({"id": id, "state": status.state.as_str(),
-                "problem": self.live.camera_problem(&id), "trouble": status.trouble});
+            let status = cam.status();
+            let data = serde_json::json!({"id": id, "state": status.state().as_str(),
+                "problem": self.live.camera_problem(&id), "trouble": status.trouble()});
             if self.last.get(&id) != Some(&data) {
                 self.pending
                     .push(Event::default().event("camera").data(data.to_string()));
