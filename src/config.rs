@@ -409,6 +409,9 @@ pub struct Camera {
     /// Alarm pictures this camera sends by e-mail (alarm/).
     #[serde(default)]
     pub alarm: Option<alarms::CameraAlarm>,
+    /// Added in the dashboard (kept in the index), not in the file.
+    #[serde(skip)]
+    pub managed: bool,
 }
 
 fn yes() -> bool {
@@ -580,6 +583,26 @@ impl Config {
             if let Some(ftp) = alarm.ftp.as_mut() {
                 ftp.password.make_absolute(&base);
             }
+        }
+    }
+
+    /// This config with `managed` (the dashboard's cameras) after the file's own, checked
+    /// by the same rules as the file: `(key, message)` for each problem, keys such as
+    /// `cameras[3].url`.
+    pub fn with_managed(
+        &self,
+        managed: impl IntoIterator<Item = Camera>,
+    ) -> Result<Config, Vec<(String, String)>> {
+        let mut merged = self.clone();
+        merged.cameras.retain(|c| !c.managed);
+        merged.cameras.extend(managed.into_iter().map(|mut c| {
+            c.managed = true;
+            c
+        }));
+        let problems = validate::check(&merged);
+        match problems.is_empty() {
+            true => Ok(merged),
+            false => Err(problems),
         }
     }
 

@@ -13,6 +13,7 @@
 //! and `run` returns it to be started again. Reloads are audited.
 
 mod cameras;
+mod managed;
 mod review;
 pub mod scrub;
 mod services;
@@ -53,6 +54,8 @@ pub async fn run(config: Config, opts: RunOptions) -> anyhow::Result<RunEnd> {
     crate::ingest::init_gstreamer()?;
     let shutdown = CancellationToken::new();
     let mut services = Services::start(&config, &shutdown).await?;
+    // The dashboard's cameras join the file's (the file is never rewritten).
+    let config = managed::merge(config, &services.store);
     let started = Cameras::start(&config, &services, &shutdown);
     let mut cameras = match started {
         Ok(c) => c,
@@ -99,6 +102,9 @@ async fn main_loop(
     let mut status_tick = tokio::time::interval(opts.status_interval);
     status_tick.tick().await;
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    let Some(mut changes) = services.camera_changes.take() else {
+        anyhow::bail!("the camera change queue was taken twice");
+    };
     loop {
         tokio::select! {
             _ = status_tick.tick() => log_status(services),
@@ -108,6 +114,9 @@ async fn main_loop(
                 crate::faults::main_loop_hook();
             }
             _ = signals.usr1.recv() => manual_events(services).await,
+            Some(request) = changes.recv() => {
+                managed::apply(request, &mut config, services, cameras, shutdown, STOP_DEADLINE).await;
+            }
             _ = signals.hup.recv() => {
                 if let Some(new) = reload(&mut config, opts, services, cameras, shutdown).await? {
                     return Ok(RunEnd::Reload(Box::new(new)));
@@ -163,7 +172,7 @@ async fn reload(
 ) -> anyhow::Result<Option<Config>> {
     let file = opts.config_file.display().to_string();
     let new = match Config::load(&opts.config_file) {
-        Ok(new) => new,
+        Ok(new) => managed::merge(new, &services.store),
         Err(e) => {
             tracing::error!(
                 "SIGHUP: the new config is not used, sentrix keeps running with the old one: {e}"

@@ -45,6 +45,10 @@ pub struct Services {
         Option<std::thread::JoinHandle<()>>,
     )>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// Camera management: the dashboard sends changes here; the run loop applies them.
+    pub desk: crate::web::cameras_admin::CameraDesk,
+    pub camera_changes:
+        Option<tokio::sync::mpsc::Receiver<crate::web::cameras_admin::ChangeRequest>>,
     retention: JoinHandle<()>,
     /// The review watcher (app/review.rs).
     review: JoinHandle<()>,
@@ -95,7 +99,15 @@ impl Services {
         let notifications =
             crate::notify::Notifications::start(config, &store, &live, &bus, shutdown);
         let offsite = crate::offsite::start(config, &store, shutdown);
+        // One change at a time is applied; a few more may wait their turn.
+        let (changes, camera_changes) = tokio::sync::mpsc::channel(4);
+        let desk = crate::web::cameras_admin::CameraDesk {
+            changes,
+            list: Default::default(),
+        };
         Ok(Self {
+            desk,
+            camera_changes: Some(camera_changes),
             retention: spawn_retention(store.clone(), shutdown.clone()),
             review: watcher,
             store,
@@ -128,6 +140,7 @@ impl Services {
                 live: self.live.clone(),
                 notify: Some(self.notifications.state.clone()),
                 offsite: self.offsite.clone(),
+                desk: Some(self.desk.clone()),
             },
             self.audit.clone(),
             stop.clone(),

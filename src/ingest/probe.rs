@@ -44,6 +44,12 @@ pub struct ProbeReport {
     pub picture: Option<Arc<Frame>>,
 }
 
+/// A camera that answered "busy" (503) is asked once more after this pause, when at
+/// least `BUSY_RETRY_MIN_LEFT` of the limit remains: cameras answer 503 while their
+/// encoder starts, and for a moment after a viewer leaves.
+const BUSY_PAUSE: Duration = Duration::from_secs(1);
+const BUSY_RETRY_MIN_LEFT: Duration = Duration::from_secs(4);
+
 /// Probes `url` within `limit`.
 pub fn probe(
     url: &CameraUrl,
@@ -52,6 +58,29 @@ pub fn probe(
     limit: Duration,
 ) -> Result<ProbeReport, Trouble> {
     let started = Instant::now();
+    let deadline = started + limit;
+    let mut outcome = attempt(url, transport, client, deadline);
+    if let Err(trouble) = &outcome
+        && trouble.kind == TroubleKind::Busy
+        && deadline.saturating_duration_since(Instant::now()) >= BUSY_RETRY_MIN_LEFT + BUSY_PAUSE
+    {
+        tracing::info!(camera = %url, "probe: the camera is busy (503); asking once more");
+        std::thread::sleep(BUSY_PAUSE);
+        outcome = attempt(url, transport, client, deadline);
+    }
+    let mut report = outcome?;
+    report.took_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// One connection to the camera, watched until it has every figure or `deadline`.
+fn attempt(
+    url: &CameraUrl,
+    transport: super::Transport,
+    client: RtspClient,
+    deadline: Instant,
+) -> Result<ProbeReport, Trouble> {
+    let limit = deadline.saturating_duration_since(Instant::now());
     let endpoint = url.endpoint().unwrap_or_else(|| "the camera".to_string());
     let mut config = SupervisorConfig::new("probe", Source::Rtsp(url.clone()));
     config.decode = Some(DecodeSpec {
@@ -71,7 +100,6 @@ pub fn probe(
         message: format!("The probe could not start: {e}"),
         detail: e.to_string(),
     })?;
-    let deadline = started + limit;
     let mut seen = Seen::default();
     let outcome = loop {
         while let Ok(unit) = outputs.units.try_recv() {
@@ -95,9 +123,7 @@ pub fn probe(
         std::thread::sleep(Duration::from_millis(50));
     };
     supervisor.stop();
-    let mut report = outcome?;
-    report.took_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    outcome
 }
 
 /// Access units seen so far.

@@ -21,6 +21,9 @@ pub enum TroubleKind {
     UdpOnly,
     /// The camera sends something other than H.264 or H.265.
     UnsupportedCodec,
+    /// The camera refused a new stream for now (503): it serves as many as it allows, or
+    /// it is still starting.
+    Busy,
     /// The camera was streaming and stopped: end of stream, a stall or a lost connection.
     StreamStopped,
     /// Anything else; the technical reason is the only explanation.
@@ -40,6 +43,8 @@ impl TroubleKind {
             Self::UdpOnly
         } else if has("only h.264 and h.265") || has("codec") {
             Self::UnsupportedCodec
+        } else if has("503 response") || has("(503") || has("service unavailable") {
+            Self::Busy
         } else if has("timed out")
             || has("timeout")
             || has("no answer")
@@ -78,6 +83,9 @@ impl TroubleKind {
             ),
             Self::UnsupportedCodec => format!(
                 "Unsupported codec: the camera at {endpoint} sends video sentrix cannot record; set it to H.264 or H.265."
+            ),
+            Self::Busy => format!(
+                "Camera busy: the camera at {endpoint} refused a new stream for now; it may already serve as many viewers as it allows, or still be starting. Close another viewer or try again."
             ),
             Self::StreamStopped => format!(
                 "The stream stopped: the camera at {endpoint} stopped sending video; sentrix keeps reconnecting."
@@ -157,6 +165,14 @@ mod tests {
                 "camera sends MP4V-ES, only H.264 and H.265 are supported",
                 UnsupportedCodec,
             ),
+            (
+                "503 response to DESCRIBE CSeq=1: Unexpected RTSP response status",
+                Busy,
+            ),
+            (
+                "Could not read from resource.: Unhandled error (503 Service Unavailable)",
+                Busy,
+            ),
             ("camera ended the stream", StreamStopped),
             ("stalled: no video for 10.2 s", StreamStopped),
             (
@@ -179,6 +195,7 @@ mod tests {
             NoAnswer,
             UdpOnly,
             UnsupportedCodec,
+            Busy,
             StreamStopped,
         ]
         .iter()

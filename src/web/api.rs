@@ -42,7 +42,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/notify/armed", put(super::notify::set_armed))
         .route("/api/offsite", get(super::offsite::status))
         .route("/api/health", get(health))
-        .route("/api/cameras", get(cameras))
+        .route("/api/cameras", get(cameras).post(super::cameras_admin::add))
+        .route(
+            "/api/cameras/{id}",
+            put(super::cameras_admin::edit).delete(super::cameras_admin::remove),
+        )
         .route("/api/cameras/probe", post(super::probe::probe))
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))
         .route("/api/cameras/{id}/snapshot.jpg", get(super::live::snapshot))
@@ -115,7 +119,7 @@ async fn health(State(s): St) -> Result<Json<Value>, AppError> {
         },
         "uptime_s": s.started.elapsed().as_secs(),
         "detectors": detectors,
-        "cameras": s.cameras.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        "cameras": s.camera_list().into_iter().map(|c| c.id).collect::<Vec<_>>(),
         "storage": {"clips": clips, "used_bytes": used, "total_bytes": total, "free_bytes": free,
             "damaged_files": damaged_files},
         "scrub": {
@@ -132,7 +136,7 @@ async fn cameras(State(s): St, Extension(p): Extension<Principal>) -> Json<Value
     // tiles (the event stream carries later changes). An alarm-only camera's state says
     // so; its alarm address is for admins (it is what a stranger would need to send).
     let cameras: Vec<Value> = s
-        .cameras
+        .camera_list()
         .iter()
         .map(|c| {
             let status = s.live.camera(&c.id).map(|l| l.status().snapshot());

@@ -13,6 +13,8 @@ pub struct AppError {
     pub retry_after_s: Option<u64>,
     /// For 416: the file's length, sent as `Content-Range: bytes */N`.
     pub unsatisfied_total: Option<u64>,
+    /// For a refused config entry: each `(key, message)`, sent as `problems`.
+    pub problems: Vec<(String, String)>,
 }
 
 impl AppError {
@@ -23,6 +25,7 @@ impl AppError {
             message: message.into(),
             retry_after_s: None,
             unsatisfied_total: None,
+            problems: Vec::new(),
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
@@ -117,7 +120,14 @@ impl From<crate::auth::LoginError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": self.kind, "message": self.message});
+        let mut body = serde_json::json!({"error": self.kind, "message": self.message});
+        if !self.problems.is_empty() {
+            body["problems"] = self
+                .problems
+                .iter()
+                .map(|(key, message)| serde_json::json!({"key": key, "message": message}))
+                .collect();
+        }
         let mut resp = (self.status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {

@@ -125,6 +125,11 @@ fn camera_gauges(g: &mut Gauges, live: &Live) {
         per(&|c| Some(c.status().snapshot().kbit_s)),
     );
     g.add(
+        "sentrix_camera_frames",
+        "Access units received since the camera started (a restart of the camera starts it again).",
+        per(&|c| Some(c.status().snapshot().frames as f64)),
+    );
+    g.add(
         "sentrix_camera_reconnects",
         "Reconnects since start.",
         per(&|c| Some(c.status().snapshot().reconnects as f64)),

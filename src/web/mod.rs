@@ -21,6 +21,7 @@
 mod accounts;
 mod analytics;
 pub mod api;
+pub mod cameras_admin;
 pub mod conn;
 mod conn_rate;
 pub mod cookies;
@@ -53,7 +54,7 @@ use base64::Engine;
 use error::AppError;
 pub use extract::{Admin, ClientIp, JsonQuery};
 pub use listen::serve;
-pub use server::start;
+pub use server::{camera_infos, start};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -76,13 +77,20 @@ pub struct CameraInfo {
     /// The recipient its alarm mail must go to; shown to admins only.
     #[serde(skip)]
     pub alarm_address: Option<String>,
+    /// "yaml" (surveillance.yml, changed there) or "dashboard" (changed here).
+    pub source: &'static str,
+    /// `"••••"` when a password is set; the password itself is never sent.
+    pub password: Option<&'static str>,
 }
 
 pub struct AppState {
     pub store: Store,
     pub auth: Arc<Authenticator>,
     pub audit: Arc<Audit>,
-    pub cameras: Vec<CameraInfo>,
+    /// The cameras the API lists; the run loop replaces the list after a change.
+    cameras: Arc<std::sync::RwLock<Vec<CameraInfo>>>,
+    /// Where camera changes go (None when no box runs here).
+    pub desk: Option<cameras_admin::CameraDesk>,
     pub tls: bool,
     pub require_auth: bool,
     pub allowed_origins: Vec<String>,
@@ -107,6 +115,8 @@ pub struct Running {
     pub live: crate::live::Live,
     pub notify: Option<Arc<crate::notify::NotifyState>>,
     pub offsite: Option<crate::offsite::OffsiteHandle>,
+    /// Camera management (the run loop applies the changes).
+    pub desk: Option<cameras_admin::CameraDesk>,
 }
 
 impl AppState {
@@ -125,7 +135,8 @@ impl AppState {
             store,
             auth,
             audit,
-            cameras,
+            cameras: Arc::new(std::sync::RwLock::new(cameras)),
+            desk: None,
             tls,
             require_auth,
             allowed_origins,
@@ -144,7 +155,21 @@ impl AppState {
         self.live = running.live;
         self.notify = running.notify;
         self.offsite = running.offsite;
+        if let Some(desk) = running.desk {
+            // The running box's list is the one the loop keeps current.
+            *desk.list.write().unwrap_or_else(|p| p.into_inner()) = self.camera_list();
+            self.cameras = desk.list.clone();
+            self.desk = Some(desk);
+        }
         self
+    }
+
+    /// The cameras as the API lists them now.
+    pub fn camera_list(&self) -> Vec<CameraInfo> {
+        self.cameras
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn cookies(&self) -> cookies::Cookies {

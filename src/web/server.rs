@@ -147,7 +147,21 @@ fn app_state(
         crate::auth::Policy::from_config(sec),
         crate::base::clock::system(),
     ));
-    let cameras = config
+    let cameras = camera_infos(config, store);
+    Ok(AppState::new(
+        store.clone(),
+        auth,
+        audit,
+        cameras,
+        sec.use_tls,
+        sec.require_auth,
+        sec.allowed_origins.clone(),
+    )?)
+}
+
+/// The cameras of `config` as the API lists them.
+pub fn camera_infos(config: &Config, store: &Store) -> Vec<CameraInfo> {
+    config
         .cameras
         .iter()
         .map(|c| CameraInfo {
@@ -159,17 +173,11 @@ fn app_state(
             alarm_address: crate::config::alarms::smtp_address(c, |id| {
                 store.keyed_tag(crate::config::alarms::ADDRESS_TAG_PURPOSE, id, 8)
             }),
+            source: if c.managed { "dashboard" } else { "yaml" },
+            password: (c.password.is_some() || c.url.as_ref().is_some_and(|u| u.has_password()))
+                .then_some(super::cameras_admin::MASK),
         })
-        .collect();
-    Ok(AppState::new(
-        store.clone(),
-        auth,
-        audit,
-        cameras,
-        sec.use_tls,
-        sec.require_auth,
-        sec.allowed_origins.clone(),
-    )?)
+        .collect()
 }
 
 /// The connection limits for `config`: its `network` settings, within the descriptor budget

@@ -10,6 +10,7 @@ mod common;
 mod alarm;
 mod analytics;
 mod browser;
+mod cameras_admin;
 mod cli;
 mod compat;
 mod config;

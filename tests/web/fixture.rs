@@ -150,6 +150,8 @@ pub fn state(store: &Store, clock: &Arc<SimClock>, dir: &std::path::Path) -> Arc
                 enabled: true,
                 alarm_only: false,
                 alarm_address: None,
+                source: "yaml",
+                password: Some("••••"),
             }],
             true,
             true,

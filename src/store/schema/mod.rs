@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
 /// The schema version `schema.sql` describes and this build writes.
-pub const CURRENT_VERSION: u32 = 12;
+pub const CURRENT_VERSION: u32 = 13;
 
 /// The current schema, for a new database.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
@@ -34,6 +34,7 @@ pub const STEPS: [&str; CURRENT_VERSION as usize] = [
     include_str!("v10-scrub.sql"),
     include_str!("v11-scene-change.sql"),
     include_str!("v12-review.sql"),
+    include_str!("v13-managed-cameras.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

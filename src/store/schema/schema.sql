@@ -245,3 +245,11 @@ BEGIN
     INSERT OR IGNORE INTO offsite_clips (clip_id, queued_ms)
     VALUES (NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 END;
+-- Cameras added in the dashboard (store/managed.rs); surveillance.yml is never rewritten.
+CREATE TABLE managed_cameras (
+    id          TEXT PRIMARY KEY,
+    spec        TEXT NOT NULL,      -- the cameras[] entry as JSON, without its password
+    password    BLOB,               -- sealed with the master key (AES-256-GCM), or NULL
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+);

@@ -103,6 +103,11 @@ const ROWS: &[(u32, &str)] = &[
          UPDATE events SET review_id = 1, zones = 'drive,path' WHERE id = 1;
          INSERT INTO review_seen (review_id, user, seen_ms) VALUES (1, 'alice', 3000);",
     ),
+    (
+        13,
+        "INSERT INTO managed_cameras (id, spec, password, created_ms, updated_ms)
+         VALUES ('gate', '{\"id\":\"gate\"}', X'00', 100, 101);",
+    ),
 ];
 
 fn insert_rows(conn: &Connection, versions: std::ops::RangeInclusive<u32>) {
