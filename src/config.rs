@@ -606,6 +606,11 @@ impl Config {
         }
     }
 
+    /// What `check-config` would say of this config: `(key, message)` per problem.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        validate::check(self)
+    }
+
     pub fn enabled_cameras(&self) -> impl Iterator<Item = &Camera> {
         self.cameras.iter().filter(|c| c.enabled)
     }

@@ -57,6 +57,8 @@ impl Parts {
 /// One running camera: the config it was started from, its token and its stop task.
 pub struct CameraTasks {
     pub camera: Camera,
+    /// Its detector's zones and masks, replaced in place (None without detection).
+    areas: Option<Arc<tokio::sync::watch::Sender<crate::detect::runner::Areas>>>,
     stop: CancellationToken,
     stopped: JoinHandle<()>,
 }
@@ -82,6 +84,7 @@ impl CameraTasks {
                 detector: parts.detector.as_ref().map(|d| d.heartbeat().clone()),
             },
         );
+        let areas = parts.detector.as_ref().map(|d| d.areas());
         let stop = shutdown.child_token();
         let (token, id) = (stop.clone(), cam.id.clone());
         let (health, live) = (services.health.clone(), services.live.clone());
@@ -96,6 +99,7 @@ impl CameraTasks {
         });
         Ok(Self {
             camera: cam.clone(),
+            areas,
             stop,
             stopped,
         })
@@ -277,7 +281,11 @@ impl Cameras {
         let stale: Vec<String> = self
             .0
             .iter()
-            .filter(|(id, t)| wanted.get(id.as_str()) != Some(&&t.camera))
+            .filter(|(id, t)| {
+                wanted
+                    .get(id.as_str())
+                    .is_none_or(|w| !same_but_areas(w, &t.camera))
+            })
             .map(|(id, _)| id.clone())
             .collect();
         for id in &stale {
@@ -286,6 +294,7 @@ impl Cameras {
                 tasks.stop(deadline).await;
             }
         }
+        self.set_areas(&wanted);
         let mut touched = stale;
         for (id, cam) in wanted {
             if !self.0.contains_key(id) {
@@ -300,6 +309,24 @@ impl Cameras {
         Ok(touched)
     }
 
+    /// Hands changed zones and masks to running detectors, which take them at their next
+    /// frame: nothing restarts.
+    fn set_areas(&mut self, wanted: &BTreeMap<&str, &Camera>) {
+        for (id, tasks) in self.0.iter_mut() {
+            let Some(cam) = wanted.get(id.as_str()) else {
+                continue;
+            };
+            if (&cam.zones, &cam.masks) == (&tasks.camera.zones, &tasks.camera.masks) {
+                continue;
+            }
+            if let Some(areas) = &tasks.areas {
+                areas.send_replace((cam.zones.clone(), cam.masks.clone()));
+            }
+            tracing::info!(camera = %id, "reload: new zones and masks, without a restart");
+            tasks.camera = (*cam).clone();
+        }
+    }
+
     /// Waits, at most `deadline` in all, for every camera to stop once the shutdown token
     /// is cancelled.
     pub async fn stopped(self, deadline: Duration) {
@@ -309,4 +336,16 @@ impl Cameras {
             .map(|(id, t)| async move { wait_stopped(&id, t.stopped, deadline).await });
         futures_util::future::join_all(waits).await;
     }
+}
+
+/// Whether two entries differ at most in zones and masks (which a running detector takes
+/// without a restart).
+fn same_but_areas(a: &Camera, b: &Camera) -> bool {
+    let bare = |c: &Camera| {
+        let mut c = c.clone();
+        c.zones.clear();
+        c.masks.clear();
+        c
+    };
+    bare(a) == bare(b)
 }

@@ -47,9 +47,45 @@ pub fn merge(config: Config, store: &Store) -> Config {
             ),
         }
     }
+    let merged = with_drawn_areas(merged, store);
     for cam in merged.cameras.iter().filter(|c| c.managed) {
         if let Err(e) = store.ensure_camera(&cam.id, &cam.name) {
             tracing::error!(camera = %cam.id, "{e}");
+        }
+    }
+    merged
+}
+
+/// The zones and masks drawn in the dashboard over the file's cameras' own (a dashboard
+/// camera keeps them in its entry). Ones that no longer pass the checks are left out.
+fn with_drawn_areas(config: Config, store: &Store) -> Config {
+    let drawn = match store.camera_areas() {
+        Ok(drawn) => drawn,
+        Err(e) => {
+            tracing::error!("drawn zones cannot be read, using the file's: {e}");
+            return config;
+        }
+    };
+    let mut merged = config;
+    for (id, zones, masks) in drawn {
+        let Some(i) = merged.cameras.iter().position(|c| c.id == id && !c.managed) else {
+            continue;
+        };
+        let mut next = merged.clone();
+        let parsed =
+            serde_json::from_str(&zones).and_then(|z| Ok((z, serde_json::from_str(&masks)?)));
+        match parsed {
+            Ok((z, m)) => (next.cameras[i].zones, next.cameras[i].masks) = (z, m),
+            Err(e) => {
+                tracing::error!(camera = %id, "drawn zones left out: {e}");
+                continue;
+            }
+        }
+        match next.problems().as_slice() {
+            [] => merged = next,
+            problems => {
+                tracing::error!(camera = %id, "drawn zones left out: {}", words(problems))
+            }
         }
     }
     merged
@@ -100,12 +136,24 @@ async fn change(
     shutdown: &CancellationToken,
     deadline: Duration,
 ) -> Result<String, Refusal> {
-    let (managed, id, said) = next_managed(change, config)?;
-    let next = config
-        .with_managed(managed.clone())
-        .map_err(|problems| Refusal::Invalid(entry_keys(problems, config, &managed, &id)))?;
-    let entry = managed.iter().find(|c| c.id == id);
-    persist(&services.store, &id, entry).await?;
+    let (next, id, said) = match change {
+        CameraChange::Areas { id, zones, masks } => {
+            let next = with_areas(config, &id, zones, masks)?;
+            persist_areas(&services.store, &next, &id).await?;
+            let said = format!("zones and masks of camera {id} saved and applied");
+            (next, id, said)
+        }
+        change => {
+            let (managed, id, said) = next_managed(change, config)?;
+            let next = config.with_managed(managed.clone()).map_err(|problems| {
+                let index = next_index(config, &managed, &id);
+                Refusal::Invalid(entry_keys(problems, index))
+            })?;
+            let entry = managed.iter().find(|c| c.id == id);
+            persist(&services.store, &id, entry).await?;
+            (next, id, said)
+        }
+    };
     let touched = cameras
         .apply(&next, services, shutdown, deadline)
         .await
@@ -161,6 +209,9 @@ fn next_managed(
             }
             Ok((managed, id.clone(), format!("camera {id} changed")))
         }
+        CameraChange::Areas { id, .. } => Err(Refusal::Failed(format!(
+            "zones of {id} are not an entry change"
+        ))),
         CameraChange::Remove { id } => {
             match existing(&id) {
                 None => return Err(Refusal::NotFound(format!("no camera {id:?}"))),
@@ -184,18 +235,56 @@ fn with_password(mut camera: Camera, edit: PasswordEdit, old: Option<Secret>) ->
     camera
 }
 
-/// Problems of the changed entry keyed inside it (`url`, not `cameras[3].url`).
-fn entry_keys(
-    problems: Vec<(String, String)>,
+/// `config` with camera `id`'s zones and masks replaced, checked.
+fn with_areas(
     config: &Config,
-    managed: &[Camera],
     id: &str,
-) -> Vec<(String, String)> {
+    zones: Vec<crate::config::Area>,
+    masks: Vec<crate::config::Area>,
+) -> Result<Config, Refusal> {
+    let mut next = config.clone();
+    let Some(i) = next.cameras.iter().position(|c| c.id == id) else {
+        return Err(Refusal::NotFound(format!("no camera {id:?}")));
+    };
+    (next.cameras[i].zones, next.cameras[i].masks) = (zones, masks);
+    match next.problems() {
+        problems if problems.is_empty() => Ok(next),
+        problems => Err(Refusal::Invalid(entry_keys(problems, Some(i)))),
+    }
+}
+
+/// Keeps camera `id`'s zones and masks: in a dashboard camera's entry, or beside a file
+/// camera (`camera_areas`).
+async fn persist_areas(store: &Store, next: &Config, id: &str) -> Result<(), Refusal> {
+    let Some(cam) = next.cameras.iter().find(|c| c.id == id) else {
+        return Err(Refusal::NotFound(format!("no camera {id:?}")));
+    };
+    if cam.managed {
+        return persist(store, id, Some(cam)).await;
+    }
+    let json = |a: &Vec<crate::config::Area>| {
+        serde_json::to_string(a).map_err(|e| Refusal::Failed(e.to_string()))
+    };
+    let (zones, masks) = (json(&cam.zones)?, json(&cam.masks)?);
+    let (store, id) = (store.clone(), id.to_string());
+    let now_ms = crate::base::clock::wall_ms();
+    tokio::task::spawn_blocking(move || store.put_camera_areas(&id, &zones, &masks, now_ms))
+        .await
+        .map_err(|e| Refusal::Failed(e.to_string()))?
+        .map_err(|e| Refusal::Failed(e.to_string()))
+}
+
+/// Where camera `id` sits in the merged list (the file's cameras first).
+fn next_index(config: &Config, managed: &[Camera], id: &str) -> Option<usize> {
     let file_cameras = config.cameras.iter().filter(|c| !c.managed).count();
-    let index = managed
+    managed
         .iter()
         .position(|c| c.id == id)
-        .map(|i| i + file_cameras);
+        .map(|i| i + file_cameras)
+}
+
+/// Problems of the changed entry keyed inside it (`url`, not `cameras[3].url`).
+fn entry_keys(problems: Vec<(String, String)>, index: Option<usize>) -> Vec<(String, String)> {
     let prefix = index.map(|i| format!("cameras[{i}]"));
     problems
         .into_iter()

@@ -138,6 +138,12 @@ impl MotionGate {
         }
     }
 
+    /// New masks, from the next frame on; the background is kept.
+    pub fn set_masks(&mut self, masks: Vec<Polygon>) {
+        self.masks = masks;
+        self.resize(self.cols, self.rows);
+    }
+
     fn resize(&mut self, cols: usize, rows: usize) {
         self.cols = cols;
         self.rows = rows;

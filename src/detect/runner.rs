@@ -212,8 +212,12 @@ impl DetectorSettings {
     }
 }
 
+/// A camera's zones and masks as the detector uses them, replaced while it runs.
+pub type Areas = (Vec<crate::config::Area>, Vec<crate::config::Area>);
+
 pub struct DetectorRunner {
     counters: Arc<DetectorCounters>,
+    areas: Arc<watch::Sender<Areas>>,
     heartbeat: Heartbeat,
     thread: Option<JoinHandle<()>>,
 }
@@ -231,7 +235,9 @@ impl DetectorRunner {
     ) -> anyhow::Result<Self> {
         let counters = Arc::new(DetectorCounters::default());
         let heartbeat = Heartbeat::default();
+        let (areas, areas_rx) = watch::channel((settings.zones.clone(), settings.masks.clone()));
         let mut worker = Worker {
+            areas: areas_rx,
             heartbeat: heartbeat.clone(),
             filter: AreaFilter::new(&settings.zones, &settings.masks),
             gate: MotionGate::new(
@@ -256,6 +262,7 @@ impl DetectorRunner {
             .spawn(move || worker.run(frames))?;
         Ok(Self {
             counters,
+            areas: Arc::new(areas),
             heartbeat,
             thread: Some(thread),
         })
@@ -267,6 +274,12 @@ impl DetectorRunner {
 
     pub fn heartbeat(&self) -> &Heartbeat {
         &self.heartbeat
+    }
+
+    /// Where new zones and masks go: the detector takes them at its next frame, without
+    /// a restart of anything (open events go on).
+    pub fn areas(&self) -> Arc<watch::Sender<Areas>> {
+        self.areas.clone()
     }
 
     /// Waits for the thread; call after ingest stopped.
@@ -291,6 +304,7 @@ struct OpenEvent {
 
 struct Worker {
     heartbeat: Heartbeat,
+    areas: watch::Receiver<Areas>,
     settings: DetectorSettings,
     pool: Option<Arc<InferencePool>>,
     store: Store,
@@ -339,6 +353,7 @@ impl Worker {
                             break;
                         }
                         let frame = frames.borrow_and_update().clone();
+                        self.take_new_areas();
                         if let Some(frame) = frame {
                             self.on_frame(&frame);
                         }
@@ -350,6 +365,23 @@ impl Worker {
         });
         let changes = self.tracker.finish_all();
         self.apply(changes, None, &[], crate::base::clock::wall_ms(), false);
+    }
+
+    /// Zones and masks changed in the dashboard, from this frame on.
+    fn take_new_areas(&mut self) {
+        if !self.areas.has_changed().unwrap_or(false) {
+            return;
+        }
+        let (zones, masks) = self.areas.borrow_and_update().clone();
+        self.filter = AreaFilter::new(&zones, &masks);
+        self.gate.set_masks(AreaFilter::new(&[], &masks).masks());
+        tracing::info!(
+            camera = %self.settings.camera_id,
+            "zones and masks applied: {} zones, {} masks",
+            zones.len(),
+            masks.len()
+        );
+        (self.settings.zones, self.settings.masks) = (zones, masks);
     }
 
     /// With no frame for a second (a camera that went away), open events still age and
@@ -414,7 +446,13 @@ impl Worker {
         }
         let motion_label =
             self.pool.is_none() || self.settings.labels.iter().any(|l| l == MOTION_LABEL);
-        if motion_label && moving {
+        // What moved counts where an object would: its box's bottom centre in a zone.
+        let motion_admitted = self.filter.admits(
+            MOTION_LABEL,
+            f64::from(motion_box[0] + motion_box[2]) / 2.0,
+            f64::from(motion_box[3]),
+        );
+        if motion_label && moving && motion_admitted {
             // What moved (the whole frame only when motion detection is off).
             observations.push(Observation {
                 label: MOTION_LABEL.into(),

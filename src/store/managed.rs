@@ -21,6 +21,12 @@ const UPSERT: &str = "INSERT INTO managed_cameras (id, spec, password, created_m
     ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, password = excluded.password,
         updated_ms = excluded.updated_ms";
 const DELETE: &str = "DELETE FROM managed_cameras WHERE id = :id";
+const SELECT_AREAS: &str = "SELECT camera_id, zones, masks FROM camera_areas";
+const UPSERT_AREAS: &str = "INSERT INTO camera_areas (camera_id, zones, masks, updated_ms)
+    VALUES (:id, :zones, :masks, :now_ms)
+    ON CONFLICT (camera_id) DO UPDATE SET zones = excluded.zones, masks = excluded.masks,
+        updated_ms = excluded.updated_ms";
+const DELETE_AREAS: &str = "DELETE FROM camera_areas WHERE camera_id = :id";
 
 const SEAL_VERSION: u8 = 1;
 const NONCE_BYTES: usize = 12;
@@ -88,9 +94,35 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets camera `id`; false when it was not kept here.
+    /// Forgets camera `id` and its drawn areas; false when it was not kept here.
     pub fn delete_managed_camera(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.conn().execute(DELETE, named_params! {":id": id})? > 0)
+        let conn = self.conn();
+        conn.execute(DELETE_AREAS, named_params! {":id": id})?;
+        Ok(conn.execute(DELETE, named_params! {":id": id})? > 0)
+    }
+
+    /// Zones and masks drawn in the dashboard: `(camera id, zones JSON, masks JSON)`.
+    pub fn camera_areas(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(SELECT_AREAS)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps camera `id`'s drawn zones and masks (JSON lists of areas).
+    pub fn put_camera_areas(
+        &self,
+        id: &str,
+        zones_json: &str,
+        masks_json: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            UPSERT_AREAS,
+            named_params! {":id": id, ":zones": zones_json, ":masks": masks_json,
+            ":now_ms": now_ms},
+        )?;
+        Ok(())
     }
 }
 

@@ -47,6 +47,10 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/api/cameras/{id}",
             put(super::cameras_admin::edit).delete(super::cameras_admin::remove),
         )
+        .route(
+            "/api/cameras/{id}/zones",
+            put(super::cameras_admin::set_areas),
+        )
         .route("/api/cameras/probe", post(super::probe::probe))
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))
         .route("/api/cameras/{id}/snapshot.jpg", get(super::live::snapshot))

@@ -9,7 +9,7 @@
 
 use super::error::AppError;
 use super::{Admin, AppState, CameraInfo, ClientIp};
-use crate::config::Camera;
+use crate::config::{Area, Camera};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -45,6 +45,12 @@ pub enum CameraChange {
     },
     Remove {
         id: String,
+    },
+    /// Zones and masks drawn on the camera page, for any camera.
+    Areas {
+        id: String,
+        zones: Vec<Area>,
+        masks: Vec<Area>,
     },
 }
 
@@ -109,6 +115,38 @@ pub async fn remove(
     let said = send(&s, CameraChange::Remove { id: id.clone() }).await?;
     s.audit.log(Some(&p.user), ip, "camera_remove", &id);
     Ok(Json(json!({ "id": id, "message": said })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AreasBody {
+    #[serde(default)]
+    zones: Vec<Area>,
+    #[serde(default)]
+    masks: Vec<Area>,
+}
+
+/// `PUT /api/cameras/{id}/zones`: `{zones, masks}` as in `cameras[]`, for any camera.
+/// The detector takes them at its next frame; nothing restarts.
+pub async fn set_areas(
+    State(s): State<Arc<AppState>>,
+    Admin(p): Admin,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let body: AreasBody = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request(format!("bad JSON body: {e}")))?;
+    let (zones, masks) = (body.zones, body.masks);
+    let summary = format!("{id}: {} zones, {} masks", zones.len(), masks.len());
+    let change = CameraChange::Areas {
+        id: id.clone(),
+        zones,
+        masks,
+    };
+    let said = send(&s, change).await?;
+    s.audit.log(Some(&p.user), ip, "camera_zones", &summary);
+    Ok(Json(answer(&s, &id, said)))
 }
 
 /// The entry and its password (None: the body did not say). `path_id` is the id in a

@@ -81,6 +81,9 @@ pub struct CameraInfo {
     pub source: &'static str,
     /// `"••••"` when a password is set; the password itself is never sent.
     pub password: Option<&'static str>,
+    /// Where objects count, and what motion and detection ignore (for the zone editor).
+    pub zones: Vec<crate::config::Area>,
+    pub masks: Vec<crate::config::Area>,
 }
 
 pub struct AppState {

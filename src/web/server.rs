@@ -176,6 +176,8 @@ pub fn camera_infos(config: &Config, store: &Store) -> Vec<CameraInfo> {
             source: if c.managed { "dashboard" } else { "yaml" },
             password: (c.password.is_some() || c.url.as_ref().is_some_and(|u| u.has_password()))
                 .then_some(super::cameras_admin::MASK),
+            zones: c.zones.clone(),
+            masks: c.masks.clone(),
         })
         .collect()
 }

@@ -264,3 +264,117 @@ fn cameras_are_added_changed_and_removed_in_the_dashboard() {
     assert!(stop(child));
     assert_nowhere(dir.path(), GATE_PASSWORD);
 }
+
+/// Motion events of camera `id` that started after `since_ms`.
+async fn events_since(api: &Api, id: &str, since_ms: i64) -> usize {
+    let (_, v) = api
+        .admin(
+            "GET",
+            &format!("/api/events?camera={id}&since={since_ms}"),
+            None,
+        )
+        .await;
+    v["events"].as_array().map_or(0, |e| e.len())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn drawn_zones_apply_at_once_and_outlive_a_restart() {
+    let dir = common::temp_dir();
+    let config = write_config(dir.path());
+    let yaml_before = std::fs::read(&config).unwrap();
+    assert!(add_admin(&config).status.success());
+    let mut log = Vec::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (child, rx) = spawn_run(&config);
+    let base = common::run::dashboard_base(&rx, &mut log);
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+    let api = Api {
+        client: common::run::https_client(&cert),
+        base,
+    };
+    // The demo ball moves 6 s in every 20: motion events come, unless a zone keeps them out.
+    let corner =
+        json!([{"name": "corner", "points": [[0.0, 0.0], [0.01, 0.0], [0.01, 0.01], [0.0, 0.01]]}]);
+    let everywhere =
+        json!([{"name": "drive", "points": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]}]);
+    rt.block_on(async {
+        api.wait_streaming("demo").await;
+        let (status, v) = api
+            .admin(
+                "PUT",
+                "/api/cameras/demo/zones",
+                Some(json!({"zones": [{"points": [[0.1, 0.1], [0.2, 0.2]]}]})),
+            )
+            .await;
+        assert_eq!(status, 400, "{v}");
+        assert!(
+            v["problems"][0]["key"]
+                .as_str()
+                .unwrap()
+                .starts_with("zones[0]"),
+            "{v}"
+        );
+        let (status, v) = api
+            .admin(
+                "PUT",
+                "/api/cameras/demo/zones",
+                Some(json!({"zones": corner})),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["camera"]["zones"][0]["name"], "corner", "{v}");
+        // Outside the zone: a whole cycle of the ball and no event.
+        let since = now_ms() + 1000;
+        tokio::time::sleep(Duration::from_secs(24)).await;
+        assert_eq!(events_since(&api, "demo", since).await, 0);
+        // Inside it: an event within a cycle.
+        let (status, v) = api
+            .admin(
+                "PUT",
+                "/api/cameras/demo/zones",
+                Some(json!({"zones": everywhere})),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let since = now_ms();
+        let start = Instant::now();
+        while events_since(&api, "demo", since).await == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no event inside the zone"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    drain(&rx, &mut log);
+    assert_eq!(ingest_starts(&log, "demo"), 1, "{}", log.join("\n"));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("zones and masks applied: 1 zones")),
+        "{}",
+        log.join("\n")
+    );
+    assert!(stop(child));
+
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let base = common::run::dashboard_base(&rx, &mut log);
+    let api = Api { base, ..api };
+    rt.block_on(async {
+        let demo = api.camera("demo").await.unwrap();
+        assert_eq!(demo["zones"], everywhere, "{demo}");
+    });
+    assert!(stop(child));
+    assert_eq!(
+        std::fs::read(&config).unwrap(),
+        yaml_before,
+        "the YAML was rewritten"
+    );
+}

@@ -152,6 +152,8 @@ pub fn state(store: &Store, clock: &Arc<SimClock>, dir: &std::path::Path) -> Arc
                 alarm_address: None,
                 source: "yaml",
                 password: Some("••••"),
+                zones: Vec::new(),
+                masks: Vec::new(),
             }],
             true,
             true,

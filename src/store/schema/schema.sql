@@ -253,3 +253,10 @@ CREATE TABLE managed_cameras (
     created_ms  INTEGER NOT NULL,
     updated_ms  INTEGER NOT NULL
 );
+-- Zones and masks drawn in the dashboard, for any camera: they replace its entry's own.
+CREATE TABLE camera_areas (
+    camera_id   TEXT PRIMARY KEY,
+    zones       TEXT NOT NULL,      -- JSON list of areas, as cameras[].zones
+    masks       TEXT NOT NULL,
+    updated_ms  INTEGER NOT NULL
+);

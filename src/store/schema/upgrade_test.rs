@@ -106,7 +106,9 @@ const ROWS: &[(u32, &str)] = &[
     (
         13,
         "INSERT INTO managed_cameras (id, spec, password, created_ms, updated_ms)
-         VALUES ('gate', '{\"id\":\"gate\"}', X'00', 100, 101);",
+         VALUES ('gate', '{\"id\":\"gate\"}', X'00', 100, 101);
+         INSERT INTO camera_areas (camera_id, zones, masks, updated_ms)
+         VALUES ('porch', '[]', '[]', 102);",
     ),
 ];
 
