@@ -21,6 +21,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("app.js", include_str!("assets/app.js")),
     ("dom.js", include_str!("assets/dom.js")),
     ("insights.js", include_str!("assets/insights.js")),
+    ("cameras.js", include_str!("assets/cameras.js")),
     ("live.js", include_str!("assets/live.js")),
     ("login.js", include_str!("assets/login.js")),
     ("review.js", include_str!("assets/review.js")),

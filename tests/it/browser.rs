@@ -206,6 +206,104 @@ fn dashboard_in_headless_chromium() {
     assert!(!all.contains(ADMIN_PASSWORD), "password in the log");
 }
 
+/// Cameras from the browser (tests/it/browser_py/cameras.py): a camera that needs a
+/// password added through the add-camera page plays on the Live page, and a zone drawn
+/// over its picture is saved where the API and the detector see it. The YAML is untouched
+/// and the password is in no file under the data directory.
+#[test]
+fn cameras_in_headless_chromium() {
+    let dir = common::temp_dir();
+    let config = write_config(dir.path());
+    let yaml_before = std::fs::read(&config).unwrap();
+    assert!(add_admin(&config).status.success());
+    let camera = common::RtspFixture::with_spec(
+        sentrix::ingest::demo::DemoSpec {
+            width: 640,
+            height: 360,
+            fps: 15,
+            bitrate_kbps: 600,
+            ..Default::default()
+        },
+        Some(("viewer", "door-secret-4471")),
+    );
+    let (child, rx) = spawn_run(&config);
+    let mut log = Vec::new();
+    let base = common::run::dashboard_base(&rx, &mut log);
+    let env = [
+        ("SENTRIX_ADD_URL", camera.url()),
+        ("SENTRIX_ADD_USER", "viewer".to_string()),
+        ("SENTRIX_ADD_PASSWORD", "door-secret-4471".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (out, out_dir) = browser_script("cameras.py", &base, &env);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let seen = what_it_saw("cameras", &out, &stdout);
+    assert!(
+        seen["probe_text"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("H264 · 640×360"),
+        "{seen}"
+    );
+    assert_eq!(seen["suggested_id"], "front-door");
+    let save_to_frame_s = seen["save_to_frame_s"].as_f64().unwrap();
+    eprintln!("save to first live frame: {save_to_frame_s} s");
+    assert!(save_to_frame_s < 10.0, "{seen}");
+    let cert = std::fs::read(dir.path().join("certs/server.crt")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cameras = rt.block_on(async {
+        let client = common::run::https_client(&cert);
+        common::run::get_json_as_admin(&client, &format!("{base}/api/cameras")).await
+    });
+    let door = cameras["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "front-door")
+        .cloned()
+        .unwrap_or_else(|| panic!("no front-door in {cameras}"));
+    assert_eq!(door["source"], "dashboard", "{door}");
+    assert_eq!(door["password"], "••••", "{door}");
+    let zone = &door["zones"][0];
+    assert_eq!(zone["name"], "door", "{door}");
+    assert_eq!(
+        zone["labels"],
+        serde_json::json!(["person", "motion"]),
+        "{door}"
+    );
+    let points: Vec<(f64, f64)> = zone["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+        .collect();
+    let wanted = [(0.1, 0.1), (0.5, 0.1), (0.6, 0.6), (0.1, 0.5)];
+    assert_eq!(points.len(), 4, "{door}");
+    for ((x, y), (wx, wy)) in points.iter().zip(wanted) {
+        assert!((x - wx).abs() < 0.03 && (y - wy).abs() < 0.03, "{points:?}");
+    }
+    assert!(stop(child));
+    while let Ok(line) = rx.try_recv() {
+        log.push(line);
+    }
+    assert!(
+        log.iter()
+            .any(|l| l.contains("zones and masks applied") && l.contains("front-door")),
+        "the detector did not take the zone:\n{}",
+        log.join("\n")
+    );
+    assert_eq!(std::fs::read(&config).unwrap(), yaml_before);
+    for f in common::files_under(dir.path()) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !bytes.windows(16).any(|w| w == b"door-secret-4471"),
+            "the password in clear in {}",
+            f.display()
+        );
+    }
+    assert!(out_dir.join("cameras-zones.png").exists());
+}
+
 /// The timeline page: `sentrix run` recording the demo camera continuously in 10-second
 /// segments, one manual event, then tests/it/browser_py/timeline.py clicks, plays across
 /// segment boundaries and exports in headless Chromium.

@@ -6,6 +6,7 @@
 "use strict";
 
 import { $, api, el, jsonBody, me, onPageChange, setMe, show, usersMessage, when } from "./dom.js";
+import { pageAddCamera, setupAddCamera, setupZoneEditor, showZoneEditor } from "./cameras.js";
 import { notifyPanel, pageInsights, setupNotify, setupTokenForm, tokensTable } from "./insights.js";
 import { LivePlayer } from "./live.js";
 import { onReviewMessage, pageReview, setReviewCameras, setupReview } from "./review.js";
@@ -62,6 +63,7 @@ async function pageCamera(id) {
   const trouble = $("camera-trouble");
   trouble.dataset.camera = id;
   showTrouble(trouble, c || {});
+  showZoneEditor(c, me.user_type === "admin");
   if (c && c.alarm_only) await showLastPicture(view, id);
   else players.push(new LivePlayer(view, id, "main"));
   $("camera-full").onclick = () => view.requestFullscreen().catch(() => {});
@@ -317,6 +319,7 @@ function route() {
   const [page, arg] = location.hash.replace(/^#/, "").split("/");
   const rest = location.hash.replace(/^#/, "").split("/").slice(1).map(decodeURIComponent);
   const go = { live: pageLive, events: pageEvents, clip: () => pageClip(arg), camera: () => pageCamera(rest[0]), timeline: () => pageTimeline(rest[0], rest[1]),
+    "add-camera": () => { show("add-camera"); pageAddCamera(); return Promise.resolve(); },
     system: pageSystem, users: pageUsers, insights: pageInsights, event: () => pageEvent(arg), review: () => pageReview(rest[0]),
   }[page] || pageReview;
   go().catch((e) => console.error(e));
@@ -338,7 +341,7 @@ async function main() {
   setMe(await api("/api/me"));
   $("who").textContent = me.username + " (" + me.user_type + ")";
   $("nav-users").hidden = me.user_type !== "admin";
-  if (me.user_type === "admin") { setupUserForms(); setupTokenForm(); setupProbe(); }
+  if (me.user_type === "admin") { setupUserForms(); setupTokenForm(); setupProbe(); setupAddCamera(); setupZoneEditor(); }
   setupNotify();
   const { cameras } = await api("/api/cameras");
   for (const c of cameras) {

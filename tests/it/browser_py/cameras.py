@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Cameras from the browser, in headless Debian Chromium: the admin opens "Add camera" on
+the Live page, types the test camera's URL and login, tests it (its figures and picture
+appear), names it and saves; the Live page then plays its tile, and the time from the
+click on Save to the first playable frame is measured. On its camera page the zone editor
+draws a four-cornered zone over the current picture, renames it, moves a corner, and saves
+it. Then the add-camera page and the editor at phone width, where no page may scroll
+sideways. Prints one JSON line of what it saw; exits 1 with the reason on any failure.
+
+usage: cameras.py BASE_URL USER PASSWORD OUTDIR   (env SENTRIX_ADD_URL, SENTRIX_ADD_USER,
+SENTRIX_ADD_PASSWORD: the camera to add)
+"""
+import os
+import time
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+import session
+
+TILE = ("const v = document.querySelector('#view-front-door video');"
+        "return v ? [v.readyState, v.currentTime] : [0, 0];")
+
+
+def add_camera(driver, wait, base, outdir, seen):
+    driver.get(base + "/#live")
+    wait.until(lambda d: d.find_element(By.ID, "live-add").is_displayed())
+    driver.find_element(By.ID, "live-add").click()
+    wait.until(lambda d: d.find_element(By.ID, "add-url").is_displayed())
+    driver.find_element(By.ID, "add-url").send_keys(os.environ["SENTRIX_ADD_URL"])
+    driver.find_element(By.ID, "add-user").send_keys(os.environ["SENTRIX_ADD_USER"])
+    driver.find_element(By.ID, "add-password").send_keys(os.environ["SENTRIX_ADD_PASSWORD"])
+    driver.find_element(By.ID, "add-test").click()
+    wait.until(lambda d: d.execute_script(
+        "const i = document.getElementById('add-picture');"
+        "return !i.hidden && i.complete && i.naturalWidth > 0;"))
+    seen["probe_text"] = driver.find_element(By.ID, "add-probe-msg").text
+    driver.find_element(By.ID, "add-name").send_keys("Front door")
+    seen["suggested_id"] = driver.find_element(By.ID, "add-id").get_attribute("value")
+    driver.save_screenshot(outdir + "/cameras-add.png")
+    saved_at = driver.execute_script("return performance.now();")
+    driver.find_element(By.ID, "add-save").click()
+    # The Live page with the new tile: poll quickly for its first playable frame.
+    deadline = time.monotonic() + 20
+    while driver.execute_script(TILE)[0] < 3:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the new tile did not play: {driver.execute_script(TILE)}")
+        time.sleep(0.05)
+    seen["save_to_frame_s"] = round(driver.execute_script(
+        "return (performance.now() - arguments[0]) / 1000;", saved_at), 2)
+    start = driver.execute_script(TILE)[1]
+    wait.until(lambda d: d.execute_script(TILE)[1] > start + 0.5)
+    driver.save_screenshot(outdir + "/cameras-live.png")
+
+
+def click_at(driver, canvas, fx, fy):
+    """A click at (fx, fy), fractions of the canvas (offsets are from its centre)."""
+    w, h = canvas.size["width"], canvas.size["height"]
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, int(fx * w - w / 2), int(fy * h - h / 2)).click().perform()
+
+
+def draw_zone(driver, wait, base, outdir, seen):
+    driver.get(base + "/#camera/front-door")
+    wait.until(lambda d: d.find_element(By.ID, "camera-zones").is_displayed())
+    driver.find_element(By.ID, "camera-zones").click()
+    wait.until(lambda d: d.execute_script(
+        "const i = document.getElementById('zone-picture'); return i.complete && i.naturalWidth > 0;"))
+    canvas = driver.find_element(By.ID, "zone-canvas")
+    driver.find_element(By.ID, "zone-new").click()
+    for fx, fy in [(0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.1, 0.5)]:
+        click_at(driver, canvas, fx, fy)
+    driver.find_element(By.ID, "zone-finish").click()
+    name = driver.find_element(By.CSS_SELECTOR, "#zone-list .zone-name")
+    name.clear()
+    name.send_keys("door")
+    driver.find_element(By.CSS_SELECTOR, "#zone-list .zone-labels").send_keys("person, motion")
+    # Move the corner at (0.5, 0.5) to (0.6, 0.6).
+    w, h = canvas.size["width"], canvas.size["height"]
+    ActionChains(driver).move_to_element_with_offset(canvas, int(0.5 * w - w / 2), int(0.5 * h - h / 2)) \
+        .click_and_hold().move_to_element_with_offset(canvas, int(0.6 * w - w / 2), int(0.6 * h - h / 2)) \
+        .release().perform()
+    driver.find_element(By.ID, "zone-save").click()
+    wait.until(lambda d: "saved" in d.find_element(By.ID, "zone-msg").text)
+    seen["zone_msg"] = driver.find_element(By.ID, "zone-msg").text
+    driver.save_screenshot(outdir + "/cameras-zones.png")
+
+
+def phone(driver, wait, base, outdir, seen):
+    driver.set_window_size(390, 844)
+    widths = {}
+    driver.get(base + "/#add-camera")
+    wait.until(lambda d: d.find_element(By.ID, "add-url").is_displayed())
+    widths["add-camera"] = session.page_widths(driver)
+    driver.save_screenshot(outdir + "/cameras-phone-add.png")
+    driver.get(base + "/#camera/front-door")
+    wait.until(lambda d: d.find_element(By.ID, "camera-zones").is_displayed())
+    driver.find_element(By.ID, "camera-zones").click()
+    wait.until(lambda d: d.execute_script(
+        "const i = document.getElementById('zone-picture'); return i.complete && i.naturalWidth > 0;"))
+    widths["zones"] = session.page_widths(driver)
+    driver.save_screenshot(outdir + "/cameras-phone-zones.png")
+    seen["phone_widths"] = widths
+    wide = {p: w for p, w in widths.items() if w[0] > w[1] + 1}
+    if wide:
+        raise AssertionError(f"pages wider than a phone screen (scroll, client): {wide}")
+
+
+def steps(driver, wait, base, user, password, outdir, seen):
+    session.login(driver, wait, base, user, password)
+    add_camera(driver, wait, base, outdir, seen)
+    draw_zone(driver, wait, base, outdir, seen)
+    phone(driver, wait, base, outdir, seen)
+
+
+if __name__ == "__main__":
+    session.run("cameras", steps)
