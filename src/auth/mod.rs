@@ -28,6 +28,9 @@ use std::net::IpAddr;
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
+    /// Between the two: acknowledges, keeps, triggers, exports and switches the armed
+    /// mode; manages no users, tokens, cameras, zones or notification targets.
+    Operator,
     Viewer,
 }
 
@@ -36,6 +39,7 @@ impl Role {
     pub fn from_db(s: &str) -> Option<Self> {
         match s {
             "admin" => Some(Self::Admin),
+            "operator" => Some(Self::Operator),
             "viewer" => Some(Self::Viewer),
             _ => None,
         }
@@ -44,8 +48,14 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
+            Self::Operator => "operator",
             Self::Viewer => "viewer",
         }
+    }
+
+    /// Whether this role may act on events and the armed mode (operators and admins).
+    pub fn operates(self) -> bool {
+        matches!(self, Self::Admin | Self::Operator)
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! A token is `stx_` and 64 hex digits (256 random bits), shown once when made; the index
 //! keeps only its SHA-256. It carries a role and scopes (`events:read`, `clips:read`,
-//! `live`, `admin`; a viewer's token never holds `admin`), and may expire. It is sent as
+//! `live`, `operate`, `admin`; only an admin's token holds `admin`, and a viewer's never
+//! holds `operate`), and may expire. It is sent as
 //! `Authorization: Bearer …` and is good for the API only: it never opens a dashboard
 //! session, and a token in a URL query is refused before anything else (URLs end up in
 //! logs and browser history). Unknown tokens count as failed logins against the client's
@@ -24,18 +25,28 @@ pub enum Scope {
     ClipsRead,
     #[serde(rename = "live")]
     Live,
+    /// Acknowledge, keep, trigger, mark reviewed, switch the armed mode.
+    #[serde(rename = "operate")]
+    Operate,
     #[serde(rename = "admin")]
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Self::EventsRead, Self::ClipsRead, Self::Live, Self::Admin];
+    pub const ALL: [Scope; 5] = [
+        Self::EventsRead,
+        Self::ClipsRead,
+        Self::Live,
+        Self::Operate,
+        Self::Admin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EventsRead => "events:read",
             Self::ClipsRead => "clips:read",
             Self::Live => "live",
+            Self::Operate => "operate",
             Self::Admin => "admin",
         }
     }
@@ -48,6 +59,7 @@ impl Scope {
     pub fn defaults(role: Role) -> Vec<Scope> {
         match role {
             Role::Admin => Self::ALL.to_vec(),
+            Role::Operator => vec![Self::EventsRead, Self::ClipsRead, Self::Live, Self::Operate],
             Role::Viewer => vec![Self::EventsRead, Self::ClipsRead, Self::Live],
         }
     }
@@ -57,11 +69,16 @@ impl Scope {
 pub const TOKEN_PREFIX: &str = "stx_";
 
 /// The scope a request needs, or None where tokens are refused (the dashboard's pages
-/// and the login and logout routes: a token never opens a session). Any change (POST,
-/// PUT, DELETE) and anything about users, tokens, notifications or off-site copies needs `admin`.
+/// and the login and logout routes: a token never opens a session). An operator's change
+/// (acknowledge, keep, trigger, mark reviewed, the armed mode) needs `operate`; any other
+/// change (POST, PUT, DELETE) and anything about users, tokens, notifications or off-site
+/// copies needs `admin`.
 pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     if path == "/" || path.starts_with("/auth/") || path == "/login" {
         return None;
+    }
+    if is_operation(method, path) {
+        return Some(Scope::Operate);
     }
     let admin_area = ["/api/users", "/api/tokens", "/api/notify", "/api/offsite"]
         .iter()
@@ -91,6 +108,21 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     } else {
         Scope::EventsRead
     })
+}
+
+/// The changes an operator may make: `POST /api/events/{id}/ack` and `/keep`, `POST
+/// /api/cameras/{id}/trigger`, `POST /api/review/reviewed` and `/api/review/{id}/reviewed`,
+/// `PUT /api/notify/armed`.
+pub fn is_operation(method: &Method, path: &str) -> bool {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(
+        (method.as_str(), parts.as_slice()),
+        ("POST", ["api", "events", _, "ack" | "keep"])
+            | ("POST", ["api", "cameras", _, "trigger"])
+            | ("POST", ["api", "review", "reviewed"])
+            | ("POST", ["api", "review", _, "reviewed"])
+            | ("PUT", ["api", "notify", "armed"])
+    )
 }
 
 /// Whether a URL query carries a token (by a parameter's name or a value's prefix).
@@ -161,8 +193,15 @@ pub fn create(
     if scopes.is_empty() {
         return Err("a token needs at least one scope".into());
     }
-    if req.role == Role::Viewer && scopes.contains(&Scope::Admin) {
-        return Err("a viewer's token cannot hold the admin scope".into());
+    if req.role != Role::Admin && scopes.contains(&Scope::Admin) {
+        return Err(format!(
+            "a{} {}'s token cannot hold the admin scope",
+            if req.role == Role::Operator { "n" } else { "" },
+            req.role.as_str()
+        ));
+    }
+    if !req.role.operates() && scopes.contains(&Scope::Operate) {
+        return Err("a viewer's token cannot hold the operate scope".into());
     }
     let expires_ms = match req.expires_days {
         Some(d) if !(d > 0.0 && d <= 3650.0) => {
@@ -330,6 +369,18 @@ mod tests {
         assert_eq!(required_scope(&get, "/api/tokens/x"), Some(Scope::Admin));
         assert_eq!(
             required_scope(&Method::POST, "/api/events/1/ack"),
+            Some(Scope::Operate)
+        );
+        assert_eq!(
+            required_scope(&Method::POST, "/api/events/1/ack/more"),
+            Some(Scope::Admin)
+        );
+        assert_eq!(
+            required_scope(&Method::PUT, "/api/notify/armed"),
+            Some(Scope::Operate)
+        );
+        assert_eq!(
+            required_scope(&Method::PUT, "/api/notify/targets"),
             Some(Scope::Admin)
         );
         assert_eq!(

@@ -49,7 +49,7 @@ pub use managed::ManagedCamera;
 pub use offsite::{OffsiteCounts, OffsiteJob, OffsiteState};
 pub use outbox::{NewMessage, OutboxRow};
 pub use retention::{RetentionPolicy, RetentionReport};
-pub use review::{ReviewItem, ReviewNotice, ReviewPolicy, ReviewQuery, Severity};
+pub use review::{ReviewItem, ReviewNotice, ReviewPolicy, ReviewQuery, Reviewer, Severity};
 pub use sealed::FSYNCS;
 pub use segments::{Span, Timeline};
 pub use sweep::SweepReport;

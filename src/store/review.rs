@@ -495,8 +495,8 @@ impl Store {
             })?)
     }
 
-    /// Marks item `id` reviewed by `user`, and acknowledges its events.
-    pub fn mark_reviewed(&self, id: i64, user: &str, now_ms: i64) -> Result<(), StoreError> {
+    /// Marks item `id` reviewed by `who`, and acknowledges its events when `who` may.
+    pub fn mark_reviewed(&self, id: i64, who: Reviewer, now_ms: i64) -> Result<(), StoreError> {
         let acked = {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
@@ -510,18 +510,19 @@ impl Store {
             if exists.is_none() {
                 return Err(StoreError::NotFound(id));
             }
-            let acked = seen_and_acked(&tx, id, user, now_ms)?;
+            let acked = seen_and_acked(&tx, id, who, now_ms)?;
             tx.commit()?;
             acked
         };
         self.retier_events(&acked)
     }
 
-    /// Marks reviewed by `user` every item that started before `before_ms` (of `camera`
-    /// and `severity` when given), acknowledging their events. Returns their ids.
+    /// Marks reviewed by `who` every item that started before `before_ms` (of `camera`
+    /// and `severity` when given), acknowledging their events when `who` may. Returns
+    /// their ids.
     pub fn mark_all_reviewed(
         &self,
-        user: &str,
+        who: Reviewer,
         before_ms: i64,
         camera: Option<&str>,
         severity: Option<Severity>,
@@ -535,7 +536,7 @@ impl Store {
                 let rows = stmt.query_map(
                     named_params! {
                         ":before_ms": before_ms, ":camera": camera,
-                        ":severity": severity.map(Severity::as_str), ":user": user,
+                        ":severity": severity.map(Severity::as_str), ":user": who.name,
                     },
                     |r| r.get("id"),
                 )?;
@@ -543,7 +544,7 @@ impl Store {
             };
             let mut acked = Vec::new();
             for id in &ids {
-                acked.extend(seen_and_acked(&tx, *id, user, now_ms)?);
+                acked.extend(seen_and_acked(&tx, *id, who, now_ms)?);
             }
             tx.commit()?;
             (ids, acked)
@@ -575,16 +576,27 @@ impl Store {
     }
 }
 
-/// Records that `user` reviewed item `id` and acknowledges its events; returns the ids of
-/// the events newly acknowledged.
+/// Who marks items reviewed: the marks are theirs; only operators and admins also
+/// acknowledge the items' events (a viewer's marks clear their own list alone).
+#[derive(Debug, Clone, Copy)]
+pub struct Reviewer<'a> {
+    pub name: &'a str,
+    pub acknowledges: bool,
+}
+
+/// Records that `who` reviewed item `id` and, when they may, acknowledges its events;
+/// returns the ids of the events newly acknowledged.
 fn seen_and_acked(
     conn: &Connection,
     id: i64,
-    user: &str,
+    who: Reviewer,
     now_ms: i64,
 ) -> rusqlite::Result<Vec<i64>> {
     conn.prepare_cached(MARK_SEEN)?
-        .execute(named_params! {":id": id, ":user": user, ":now_ms": now_ms})?;
+        .execute(named_params! {":id": id, ":user": who.name, ":now_ms": now_ms})?;
+    if !who.acknowledges {
+        return Ok(Vec::new());
+    }
     let mut stmt = conn.prepare_cached(ACK_ITEM_EVENTS)?;
     let rows = stmt.query_map(named_params! {":id": id}, |r| r.get("id"))?;
     rows.collect()

@@ -108,12 +108,12 @@ pub async fn set_password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let change: NewPassword = parse(&body)?;
     if p.role != Role::Admin && p.user != name {
         return Err(AppError::forbidden(
             "only an admin changes other users' passwords",
         ));
     }
+    let change: NewPassword = parse(&body)?;
     let current = change
         .current_password
         .clone()

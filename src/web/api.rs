@@ -3,7 +3,7 @@
 //! authenticated `Principal` the guard put in the request; file access is audited.
 
 use super::error::{AppError, blocking};
-use super::{Admin, AppState, ClientIp, JsonQuery, SessionId, csrf_token, media};
+use super::{AppState, ClientIp, JsonQuery, Operator, SessionId, csrf_token, media};
 use crate::auth::{Principal, Role};
 use crate::store::{ClipRecord, EventQuery};
 use axum::extract::{Path, State};
@@ -217,7 +217,7 @@ async fn event(State(s): St, Path(id): Path<i64>) -> Result<Json<Value>, AppErro
 async fn ack(
     State(s): St,
     Path(id): Path<i64>,
-    Admin(p): Admin,
+    Operator(p): Operator,
     ClientIp(ip): ClientIp,
 ) -> Result<Json<Value>, AppError> {
     let store = s.store.clone();

@@ -45,6 +45,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
     }
 }
 
+/// The authenticated user, who must be an operator or an admin.
+pub struct Operator(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Principal>() {
+            Some(p) if p.role.operates() => Ok(Self(p.clone())),
+            Some(_) => Err(AppError::forbidden("this needs an operator or an admin")),
+            None => Err(AppError::unauthorized()),
+        }
+    }
+}
+
 /// Query parameters; a malformed one is a JSON 400 naming it (axum's own rejection is
 /// plain text).
 pub struct JsonQuery<T>(pub T);

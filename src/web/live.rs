@@ -3,7 +3,7 @@
 //! event changes and camera state changes (Prometheus metrics: metrics.rs).
 
 use super::error::AppError;
-use super::{Admin, AppState, ClientIp};
+use super::{AppState, ClientIp, Operator};
 use crate::auth::Credential;
 use crate::live::{LiveCamera, PictureError};
 use crate::store::review::next_on;
@@ -28,11 +28,12 @@ pub(super) fn camera(s: &AppState, id: &str) -> Result<LiveCamera, AppError> {
         .ok_or_else(|| AppError::not_found(format!("no running camera {id:?}")))
 }
 
-/// `POST /api/cameras/{id}/trigger` (admin): the manual event, as SIGUSR1 makes it.
+/// `POST /api/cameras/{id}/trigger` (operators, admins): the manual event, as SIGUSR1
+/// makes it.
 pub async fn trigger(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Admin(p): Admin,
+    Operator(p): Operator,
     ClientIp(ip): ClientIp,
 ) -> Result<Response, AppError> {
     camera(&s, &id)?;

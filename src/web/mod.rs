@@ -52,7 +52,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use error::AppError;
-pub use extract::{Admin, ClientIp, JsonQuery};
+pub use extract::{Admin, ClientIp, JsonQuery, Operator};
 pub use listen::serve;
 pub use server::{camera_infos, start};
 use sha2::{Digest, Sha256};

@@ -6,7 +6,7 @@
 
 use super::error::AppError;
 use super::error::blocking;
-use super::{Admin, AppState, ClientIp};
+use super::{AppState, ClientIp, Operator};
 use crate::config::notify::ArmedMode;
 use axum::Json;
 use axum::body::Bytes;
@@ -63,7 +63,7 @@ struct Armed {
 
 pub async fn set_armed(
     State(s): St,
-    Admin(p): Admin,
+    Operator(p): Operator,
     ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {

@@ -12,7 +12,7 @@
 
 use super::error::AppError;
 use super::error::blocking;
-use super::{Admin, AppState, ClientIp, JsonQuery, media};
+use super::{AppState, ClientIp, JsonQuery, Operator, media};
 use crate::auth::Principal;
 use crate::playback::{Export, ExportError, MAX_RANGE_MS};
 use axum::extract::{Path, State};
@@ -218,7 +218,7 @@ pub(super) struct KeepBody {
 pub(super) async fn keep(
     State(s): St,
     Path(id): Path<i64>,
-    Admin(p): Admin,
+    Operator(p): Operator,
     ClientIp(ip): ClientIp,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, AppError> {

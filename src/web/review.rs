@@ -121,7 +121,15 @@ pub async fn mark(
     let store = s.store.clone();
     let user = p.user.clone();
     let now_ms = crate::base::clock::wall_ms();
-    blocking(move || Ok(store.mark_reviewed(id, &user, now_ms)?)).await?;
+    let acknowledges = p.role.operates();
+    blocking(move || {
+        let who = crate::store::Reviewer {
+            name: &user,
+            acknowledges,
+        };
+        Ok(store.mark_reviewed(id, who, now_ms)?)
+    })
+    .await?;
     s.audit
         .log(Some(&p.user), ip, "review_reviewed", &id.to_string());
     announce_reviewed(&s, &[id]).await;
@@ -151,8 +159,13 @@ pub async fn mark_all(
     let user = p.user.clone();
     let now_ms = crate::base::clock::wall_ms();
     let camera = req.camera.clone();
+    let acknowledges = p.role.operates();
     let ids = blocking(move || {
-        Ok(store.mark_all_reviewed(&user, req.before_ms, camera.as_deref(), sev, now_ms)?)
+        let who = crate::store::Reviewer {
+            name: &user,
+            acknowledges,
+        };
+        Ok(store.mark_all_reviewed(who, req.before_ms, camera.as_deref(), sev, now_ms)?)
     })
     .await?;
     let marked = ids.len();

@@ -144,13 +144,19 @@ fn reviewed_marks_are_per_user_and_follow_acknowledgements() {
     assert!(store.review_item(items[0].id, "alice").unwrap().reviewed);
     assert!(!store.review_item(items[0].id, "bob").unwrap().reviewed);
     // Marking an item reviewed acknowledges its events.
-    store.mark_reviewed(items[2].id, "bob", t0).unwrap();
+    store.mark_reviewed(items[2].id, acker("bob"), t0).unwrap();
     assert!(store.event(ids[3]).unwrap().acknowledged);
     assert!(!store.review_item(items[2].id, "alice").unwrap().reviewed);
     // Mark all touches only what it names: the door's alerts before the busy stretch.
     let before_ms = t0 + 500 * S;
     let marked = store
-        .mark_all_reviewed("carol", before_ms, Some("door"), Some(Severity::Alert), t0)
+        .mark_all_reviewed(
+            acker("carol"),
+            before_ms,
+            Some("door"),
+            Some(Severity::Alert),
+            t0,
+        )
         .unwrap();
     assert_eq!(marked, vec![items[0].id]);
     let seen: Vec<bool> = all_items(&store, "carol")
@@ -169,7 +175,7 @@ fn reviewed_marks_are_per_user_and_follow_acknowledgements() {
         ]
     );
     assert!(store.review_item(99_999, "carol").is_err());
-    assert!(store.mark_reviewed(99_999, "carol", t0).is_err());
+    assert!(store.mark_reviewed(99_999, acker("carol"), t0).is_err());
 }
 
 #[test]
@@ -206,4 +212,12 @@ fn the_same_items_come_back_after_the_index_is_lost() {
             .collect()
     };
     assert_eq!(shape(&after), shape(&before));
+}
+
+/// A reviewer whose marks acknowledge (an operator or an admin).
+fn acker(name: &str) -> sentrix::store::Reviewer<'_> {
+    sentrix::store::Reviewer {
+        name,
+        acknowledges: true,
+    }
 }

@@ -13,5 +13,6 @@ mod hostile;
 mod media;
 mod recordings;
 mod review;
+mod roles;
 mod tokens;
 mod users;

@@ -47,7 +47,7 @@ async fn admins_manage_users_and_changes_apply_at_once() {
         (
             r#"{"username":"carol","role":"root","password":"long enough pw"}"#,
             400,
-            "expected `admin` or `viewer`",
+            "expected one of `admin`, `operator`, `viewer`",
         ),
         (r#"{"username":"carol","role":"viewer""#, 400, "bad JSON"),
         (

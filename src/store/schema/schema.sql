@@ -120,7 +120,7 @@ CREATE TABLE garbage (
 
 CREATE TABLE users (
     name        TEXT PRIMARY KEY,
-    role        TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    role        TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
     phc         TEXT NOT NULL,              -- PBKDF2-HMAC-SHA256 PHC string
     created_ms  INTEGER NOT NULL
 );
@@ -152,7 +152,7 @@ CREATE TABLE meta (
 CREATE TABLE api_tokens (
     name          TEXT PRIMARY KEY,
     token_hash    TEXT NOT NULL UNIQUE,
-    role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+    role          TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
     scopes        TEXT NOT NULL,              -- space-separated
     created_ms    INTEGER NOT NULL,
     expires_ms    INTEGER,                    -- NULL: never

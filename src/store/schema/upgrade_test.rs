@@ -108,7 +108,11 @@ const ROWS: &[(u32, &str)] = &[
         "INSERT INTO managed_cameras (id, spec, password, created_ms, updated_ms)
          VALUES ('gate', '{\"id\":\"gate\"}', X'00', 100, 101);
          INSERT INTO camera_areas (camera_id, zones, masks, updated_ms)
-         VALUES ('porch', '[]', '[]', 102);",
+         VALUES ('porch', '[]', '[]', 102);
+         INSERT INTO users (name, role, phc, created_ms)
+         VALUES ('olive', 'operator', '$pbkdf2-sha256$i=600000$c2FsdA$aGFzaC', 13);
+         INSERT INTO api_tokens (name, token_hash, role, scopes, created_ms)
+         VALUES ('ops', 'h2', 'operator', 'events:read operate', 103);",
     ),
 ];
 

@@ -5,7 +5,7 @@
 // No framework and no inline script (the CSP forbids it); state lives in the URL hash.
 "use strict";
 
-import { $, api, el, jsonBody, me, onPageChange, setMe, show, usersMessage, when } from "./dom.js";
+import { $, api, el, jsonBody, me, onPageChange, operates, setMe, show, usersMessage, when } from "./dom.js";
 import { pageAddCamera, setupAddCamera, setupZoneEditor, showZoneEditor } from "./cameras.js";
 import { notifyPanel, pageInsights, setupNotify, setupTokenForm, tokensTable } from "./insights.js";
 import { LivePlayer } from "./live.js";
@@ -79,8 +79,8 @@ function eventItem(e) {
   if (e.clip_salvaged) li.append(el("span", { class: "badge salvaged", text: "salvaged", title: e.clip_salvaged }));
   if (e.clip_offsite && e.clip_offsite !== "local") li.append(offsiteBadge(e.clip_offsite));
   else li.append(el("a", { href: "#timeline/" + encodeURIComponent(e.camera_id) + "/" + e.start_ms, class: "timeline-link", text: "Play" }));
-  if (me && me.user_type === "admin") li.append(keepButton(e));
-  if (me && me.user_type === "admin" && !e.acknowledged) {
+  if (operates()) li.append(keepButton(e));
+  if (operates() && !e.acknowledged) {
     const b = el("button", { type: "button", class: "ack", text: "Acknowledge" });
     b.onclick = async () => { await api("/api/events/" + e.id + "/ack", { method: "POST" }); li.classList.add("acknowledged"); b.remove(); };
     li.append(b);

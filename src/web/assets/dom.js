@@ -8,6 +8,8 @@ export const $ = (id) => document.getElementById(id);
 // The signed-in user (/api/me), set once by app.js before any page is shown.
 export let me = null;
 export function setMe(user) { me = user; }
+// Operators and admins acknowledge, keep, trigger and switch the armed mode.
+export const operates = () => !!me && (me.user_type === "admin" || me.user_type === "operator");
 
 export async function api(path, opts = {}) {
   const headers = Object.assign({}, opts.headers || {});

@@ -2,7 +2,7 @@
 // mode and each target's deliveries) and API tokens on the users page; app.js routes here.
 "use strict";
 
-import { $, api, el, jsonBody, labelColour, me, show, usersMessage, when } from "./dom.js";
+import { $, api, el, jsonBody, labelColour, me, operates, show, usersMessage, when } from "./dom.js";
 import { SVG_NS } from "./live.js";
 
 function svg(tag, attrs = {}, ...children) {
@@ -92,7 +92,7 @@ export async function notifyPanel() {
   $("notify").hidden = false;
   for (const b of document.querySelectorAll("#armed button")) {
     b.setAttribute("aria-pressed", String(b.dataset.mode === n.armed));
-    b.disabled = me.user_type !== "admin";
+    b.disabled = !operates();
   }
   const ago = (ms) => (ms ? when(ms) : "never");
   $("notify-targets").tBodies[0].replaceChildren(...n.targets.map((t) => el("tr", { id: "target-" + t.name },
