@@ -119,8 +119,30 @@ install_s3s_fs() {
   echo "building s3s-fs $S3S_FS_VERSION (the off-site tests' S3 server) into $root"
   cargo install -q --locked "s3s-fs@$S3S_FS_VERSION" --features binary --root "$root"
 }
+# An ONVIF camera this project did not write, for tests/it/onvif.rs: ipycam 1.3.0 (MIT)
+# from PyPI, its wheel checked against this sha256 and unpacked (its video pipeline's
+# numpy and OpenCV are not needed: the test loads its ONVIF modules alone).
+IPYCAM_VERSION=1.3.0
+IPYCAM_SHA256=3f12b70ed4e9717508fc387874a0c9fddf94a2a193dc88c2340efb867ff5d745
+fetch_ipycam() {
+  local want="${SENTRIX_IPYCAM_DIR:-$HOME/.cache/sentrix/ipycam-$IPYCAM_VERSION}"
+  [ -f "$want/ipycam/onvif.py" ] && return 0
+  local work
+  work=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$work" "ipycam==$IPYCAM_VERSION"
+  local wheel="$work/ipycam-$IPYCAM_VERSION-py3-none-any.whl"
+  echo "$IPYCAM_SHA256  $wheel" | sha256sum -c --quiet - || {
+    echo "the ipycam wheel's sha256 is not the one pinned in scripts/deps.sh" >&2
+    return 1
+  }
+  mkdir -p "$want"
+  python3 -m zipfile -e "$wheel" "$want"
+  rm -rf "$work"
+  echo "ONVIF test camera: $want"
+}
 for set in "${@:-run}"; do
   if [ "$set" = test ]; then
+    fetch_ipycam
     [ -s "${SENTRIX_TESTDATA_CACHE:-$HOME/.cache/sentrix/testdata}/vtest.avi" ] ||
       timed "extracting the test footage (vtest.avi from opencv-doc)" fetch_vtest
     timed_s3s=""

@@ -21,6 +21,7 @@ pub mod live;
 pub mod media;
 pub mod notify;
 pub mod offsite;
+pub mod onvif;
 pub mod playback;
 pub mod record;
 pub mod selftest;

@@ -80,9 +80,15 @@ pub fn required_scope(method: &Method, path: &str) -> Option<Scope> {
     if is_operation(method, path) {
         return Some(Scope::Operate);
     }
-    let admin_area = ["/api/users", "/api/tokens", "/api/notify", "/api/offsite"]
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    let admin_area = [
+        "/api/users",
+        "/api/tokens",
+        "/api/notify",
+        "/api/offsite",
+        "/api/onvif",
+    ]
+    .iter()
+    .any(|p| path == *p || path.starts_with(&format!("{p}/")));
     if admin_area || !matches!(*method, Method::GET | Method::HEAD) {
         return Some(Scope::Admin);
     }

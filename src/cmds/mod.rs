@@ -7,6 +7,7 @@ mod certs;
 mod detect;
 mod init;
 mod offsite;
+mod onvif;
 mod run;
 mod scrub;
 #[cfg(feature = "test-faults")]
@@ -58,6 +59,8 @@ enum Command {
     Certs(certs::Args),
     /// Read the off-site bucket back: list, fetch and verify clips, restore a new box.
     Offsite(offsite::Args),
+    /// Find ONVIF cameras on the LAN (WS-Discovery).
+    Onvif(onvif::Args),
     /// Authenticate every sealed file of the store now (`--now`), salvage or flag what is
     /// damaged, and print what was found (exit 1 when anything was).
     Scrub(scrub::Args),
@@ -90,6 +93,7 @@ impl Cli {
             Command::Token(args) => token::run(args),
             Command::Certs(args) => certs::run(args),
             Command::Offsite(args) => offsite::run(args),
+            Command::Onvif(args) => onvif::run(args),
             Command::Scrub(args) => scrub::run(args),
             #[cfg(feature = "test-faults")]
             Command::TestWriter(args) => tools::test_writer(args),

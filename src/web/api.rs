@@ -52,6 +52,8 @@ pub fn routes() -> Router<Arc<AppState>> {
             put(super::cameras_admin::set_areas),
         )
         .route("/api/cameras/probe", post(super::probe::probe))
+        .route("/api/onvif/discover", get(super::onvif::discover))
+        .route("/api/onvif/profiles", post(super::onvif::profiles))
         .route("/api/cameras/{id}/trigger", post(super::live::trigger))
         .route("/api/cameras/{id}/snapshot.jpg", get(super::live::snapshot))
         .route("/api/cameras/{id}/live.mjpeg", get(super::live::mjpeg))

@@ -35,6 +35,7 @@ pub mod media;
 pub mod metrics;
 mod notify;
 mod offsite;
+mod onvif;
 pub mod pages;
 mod probe;
 mod recordings;

@@ -206,8 +206,9 @@ fn dashboard_in_headless_chromium() {
     assert!(!all.contains(ADMIN_PASSWORD), "password in the log");
 }
 
-/// Cameras from the browser (tests/it/browser_py/cameras.py): a camera that needs a
-/// password added through the add-camera page plays on the Live page, and a zone drawn
+/// Cameras from the browser (tests/it/browser_py/cameras.py): an ONVIF camera (ipycam's
+/// implementation, tests/it/onvif_py) found by a directed scan, its profiles read with
+/// its login, added through the add-camera page, plays on the Live page, and a zone drawn
 /// over its picture is saved where the API and the detector see it. The YAML is untouched
 /// and the password is in no file under the data directory.
 #[test]
@@ -216,28 +217,53 @@ fn cameras_in_headless_chromium() {
     let config = write_config(dir.path());
     let yaml_before = std::fs::read(&config).unwrap();
     assert!(add_admin(&config).status.success());
-    let camera = common::RtspFixture::with_spec(
-        sentrix::ingest::demo::DemoSpec {
-            width: 640,
-            height: 360,
-            fps: 15,
-            bitrate_kbps: 600,
-            ..Default::default()
-        },
-        Some(("viewer", "door-secret-4471")),
-    );
+    let rtsp = crate::onvif::rtsp_server();
+    let (mut onvif_camera, _, discovery_port) = crate::onvif::ipycam(rtsp.port());
     let (child, rx) = spawn_run(&config);
     let mut log = Vec::new();
     let base = common::run::dashboard_base(&rx, &mut log);
     let env = [
-        ("SENTRIX_ADD_URL", camera.url()),
-        ("SENTRIX_ADD_USER", "viewer".to_string()),
-        ("SENTRIX_ADD_PASSWORD", "door-secret-4471".to_string()),
+        (
+            "SENTRIX_ONVIF_TARGET",
+            format!("127.0.0.1:{discovery_port}"),
+        ),
+        ("SENTRIX_ADD_USER", crate::onvif::USER.to_string()),
+        ("SENTRIX_ADD_PASSWORD", crate::onvif::PASSWORD.to_string()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (out, out_dir) = browser_script("cameras.py", &base, &env);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let _ = onvif_camera.kill();
+    let _ = onvif_camera.wait();
     let seen = what_it_saw("cameras", &out, &stdout);
+    assert!(
+        seen["scan"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Test Gate"),
+        "{seen}"
+    );
+    assert!(
+        seen["onvif_msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2 profiles"),
+        "{seen}"
+    );
+    assert!(
+        seen["main_url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/main"),
+        "{seen}"
+    );
+    assert!(
+        seen["sub_url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/sub"),
+        "{seen}"
+    );
     assert!(
         seen["probe_text"]
             .as_str()
@@ -296,7 +322,9 @@ fn cameras_in_headless_chromium() {
     for f in common::files_under(dir.path()) {
         let bytes = std::fs::read(&f).unwrap_or_default();
         assert!(
-            !bytes.windows(16).any(|w| w == b"door-secret-4471"),
+            !bytes
+                .windows(crate::onvif::PASSWORD.len())
+                .any(|w| w == crate::onvif::PASSWORD.as_bytes()),
             "the password in clear in {}",
             f.display()
         );

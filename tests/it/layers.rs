@@ -18,7 +18,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "services",
-        &["tls", "auth", "health", "live", "notify", "offsite"],
+        &[
+            "tls", "auth", "health", "live", "notify", "offsite", "onvif",
+        ],
     ),
     ("web", &["web", "alarm"]),
     ("app", &["app", "cmds", "selftest", "tools"]),

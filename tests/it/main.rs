@@ -27,6 +27,7 @@ mod live_view;
 mod notify;
 mod notify_servers;
 mod offsite;
+mod onvif;
 mod probe;
 mod record;
 mod review;

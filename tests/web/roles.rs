@@ -112,6 +112,15 @@ fn routes() -> Vec<(M, &'static str, &'static str, Scope, Least)> {
         (M::DELETE, "/api/cameras/porch", "", Admin, Admins),
         (M::PUT, "/api/cameras/porch/zones", "{", Admin, Admins),
         (M::POST, "/api/cameras/probe", "{", Admin, Admins),
+        // Never a multicast here: without targets and multicast off, a 400.
+        (
+            M::GET,
+            "/api/onvif/discover?multicast=false",
+            "",
+            Admin,
+            Admins,
+        ),
+        (M::POST, "/api/onvif/profiles", "{", Admin, Admins),
     ]
 }
 

@@ -19,6 +19,13 @@ function cameraUrl(withPassword) {
   return url.toString();
 }
 
+// A sub-stream URL with the login's user (its password is the camera's, kept apart).
+function withUser(raw) {
+  const user = $("add-user").value.trim();
+  if (!user) return raw;
+  try { const u = new URL(raw); u.username = user; return u.toString(); } catch { return raw; }
+}
+
 function say(id, text, bad) {
   $(id).textContent = text;
   $(id).className = "msg" + (bad ? " bad" : "");
@@ -56,7 +63,7 @@ async function saveCamera(ev) {
   const body = { id: $("add-id").value.trim(), name: $("add-name").value.trim(), url: cameraUrl(false),
     transport: $("add-transport").value };
   if ($("add-password").value) body.password = $("add-password").value;
-  if ($("add-sub").value.trim()) body.detect_url = $("add-sub").value.trim();
+  if ($("add-sub").value.trim()) body.detect_url = withUser($("add-sub").value.trim());
   if ($("add-mode").value) body.record_mode = $("add-mode").value;
   $("add-save").disabled = true;
   say("add-msg", "Saving…");
@@ -72,6 +79,9 @@ async function saveCamera(ev) {
 
 export function setupAddCamera() {
   $("live-add").hidden = false;
+  $("scan-go").addEventListener("click", () => scan().catch(console.error));
+  $("onvif-read").addEventListener("click", () => readProfiles().catch(console.error));
+  for (const s of ["onvif-main", "onvif-sub"]) $(s).addEventListener("change", chooseProfiles);
   $("add-test").addEventListener("click", () => testCamera().catch(console.error));
   $("add-form").addEventListener("submit", (ev) => saveCamera(ev).catch(console.error));
   $("add-name").addEventListener("input", () => {
@@ -88,6 +98,71 @@ export function pageAddCamera() {
   $("add-save").disabled = true;
   say("add-probe-msg", "");
   say("add-msg", "");
+}
+
+// ---- ONVIF: scan, pick, read the profiles ----------------------------------------------
+
+const onvif = { xaddr: null, profiles: [] };
+
+async function scan() {
+  const q = new URLSearchParams({ targets: $("scan-targets").value.trim(), multicast: String($("scan-multicast").checked) });
+  say("scan-msg", "Scanning…");
+  $("scan-go").disabled = true;
+  try {
+    const { cameras } = await api("/api/onvif/discover?" + q);
+    say("scan-msg", cameras.length ? cameras.length + " found" : "No ONVIF camera answered.", !cameras.length);
+    $("scan-list").replaceChildren(...cameras.map((c) => {
+      const use = el("button", { type: "button", class: "scan-use", text: c.added_as.length ? "Added as " + c.added_as.join(", ") : "Use" });
+      use.disabled = c.added_as.length > 0;
+      use.addEventListener("click", () => pick(c));
+      return el("li", {}, el("span", { text: [c.name || "camera", c.model, c.address].filter(Boolean).join(" · ") }), use);
+    }));
+  } catch (e) {
+    say("scan-msg", e.message, true);
+  } finally {
+    $("scan-go").disabled = false;
+  }
+}
+
+function pick(c) {
+  onvif.xaddr = c.xaddrs[0];
+  $("onvif-read-row").hidden = false;
+  if (c.name && !$("add-name").value) { $("add-name").value = c.name; $("add-name").dispatchEvent(new Event("input")); }
+  say("onvif-msg", "Enter its login, then read its profiles.");
+}
+
+const profileText = (p) => [p.name, p.codec, p.width && p.width + "×" + p.height, p.fps && p.fps + " fps"].filter(Boolean).join(" · ");
+
+async function readProfiles() {
+  say("onvif-msg", "Asking the camera…");
+  try {
+    const r = await api("/api/onvif/profiles", Object.assign({ method: "POST" },
+      jsonBody({ xaddr: onvif.xaddr, username: $("add-user").value.trim(), password: $("add-password").value })));
+    if (!r.ok) return say("onvif-msg", r.trouble.message, true);
+    const c = r.camera;
+    onvif.profiles = c.profiles.filter((p) => p.stream_uri);
+    say("onvif-msg", [c.manufacturer, c.model].filter(Boolean).join(" ") + ": " + onvif.profiles.length + " profiles" +
+      (c.clock_warning ? ". Warning: " + c.clock_warning : ""), !!c.clock_warning);
+    const options = (none) => (none ? [el("option", { value: "", text: "none" })] : []).concat(
+      onvif.profiles.map((p, i) => el("option", { value: String(i), text: profileText(p) })));
+    $("onvif-main").replaceChildren(...options(false));
+    $("onvif-sub").replaceChildren(...options(true));
+    // The smallest other profile is the sub-stream a detector wants.
+    const bySize = onvif.profiles.map((p, i) => [p.width * p.height || Infinity, i]).sort((a, b) => a[0] - b[0]);
+    if (onvif.profiles.length > 1) $("onvif-sub").value = String(bySize[0][1] === 0 ? bySize[1][1] : bySize[0][1]);
+    $("onvif-profiles").hidden = false;
+    chooseProfiles();
+  } catch (e) {
+    say("onvif-msg", e.message, true);
+  }
+}
+
+function chooseProfiles() {
+  const main = onvif.profiles[+$("onvif-main").value];
+  const sub = $("onvif-sub").value === "" ? null : onvif.profiles[+$("onvif-sub").value];
+  if (main) $("add-url").value = main.stream_uri;
+  $("add-sub").value = sub && sub !== main ? sub.stream_uri : "";
+  $("add-save").disabled = true;
 }
 
 // ---- Zone editor -----------------------------------------------------------------------

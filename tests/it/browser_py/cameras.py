@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """Cameras from the browser, in headless Debian Chromium: the admin opens "Add camera" on
-the Live page, types the test camera's URL and login, tests it (its figures and picture
-appear), names it and saves; the Live page then plays its tile, and the time from the
+the Live page, scans the address of the test's ONVIF camera (multicast off: tests never
+multicast onto the host's network), picks it, types its login, reads its profiles (the
+main and sub streams are chosen), tests it (its figures and picture appear), names it
+and saves; the Live page then plays its tile, and the time from the
 click on Save to the first playable frame is measured. On its camera page the zone editor
 draws a four-cornered zone over the current picture, renames it, moves a corner, and saves
 it. Then the add-camera page and the editor at phone width, where no page may scroll
 sideways. Prints one JSON line of what it saw; exits 1 with the reason on any failure.
 
-usage: cameras.py BASE_URL USER PASSWORD OUTDIR   (env SENTRIX_ADD_URL, SENTRIX_ADD_USER,
-SENTRIX_ADD_PASSWORD: the camera to add)
+usage: cameras.py BASE_URL USER PASSWORD OUTDIR   (env SENTRIX_ONVIF_TARGET, the camera's
+discovery address; SENTRIX_ADD_USER, SENTRIX_ADD_PASSWORD: its login)
 """
 import os
 import time
@@ -26,15 +28,28 @@ def add_camera(driver, wait, base, outdir, seen):
     driver.get(base + "/#live")
     wait.until(lambda d: d.find_element(By.ID, "live-add").is_displayed())
     driver.find_element(By.ID, "live-add").click()
-    wait.until(lambda d: d.find_element(By.ID, "add-url").is_displayed())
-    driver.find_element(By.ID, "add-url").send_keys(os.environ["SENTRIX_ADD_URL"])
+    wait.until(lambda d: d.find_element(By.ID, "scan-targets").is_displayed())
+    driver.find_element(By.ID, "scan-targets").send_keys(os.environ["SENTRIX_ONVIF_TARGET"])
+    driver.find_element(By.ID, "scan-multicast").click()
+    if driver.find_element(By.ID, "scan-multicast").is_selected():
+        raise AssertionError("multicast is still on")
+    driver.find_element(By.ID, "scan-go").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#scan-list .scan-use"))
+    seen["scan"] = driver.find_element(By.CSS_SELECTOR, "#scan-list li").text
+    driver.find_element(By.CSS_SELECTOR, "#scan-list .scan-use").click()
     driver.find_element(By.ID, "add-user").send_keys(os.environ["SENTRIX_ADD_USER"])
     driver.find_element(By.ID, "add-password").send_keys(os.environ["SENTRIX_ADD_PASSWORD"])
+    driver.find_element(By.ID, "onvif-read").click()
+    wait.until(lambda d: d.find_element(By.ID, "onvif-profiles").is_displayed())
+    seen["onvif_msg"] = driver.find_element(By.ID, "onvif-msg").text
+    seen["main_url"] = driver.find_element(By.ID, "add-url").get_attribute("value")
+    seen["sub_url"] = driver.find_element(By.ID, "add-sub").get_attribute("value")
     driver.find_element(By.ID, "add-test").click()
     wait.until(lambda d: d.execute_script(
         "const i = document.getElementById('add-picture');"
         "return !i.hidden && i.complete && i.naturalWidth > 0;"))
     seen["probe_text"] = driver.find_element(By.ID, "add-probe-msg").text
+    driver.find_element(By.ID, "add-name").clear()
     driver.find_element(By.ID, "add-name").send_keys("Front door")
     seen["suggested_id"] = driver.find_element(By.ID, "add-id").get_attribute("value")
     driver.save_screenshot(outdir + "/cameras-add.png")
