@@ -8,6 +8,7 @@ mod detect;
 mod init;
 mod offsite;
 mod onvif;
+mod probe;
 mod run;
 mod scrub;
 #[cfg(feature = "test-faults")]
@@ -61,6 +62,8 @@ enum Command {
     Offsite(offsite::Args),
     /// Find ONVIF cameras on the LAN (WS-Discovery).
     Onvif(onvif::Args),
+    /// What a camera URL sends (codec, size, frame rate, GOP, audio), or why it fails.
+    Probe(probe::Args),
     /// Authenticate every sealed file of the store now (`--now`), salvage or flag what is
     /// damaged, and print what was found (exit 1 when anything was).
     Scrub(scrub::Args),
@@ -94,6 +97,7 @@ impl Cli {
             Command::Certs(args) => certs::run(args),
             Command::Offsite(args) => offsite::run(args),
             Command::Onvif(args) => onvif::run(args),
+            Command::Probe(args) => probe::run(args),
             Command::Scrub(args) => scrub::run(args),
             #[cfg(feature = "test-faults")]
             Command::TestWriter(args) => tools::test_writer(args),

@@ -218,3 +218,34 @@ fn the_probe_reports_the_stream_or_why_not() {
     drop(silent);
     assert!(stop(child), "no clean stop:\n{}", log.join("\n"));
 }
+
+/// A blackhole: in a network namespace the test makes, 10.99.0.0/24 is routed into the
+/// loopback link, where no one owns those addresses, so a connection attempt is swallowed
+/// and never answered (as a switched-off camera behind a live switch does). `sentrix probe` says
+/// "no answer" within the probe's limit.
+#[test]
+fn a_blackhole_address_is_no_answer_within_the_limit() {
+    let script = format!(
+        "set -e; ip link set lo up; ip route add 10.99.0.0/24 dev lo; \
+         exec {} probe rtsp://admin:pw@10.99.0.2:554/stream1",
+        common::run::SENTRIX
+    );
+    let asked = Instant::now();
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let took = asked.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("blackhole probe in {took:?}: {stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(trouble_kind(&v), "no_answer", "{v}");
+    assert!(took < Duration::from_secs(11), "the probe took {took:?}");
+    assert!(!stdout.contains(":pw@"), "{stdout}");
+}
