@@ -251,8 +251,18 @@ impl Cameras {
     ) -> anyhow::Result<Self> {
         let mut cameras = Self::default();
         for cam in config.streaming_cameras() {
-            let tasks = CameraTasks::start(cam, config, services, shutdown)?;
-            cameras.0.insert(cam.id.clone(), tasks);
+            match CameraTasks::start(cam, config, services, shutdown) {
+                Ok(tasks) => {
+                    cameras.0.insert(cam.id.clone(), tasks);
+                }
+                // A dashboard camera that cannot start must not keep the box from
+                // recording the others: it is left out, and can be changed or removed.
+                Err(e) if cam.managed => tracing::error!(
+                    camera = %cam.id,
+                    "dashboard camera not started: {e:#}; change or remove it in the dashboard"
+                ),
+                Err(e) => return Err(e),
+            }
         }
         if cameras.0.is_empty() {
             tracing::warn!("no enabled cameras that stream in the config; nothing to ingest");

@@ -136,12 +136,11 @@ async fn change(
     shutdown: &CancellationToken,
     deadline: Duration,
 ) -> Result<String, Refusal> {
-    let (next, id, said) = match change {
+    let (next, id, said, areas_only) = match change {
         CameraChange::Areas { id, zones, masks } => {
             let next = with_areas(config, &id, zones, masks)?;
-            persist_areas(&services.store, &next, &id).await?;
             let said = format!("zones and masks of camera {id} saved and applied");
-            (next, id, said)
+            (next, id, said, true)
         }
         change => {
             let (managed, id, said) = next_managed(change, config)?;
@@ -149,15 +148,21 @@ async fn change(
                 let index = next_index(config, &managed, &id);
                 Refusal::Invalid(entry_keys(problems, index))
             })?;
-            let entry = managed.iter().find(|c| c.id == id);
-            persist(&services.store, &id, entry).await?;
-            (next, id, said)
+            (next, id, said, false)
         }
     };
+    // Applied first, kept second: a camera that cannot start is not kept either.
     let touched = cameras
         .apply(&next, services, shutdown, deadline)
         .await
         .map_err(|e| Refusal::Failed(format!("{e:#}")))?;
+    match areas_only {
+        true => persist_areas(&services.store, &next, &id).await?,
+        false => {
+            let entry = next.cameras.iter().find(|c| c.id == id && c.managed);
+            persist(&services.store, &id, entry).await?
+        }
+    }
     *services
         .desk
         .list
