@@ -15,7 +15,6 @@ use rusqlite::named_params;
 use zeroize::Zeroizing;
 
 const SELECT_ALL: &str = "SELECT id, spec, password FROM managed_cameras ORDER BY created_ms, id";
-const SELECT_PASSWORD: &str = "SELECT password FROM managed_cameras WHERE id = :id";
 const UPSERT: &str = "INSERT INTO managed_cameras (id, spec, password, created_ms, updated_ms)
     VALUES (:id, :spec, :password, :now_ms, :now_ms)
     ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, password = excluded.password,
@@ -62,17 +61,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Whether camera `id` is kept here with a password.
-    pub fn managed_password_set(&self, id: &str) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(SELECT_PASSWORD)?;
-        let mut rows = stmt.query(named_params! {":id": id})?;
-        Ok(match rows.next()? {
-            Some(r) => r.get::<_, Option<Vec<u8>>>(0)?.is_some(),
-            None => false,
-        })
     }
 
     /// Adds or replaces camera `id`'s entry and password (sealed here).

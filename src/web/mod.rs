@@ -168,6 +168,15 @@ impl AppState {
         self
     }
 
+    /// Whether camera `id` is listed (without copying the list, for per-request checks).
+    pub fn has_camera(&self, id: &str) -> bool {
+        self.cameras
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|c| c.id == id)
+    }
+
     /// The cameras as the API lists them now.
     pub fn camera_list(&self) -> Vec<CameraInfo> {
         self.cameras

@@ -67,7 +67,7 @@ fn window(
     max_ms: i64,
     now_ms: i64,
 ) -> Result<Window, AppError> {
-    if !s.camera_list().iter().any(|c| c.id == camera) {
+    if !s.has_camera(camera) {
         return Err(AppError::not_found(format!(
             "no camera {:?}",
             truncate(camera)
