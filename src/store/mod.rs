@@ -690,7 +690,7 @@ impl Store {
                 _ => {}
             }
             if let Some(dir) = path.parent() {
-                sealed::fsync_dir(self, dir)?;
+                sealed::fsync_dir_after_unlink(self, dir)?;
             }
         }
         Ok(freed)
@@ -749,7 +749,7 @@ impl Store {
             }
         }
         for d in &dirs {
-            sealed::fsync_dir(self, d)?;
+            sealed::fsync_dir_after_unlink(self, d)?;
         }
         let conn = self.conn();
         for rel in paths {

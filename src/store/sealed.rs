@@ -105,6 +105,15 @@ pub(crate) fn fsync_dir(store: &Store, dir: &Path) -> Result<(), StoreError> {
     fsync_file(store, &handle, dir, false)
 }
 
+/// fsyncs `dir` after files in it were unlinked. A directory that is gone (removed by
+/// hand with everything in it) has no unlink left to make durable, so that is not an error.
+pub(crate) fn fsync_dir_after_unlink(store: &Store, dir: &Path) -> Result<(), StoreError> {
+    match fsync_dir(store, dir) {
+        Err(StoreError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 fn dir_handle(store: &Store, dir: &Path) -> Result<std::sync::Arc<File>, StoreError> {
     let mut handles = store
         .inner

@@ -564,6 +564,33 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
     assert_eq!((files.len(), aside.len()), (2, 1), "{files:?} {aside:?}");
 }
 
+/// Someone empties the recordings folder (rm -rf) but keeps the index: the box still
+/// starts, and the index forgets the clips whose day folders are gone.
+#[test]
+fn a_recordings_folder_removed_by_hand_is_forgotten_not_fatal() {
+    let dir = common::temp_dir();
+    let d = dir.path();
+    let mp4 = common::synthetic_mp4(1);
+    let policy = sentrix::store::RetentionPolicy::KEEP_ALL;
+    let store = test_store(d, policy);
+    let now = sentrix::base::clock::wall_ms();
+    add_clip(&store, &mp4, now - 2000);
+    add_clip(&store, &mp4, now - 1000);
+    drop(store);
+    std::fs::remove_dir_all(d.join("rec")).unwrap();
+    let config = StoreConfig {
+        recordings_dir: d.join("rec"),
+        database: d.join("index.db"),
+        chunk_size: 16 * 1024,
+        retention: policy,
+        offsite_uploaded_first: false,
+        review: Default::default(),
+    };
+    let (store, report) = Store::open(config, MasterKey::from_bytes([9; 32])).unwrap();
+    assert_eq!(report.rows_without_file, 2, "{report:?}");
+    assert!(store.clips(None, 0, i64::MAX).unwrap().is_empty());
+}
+
 /// A clip with a thumbnail and an event with a snapshot, as the recorder makes them.
 fn add_clip_with_pictures(store: &Store, mp4: &[u8], jpeg: &[u8], start_ms: i64) -> i64 {
     let event = store
