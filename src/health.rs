@@ -177,6 +177,8 @@ pub fn spawn_watchdog(
 }
 
 /// Answers every connection on a Unix socket at `path` (0600) with `report`, until `stop`.
+/// The thread blocks in accept(2) (no polling: an idle box costs nothing here); at `stop` a
+/// task on the current tokio runtime connects once to wake it. Must be called inside one.
 pub fn serve_socket(
     path: std::path::PathBuf,
     health: Arc<Health>,
@@ -184,33 +186,40 @@ pub fn serve_socket(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+    let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
     // A socket left by a crashed instance would make bind fail.
     if std::os::unix::net::UnixStream::connect(&path).is_err() {
         let _ = std::fs::remove_file(&path);
     }
     let listener = std::os::unix::net::UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    listener.set_nonblocking(true)?;
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("health-socket".into())
-        .spawn(move || {
-            while !stop.is_cancelled() {
-                match listener.accept() {
-                    Ok((mut stream, _)) => {
-                        let _ = stream.set_nonblocking(false);
-                        let _ = writeln!(stream, "{}", health.report());
+        .spawn({
+            let (path, stop) = (path.clone(), stop.clone());
+            move || {
+                for conn in listener.incoming() {
+                    if stop.is_cancelled() {
+                        break;
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(100))
-                    }
-                    Err(e) => {
-                        tracing::warn!("health socket: {e}");
-                        std::thread::sleep(Duration::from_millis(500));
+                    match conn {
+                        Ok(mut stream) => {
+                            let _ = writeln!(stream, "{}", health.report());
+                        }
+                        Err(e) => {
+                            tracing::warn!("health socket: {e}");
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
                     }
                 }
+                let _ = std::fs::remove_file(&path);
             }
-            let _ = std::fs::remove_file(&path);
-        })
+        })?;
+    runtime.spawn(async move {
+        stop.cancelled().await;
+        let _ = std::os::unix::net::UnixStream::connect(&path);
+    });
+    Ok(thread)
 }
 
 /// `sentrix healthcheck`: asks the running instance; Ok(report) if healthy.

@@ -144,7 +144,10 @@ impl Scrubber {
     }
 
     /// Runs passes in a thread of its own at idle priority until `stop`.
+    /// Must be called inside a tokio runtime: the thread waits between passes on its timer
+    /// (woken by `stop` at once, not polling for it).
     pub fn spawn(self, stop: CancellationToken) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
         std::thread::Builder::new()
             .name("scrub".into())
             .spawn(move || {
@@ -160,7 +163,7 @@ impl Scrubber {
                             ERROR_BACKOFF
                         }
                     };
-                    sleep_unless(&stop, wait);
+                    sleep_unless(&runtime, &stop, wait);
                 }
             })
     }
@@ -180,11 +183,14 @@ fn log_pass(r: &PassReport) {
     );
 }
 
-fn sleep_unless(stop: &CancellationToken, wait: Duration) {
-    let until = Instant::now() + wait;
-    while !stop.is_cancelled() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(250));
-    }
+/// Sleeps `wait`, or less when `stop` is cancelled meanwhile.
+fn sleep_unless(runtime: &tokio::runtime::Handle, stop: &CancellationToken, wait: Duration) {
+    runtime.block_on(async {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    });
 }
 
 /// Idle CPU (nice 19) and idle I/O class for this thread only: recording and playback

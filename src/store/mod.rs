@@ -68,10 +68,10 @@ const INSERT_CAMERA: &str = "INSERT INTO cameras (id, name) VALUES (:id, :name)
 const INSERT_CLIP: &str =
     "INSERT INTO clips (camera_id, path, start_ms, end_ms, duration_ms, frames,
     plain_bytes, file_bytes, codec, width, height, labels, pre_roll_ms, post_roll_ms, state, key_id,
-    kind, run_start_ms, timescale, media_ticks, init_bytes)
+    kind, run_start_ms, timescale, media_ticks, init_bytes, scrubbed_ms)
     VALUES (:camera_id, :path, :start_ms, :end_ms, :duration_ms, :frames, :plain_bytes,
     :file_bytes, :codec, :width, :height, :labels, :pre_roll_ms, :post_roll_ms, :state, :key_id,
-    :kind, :run_start_ms, :timescale, :media_ticks, :init_bytes)";
+    :kind, :run_start_ms, :timescale, :media_ticks, :init_bytes, :end_ms)";
 const SET_CLIP_DAMAGE: &str = "UPDATE clips SET damage = :damage WHERE id = :id";
 const CLIP_BY_ID: &str = "WHERE id = :id";
 /// Event clips only: segments are reached through the timeline and recordings.

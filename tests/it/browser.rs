@@ -208,8 +208,9 @@ fn dashboard_in_headless_chromium() {
 
 /// Cameras from the browser (tests/it/browser_py/cameras.py): an ONVIF camera (ipycam's
 /// implementation, tests/it/onvif_py) found by a directed scan, its profiles read with
-/// its login, added through the add-camera page, plays on the Live page, and a zone drawn
-/// over its picture is saved where the API and the detector see it. The YAML is untouched
+/// its login, added through the add-camera page, plays on the Live page; a zone drawn
+/// where nothing moves keeps motion events away, and one drawn over the moving ball lets
+/// them come; the zone is saved where the API and the detector see it. The YAML is untouched
 /// and the password is in no file under the data directory.
 #[test]
 fn cameras_in_headless_chromium() {
@@ -272,6 +273,11 @@ fn cameras_in_headless_chromium() {
         "{seen}"
     );
     assert_eq!(seen["suggested_id"], "front-door");
+    assert_eq!(seen["events_outside_zone"], 0, "{seen}");
+    eprintln!(
+        "first event after drawing the zone: {} s",
+        seen["event_inside_zone_s"]
+    );
     let save_to_frame_s = seen["save_to_frame_s"].as_f64().unwrap();
     eprintln!("save to first live frame: {save_to_frame_s} s");
     assert!(save_to_frame_s < 10.0, "{seen}");

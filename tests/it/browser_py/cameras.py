@@ -5,8 +5,9 @@ multicast onto the host's network), picks it, types its login, reads its profile
 main and sub streams are chosen), tests it (its figures and picture appear), names it
 and saves; the Live page then plays its tile, and the time from the
 click on Save to the first playable frame is measured. On its camera page the zone editor
-draws a four-cornered zone over the current picture, renames it, moves a corner, and saves
-it. Then the add-camera page and the editor at phone width, where no page may scroll
+first draws a strip along the top edge, where the moving ball never is, and no motion
+event comes for a whole cycle of it; then a four-cornered zone over the current picture,
+renamed, a corner moved, saved, after which the ball's motion inside it raises an event. Then the add-camera page and the editor at phone width, where no page may scroll
 sideways. Prints one JSON line of what it saw; exits 1 with the reason on any failure.
 
 usage: cameras.py BASE_URL USER PASSWORD OUTDIR   (env SENTRIX_ONVIF_TARGET, the camera's
@@ -75,13 +76,47 @@ def click_at(driver, canvas, fx, fy):
         canvas, int(fx * w - w / 2), int(fy * h - h / 2)).click().perform()
 
 
-def draw_zone(driver, wait, base, outdir, seen):
+EVENTS_SINCE = """
+const done = arguments[arguments.length - 1];
+fetch('/api/events?camera=front-door&since=' + arguments[0], {credentials: 'same-origin'})
+  .then((r) => r.json()).then((v) => done((v.events || []).length)).catch((e) => done(-1));
+"""
+
+
+def open_editor(driver, wait, base):
     driver.get(base + "/#camera/front-door")
     wait.until(lambda d: d.find_element(By.ID, "camera-zones").is_displayed())
     driver.find_element(By.ID, "camera-zones").click()
     wait.until(lambda d: d.execute_script(
         "const i = document.getElementById('zone-picture'); return i.complete && i.naturalWidth > 0;"))
-    canvas = driver.find_element(By.ID, "zone-canvas")
+    for button in driver.find_elements(By.CSS_SELECTOR, "#zone-list .zone-delete"):
+        button.click()
+    return driver.find_element(By.ID, "zone-canvas")
+
+
+def save_zones(driver, wait):
+    """Saves the editor's zones; returns the browser's clock (ms) just after."""
+    driver.find_element(By.ID, "zone-save").click()
+    wait.until(lambda d: "saved" in d.find_element(By.ID, "zone-msg").text)
+    return driver.execute_script("return Date.now();")
+
+
+def zone_keeps_motion_out(driver, wait, base, seen):
+    """A zone along the top edge, where the bottom of the moving ball (40 px across in a
+    180-line picture) never is: a whole Lissajous cycle of it raises no event. An event
+    already open when the zone is saved may end, so only events starting 2 s later count."""
+    canvas = open_editor(driver, wait, base)
+    driver.find_element(By.ID, "zone-new").click()
+    for fx, fy in [(0.02, 0.01), (0.98, 0.01), (0.98, 0.05), (0.02, 0.05)]:
+        click_at(driver, canvas, fx, fy)
+    driver.find_element(By.ID, "zone-finish").click()
+    since = save_zones(driver, wait) + 2000
+    time.sleep(26)
+    seen["events_outside_zone"] = driver.execute_async_script(EVENTS_SINCE, since)
+
+
+def draw_zone(driver, wait, base, outdir, seen):
+    canvas = open_editor(driver, wait, base)
     driver.find_element(By.ID, "zone-new").click()
     for fx, fy in [(0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.1, 0.5)]:
         click_at(driver, canvas, fx, fy)
@@ -95,10 +130,16 @@ def draw_zone(driver, wait, base, outdir, seen):
     ActionChains(driver).move_to_element_with_offset(canvas, int(0.5 * w - w / 2), int(0.5 * h - h / 2)) \
         .click_and_hold().move_to_element_with_offset(canvas, int(0.6 * w - w / 2), int(0.6 * h - h / 2)) \
         .release().perform()
-    driver.find_element(By.ID, "zone-save").click()
-    wait.until(lambda d: "saved" in d.find_element(By.ID, "zone-msg").text)
+    since = save_zones(driver, wait)
     seen["zone_msg"] = driver.find_element(By.ID, "zone-msg").text
     driver.save_screenshot(outdir + "/cameras-zones.png")
+    # The ball crosses this zone: an event comes.
+    deadline = time.monotonic() + 40
+    while driver.execute_async_script(EVENTS_SINCE, since) < 1:
+        if time.monotonic() > deadline:
+            raise AssertionError("no event from motion inside the drawn zone in 40 s")
+        time.sleep(0.5)
+    seen["event_inside_zone_s"] = round((driver.execute_script("return Date.now();") - since) / 1000, 1)
 
 
 def phone(driver, wait, base, outdir, seen):
@@ -124,6 +165,7 @@ def phone(driver, wait, base, outdir, seen):
 def steps(driver, wait, base, user, password, outdir, seen):
     session.login(driver, wait, base, user, password)
     add_camera(driver, wait, base, outdir, seen)
+    zone_keeps_motion_out(driver, wait, base, seen)
     draw_zone(driver, wait, base, outdir, seen)
     phone(driver, wait, base, outdir, seen)
 
