@@ -223,9 +223,10 @@ impl<W: Write> SealWriter<W> {
                 self.buf.as_mut_slice(),
             )
             .map_err(|_| io::Error::other("AES-GCM refused to seal a chunk"))?;
+        // One write per chunk (its tag follows it in the buffer's spare capacity).
+        self.buf.extend_from_slice(&tag);
         self.out.write_all(&self.buf)?;
-        self.out.write_all(&tag)?;
-        self.file_bytes += (self.buf.len() + TAG_LEN) as u64;
+        self.file_bytes += self.buf.len() as u64;
         self.buf.clear();
         self.counter += 1;
         Ok(())
