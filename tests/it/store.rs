@@ -290,6 +290,14 @@ fn keyring_key_is_found_by_a_later_process() {
 }
 
 fn test_store(d: &Path, retention: sentrix::store::RetentionPolicy) -> Store {
+    open_test_store(d, retention).0
+}
+
+/// The test store under `d` and what its start-up sweep found.
+fn open_test_store(
+    d: &Path,
+    retention: sentrix::store::RetentionPolicy,
+) -> (Store, sentrix::store::SweepReport) {
     let config = StoreConfig {
         recordings_dir: d.join("rec"),
         database: d.join("index.db"),
@@ -298,9 +306,7 @@ fn test_store(d: &Path, retention: sentrix::store::RetentionPolicy) -> Store {
         offsite_uploaded_first: false,
         review: Default::default(),
     };
-    Store::open(config, MasterKey::from_bytes([9; 32]))
-        .unwrap()
-        .0
+    Store::open(config, MasterKey::from_bytes([9; 32])).unwrap()
 }
 
 fn add_clip(store: &Store, mp4: &[u8], start_ms: i64) -> sentrix::store::ClipRecord {
@@ -533,15 +539,7 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
     std::fs::write(d.join("rec").join(format!("{}.recover", kept.path)), b"x").unwrap();
     drop(db);
 
-    let config = StoreConfig {
-        recordings_dir: d.join("rec"),
-        database: d.join("index.db"),
-        chunk_size: 16 * 1024,
-        retention: policy,
-        offsite_uploaded_first: false,
-        review: Default::default(),
-    };
-    let (store, report) = Store::open(config, MasterKey::from_bytes([9; 32])).unwrap();
+    let (store, report) = open_test_store(d, policy);
     assert_eq!(report.garbage_removed, 1, "{report:?}");
     assert_eq!(report.orphans_indexed, 1, "{report:?}");
     // The unreadable "thumbnail" is moved aside, not deleted, and the sweep goes on.
@@ -569,24 +567,15 @@ fn sweep_reconciles_orphans_missing_files_and_garbage() {
 #[test]
 fn a_recordings_folder_removed_by_hand_is_forgotten_not_fatal() {
     let dir = common::temp_dir();
-    let d = dir.path();
-    let mp4 = common::synthetic_mp4(1);
-    let policy = sentrix::store::RetentionPolicy::KEEP_ALL;
-    let store = test_store(d, policy);
-    let now = sentrix::base::clock::wall_ms();
-    add_clip(&store, &mp4, now - 2000);
-    add_clip(&store, &mp4, now - 1000);
+    let keep_all = sentrix::store::RetentionPolicy::KEEP_ALL;
+    let store = test_store(dir.path(), keep_all);
+    for ago_ms in [2000, 1000] {
+        let at_ms = sentrix::base::clock::wall_ms() - ago_ms;
+        add_clip(&store, &common::synthetic_mp4(1), at_ms);
+    }
     drop(store);
-    std::fs::remove_dir_all(d.join("rec")).unwrap();
-    let config = StoreConfig {
-        recordings_dir: d.join("rec"),
-        database: d.join("index.db"),
-        chunk_size: 16 * 1024,
-        retention: policy,
-        offsite_uploaded_first: false,
-        review: Default::default(),
-    };
-    let (store, report) = Store::open(config, MasterKey::from_bytes([9; 32])).unwrap();
+    std::fs::remove_dir_all(dir.path().join("rec")).unwrap();
+    let (store, report) = open_test_store(dir.path(), keep_all);
     assert_eq!(report.rows_without_file, 2, "{report:?}");
     assert!(store.clips(None, 0, i64::MAX).unwrap().is_empty());
 }
