@@ -113,24 +113,30 @@ pub(super) fn build_tail(
     let au_filter = make("capsfilter")?;
     au_filter.set_property("caps", access_unit_caps(codec));
     let tee = make("tee")?;
-    // No queue (no thread) before the units appsink: its callback never blocks (try_send),
-    // every source is live (no preroll to wait in), and the decode branch has a leaky
-    // queue of its own. One thread hop less per picture (about 6 % of remux-only CPU).
     let unit_sink = units_appsink(codec, out.clone());
-
-    let mut elements = vec![
-        parse.clone(),
-        au_filter.clone(),
-        tee.clone(),
-        unit_sink.clone(),
-    ];
+    let mut units = vec![parse.clone(), au_filter.clone(), tee.clone()];
+    // A tail added to a playing pipeline (rtspsrc's pad, the native client's appsrc) needs
+    // no queue (no thread) before the units appsink: its callback never blocks (try_send)
+    // and the decode branch has a leaky queue of its own; one thread hop less per picture
+    // (about 6 % of remux-only CPU). A pipeline built before it starts (the synthetic
+    // source of `selftest`) got no video at all without it, so it keeps one.
+    if !running {
+        let unit_queue = make("queue")?;
+        // Up to 2 s of video between the parser and the units appsink, bounded in time only.
+        unit_queue.set_property("max-size-buffers", 0u32);
+        unit_queue.set_property("max-size-bytes", 0u32);
+        unit_queue.set_property("max-size-time", 2_000_000_000u64);
+        units.push(unit_queue);
+    }
+    units.push(unit_sink);
+    let mut elements = units.clone();
     let mut decode_chain: Vec<gst::Element> = Vec::new();
     if let Some(spec) = decode {
         decode_chain = decode_branch(codec, spec, &out)?;
         elements.extend(decode_chain.iter().cloned());
     }
     pipeline.add_many(&elements).map_err(build_err)?;
-    gst::Element::link_many([&parse, &au_filter, &tee, &unit_sink]).map_err(build_err)?;
+    gst::Element::link_many(&units).map_err(build_err)?;
     if !decode_chain.is_empty() {
         tee.link(&decode_chain[0]).map_err(build_err)?;
         gst::Element::link_many(&decode_chain).map_err(build_err)?;
