@@ -178,7 +178,8 @@ pub fn spawn_watchdog(
 
 /// Answers every connection on a Unix socket at `path` (0600) with `report`, until `stop`.
 /// The thread blocks in accept(2) (no polling: an idle box costs nothing here); at `stop` a
-/// task on the current tokio runtime connects once to wake it. Must be called inside one.
+/// task on the current tokio runtime shuts the listening socket down, which wakes it even
+/// when the socket's file was removed by hand. Must be called inside a runtime.
 pub fn serve_socket(
     path: std::path::PathBuf,
     health: Arc<Health>,
@@ -193,10 +194,11 @@ pub fn serve_socket(
     }
     let listener = std::os::unix::net::UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let waker = listener.try_clone()?;
     let thread = std::thread::Builder::new()
         .name("health-socket".into())
         .spawn({
-            let (path, stop) = (path.clone(), stop.clone());
+            let stop = stop.clone();
             move || {
                 for conn in listener.incoming() {
                     if stop.is_cancelled() {
@@ -216,8 +218,11 @@ pub fn serve_socket(
             }
         })?;
     runtime.spawn(async move {
+        use std::os::fd::AsRawFd;
         stop.cancelled().await;
-        let _ = std::os::unix::net::UnixStream::connect(&path);
+        // SAFETY: `waker` owns this descriptor (a dup of the listener's) for the call;
+        // shutdown(2) touches no memory. accept(2) then fails with EINVAL.
+        unsafe { libc::shutdown(waker.as_raw_fd(), libc::SHUT_RDWR) };
     });
     Ok(thread)
 }

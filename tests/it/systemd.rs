@@ -215,3 +215,43 @@ fn healthcheck_asks_the_running_instance() {
     let mut child = child;
     child.wait().unwrap();
 }
+
+/// The health socket's file removed by hand while sentrix runs: a stop still ends the
+/// process promptly (the socket's thread is woken by shutting the listener down, not by
+/// connecting to its path).
+#[test]
+fn a_removed_health_socket_does_not_hold_up_the_stop() {
+    let dir = common::temp_dir();
+    let cfg = config(dir.path());
+    let mut child = Command::new(SENTRIX)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !healthcheck(&cfg).0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "never healthy");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let socket = common::files_under(dir.path())
+        .into_iter()
+        .chain([dir.path().join("db/sentrix.sock")])
+        .find(|p| p.file_name().is_some_and(|n| n == "sentrix.sock") && p.exists())
+        .expect("the health socket");
+    std::fs::remove_file(&socket).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let asked = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if asked.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("sentrix did not stop within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+}
